@@ -1,0 +1,85 @@
+#include "adrec/core/config.h"
+
+#include <gtest/gtest.h>
+
+namespace adrec {
+namespace {
+
+constexpr const char* kToml = R"(
+name = "dcnv2"
+[model]
+layers = [256, 128]
+dropout = 0.1
+cross = 3
+[[fields]]
+name = "user"
+dim = 16
+[[fields]]
+name = "item"
+dim = 32
+)";
+
+TEST(ConfigTest, TypedReadsAndDefaults) {
+  auto c = Config::Parse(kToml, "test.toml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  std::string name;
+  ASSERT_TRUE(c->Get("name", &name).ok());
+  EXPECT_EQ(name, "dcnv2");
+  std::vector<int64_t> layers;
+  ASSERT_TRUE(c->Get("model.layers", &layers).ok());
+  EXPECT_EQ(layers, (std::vector<int64_t>{256, 128}));
+  double dropout = 0;
+  ASSERT_TRUE(c->Get("model.dropout", &dropout).ok());
+  EXPECT_DOUBLE_EQ(dropout, 0.1);
+  int missing = 42;
+  ASSERT_TRUE(c->Get("model.absent", &missing).ok());
+  EXPECT_EQ(missing, 42);
+  EXPECT_EQ(c->ArraySize("fields"), 2u);
+  int dim = 0;
+  ASSERT_TRUE(c->Get("fields[1].dim", &dim).ok());
+  EXPECT_EQ(dim, 32);
+}
+
+TEST(ConfigTest, WrongTypeNamesKeyAndLine) {
+  auto c = Config::Parse(kToml, "test.toml");
+  ASSERT_TRUE(c.ok());
+  int cross = 0;
+  Status s = c->Get("model.dropout", &cross);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("test.toml:5"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("model.dropout"), std::string::npos);
+}
+
+TEST(ConfigTest, UnknownKeysAreReported) {
+  auto c = Config::Parse(kToml, "test.toml");
+  ASSERT_TRUE(c.ok());
+  std::string name;
+  ASSERT_TRUE(c->Get("name", &name).ok());
+  c->MarkRead("fields");
+  std::vector<int64_t> layers;
+  ASSERT_TRUE(c->Get("model.layers", &layers).ok());
+  double dropout;
+  ASSERT_TRUE(c->Get("model.dropout", &dropout).ok());
+  Status s = c->CheckNoUnknownKeys();
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("test.toml:6: unknown key 'model.cross'"), std::string::npos) << s.message();
+  int cross;
+  ASSERT_TRUE(c->Get("model.cross", &cross).ok());
+  EXPECT_TRUE(c->CheckNoUnknownKeys().ok());
+}
+
+TEST(ConfigTest, ParseErrorNamesPosition) {
+  auto c = Config::Parse("a = [1, 2\nb = 3", "broken.toml");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("broken.toml:"), std::string::npos);
+}
+
+TEST(ConfigTest, RequireReportsMissing) {
+  auto c = Config::Parse(kToml, "test.toml");
+  ASSERT_TRUE(c.ok());
+  std::string s;
+  EXPECT_EQ(c->Require("nope", &s).code(), StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace adrec

@@ -1,0 +1,54 @@
+// Files: whole-file reads and crash-safe writes (temp file, fsync, rename), temp directories.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+#include "adrec/core/status.h"
+
+namespace adrec {
+
+StatusOr<std::string> ReadFile(const std::filesystem::path& path);
+// Writes to a temp file beside `path`, fsyncs it, renames it over `path` and fsyncs the directory:
+// readers see the old content or the new, never a torn file.
+Status AtomicWriteFile(const std::filesystem::path& path, std::string_view data);
+// fsync of a file or directory by path.
+Status SyncPath(const std::filesystem::path& path);
+
+// A uniquely named directory beside `final_path` that is removed on destruction unless
+// Commit() renamed it to `final_path` (a half-written output never appears under its name).
+class StagingDir {
+ public:
+  static StatusOr<StagingDir> Create(const std::filesystem::path& final_path);
+  StagingDir(StagingDir&& other) noexcept;
+  StagingDir& operator=(StagingDir&&) = delete;
+  StagingDir(const StagingDir&) = delete;
+  ~StagingDir();
+
+  const std::filesystem::path& path() const { return path_; }
+  // Renames into place. Refuses to replace an existing non-empty directory unless `overwrite`.
+  Status Commit(bool overwrite = false);
+
+ private:
+  StagingDir(std::filesystem::path path, std::filesystem::path final_path)
+      : path_(std::move(path)), final_path_(std::move(final_path)) {}
+  std::filesystem::path path_;
+  std::filesystem::path final_path_;
+  bool committed_ = false;
+};
+
+// A fresh directory under the system temp dir, removed on destruction (tests, benches).
+class ScopedTempDir {
+ public:
+  explicit ScopedTempDir(std::string_view prefix = "adrec");
+  ~ScopedTempDir();
+  ScopedTempDir(const ScopedTempDir&) = delete;
+  ScopedTempDir& operator=(const ScopedTempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+}  // namespace adrec

@@ -1,0 +1,44 @@
+# adrec_module(NAME DEPS ...): one library per stage folder (DESIGN.md). Sources are the *.cc
+# files beside this CMakeLists.txt; foo_test.cc files form the module's test binary,
+# foo_slow_test.cc files a second binary labelled "slow" (make test-fast skips it),
+# foo_bench.cc files are benchmarks.
+function(adrec_module name)
+  cmake_parse_arguments(M "" "" "DEPS;TEST_DEPS" ${ARGN})
+  file(GLOB srcs CONFIGURE_DEPENDS "${CMAKE_CURRENT_SOURCE_DIR}/*.cc")
+  list(FILTER srcs EXCLUDE REGEX "_(test|bench|fuzz)\\.cc$")
+  if(NOT srcs)  # a stage with no sources yet
+    add_library(adrec_${name} INTERFACE)
+    target_include_directories(adrec_${name} INTERFACE "${PROJECT_SOURCE_DIR}")
+    target_link_libraries(adrec_${name} INTERFACE ${M_DEPS})
+    return()
+  endif()
+  add_library(adrec_${name} STATIC ${srcs})
+  target_include_directories(adrec_${name} PUBLIC "${PROJECT_SOURCE_DIR}")
+  target_link_libraries(adrec_${name} PUBLIC ${M_DEPS})
+  if(NOT ADREC_BUILD_TESTS)
+    return()
+  endif()
+  file(GLOB tests CONFIGURE_DEPENDS "${CMAKE_CURRENT_SOURCE_DIR}/*_test.cc")
+  set(slow_tests ${tests})
+  list(FILTER slow_tests INCLUDE REGEX "_slow_test\\.cc$")
+  list(FILTER tests EXCLUDE REGEX "_slow_test\\.cc$")
+  foreach(kind IN ITEMS fast slow)
+    if(kind STREQUAL "fast")
+      set(files ${tests})
+      set(target adrec_${name}_test)
+    else()
+      set(files ${slow_tests})
+      set(target adrec_${name}_slow_test)
+    endif()
+    if(NOT files)
+      continue()
+    endif()
+    add_executable(${target} ${files})
+    target_link_libraries(${target} PRIVATE adrec_${name} ${M_TEST_DEPS} GTest::gtest GTest::gmock GTest::gtest_main)
+    target_compile_definitions(${target} PRIVATE
+      ADREC_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
+      ADREC_PYTHON="${ADREC_PYTHON}")
+    gtest_discover_tests(${target} DISCOVERY_MODE PRE_TEST
+      PROPERTIES LABELS "${name};${kind}" TIMEOUT 900)
+  endforeach()
+endfunction()
