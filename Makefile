@@ -1,0 +1,57 @@
+# adrec: `make demo` and `make test` are the two commands; both install what is missing first.
+PRESET ?= release
+BUILD := build/$(PRESET)
+# CI (CI=true) builds with warnings as errors.
+CMAKE_FLAGS := $(if $(filter true 1,$(CI)),-DADREC_WERROR=ON,)
+DEMO_DIR ?= out/demo
+JOBS ?= $(shell nproc)
+
+.PHONY: all setup configure build demo test test-fast test-asan fuzz fuzz-smoke bench clean help
+
+all: build
+
+help:
+	@echo "make demo       set up, build, generate the synthetic ad world, show stats and baselines"
+	@echo "make test       set up, build, run every test (unit, end-to-end, slow, ASan data tests)"
+	@echo "make test-fast  the same without the suites labelled slow and without ASan"
+	@echo "make fuzz       build the libFuzzer targets (clang) into build/fuzz"
+	@echo "make bench      build and run the benchmarks (figures go to docs/BENCHMARKS.md by hand)"
+
+setup:
+	@scripts/setup
+
+configure: setup
+	@test -f $(BUILD)/build.ninja || cmake --preset $(PRESET) $(CMAKE_FLAGS) >/dev/null
+
+build: configure
+	@cmake --build $(BUILD) -j $(JOBS)
+
+demo: build
+	@scripts/demo $(BUILD)/apps/adrec/adrec $(DEMO_DIR)
+
+test: build test-asan fuzz-smoke
+	@ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
+
+test-fast: build
+	@ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS) -LE slow
+
+# The data module (file formats, importers) under AddressSanitizer + UBSan.
+test-asan: setup
+	@test -f build/asan/build.ninja || cmake --preset asan $(CMAKE_FLAGS) >/dev/null
+	@cmake --build build/asan -j $(JOBS) --target adrec_data_test adrec_core_test
+	@ctest --test-dir build/asan --output-on-failure -j $(JOBS) -L 'data|core' -LE slow
+
+fuzz: setup
+	@test -f build/fuzz/build.ninja || cmake --preset fuzz >/dev/null
+	@cmake --build build/fuzz -j $(JOBS)
+
+# Replays each fuzz target over its seed corpus and fuzzes it briefly: a regression check,
+# not the long runs recorded in docs/BENCHMARKS.md.
+fuzz-smoke: fuzz
+	@scripts/fuzz-smoke build/fuzz 10
+
+bench: build
+	@scripts/bench $(BUILD)
+
+clean:
+	rm -rf build out
