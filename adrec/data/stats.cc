@@ -15,14 +15,14 @@ std::string FormatUtc(int64_t unix_seconds) {
   return buf;
 }
 
-nlohmann::json ComputeStats(const Dataset& ds) {
-  using nlohmann::json;
+nlohmann::ordered_json ComputeStats(const Dataset& ds) {
+  using json = nlohmann::ordered_json;
   const auto& ev = ds.events;
   json out;
-  out["name"] = ds.info.name;
   out["users"] = ds.num_users();
   out["items"] = ds.num_items();
   out["events"] = ds.num_events();
+  out["name"] = ds.info.name;
 
   std::vector<uint64_t> per_action(kNumActions, 0);
   std::vector<std::vector<uint64_t>> per_scene_action(ds.scenes.size(), std::vector<uint64_t>(kNumActions, 0));

@@ -11,7 +11,7 @@ namespace adrec::data {
 // ctr_per_scene (clicks / impressions, scenes with impressions only), sequence_length
 // percentiles (events per user), sparsity (1 - distinct user-item pairs / (users × items)),
 // time_range (unix seconds and ISO 8601), items_with_text, taxonomy_nodes, malformed_rows.
-nlohmann::json ComputeStats(const Dataset& ds);
+nlohmann::ordered_json ComputeStats(const Dataset& ds);
 
 // "2026-11-25T05:31:30Z"
 std::string FormatUtc(int64_t unix_seconds);

@@ -27,7 +27,7 @@ Dataset SmallDataset() {
 
 TEST(StatsTest, CountsCtrAndSparsity) {
   Dataset ds = SmallDataset();
-  nlohmann::json s = ComputeStats(ds);
+  nlohmann::ordered_json s = ComputeStats(ds);
   EXPECT_EQ(s["users"], 2);
   EXPECT_EQ(s["items"], 2);
   EXPECT_EQ(s["events"], 5);

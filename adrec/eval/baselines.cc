@@ -190,11 +190,21 @@ class ItemKnnRecommender final : public Recommender {
       std::vector<std::pair<float, uint32_t>>().swap(kept[i]);
     }
     n_items_ = n_items;
+    backfill_.assign(n_items, 0.f);
+    if (o_.popularity_backfill) {
+      // Degree / (max degree + 1) × 1e-6: below the smallest similarity step that matters.
+      uint64_t max_deg = 1;
+      for (uint32_t i = 0; i < n_items; ++i) max_deg = std::max(max_deg, i_off[i + 1] - i_off[i]);
+      for (uint32_t i = 0; i < n_items; ++i) {
+        backfill_[i] = static_cast<float>(1e-6 * static_cast<double>(i_off[i + 1] - i_off[i]) / (max_deg + 1.0));
+      }
+    }
     return Status::Ok();
   }
 
   void Score(uint32_t, std::span<const uint32_t> history, std::span<float> scores) const override {
     std::fill(scores.begin(), scores.end(), 0.f);
+    std::copy_n(backfill_.begin(), std::min(backfill_.size(), scores.size()), scores.begin());
     // The most recent distinct items, as in Fit.
     std::vector<uint32_t> recent;
     for (size_t k = history.size(); k-- > 0 && recent.size() < o_.max_history;) {
@@ -215,6 +225,7 @@ class ItemKnnRecommender final : public Recommender {
   std::vector<uint64_t> nbr_off_;  // CSR: item i's neighbours are [off[i], off[i+1])
   std::vector<uint32_t> nbr_item_;
   std::vector<float> nbr_sim_;
+  std::vector<float> backfill_;  // per item, popularity scaled below any similarity
 };
 
 double Seconds(std::chrono::steady_clock::time_point since) {

@@ -39,6 +39,9 @@ struct ItemKnnOptions {
   uint32_t max_history = 50;   // most recent distinct positives per user used in Fit and Score
   double shrinkage = 0.0;      // sim = co / (sqrt(n_i n_j) + shrinkage) (Koren's shrunk cosine)
   size_t threads = 0;          // Fit; 0 = hardware concurrency
+  // Items the neighbours leave unscored (and ties) are ordered by train popularity, scaled far
+  // below any similarity so it never reorders scored items (popularity backfill).
+  bool popularity_backfill = true;
 };
 
 struct BaselineOptions {

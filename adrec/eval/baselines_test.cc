@@ -101,7 +101,7 @@ TEST(BaselinesTest, ItemKnnCosineSimilarity) {
       {.user = 3, .item = 3, .timestamp = 1, .action = Action::kClick},
   };
   Dataset ds = Build(ev, 4, 4);
-  auto knn = *MakeBaseline("itemknn", {.itemknn = {.neighbours = 1}});
+  auto knn = *MakeBaseline("itemknn", {.itemknn = {.neighbours = 1, .popularity_backfill = false}});
   ASSERT_TRUE(knn->Fit(ds, AllTrain(ds)).ok());
   std::vector<float> s(4);
   std::vector<uint32_t> hist = {1};
@@ -119,7 +119,17 @@ TEST(BaselinesTest, ItemKnnCosineSimilarity) {
   ASSERT_TRUE(knn_all->Fit(ds, AllTrain(ds)).ok());
   hist = {1, 2};
   knn_all->Score(9, hist, s);
-  EXPECT_NEAR(s[0], 2 / std::sqrt(6.0) + 1 / std::sqrt(3.0), 1e-6);
+  EXPECT_NEAR(s[0], 2 / std::sqrt(6.0) + 1 / std::sqrt(3.0), 1e-5);
+  // Backfill: item 3 has no neighbour in common with the history, but it still outranks an
+  // item nobody clicked, and never a scored item.
+  hist = {3};
+  knn_all->Score(9, hist, s);
+  EXPECT_GT(s[0], s[3]) << "item 0 (3 clickers) above item 3 (1 clicker) when both are unscored";
+  EXPECT_GT(s[3], 0.f);
+  EXPECT_LT(s[0], 1e-5f);
+  hist = {2};
+  knn_all->Score(9, hist, s);
+  EXPECT_GT(s[0], s[1]) << "scored neighbour 0 above unscored but popular item 1";
 }
 
 TEST(BaselinesTest, ImpressionClickLabelRule) {
