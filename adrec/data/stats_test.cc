@@ -6,7 +6,7 @@ namespace adrec::data {
 namespace {
 
 Dataset SmallDataset() {
-  DatasetBuilder b({.name = "t", .source_format = "test"});
+  DatasetBuilder b({.name = "t", .source_format = "test", .provenance = "stats_test"});
   uint8_t feed = b.SceneId("feed"), search = b.SceneId("search");
   uint32_t u0 = b.UserId("alice"), u1 = b.UserId("bob");
   uint32_t i0 = b.ItemId("ad0"), i1 = b.ItemId("ad1");

@@ -1,0 +1,37 @@
+#include "apps/adrec/cli.h"
+
+#include <iostream>
+
+namespace adrec::cli {
+
+void AddJsonFlag(CLI::App* cmd, Context& ctx) {
+  cmd->add_flag("--json", ctx.json, "Print one JSON object on stdout (logs stay on stderr)");
+}
+
+namespace {
+void PrintText(const nlohmann::ordered_json& v, const std::string& indent) {
+  for (auto it = v.begin(); it != v.end(); ++it) {
+    if (it->is_object()) {
+      std::cout << indent << it.key() << ":\n";
+      PrintText(*it, indent + "  ");
+    } else if (it->is_number_float()) {
+      std::cout << indent << it.key() << ": " << it->get<double>() << "\n";
+    } else if (it->is_string()) {
+      std::cout << indent << it.key() << ": " << it->get<std::string>() << "\n";
+    } else {
+      std::cout << indent << it.key() << ": " << it->dump() << "\n";
+    }
+  }
+}
+}  // namespace
+
+void PrintResult(const Context& ctx, const nlohmann::ordered_json& obj) {
+  if (ctx.json) {
+    std::cout << obj.dump() << std::endl;
+  } else {
+    PrintText(obj, "");
+    std::cout.flush();
+  }
+}
+
+}  // namespace adrec::cli

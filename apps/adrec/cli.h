@@ -1,0 +1,33 @@
+// Shared plumbing of the sub-commands: flags every command has, JSON/text output, exit codes.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <functional>
+#include <string>
+
+#include "adrec/core/status.h"
+
+namespace adrec::cli {
+
+struct Context {
+  bool json = false;      // one JSON object on stdout, logs on stderr
+  bool quiet = false;     // no progress output
+  std::string log_level = "info";
+  std::function<Status()> run;  // set by the chosen sub-command's callback
+};
+
+// Adds --json to a sub-command.
+void AddJsonFlag(CLI::App* cmd, Context& ctx);
+// Writes `obj` to stdout: as one JSON line with --json, else as readable "key: value" lines.
+void PrintResult(const Context& ctx, const nlohmann::ordered_json& obj);
+
+// Registration functions, one per cmd_*.cc file.
+void AddGenCommand(CLI::App& app, Context& ctx);
+void AddImportCommand(CLI::App& app, Context& ctx);
+void AddStatsCommand(CLI::App& app, Context& ctx);
+void AddSplitCommand(CLI::App& app, Context& ctx);
+void AddEvalBaselineCommand(CLI::App& app, Context& ctx);
+
+}  // namespace adrec::cli

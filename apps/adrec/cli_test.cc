@@ -1,0 +1,213 @@
+// End-to-end tests: they run the real adrec binary and read its stdout and exit code.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "adrec/core/file.h"
+
+namespace {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+struct RunResult {
+  int exit_code = -1;
+  std::string out;  // stdout only; stderr goes to a file so logs never mix into JSON
+  std::string err;
+  json Json() const { return json::parse(out); }
+};
+
+class CliTest : public ::testing::Test {
+ protected:
+  RunResult Run(const std::string& args) {
+    fs::path err_file = tmp_.path() / "stderr.txt";
+    std::string cmd = std::string(ADREC_BINARY) + " " + args + " 2>" + err_file.string();
+    RunResult r;
+    FILE* p = popen(cmd.c_str(), "r");
+    if (!p) return r;
+    std::array<char, 4096> buf;
+    size_t n;
+    while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+    int status = pclose(p);
+    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    auto e = adrec::ReadFile(err_file);
+    if (e.ok()) r.err = *e;
+    return r;
+  }
+  std::string Path(const std::string& name) const { return (tmp_.path() / name).string(); }
+  // A small world, generated once per test that needs one.
+  std::string SmallWorld(const std::string& name = "world", int seed = 7, const std::string& size =
+                                                                          "--users 300 --ads 80 --advertisers 10 --days 4") {
+    RunResult r = Run("gen --out " + Path(name) + " " + size + " --seed " + std::to_string(seed) + " --json -q");
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return Path(name);
+  }
+
+  adrec::ScopedTempDir tmp_{"adrec-cli"};
+};
+
+TEST_F(CliTest, EveryCommandHasHelp) {
+  for (const char* cmd : {"gen", "import", "stats", "split", "eval-baseline"}) {
+    RunResult r = Run(std::string(cmd) + " --help");
+    EXPECT_EQ(r.exit_code, 0) << cmd;
+    EXPECT_NE(r.out.find("Usage"), std::string::npos) << cmd << ": " << r.out;
+  }
+  RunResult top = Run("--help");
+  EXPECT_EQ(top.exit_code, 0);
+  EXPECT_NE(top.out.find("eval-baseline"), std::string::npos);
+}
+
+TEST_F(CliTest, UsageErrorsFail) {
+  EXPECT_NE(Run("").exit_code, 0);
+  EXPECT_NE(Run("gen").exit_code, 0);  // --out is required
+  EXPECT_NE(Run("gen --out x --users -3").exit_code, 0);
+  EXPECT_NE(Run("frobnicate").exit_code, 0);
+  EXPECT_NE(Run("import --format parquet --in a --out b").exit_code, 0);
+}
+
+TEST_F(CliTest, GenThenStatsJson) {
+  std::string dir = SmallWorld();
+  RunResult r = Run("stats " + dir + " --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  nlohmann::ordered_json s = nlohmann::ordered_json::parse(r.out);
+  // The first keys, in this order, are the contract of `adrec stats --json`.
+  auto it = s.begin();
+  EXPECT_EQ(it.key(), "users");
+  EXPECT_EQ((++it).key(), "items");
+  EXPECT_EQ((++it).key(), "events");
+  EXPECT_EQ(s["users"], 300);
+  EXPECT_EQ(s["items"], 80);
+  EXPECT_GT(s["events"].get<int64_t>(), 1000);
+  for (const char* key : {"events_per_action", "events_per_scene", "ctr_per_scene", "sequence_length", "sparsity",
+                          "time_range"}) {
+    EXPECT_TRUE(s.contains(key)) << key;
+  }
+  EXPECT_GT(s["events_per_action"]["impression"].get<int64_t>(), s["events_per_action"]["click"].get<int64_t>());
+  ASSERT_FALSE(s["ctr_per_scene"].empty());
+  for (auto& [scene, ctr] : s["ctr_per_scene"].items()) {
+    EXPECT_GE(ctr.get<double>(), 0.0) << scene;
+    EXPECT_LT(ctr.get<double>(), 0.5) << scene;
+  }
+  EXPECT_GT(s["ctr_per_scene"]["feed"].get<double>(), 0.0);
+  EXPECT_TRUE(s["has_ground_truth"].get<bool>());
+  // Text output is readable, not JSON.
+  RunResult text = Run("stats " + dir);
+  ASSERT_EQ(text.exit_code, 0);
+  EXPECT_NE(text.out.find("users: 300"), std::string::npos) << text.out;
+}
+
+TEST_F(CliTest, GenIsDeterministicForASeed) {
+  std::string a = SmallWorld("a", 11), b = SmallWorld("b", 11), c = SmallWorld("c", 12);
+  json sa = Run("stats " + a + " --json").Json(), sb = Run("stats " + b + " --json").Json(),
+       sc = Run("stats " + c + " --json").Json();
+  EXPECT_EQ(sa["events"], sb["events"]);
+  EXPECT_EQ(sa["events_per_action"], sb["events_per_action"]);
+  EXPECT_NE(sa["events_per_action"], sc["events_per_action"]);
+}
+
+TEST_F(CliTest, RefusesToOverwriteAndKeepsTheOldDataset) {
+  std::string dir = SmallWorld();
+  json before = Run("stats " + dir + " --json").Json();
+  RunResult again = Run("gen --out " + dir + " --users 10 --ads 5 --advertisers 2 --days 1 --json -q");
+  EXPECT_EQ(again.exit_code, 1);
+  json err = again.Json();
+  EXPECT_EQ(err["error"]["code"], "AlreadyExists");
+  EXPECT_EQ(Run("stats " + dir + " --json").Json(), before);
+  RunResult forced = Run("gen --out " + dir + " --users 10 --ads 5 --advertisers 2 --days 1 --force --json -q");
+  EXPECT_EQ(forced.exit_code, 0) << forced.err;
+  EXPECT_EQ(Run("stats " + dir + " --json").Json()["users"], 10);
+}
+
+TEST_F(CliTest, MissingDatasetNamesThePath) {
+  RunResult r = Run("stats " + Path("nowhere") + " --json");
+  EXPECT_EQ(r.exit_code, 1);
+  json err = r.Json();
+  EXPECT_NE(err["error"]["message"].get<std::string>().find("nowhere"), std::string::npos) << r.out;
+}
+
+TEST_F(CliTest, SplitAndBaselinesBeatRandom) {
+  // Large enough that ~100 users have three clicks for leave-one-out.
+  std::string dir = SmallWorld("world", 7, "--users 1500 --ads 200 --advertisers 20 --days 7");
+  RunResult split = Run("split " + dir + " --method loo --out " + Path("loo") + " --json");
+  ASSERT_EQ(split.exit_code, 0) << split.err;
+  std::map<std::string, json> res;
+  for (const char* m : {"random", "pop", "itemknn"}) {
+    RunResult r = Run("eval-baseline " + dir + " --split " + Path("loo") + " --method " + m + " --json");
+    ASSERT_EQ(r.exit_code, 0) << m << ": " << r.err;
+    res[m] = r.Json();
+    for (const char* key : {"hr@10", "ndcg@10", "hr@50", "mrr"}) EXPECT_TRUE(res[m].contains(key)) << m << " " << key;
+  }
+  // The synthetic world has popular ads and co-clicked categories, so both beat chance clearly.
+  EXPECT_GT(res["pop"]["hr@50"].get<double>(), res["random"]["hr@50"].get<double>());
+  EXPECT_GT(res["itemknn"]["hr@50"].get<double>(), res["random"]["hr@50"].get<double>());
+  EXPECT_GT(res["itemknn"]["hr@10"].get<double>(), res["random"]["hr@10"].get<double>());
+  EXPECT_GT(res["pop"]["hr@10"].get<double>(), res["random"]["hr@10"].get<double>());
+  RunResult bad = Run("eval-baseline " + dir + " --split " + Path("loo") + " --method magic --json");
+  EXPECT_NE(bad.exit_code, 0);
+}
+
+void WriteText(const std::string& path, const std::string& text) {
+  fs::create_directories(fs::path(path).parent_path());
+  std::ofstream(path, std::ios::binary) << text;
+}
+
+TEST_F(CliTest, ImportCsvWithTheShippedSchemaThenStats) {
+  WriteText(Path("log.csv"),
+            "user_id,ad_id,event_time,event,price,placement,slot,device,city,bid\n"
+            "u1,ad42,2024-05-01T12:30:00+08:00,imp,,feed,3,android,深圳,1.25\n"
+            "u1,ad42,2024-05-01T12:30:05+08:00,clk,,feed,3,android,深圳,1.25\n"
+            "u2,ad7,2024-05-01T13:00:00Z,imp,,search,0,ios,\"Beijing, CN\",0.5\n");
+  RunResult r = Run("import --format csv --in " + Path("log.csv") + " --schema " + std::string(ADREC_SOURCE_DIR) +
+                    "/configs/schemas/ad_clicks_csv.toml --out " + Path("csv") + " --json -q");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.Json()["events"], 3);
+  json s = Run("stats " + Path("csv") + " --json").Json();
+  EXPECT_EQ(s["users"], 2);
+  EXPECT_EQ(s["items"], 2);
+  EXPECT_EQ(s["events_per_action"]["click"], 1);
+  EXPECT_DOUBLE_EQ(s["ctr_per_scene"]["feed"].get<double>(), 1.0);
+}
+
+TEST_F(CliTest, ImportMovieLens100kLayout) {
+  // A three-line fixture in the 100k layout, written here (the real files are not ours to ship).
+  WriteText(Path("ml/u.data"), "1\t10\t4\t881250949\n1\t20\t2\t881250950\n2\t10\t5\t881250000\n");
+  WriteText(Path("ml/u.item"),
+            "10|Toy Story (1995)|01-Jan-1995||http://x|0|0|0|1|1|1|0|0|0|0|0|0|0|0|0|0|0|0|0\n"
+            "20|GoldenEye (1995)|01-Jan-1995||http://x|0|1|1|0|0|0|0|0|0|0|0|0|0|0|0|0|1|0|0\n");
+  WriteText(Path("ml/u.user"), "1|24|M|technician|85711\n2|53|F|other|94043\n");
+  RunResult r = Run("import --format movielens --in " + Path("ml") + " --out " + Path("ml-ds") + " --json -q");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  json s = Run("stats " + Path("ml-ds") + " --json").Json();
+  EXPECT_EQ(s["events"], 3);
+  EXPECT_EQ(s["events_per_action"]["rating"], 3);
+  EXPECT_EQ(s["items_with_text"], 2);
+}
+
+TEST_F(CliTest, MalformedRowsFailUnlessTolerated) {
+  WriteText(Path("seq.txt"), "u1 a b c\nu2 a\nu3\nu4 b c\n");  // "u3" has no items
+  RunResult strict = Run("import --format s3rec --in " + Path("seq.txt") + " --out " + Path("s") + " --json -q");
+  EXPECT_EQ(strict.exit_code, 1);
+  std::string msg = strict.Json()["error"]["message"];
+  EXPECT_NE(msg.find("seq.txt"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("3"), std::string::npos) << msg;  // the line number
+  EXPECT_FALSE(fs::exists(Path("s"))) << "a failed import leaves nothing behind";
+  RunResult lax =
+      Run("import --format s3rec --in " + Path("seq.txt") + " --out " + Path("s") + " --max-errors 1 --json -q");
+  ASSERT_EQ(lax.exit_code, 0) << lax.err;
+  EXPECT_EQ(lax.Json()["malformed_rows"], 1);
+  EXPECT_EQ(lax.Json()["events"], 6);
+}
+
+TEST_F(CliTest, EmptyInputIsAnError) {
+  WriteText(Path("empty.txt"), "");
+  RunResult r = Run("import --format s3rec --in " + Path("empty.txt") + " --out " + Path("e") + " --json -q");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_FALSE(fs::exists(Path("e")));
+}
+
+}  // namespace

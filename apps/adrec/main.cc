@@ -1,0 +1,38 @@
+// adrec: the command-line tool. Each sub-command lives in its own cmd_*.cc file.
+#include <iostream>
+
+#include "adrec/core/log.h"
+#include "apps/adrec/cli.h"
+
+int main(int argc, char** argv) {
+  adrec::cli::Context ctx;
+  CLI::App app{"adrec: an ad recommendation engine (data, models, serving)", "adrec"};
+  app.set_version_flag("--version", std::string("adrec ") + ADREC_VERSION);
+  app.require_subcommand(1);
+  app.fallthrough();  // --quiet and --log-level work after the sub-command too
+  app.add_option("--log-level", ctx.log_level, "trace|debug|info|warn|error|off")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+  app.add_flag("-q,--quiet", ctx.quiet, "No progress output");
+  adrec::cli::AddGenCommand(app, ctx);
+  adrec::cli::AddImportCommand(app, ctx);
+  adrec::cli::AddStatsCommand(app, ctx);
+  adrec::cli::AddSplitCommand(app, ctx);
+  adrec::cli::AddEvalBaselineCommand(app, ctx);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);  // --help exits 0, a usage error 1..
+  }
+  adrec::InitLogging(ctx.log_level);
+  if (!ctx.run) return 2;
+  adrec::Status s = ctx.run();
+  if (!s.ok()) {
+    if (ctx.json) {
+      nlohmann::json err = {{"error", {{"code", std::string(adrec::StatusCodeName(s.code()))}, {"message", s.message()}}}};
+      std::cout << err.dump() << std::endl;
+    }
+    spdlog::error("{}", s.ToString());
+    return 1;
+  }
+  return 0;
+}
