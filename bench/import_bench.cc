@@ -113,19 +113,11 @@ uint64_t WriteRatings(const std::filesystem::path& path, uint64_t lines) {
     std::sort(picked.begin(), picked.end());
     uint32_t t0 = 789652009 + static_cast<uint32_t>(uni(rng) * 6.3e8);  // 1995..2015
     for (uint32_t m : picked) {
-      char line[64];
-      char* p = std::to_chars(line, line + 64, u + 1).ptr;
-      *p++ = ',';
-      p = std::to_chars(p, line + 64, movie_id[m]).ptr;
       int s = stars(rng) + 1;  // half stars 1..10
-      *p++ = ',';
-      *p++ = static_cast<char>('0' + s / 2);
-      *p++ = '.';
-      *p++ = (s % 2) ? '5' : '0';
-      *p++ = ',';
-      p = std::to_chars(p, line + 64, t0 + static_cast<uint32_t>(uni(rng) * 3.0e7)).ptr;
-      *p++ = '\n';
-      buf.append(line, p);
+      unsigned ts = t0 + static_cast<uint32_t>(uni(rng) * 3.0e7);
+      char line[64];
+      int n = std::snprintf(line, sizeof(line), "%u,%u,%d.%c,%u\n", u + 1, movie_id[m], s / 2, (s % 2) ? '5' : '0', ts);
+      buf.append(line, static_cast<size_t>(n));
     }
     if (buf.size() > (1u << 22)) {
       bytes += std::fwrite(buf.data(), 1, buf.size(), f);

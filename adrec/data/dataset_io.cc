@@ -1,5 +1,6 @@
 #include "adrec/data/dataset_io.h"
 
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -34,7 +35,8 @@ constexpr std::string_view kTaxonomyFile = "taxonomy.bin";
 constexpr std::string_view kIdsBlock = "ids";
 
 std::vector<BlockEntry> EventBlocks(bool truth) {
-  std::vector<BlockEntry> b = {{"user_offsets", BlockType::kU64}, {"user", BlockType::kU32}, {"item", BlockType::kU32},
+  // No "user" column: it is implied by user_offsets and rebuilt on load (4 bytes/event less).
+  std::vector<BlockEntry> b = {{"user_offsets", BlockType::kU64}, {"item", BlockType::kU32},
                                {"time", BlockType::kU32},         {"scene", BlockType::kU8},  {"position", BlockType::kU8},
                                {"action", BlockType::kU8},        {"value", BlockType::kF32}};
   if (truth) b.push_back({"truth", BlockType::kF32});
@@ -484,7 +486,6 @@ Status WriteDataset(const Dataset& ds, const fs::path& dir, const WriteOptions& 
   {
     ColumnFileWriter w(FileKind::kEvents, options.zstd_level);
     w.AddU64("user_offsets", ds.user_offsets);
-    w.AddU32("user", ev.user);
     w.AddU32("item", ev.item);
     w.AddU32("time", ev.time);
     w.AddU8("scene", ev.scene);
@@ -601,7 +602,6 @@ StatusOr<Dataset> DecodeDatasetFiles(const std::map<std::string, std::string, st
           const std::string& n = b->name;
           ArrayJob job{b, label, {}, {}, {}};
           if (n == "user_offsets") job.size_to = Sizer(&ds.user_offsets);
-          else if (n == "user") job.size_to = Sizer(&ev.user);
           else if (n == "item") job.size_to = Sizer(&ev.item);
           else if (n == "time") job.size_to = Sizer(&ev.time);
           else if (n == "scene") job.size_to = Sizer(&ev.scene);
@@ -682,6 +682,21 @@ StatusOr<Dataset> DecodeDatasetFiles(const std::map<std::string, std::string, st
   if (ds.users.size() != s.users || ds.items.size() != s.items) {
     return DataLossError((dir_name.empty() ? std::string("dataset") : dir_name) +
                          ": vocabulary sizes differ from dataset.toml (corrupt)");
+  }
+  {
+    // The user column is the offset index expanded; the index is checked before it is trusted.
+    const auto& off = ds.user_offsets;
+    const size_t n = ds.events.item.size();
+    if (off.size() != static_cast<size_t>(ds.users.size()) + 1 || off.front() != 0 || off.back() != n) {
+      return DataLossError(Label(dir_name, kEventsFile) + ": user_offsets do not span the events (corrupt)");
+    }
+    ds.events.user.reserve(n);
+    for (uint32_t u = 0; u < ds.users.size(); ++u) {
+      if (off[u] > off[u + 1] || off[u + 1] > n) {
+        return DataLossError(Label(dir_name, kEventsFile) + ": user_offsets out of order at user " + std::to_string(u));
+      }
+      ds.events.user.insert(ds.events.user.end(), off[u + 1] - off[u], u);
+    }
   }
   if (options.validate) {
     Status v = ds.Validate();

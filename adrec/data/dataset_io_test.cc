@@ -494,7 +494,6 @@ TEST_F(DatasetIoTest, ValidateRunsAfterDecoding) {
   auto rewrite_events = [&](const EventColumns& ev, const std::vector<uint64_t>& offsets) {
     ColumnFileWriter w(FileKind::kEvents, 1);
     w.AddU64("user_offsets", offsets);
-    w.AddU32("user", ev.user);
     w.AddU32("item", ev.item);
     w.AddU32("time", ev.time);
     w.AddU8("scene", ev.scene);
