@@ -252,7 +252,7 @@ nlohmann::json EvaluateCtr(const Dataset& ds, const Split& split, const Baseline
     all_clk += labels[i];
   }
   const uint8_t part = static_cast<uint8_t>(o.eval_part);
-  std::vector<float> pred, y;
+  std::vector<float> pred, y, truth;
   std::vector<uint32_t> users;
   const double global_ctr = all_imp > 0 ? all_clk / all_imp : 0.0;
   for (size_t i = 0; i < ds.num_events(); ++i) {
@@ -264,6 +264,7 @@ nlohmann::json EvaluateCtr(const Dataset& ds, const Split& split, const Baseline
     pred.push_back(static_cast<float>((clk[c] + o.ctr_smoothing * prior) / (imp[c] + o.ctr_smoothing)));
     y.push_back(static_cast<float>(labels[i]));
     users.push_back(ds.events.user[i]);
+    if (ds.has_truth()) truth.push_back(ds.events.truth[i]);
   }
   double clicks = 0;
   for (float v : y) clicks += v;
@@ -287,6 +288,11 @@ nlohmann::json EvaluateCtr(const Dataset& ds, const Split& split, const Baseline
   put("logloss", LogLoss(pred, y));
   put("ne", NormalizedEntropy(pred, y));
   put("calibration", Calibration(pred, y));
+  // The generator's true click probabilities on the same impressions: the ceiling any model has.
+  if (!truth.empty()) {
+    put("bayes_auc", Auc(truth, y));
+    put("bayes_logloss", LogLoss(truth, y));
+  }
   if (auto g = Gauc(pred, y, users); g.ok()) {
     j["gauc"] = g->gauc;
     j["gauc_users"] = g->users_used;

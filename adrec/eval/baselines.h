@@ -94,7 +94,8 @@ struct BaselineEvalOptions {
 // (ndcg_ks), "mrr", "coverage@K", "users_evaluated", "num_items", "exclude_seen", "ties",
 // "fit_seconds", "eval_seconds"; for impression logs with clicks also "ctr": {"predictor",
 // "label_rule", "impressions", "clicks", "auc", "gauc", "gauc_users", "logloss", "ne",
-// "calibration"} (or {"skipped": reason}). Ranking queries: per user, the last positive event
+// "calibration", and with generator ground truth "bayes_auc", "bayes_logloss"} (or
+// {"skipped": reason}). Ranking queries: per user, the last positive event
 // in eval_part is the target and the user's positive events before it are the history.
 StatusOr<nlohmann::json> EvaluateBaseline(const Dataset& ds, const Split& split, std::string_view method,
                                           const BaselineEvalOptions& options = {});

@@ -1,5 +1,7 @@
 #include "adrec/eval/baselines.h"
 
+#include "adrec/data/synthetic.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -252,6 +254,36 @@ TEST(BaselinesTest, EvaluateBaselineCtrSection) {
   ASSERT_TRUE(r2.ok()) << r2.status().ToString();
   EXPECT_TRUE((*r2)["ctr"].contains("skipped"));
   EXPECT_GT((*r2)["users_evaluated"].get<int64_t>(), 0);
+}
+
+}  // namespace
+}  // namespace adrec::eval
+
+namespace adrec::eval {
+namespace {
+
+// On the synthetic world the generator's truth bounds what any predictor reaches: pop-CTR is
+// well above chance and below the Bayes-optimal AUC on the same test impressions.
+TEST(BaselinesTest, PopCtrSitsBetweenChanceAndBayesOnTheSyntheticWorld) {
+  data::SyntheticOptions so;
+  so.users = 1500;
+  so.ads = 300;
+  so.advertisers = 30;
+  so.days = 7;
+  so.show_progress = false;
+  auto ds = data::GenerateSyntheticWorld(so);
+  ASSERT_TRUE(ds.ok()) << ds.status().ToString();
+  auto split = data::MakeSplit(*ds, {.method = "temporal"});
+  ASSERT_TRUE(split.ok()) << split.status().ToString();
+  auto r = EvaluateBaseline(*ds, *split, "pop");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const auto& c = (*r)["ctr"];
+  ASSERT_TRUE(c.contains("bayes_auc")) << c.dump();
+  const double auc = c["auc"].get<double>(), bayes = c["bayes_auc"].get<double>();
+  EXPECT_GT(auc, 0.55);
+  EXPECT_LT(auc, bayes);
+  EXPECT_GT(bayes, 0.7);
+  EXPECT_LT(c["bayes_logloss"].get<double>(), c["logloss"].get<double>());
 }
 
 }  // namespace
