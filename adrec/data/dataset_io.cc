@@ -16,6 +16,7 @@
 #include <optional>
 #include <set>
 
+#include "adrec/core/text.h"
 #include "adrec/core/config.h"
 #include "adrec/core/file.h"
 #include "adrec/core/thread_pool.h"
@@ -50,48 +51,6 @@ std::vector<BlockEntry> TaxonomyBlocks() {
 
 // ------------------------------------------------------------------------------------ TOML text
 
-// Well-formed UTF-8 (no overlongs, surrogates or code points past U+10FFFF), as TOML requires.
-bool IsValidUtf8(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    auto c = static_cast<unsigned char>(s[i]);
-    size_t n;
-    uint32_t cp;
-    if (c < 0x80) { ++i; continue; }
-    if (c >= 0xC2 && c <= 0xDF) { n = 1; cp = c & 0x1F; }
-    else if (c >= 0xE0 && c <= 0xEF) { n = 2; cp = c & 0x0F; }
-    else if (c >= 0xF0 && c <= 0xF4) { n = 3; cp = c & 0x07; }
-    else return false;
-    if (i + n >= s.size()) return false;  // the sequence runs past the end
-    for (size_t k = 1; k <= n; ++k) {
-      auto d = static_cast<unsigned char>(s[i + k]);
-      if ((d & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (d & 0x3F);
-    }
-    if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)) || (cp >= 0xD800 && cp <= 0xDFFF)) {
-      return false;
-    }
-    i += n + 1;
-  }
-  return true;
-}
-
-// Descriptive text (provenance may hold any bytes of a path) with invalid UTF-8 made U+FFFD.
-std::string SanitizeUtf8(std::string_view s) {
-  if (IsValidUtf8(s)) return std::string(s);
-  std::string out;
-  for (size_t i = 0; i < s.size();) {
-    size_t len = 1;
-    for (size_t n = 4; n >= 1; --n) {
-      if (i + n <= s.size() && IsValidUtf8(s.substr(i, n))) { len = n; break; }
-    }
-    if (len == 1 && static_cast<unsigned char>(s[i]) >= 0x80) out += "\xEF\xBF\xBD";
-    else out.append(s.substr(i, len));
-    i += len;
-  }
-  return out;
-}
-
 std::string TomlString(std::string_view s) {
   std::string out = "\"";
   for (char ch : s) {
@@ -121,14 +80,6 @@ std::string TomlStringArray(const std::vector<std::string>& v) {
   return out + "]";
 }
 
-std::string NowUtc() {
-  std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 struct TableSchema {
   std::vector<std::string> columns;

@@ -1,5 +1,7 @@
 #include "adrec/data/import.h"
 
+#include "adrec/core/text.h"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -14,14 +16,6 @@ constexpr std::pair<std::string_view, ImportFormat> kFormats[] = {
     {"criteo", ImportFormat::kCriteo},       {"csv", ImportFormat::kCsv},     {"jsonl", ImportFormat::kJsonl},
 };
 
-std::string NowUtc() {
-  std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 }  // namespace
 
 StatusOr<ImportFormat> ParseImportFormat(std::string_view name) {

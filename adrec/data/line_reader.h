@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "adrec/core/text.h"
 #include "adrec/core/progress.h"
 #include "adrec/core/status.h"
 
@@ -83,11 +84,6 @@ bool ParseU32(std::string_view s, uint32_t* out);
 bool ParseI64(std::string_view s, int64_t* out);
 bool ParseFloat(std::string_view s, float* out);  // finite values only
 bool ParseHexU32(std::string_view s, uint32_t* out);  // up to 8 hex digits, no "0x"
-
-bool IsValidUtf8(std::string_view s);
-// Valid UTF-8 is returned as is; anything else is taken as latin-1 (MovieLens 100k/1M files)
-// and converted, so the result is always valid UTF-8.
-std::string ToUtf8FromUtf8OrLatin1(std::string_view s);
 
 // Trims ASCII spaces and tabs at both ends.
 std::string_view TrimSpaces(std::string_view s);

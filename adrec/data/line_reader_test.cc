@@ -101,17 +101,6 @@ TEST(LineReaderTest, NumberParsing) {
   EXPECT_FALSE(ParseHexU32("xyz", &u));
 }
 
-TEST(LineReaderTest, Utf8AndLatin1) {
-  EXPECT_TRUE(IsValidUtf8("plain ascii text, long enough for the 8-byte path"));
-  EXPECT_TRUE(IsValidUtf8("王者荣耀 🎮"));
-  EXPECT_FALSE(IsValidUtf8("Mis\xE9rables"));
-  EXPECT_FALSE(IsValidUtf8("\xC0\xAF"));          // overlong '/'
-  EXPECT_FALSE(IsValidUtf8("\xED\xA0\x80"));      // surrogate
-  EXPECT_FALSE(IsValidUtf8("\xE4\xB8"));          // truncated
-  EXPECT_EQ(ToUtf8FromUtf8OrLatin1("Mis\xE9rables"), "Misérables");
-  EXPECT_EQ(ToUtf8FromUtf8OrLatin1("Misérables"), "Misérables");
-}
-
 std::vector<std::vector<std::string>> AllRecords(std::string_view text, std::vector<std::string>* errors = nullptr) {
   auto lines = LineReader::FromBuffer(text, "mem");
   CsvRecordReader csv(lines.get());

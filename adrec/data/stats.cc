@@ -1,19 +1,12 @@
 #include "adrec/data/stats.h"
 
+#include "adrec/core/text.h"
+
 #include <algorithm>
 #include <ctime>
 #include <unordered_set>
 
 namespace adrec::data {
-
-std::string FormatUtc(int64_t unix_seconds) {
-  std::time_t t = static_cast<std::time_t>(unix_seconds);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 nlohmann::ordered_json ComputeStats(const Dataset& ds) {
   using json = nlohmann::ordered_json;

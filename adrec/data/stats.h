@@ -13,7 +13,4 @@ namespace adrec::data {
 // time_range (unix seconds and ISO 8601), items_with_text, taxonomy_nodes, malformed_rows.
 nlohmann::ordered_json ComputeStats(const Dataset& ds);
 
-// "2026-11-25T05:31:30Z"
-std::string FormatUtc(int64_t unix_seconds);
-
 }  // namespace adrec::data
