@@ -45,10 +45,10 @@ fuzz: setup
 	@test -f build/fuzz/build.ninja || cmake --preset fuzz >/dev/null
 	@cmake --build build/fuzz -j $(JOBS)
 
-# Replays each fuzz target over its seed corpus and fuzzes it briefly: a regression check,
+# Replays each fuzz target over its seed corpus and fuzzes it for 4 s: a regression check,
 # not the long runs recorded in docs/BENCHMARKS.md.
 fuzz-smoke: fuzz
-	@scripts/fuzz-smoke build/fuzz 10
+	@scripts/fuzz-smoke build/fuzz 4 2
 
 bench: build
 	@scripts/bench $(BUILD)
