@@ -1,6 +1,8 @@
 #include "adrec/core/file.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -85,6 +87,52 @@ Status AtomicWriteFile(const fs::path& path, std::string_view data) {
   }
   fs::path dir = path.parent_path().empty() ? fs::path(".") : path.parent_path();
   return SyncPath(dir);
+}
+
+StatusOr<MappedFile> MappedFile::Open(const fs::path& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return NotFoundError("no such file: " + path.string());
+    return ErrnoError("open " + path.string());
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    Status s = ErrnoError("stat " + path.string());
+    ::close(fd);
+    return s;
+  }
+  const auto size = static_cast<size_t>(st.st_size);
+  void* addr = nullptr;
+  if (size > 0) {  // mmap of length 0 is an error; an empty file is an empty view
+    addr = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+    if (addr == MAP_FAILED) {
+      Status s = ErrnoError("mmap " + path.string());
+      ::close(fd);
+      return s;
+    }
+  }
+  ::close(fd);
+  return MappedFile(addr, size);
+}
+
+MappedFile::MappedFile(MappedFile&& other) noexcept : addr_(other.addr_), size_(other.size_) {
+  other.addr_ = nullptr;
+  other.size_ = 0;
+}
+
+MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
+  if (this != &other) {
+    if (addr_) ::munmap(addr_, size_);
+    addr_ = other.addr_;
+    size_ = other.size_;
+    other.addr_ = nullptr;
+    other.size_ = 0;
+  }
+  return *this;
+}
+
+MappedFile::~MappedFile() {
+  if (addr_) ::munmap(addr_, size_);
 }
 
 StatusOr<StagingDir> StagingDir::Create(const fs::path& final_path) {

@@ -16,6 +16,25 @@ Status AtomicWriteFile(const std::filesystem::path& path, std::string_view data)
 // fsync of a file or directory by path.
 Status SyncPath(const std::filesystem::path& path);
 
+// A whole file mapped read-only (no copy into anonymous memory: the page cache is read
+// directly). Files adrec writes are replaced by rename, never changed in place, so a mapping
+// stays valid while held.
+class MappedFile {
+ public:
+  static StatusOr<MappedFile> Open(const std::filesystem::path& path);
+  MappedFile(MappedFile&& other) noexcept;
+  MappedFile& operator=(MappedFile&& other) noexcept;
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+  ~MappedFile();
+  std::string_view data() const { return {static_cast<const char*>(addr_), size_}; }
+
+ private:
+  MappedFile(void* addr, size_t size) : addr_(addr), size_(size) {}
+  void* addr_ = nullptr;
+  size_t size_ = 0;
+};
+
 // A uniquely named directory beside `final_path` that is removed on destruction unless
 // Commit() renamed it to `final_path` (a half-written output never appears under its name).
 class StagingDir {

@@ -63,3 +63,28 @@ TEST(FileTest, StagingDirRefusesToReplaceUnlessAsked) {
 
 }  // namespace
 }  // namespace adrec
+
+namespace adrec {
+namespace {
+
+TEST(FileTest, MappedFileSeesTheBytesAndSurvivesReplacement) {
+  ScopedTempDir tmp;
+  std::filesystem::path p = tmp.path() / "m.bin";
+  ASSERT_TRUE(AtomicWriteFile(p, std::string("mapped \0bytes", 13)).ok());
+  auto m = MappedFile::Open(p);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_EQ(m->data(), std::string_view("mapped \0bytes", 13));
+  // A writer replaces files by rename: the mapping keeps the old contents.
+  ASSERT_TRUE(AtomicWriteFile(p, "new").ok());
+  EXPECT_EQ(m->data().size(), 13u);
+  MappedFile moved = std::move(m).value();
+  EXPECT_EQ(moved.data().substr(0, 6), "mapped");
+  ASSERT_TRUE(AtomicWriteFile(tmp.path() / "empty", "").ok());
+  auto e = MappedFile::Open(tmp.path() / "empty");
+  ASSERT_TRUE(e.ok());
+  EXPECT_TRUE(e->data().empty());
+  EXPECT_EQ(MappedFile::Open(tmp.path() / "absent").status().code(), StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace adrec

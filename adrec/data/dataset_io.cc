@@ -484,6 +484,13 @@ namespace internal {
 
 StatusOr<Dataset> DecodeDatasetFiles(const std::map<std::string, std::string, std::less<>>& files,
                                      const std::string& dir_name, const ReadOptions& options, bool verify_checksums) {
+  std::map<std::string, std::string_view, std::less<>> views;
+  for (const auto& [name, bytes] : files) views.emplace(name, bytes);
+  return DecodeDatasetFiles(views, dir_name, options, verify_checksums);
+}
+
+StatusOr<Dataset> DecodeDatasetFiles(const std::map<std::string, std::string_view, std::less<>>& files,
+                                     const std::string& dir_name, const ReadOptions& options, bool verify_checksums) {
   const std::string manifest_label = Label(dir_name, kDatasetManifestName);
   auto mit = files.find(kDatasetManifestName);
   if (mit == files.end()) return NotFoundError(manifest_label + ": no such file (not a dataset directory)");
@@ -662,13 +669,23 @@ StatusOr<Dataset> ReadDataset(const fs::path& dir, const ReadOptions& options) {
   const std::string dir_name = dir.string();
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) return NotFoundError(dir_name + ": no such dataset directory");
-  std::map<std::string, std::string, std::less<>> files;
-  ADREC_ASSIGN_OR_RETURN(files[std::string(kDatasetManifestName)], ReadWholeFile(dir / kDatasetManifestName));
-  // Only the files the manifest names are read; the manifest is parsed again by the decoder.
-  ADREC_ASSIGN_OR_RETURN(Manifest m, ParseManifest(files[std::string(kDatasetManifestName)],
-                                                   (dir / kDatasetManifestName).string()));
+  // The manifest is read; the column files are mapped (no copy through anonymous memory).
+  ADREC_ASSIGN_OR_RETURN(std::string manifest, ReadWholeFile(dir / kDatasetManifestName));
+  ADREC_ASSIGN_OR_RETURN(Manifest m, ParseManifest(manifest, (dir / kDatasetManifestName).string()));
+  std::map<std::string, std::string_view, std::less<>> files;
+  files[std::string(kDatasetManifestName)] = manifest;
+  std::vector<MappedFile> mapped;
+  mapped.reserve(m.files.size());
   for (const auto& f : m.files) {
-    ADREC_ASSIGN_OR_RETURN(files[f.name], ReadWholeFile(dir / f.name));
+    auto mf = MappedFile::Open(dir / f.name);
+    if (!mf.ok()) {
+      if (mf.status().code() == StatusCode::kNotFound) {
+        return NotFoundError((dir / f.name).string() + ": no such file (the dataset directory is incomplete)");
+      }
+      return mf.status();
+    }
+    mapped.push_back(std::move(mf).value());
+    files[f.name] = mapped.back().data();
   }
   return internal::DecodeDatasetFiles(files, dir_name, options, /*verify_checksums=*/true);
 }

@@ -67,6 +67,9 @@ namespace internal {
 // The reader over files already in memory (file name -> bytes); `dir_name` prefixes file names
 // in errors. ReadDataset reads the files and calls this; the fuzzer calls it directly, with
 // checksums off to reach the decoders behind them.
+StatusOr<Dataset> DecodeDatasetFiles(const std::map<std::string, std::string_view, std::less<>>& files,
+                                     const std::string& dir_name, const ReadOptions& options,
+                                     bool verify_checksums = true);
 StatusOr<Dataset> DecodeDatasetFiles(const std::map<std::string, std::string, std::less<>>& files,
                                      const std::string& dir_name, const ReadOptions& options,
                                      bool verify_checksums = true);
