@@ -55,8 +55,8 @@
 // DETERMINISM: every random draw comes from xoshiro256** streams seeded from (seed, stream, user),
 // so the same options give byte-identical datasets whatever the thread count.
 // MEMORY: events are produced user by user in time order (no sort), with capacity reserved from
-// the expected count: ~25 bytes per event in all; 1M users × 100M impressions took 68 s and
-// 2.4 GiB peak RSS on a loaded 2-core machine (bench/gen_bench.cc). StreamSyntheticWorld keeps
+// the expected count: ~25 bytes per event in all; 1M users × 100M impressions take about 31 s
+// and 2.4 GiB peak RSS on a 2-core machine (bench/gen_bench.cc, docs/BENCHMARKS.md). StreamSyntheticWorld keeps
 // only one block of users' events (tens of MiB).
 #pragma once
 
