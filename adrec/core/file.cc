@@ -104,7 +104,7 @@ StatusOr<MappedFile> MappedFile::Open(const fs::path& path) {
   const auto size = static_cast<size_t>(st.st_size);
   void* addr = nullptr;
   if (size > 0) {  // mmap of length 0 is an error; an empty file is an empty view
-    addr = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+    addr = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
     if (addr == MAP_FAILED) {
       Status s = ErrnoError("mmap " + path.string());
       ::close(fd);
