@@ -2,17 +2,10 @@
 
 #include "adrec/core/file.h"
 #include "adrec/data/import.h"
+#include "adrec/data/import_test_util.h"
 
 namespace adrec::data {
 namespace {
-
-ImportOptions Opts(const std::filesystem::path& in, uint64_t max_errors = 0) {
-  ImportOptions o;
-  o.input = in;
-  o.max_errors = max_errors;
-  o.show_progress = false;
-  return o;
-}
 
 // label, 13 ints, 26 hex categoricals; `blank` empties I2 and C3.
 std::string Row(int label, int seed, bool blank = false) {

@@ -5,20 +5,13 @@
 
 #include "adrec/core/file.h"
 #include "adrec/data/import.h"
+#include "adrec/data/import_test_util.h"
 
 namespace adrec::data {
 namespace {
 
 // Fixtures are written by the tests themselves: no MovieLens data is committed.
 void Write(const std::filesystem::path& p, std::string_view text) { ASSERT_TRUE(AtomicWriteFile(p, text).ok()); }
-
-ImportOptions Opts(const std::filesystem::path& in, uint64_t max_errors = 0) {
-  ImportOptions o;
-  o.input = in;
-  o.max_errors = max_errors;
-  o.show_progress = false;
-  return o;
-}
 
 std::vector<std::string> Tags(const Dataset& ds, uint32_t item) {
   const Column* c = ds.item_table.Find(cols::kTags);
