@@ -1,10 +1,12 @@
 #include "adrec/data/dataset.h"
 
 #include <algorithm>
+#include <functional>
 #include <cassert>
 #include <numeric>
 
 #include "adrec/core/hash.h"
+#include "adrec/core/thread_pool.h"
 
 namespace adrec::data {
 
@@ -204,11 +206,28 @@ size_t EventColumns::MemoryBytes() const {
          position.capacity() + action.capacity() + value.capacity() * 4 + truth.capacity() * 4;
 }
 
-Status Dataset::Validate() const {
+namespace {
+// Runs check(begin, end) over `chunks` contiguous pieces of [0, n), on the pool when there is
+// one, and returns the first failure in index order, so the message does not depend on timing.
+Status FirstFailure(ThreadPool* pool, size_t n, const std::function<Status(size_t, size_t)>& check) {
+  const size_t chunks = pool ? std::min<size_t>(n, pool->size() * 4) : 1;
+  if (chunks <= 1) return check(0, n);
+  std::vector<Status> results(chunks);
+  const size_t step = (n + chunks - 1) / chunks;
+  pool->ParallelFor(chunks, [&](size_t b, size_t e) {
+    for (size_t c = b; c < e; ++c) results[c] = check(std::min(n, c * step), std::min(n, (c + 1) * step));
+  });
+  for (auto& r : results) if (!r.ok()) return r;
+  return Status::Ok();
+}
+}  // namespace
+
+Status Dataset::Validate(ThreadPool* pool) const {
   const size_t n = events.size();
   auto bad = [](std::string m) { return DataLossError("dataset invariant broken: " + m); };
   if (events.item.size() != n || events.time.size() != n || events.scene.size() != n ||
-      events.position.size() != n || events.action.size() != n || events.value.size() != n) {
+      events.position.size() != n || events.action.size() != n || events.value.size() != n ||
+      events.user.size() != n) {
     return bad("event columns have different lengths");
   }
   if (!events.truth.empty() && events.truth.size() != n) return bad("truth column length differs from events");
@@ -216,21 +235,31 @@ Status Dataset::Validate() const {
   if (user_offsets.front() != 0 || user_offsets.back() != n) return bad("user offset index does not span events");
   if (scenes.empty()) return bad("no scenes");
   for (uint32_t u = 0; u < num_users(); ++u) {
-    uint64_t b = user_offsets[u], e = user_offsets[u + 1];
     // e ≤ n too: a later decrease must not let this slice run past the events.
-    if (b > e || e > n) return bad("user offset index is not monotone within the events at user " + std::to_string(u));
-    for (uint64_t i = b; i < e; ++i) {
-      if (events.user[i] != u) return bad("event " + std::to_string(i) + " is not in its user's slice");
-      if (i > b && events.time[i] < events.time[i - 1]) {
-        return bad("events of user " + std::to_string(u) + " are not sorted by time");
-      }
+    if (user_offsets[u] > user_offsets[u + 1] || user_offsets[u + 1] > n) {
+      return bad("user offset index is not monotone within the events at user " + std::to_string(u));
     }
   }
-  for (size_t i = 0; i < n; ++i) {
-    if (events.item[i] >= num_items()) return bad("event " + std::to_string(i) + " has item ID out of range");
-    if (events.scene[i] >= scenes.size()) return bad("event " + std::to_string(i) + " has scene out of range");
-    if (events.action[i] >= kNumActions) return bad("event " + std::to_string(i) + " has unknown action");
-  }
+  ADREC_RETURN_IF_ERROR(FirstFailure(pool, num_users(), [&](size_t ub, size_t ue) -> Status {
+    for (size_t u = ub; u < ue; ++u) {
+      const uint64_t b = user_offsets[u], e = user_offsets[u + 1];
+      for (uint64_t i = b; i < e; ++i) {
+        if (events.user[i] != u) return bad("event " + std::to_string(i) + " is not in its user's slice");
+        if (i > b && events.time[i] < events.time[i - 1]) {
+          return bad("events of user " + std::to_string(u) + " are not sorted by time");
+        }
+      }
+    }
+    return Status::Ok();
+  }));
+  ADREC_RETURN_IF_ERROR(FirstFailure(pool, n, [&](size_t b, size_t e) -> Status {
+    for (size_t i = b; i < e; ++i) {
+      if (events.item[i] >= num_items()) return bad("event " + std::to_string(i) + " has item ID out of range");
+      if (events.scene[i] >= scenes.size()) return bad("event " + std::to_string(i) + " has scene out of range");
+      if (events.action[i] >= kNumActions) return bad("event " + std::to_string(i) + " has unknown action");
+    }
+    return Status::Ok();
+  }));
   auto check_table = [&](const Table& t, size_t rows, std::string_view what) -> Status {
     for (const auto& c : t.columns) {
       if (c.rows() != rows) {

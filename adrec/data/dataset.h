@@ -15,6 +15,10 @@
 
 #include "adrec/core/status.h"
 
+namespace adrec {
+class ThreadPool;
+}
+
 namespace adrec::data {
 
 // What a user did with an item. Funnel order for ads: impression → click → download → install
@@ -195,7 +199,8 @@ struct Dataset {
   std::pair<uint64_t, uint64_t> UserRange(uint32_t u) const { return {user_offsets[u], user_offsets[u + 1]}; }
   bool has_truth() const { return !events.truth.empty(); }
   // Checks every invariant above (sizes, sort order, ID ranges); readers call it after loading.
-  Status Validate() const;
+  // With a pool the per-event checks run on it; the error reported is the same either way.
+  Status Validate(ThreadPool* pool = nullptr) const;
 };
 
 // One event as importers and the generator produce it, before sorting.

@@ -648,16 +648,21 @@ StatusOr<Dataset> DecodeDatasetFiles(const std::map<std::string, std::string_vie
     if (off.size() != static_cast<size_t>(ds.users.size()) + 1 || off.front() != 0 || off.back() != n) {
       return DataLossError(Label(dir_name, kEventsFile) + ": user_offsets do not span the events (corrupt)");
     }
-    ds.events.user.reserve(n);
     for (uint32_t u = 0; u < ds.users.size(); ++u) {
       if (off[u] > off[u + 1] || off[u + 1] > n) {
         return DataLossError(Label(dir_name, kEventsFile) + ": user_offsets out of order at user " + std::to_string(u));
       }
-      ds.events.user.insert(ds.events.user.end(), off[u + 1] - off[u], u);
     }
+    ds.events.user.resize(n);
+    uint32_t* user = ds.events.user.data();
+    auto expand = [&](size_t b, size_t e) {
+      for (size_t u = b; u < e; ++u) std::fill(user + off[u], user + off[u + 1], static_cast<uint32_t>(u));
+    };
+    if (pool) pool->ParallelFor(ds.users.size(), expand, 1024);
+    else expand(0, ds.users.size());
   }
   if (options.validate) {
-    Status v = ds.Validate();
+    Status v = ds.Validate(pool.get());
     if (!v.ok()) return DataLossError((dir_name.empty() ? std::string("dataset") : dir_name) + ": " + v.message());
   }
   return ds;
