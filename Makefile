@@ -6,13 +6,13 @@ CMAKE_FLAGS := $(if $(filter true 1,$(CI)),-DADREC_WERROR=ON,)
 DEMO_DIR ?= out/demo
 JOBS ?= $(shell nproc)
 
-.PHONY: all setup configure build demo test test-fast test-asan fuzz fuzz-smoke bench clean help
+.PHONY: all setup configure build demo test test-fast test-asan test-tsan fuzz fuzz-smoke bench clean help
 
 all: build
 
 help:
 	@echo "make demo       set up, build, generate the synthetic ad world, show stats and baselines"
-	@echo "make test       set up, build, run every test (unit, end-to-end, slow, ASan data tests)"
+	@echo "make test       set up, build, run every test (unit, end-to-end, slow, ASan data, TSan core, fuzz smoke)"
 	@echo "make test-fast  the same without the suites labelled slow and without ASan"
 	@echo "make fuzz       build the libFuzzer targets (clang) into build/fuzz"
 	@echo "make bench      build and run the benchmarks (figures go to docs/BENCHMARKS.md by hand)"
@@ -29,7 +29,7 @@ build: configure
 demo: build
 	@scripts/demo $(BUILD)/apps/adrec/adrec $(DEMO_DIR)
 
-test: build test-asan fuzz-smoke
+test: build test-asan test-tsan fuzz-smoke
 	@ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
 
 test-fast: build
@@ -40,6 +40,12 @@ test-asan: setup
 	@test -f build/asan/build.ninja || cmake --preset asan $(CMAKE_FLAGS) >/dev/null
 	@cmake --build build/asan -j $(JOBS) --target adrec_data_test adrec_core_test
 	@ctest --test-dir build/asan --output-on-failure -j $(JOBS) -L 'data|core' -LE slow
+
+# The thread pool and the other core pieces under ThreadSanitizer.
+test-tsan: setup
+	@test -f build/tsan/build.ninja || cmake --preset tsan $(CMAKE_FLAGS) >/dev/null
+	@cmake --build build/tsan -j $(JOBS) --target adrec_core_test
+	@ctest --test-dir build/tsan --output-on-failure -j $(JOBS) -L core
 
 fuzz: setup
 	@test -f build/fuzz/build.ninja || cmake --preset fuzz >/dev/null

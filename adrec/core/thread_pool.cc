@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <memory>
 
 namespace adrec {
 
@@ -44,27 +45,44 @@ void ThreadPool::WorkerLoop() {
 
 void ThreadPool::ParallelFor(size_t n, const std::function<void(size_t, size_t)>& fn, size_t min_chunk) {
   if (n == 0) return;
-  size_t chunks = std::min(size() + 1, std::max<size_t>(1, n / std::max<size_t>(1, min_chunk)));
+  const size_t chunks = std::min(size() + 1, std::max<size_t>(1, n / std::max<size_t>(1, min_chunk)));
   if (chunks <= 1) {
     fn(0, n);
     return;
   }
-  size_t step = (n + chunks - 1) / chunks;
-  std::atomic<size_t> next{0};
-  // Chunks are claimed from a shared counter so the caller and the workers split the work.
-  auto run = [&] {
+  // Chunks are claimed from a shared counter by the caller and by helper jobs. The caller waits
+  // for the chunks to be done, never for a helper job to start: inside a worker (nested
+  // ParallelFor) every worker may be busy, and the caller then simply does all chunks itself.
+  // Helper jobs that start late find nothing to claim and touch only the shared state.
+  struct State {
+    std::atomic<size_t> next{0};
+    std::atomic<size_t> done{0};
+    size_t chunks = 0, step = 0, n = 0;
+    const std::function<void(size_t, size_t)>* fn = nullptr;
+    std::mutex mu;
+    std::condition_variable cv;
+  };
+  auto st = std::make_shared<State>();
+  st->chunks = chunks;
+  st->step = (n + chunks - 1) / chunks;
+  st->n = n;
+  st->fn = &fn;
+  auto run = [st] {
     while (true) {
-      size_t c = next.fetch_add(1);
-      if (c >= chunks) return;
-      size_t b = c * step, e = std::min(n, b + step);
-      if (b < e) fn(b, e);
+      const size_t c = st->next.fetch_add(1);
+      if (c >= st->chunks) return;
+      const size_t b = c * st->step, e = std::min(st->n, b + st->step);
+      if (b < e) (*st->fn)(b, e);
+      if (st->done.fetch_add(1) + 1 == st->chunks) {
+        std::lock_guard<std::mutex> lock(st->mu);
+        st->cv.notify_all();
+      }
     }
   };
-  std::vector<std::future<void>> helpers;
-  helpers.reserve(chunks - 1);
-  for (size_t i = 0; i + 1 < chunks; ++i) helpers.push_back(Submit(run));
+  for (size_t i = 0; i + 1 < chunks; ++i) Enqueue(run);
   run();
-  for (auto& f : helpers) f.get();
+  std::unique_lock<std::mutex> lock(st->mu);
+  st->cv.wait(lock, [&] { return st->done.load() == st->chunks; });
 }
 
 }  // namespace adrec
