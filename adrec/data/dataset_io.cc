@@ -284,35 +284,15 @@ StatusOr<Manifest> ParseManifest(std::string_view text, const std::string& sourc
 
 // ------------------------------------------------------------------------------------ helpers
 
-// Reads a whole file with one read (a size from fstat, a loop only for short reads).
+// A missing file inside a dataset directory means the directory is incomplete.
+Status MissingDatasetFile(const fs::path& path) {
+  return NotFoundError(path.string() + ": no such file (the dataset directory is incomplete)");
+}
+
 StatusOr<std::string> ReadWholeFile(const fs::path& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOENT) return NotFoundError(path.string() + ": no such file (the dataset directory is incomplete)");
-    return ErrnoError("open " + path.string());
-  }
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    Status s = ErrnoError("stat " + path.string());
-    ::close(fd);
-    return s;
-  }
-  std::string out(static_cast<size_t>(st.st_size), '\0');
-  size_t off = 0;
-  while (off < out.size()) {
-    ssize_t n = ::read(fd, out.data() + off, out.size() - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      Status s = ErrnoError("read " + path.string());
-      ::close(fd);
-      return s;
-    }
-    if (n == 0) break;
-    off += static_cast<size_t>(n);
-  }
-  ::close(fd);
-  out.resize(off);
-  return out;
+  auto r = ReadFile(path);
+  if (!r.ok() && r.status().code() == StatusCode::kNotFound) return MissingDatasetFile(path);
+  return r;
 }
 
 std::unique_ptr<ThreadPool> MakePool(int threads, size_t tasks, uint64_t bytes) {
@@ -684,9 +664,7 @@ StatusOr<Dataset> ReadDataset(const fs::path& dir, const ReadOptions& options) {
   for (const auto& f : m.files) {
     auto mf = MappedFile::Open(dir / f.name);
     if (!mf.ok()) {
-      if (mf.status().code() == StatusCode::kNotFound) {
-        return NotFoundError((dir / f.name).string() + ": no such file (the dataset directory is incomplete)");
-      }
+      if (mf.status().code() == StatusCode::kNotFound) return MissingDatasetFile(dir / f.name);
       return mf.status();
     }
     mapped.push_back(std::move(mf).value());
