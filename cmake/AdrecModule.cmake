@@ -1,9 +1,9 @@
 # adrec_module(NAME DEPS ...): one library per stage folder (DESIGN.md). Sources are the *.cc
 # files beside this CMakeLists.txt; foo_test.cc files form the module's test binary,
 # foo_slow_test.cc files a second binary labelled "slow" (make test-fast skips it),
-# foo_bench.cc files are benchmarks.
+# foo_bench.cc files are benchmarks. TORCH: the stage uses libtorch (precompiled header).
 function(adrec_module name)
-  cmake_parse_arguments(M "" "" "DEPS;TEST_DEPS" ${ARGN})
+  cmake_parse_arguments(M "TORCH" "" "DEPS;TEST_DEPS" ${ARGN})
   file(GLOB srcs CONFIGURE_DEPENDS "${CMAKE_CURRENT_SOURCE_DIR}/*.cc")
   list(FILTER srcs EXCLUDE REGEX "_(test|bench|fuzz)\\.cc$")
   if(NOT srcs)  # a stage with no sources yet
@@ -15,6 +15,10 @@ function(adrec_module name)
   add_library(adrec_${name} STATIC ${srcs})
   target_include_directories(adrec_${name} PUBLIC "${PROJECT_SOURCE_DIR}")
   target_link_libraries(adrec_${name} PUBLIC ${M_DEPS})
+  if(M_TORCH)
+    # torch/torch.h costs ~45 s per translation unit on 2 cores; a precompiled header pays it once.
+    target_precompile_headers(adrec_${name} PRIVATE <torch/torch.h>)
+  endif()
   if(NOT ADREC_BUILD_TESTS)
     return()
   endif()
@@ -38,6 +42,9 @@ function(adrec_module name)
     target_compile_definitions(${target} PRIVATE
       ADREC_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
       ADREC_PYTHON="${ADREC_PYTHON}")
+    if(M_TORCH)
+      target_precompile_headers(${target} REUSE_FROM adrec_${name})
+    endif()
     gtest_discover_tests(${target} DISCOVERY_MODE PRE_TEST
       PROPERTIES LABELS "${name};${kind}" TIMEOUT 900)
   endforeach()

@@ -1,0 +1,50 @@
+// Ranking models (one file each) behind one interface and a factory that builds any of them
+// from a name, as faiss builds indexes from a string: MakeRankingModel("dcnv2", shape, cfg).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <torch/nn/module.h>
+
+#include "adrec/core/status.h"
+#include "adrec/nn/input.h"
+
+namespace adrec {
+class Config;
+}
+
+namespace adrec::models {
+
+// What the feature spec hands a model.
+struct ModelShape {
+  std::vector<int> sparse_dims;  // per sparse field
+  int dense_width = 0;
+  std::vector<int> text_dims;    // per text field
+  std::vector<std::string> targets;  // output heads, in order (click, download, conversion…)
+  int num_scenes = 1;
+  std::vector<std::string> sparse_names;  // field names (split-expert groups, explanations)
+  int num_fields() const { return static_cast<int>(sparse_dims.size() + text_dims.size()) + (dense_width > 0 ? 1 : 0); }
+};
+
+class RankingModel : public torch::nn::Module {
+ public:
+  // Logits [B, targets].
+  virtual torch::Tensor forward(const nn::ModelInput& input) = 0;
+  virtual std::string kind() const = 0;
+  // LR, FM and DeepFM read ModelInput::linear: the collection must be built with linear terms.
+  virtual bool wants_linear_terms() const { return false; }
+};
+
+inline constexpr std::string_view kRankingModelNames = "lr, fm, deepfm, dcnv2, mmoe, ple, split_moe";
+
+// Reads the model's options from `cfg` under `section` (model.hidden, model.cross_layers, …;
+// every model documents its keys in its header and configs/). InvalidArgument naming the key
+// for a bad option or a shape the model cannot take (FM with unequal field dims); an unknown
+// name is InvalidArgument listing kRankingModelNames.
+StatusOr<std::shared_ptr<RankingModel>> MakeRankingModel(std::string_view name, const ModelShape& shape, Config& cfg,
+                                                         std::string_view section = "model");
+
+}  // namespace adrec::models

@@ -1,0 +1,30 @@
+# libtorch from the PyPI torch wheel (DESIGN.md): by default the project venv's
+# torch.utils.cmake_prefix_path; the GPU machine passes its preinstalled torch the same way
+# (the cuda preset asks python3, which is that torch).
+set(ADREC_TORCH_PREFIX "" CACHE PATH "CMake prefix of libtorch (empty: ask ADREC_PYTHON's torch)")
+if(NOT ADREC_TORCH_PREFIX)
+  execute_process(
+    COMMAND "${ADREC_PYTHON}" -c "import torch, sys; sys.stdout.write(torch.utils.cmake_prefix_path)"
+    OUTPUT_VARIABLE _adrec_torch_prefix RESULT_VARIABLE _adrec_torch_rc ERROR_QUIET)
+  if(NOT _adrec_torch_rc EQUAL 0 OR NOT _adrec_torch_prefix)
+    message(FATAL_ERROR "libtorch not found: '${ADREC_PYTHON}' cannot import torch. "
+                        "Run scripts/setup (it installs torch==2.11.0 into .venv) or pass -DADREC_TORCH_PREFIX=.../torch/share/cmake")
+  endif()
+  set(ADREC_TORCH_PREFIX "${_adrec_torch_prefix}" CACHE PATH "CMake prefix of libtorch" FORCE)
+endif()
+list(APPEND CMAKE_PREFIX_PATH "${ADREC_TORCH_PREFIX}")
+# Torch's config probes the installed GPUs with a CUDA try_run unless told the architectures;
+# there is no GPU on the build machines that lack one, and the GPU machine is an H100 (sm_90).
+if(NOT DEFINED ENV{TORCH_CUDA_ARCH_LIST} AND NOT TORCH_CUDA_ARCH_LIST)
+  set(TORCH_CUDA_ARCH_LIST "9.0")
+endif()
+# Torch's config looks for the CUDA toolkit; without one it builds CPU-only code paths.
+find_package(Torch REQUIRED)
+# One imported target that carries libtorch's include dirs, flags and libraries.
+if(NOT TARGET adrec_torch)
+  add_library(adrec_torch INTERFACE)
+  target_link_libraries(adrec_torch INTERFACE ${TORCH_LIBRARIES})
+  # libtorch headers trip -Wextra in places that are not ours.
+  target_compile_options(adrec_torch INTERFACE -Wno-unused-parameter)
+endif()
+message(STATUS "libtorch ${Torch_VERSION} from ${ADREC_TORCH_PREFIX}")
