@@ -23,7 +23,11 @@ find_package(Torch REQUIRED)
 # One imported target that carries libtorch's include dirs, flags and libraries.
 if(NOT TARGET adrec_torch)
   add_library(adrec_torch INTERFACE)
-  target_link_libraries(adrec_torch INTERFACE ${TORCH_LIBRARIES})
+  # libtorch.so exports its own copies of ~30 std::filesystem functions; listed before it,
+  # libstdc++ wins symbol resolution (otherwise std::filesystem::remove_all crashes in any binary
+  # that links torch). --no-as-needed keeps the early entry where the linker defaults to
+  # --as-needed (Ubuntu).
+  target_link_libraries(adrec_torch INTERFACE "-Wl,--push-state,--no-as-needed" stdc++ "-Wl,--pop-state" ${TORCH_LIBRARIES})
   # libtorch headers trip -Wextra in places that are not ours.
   target_compile_options(adrec_torch INTERFACE -Wno-unused-parameter)
 endif()
