@@ -1,0 +1,194 @@
+#include "adrec/models/layers.h"
+
+#include <torch/torch.h>
+
+#include <string>
+
+#include "adrec/core/config.h"
+#include "adrec/models/model.h"
+
+namespace adrec::models {
+
+MlpImpl::MlpImpl(int64_t in_dim, MlpOptions options) : options_(std::move(options)), out_dim_(in_dim) {
+  if (options_.norm != "none") norms_ = register_module("norm", torch::nn::ModuleList());
+  int64_t width = in_dim;
+  for (size_t i = 0; i < options_.hidden.size(); ++i) {
+    const int64_t h = options_.hidden[i];
+    linears_.push_back(register_module(std::to_string(i), torch::nn::Linear(width, h)));
+    if (options_.norm == "batch") {
+      norms_->push_back(torch::nn::BatchNorm1d(h));
+    } else if (options_.norm == "layer") {
+      norms_->push_back(torch::nn::LayerNorm(torch::nn::LayerNormOptions({h})));
+    }
+    width = h;
+  }
+  out_dim_ = width;
+}
+
+torch::Tensor MlpImpl::forward(torch::Tensor x) {
+  for (size_t i = 0; i < linears_.size(); ++i) {
+    x = linears_[i]->forward(x);
+    if (options_.norm == "batch") {
+      x = norms_[i]->as<torch::nn::BatchNorm1d>()->forward(x);
+    } else if (options_.norm == "layer") {
+      x = norms_[i]->as<torch::nn::LayerNorm>()->forward(x);
+    }
+    x = torch::relu(x);
+    if (options_.dropout > 0) x = torch::dropout(x, options_.dropout, is_training());
+  }
+  return x;
+}
+
+CrossLayerImpl::CrossLayerImpl(int64_t dim, int64_t low_rank) {
+  // Glorot init for the cross weights and zero bias, as the DCN-V2 reference code does.
+  if (low_rank <= 0) {
+    w = register_parameter("w", torch::nn::init::xavier_uniform_(torch::empty({dim, dim})));
+  } else {
+    u = register_parameter("u", torch::nn::init::xavier_uniform_(torch::empty({dim, low_rank})));
+    v = register_parameter("v", torch::nn::init::xavier_uniform_(torch::empty({dim, low_rank})));
+  }
+  b = register_parameter("b", torch::zeros({dim}));
+}
+
+torch::Tensor CrossLayerImpl::forward(const torch::Tensor& x0, const torch::Tensor& x) {
+  // Row vectors: W x_l is x_l W^T; U (V^T x_l) is (x_l V) U^T.
+  torch::Tensor wx = w.defined() ? torch::matmul(x, w.t()) : torch::matmul(torch::matmul(x, v), u.t());
+  return x0 * (wx + b) + x;
+}
+
+CrossNetV2Impl::CrossNetV2Impl(int64_t dim, int64_t layers, int64_t low_rank) {
+  for (int64_t i = 0; i < layers; ++i) {
+    layers_.push_back(register_module(std::to_string(i), CrossLayer(dim, low_rank)));
+  }
+}
+
+torch::Tensor CrossNetV2Impl::forward(const torch::Tensor& x0) {
+  torch::Tensor x = x0;
+  for (auto& layer : layers_) x = layer->forward(x0, x);
+  return x;
+}
+
+torch::Tensor FmBiInteraction(const torch::Tensor& fields) {
+  TORCH_CHECK(fields.dim() == 3, "FmInteraction: want [B, F, k], got ", fields.sizes());
+  torch::Tensor sum = fields.sum(1);
+  torch::Tensor sum_sq = (fields * fields).sum(1);
+  return 0.5 * (sum * sum - sum_sq);
+}
+
+torch::Tensor FmInteraction(const torch::Tensor& fields) { return FmBiInteraction(fields).sum(1, /*keepdim=*/true); }
+
+ExpertsImpl::ExpertsImpl(int64_t num_experts, int64_t in_dim, const MlpOptions& options) : out_dim_(in_dim) {
+  for (int64_t i = 0; i < num_experts; ++i) {
+    experts_.push_back(register_module(std::to_string(i), Mlp(in_dim, options)));
+    out_dim_ = experts_.back()->out_dim();
+  }
+}
+
+torch::Tensor ExpertsImpl::forward(const torch::Tensor& x) {
+  std::vector<torch::Tensor> outs;
+  outs.reserve(experts_.size());
+  for (auto& e : experts_) outs.push_back(e->forward(x));
+  return torch::stack(outs, 1);
+}
+
+torch::Tensor GateWeights(torch::nn::Linear& gate, const torch::Tensor& input) {
+  return torch::softmax(gate->forward(input), -1);
+}
+
+torch::Tensor MixExperts(const torch::Tensor& weights, const torch::Tensor& experts) {
+  return (weights.unsqueeze(-1) * experts).sum(1);
+}
+
+TowerImpl::TowerImpl(int64_t in_dim, const MlpOptions& options) {
+  mlp_ = register_module("mlp", Mlp(in_dim, options));
+  out_ = register_module("out", torch::nn::Linear(mlp_->out_dim(), 1));
+}
+
+torch::Tensor TowerImpl::forward(const torch::Tensor& x) { return out_->forward(mlp_->forward(x)); }
+
+int64_t FeatureWidth(const ModelShape& shape) {
+  int64_t width = shape.dense_width;
+  for (int d : shape.sparse_dims) width += d;
+  for (int d : shape.text_dims) width += d;
+  return width;
+}
+
+int64_t SideWidth(const ModelShape& shape) {
+  int64_t width = shape.dense_width;
+  for (int d : shape.text_dims) width += d;
+  return width;
+}
+
+namespace {
+bool HasColumns(const torch::Tensor& t) { return t.defined() && t.dim() == 2 && t.size(1) > 0; }
+}  // namespace
+
+torch::Tensor ConcatFeatures(const nn::ModelInput& input) {
+  std::vector<torch::Tensor> parts(input.sparse.begin(), input.sparse.end());
+  if (HasColumns(input.dense)) parts.push_back(input.dense);
+  for (const auto& t : input.text) parts.push_back(t);
+  TORCH_CHECK(!parts.empty(), "ConcatFeatures: the input has no features");
+  return torch::cat(parts, 1);
+}
+
+torch::Tensor ConcatDenseAndText(const nn::ModelInput& input) {
+  std::vector<torch::Tensor> parts;
+  if (HasColumns(input.dense)) parts.push_back(input.dense);
+  for (const auto& t : input.text) parts.push_back(t);
+  if (parts.empty()) return {};
+  return parts.size() == 1 ? parts[0] : torch::cat(parts, 1);
+}
+
+void CheckInput(const ModelShape& shape, const nn::ModelInput& input, std::string_view model) {
+  const std::string m(model);
+  TORCH_CHECK(input.sparse.size() == shape.sparse_dims.size(), m, ": input has ", input.sparse.size(),
+              " sparse fields, the model was built for ", shape.sparse_dims.size());
+  for (size_t i = 0; i < input.sparse.size(); ++i) {
+    const std::string name = i < shape.sparse_names.size() ? shape.sparse_names[i] : std::to_string(i);
+    TORCH_CHECK(input.sparse[i].dim() == 2 && input.sparse[i].size(1) == shape.sparse_dims[i], m,
+                ": sparse field '", name, "' is ", input.sparse[i].sizes(), ", want [B, ", shape.sparse_dims[i], "]");
+  }
+  const int64_t dense = HasColumns(input.dense) ? input.dense.size(1) : 0;
+  TORCH_CHECK(dense == shape.dense_width, m, ": dense input has width ", dense, ", want ", shape.dense_width);
+  TORCH_CHECK(input.text.size() == shape.text_dims.size(), m, ": input has ", input.text.size(),
+              " text fields, want ", shape.text_dims.size());
+  for (size_t i = 0; i < input.text.size(); ++i) {
+    TORCH_CHECK(input.text[i].dim() == 2 && input.text[i].size(1) == shape.text_dims[i], m, ": text field ", i,
+                " is ", input.text[i].sizes(), ", want [B, ", shape.text_dims[i], "]");
+  }
+}
+
+std::string OptionKey(std::string_view section, std::string_view name) {
+  return section.empty() ? std::string(name) : std::string(section) + "." + std::string(name);
+}
+
+Status ReadMlpOptions(Config& cfg, std::string_view section, std::string_view hidden_key, MlpOptions* out) {
+  const std::string hidden = OptionKey(section, hidden_key);
+  ADREC_RETURN_IF_ERROR(cfg.Get(hidden, &out->hidden));
+  for (int64_t h : out->hidden) {
+    if (h <= 0) return InvalidArgumentError(cfg.source() + ": key '" + hidden + "': widths must be > 0, got " + std::to_string(h));
+  }
+  const std::string norm = OptionKey(section, "norm");
+  ADREC_RETURN_IF_ERROR(cfg.Get(norm, &out->norm));
+  if (out->norm != "none" && out->norm != "batch" && out->norm != "layer") {
+    return InvalidArgumentError(cfg.source() + ": key '" + norm + "' must be none, batch or layer, got '" + out->norm + "'");
+  }
+  const std::string dropout = OptionKey(section, "dropout");
+  ADREC_RETURN_IF_ERROR(cfg.Get(dropout, &out->dropout));
+  if (!(out->dropout >= 0.0 && out->dropout < 1.0)) {
+    return InvalidArgumentError(cfg.source() + ": key '" + dropout + "' must be in [0, 1), got " + std::to_string(out->dropout));
+  }
+  return Status::Ok();
+}
+
+Status ReadInt(Config& cfg, std::string_view section, std::string_view name, int64_t min_value, int64_t* out) {
+  const std::string key = OptionKey(section, name);
+  ADREC_RETURN_IF_ERROR(cfg.Get(key, out));
+  if (*out < min_value) {
+    return InvalidArgumentError(cfg.source() + ": key '" + key + "' must be >= " + std::to_string(min_value) + ", got " +
+                                std::to_string(*out));
+  }
+  return Status::Ok();
+}
+
+}  // namespace adrec::models

@@ -1,0 +1,184 @@
+#include "adrec/models/layers.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <set>
+
+#include "adrec/models/testing.h"
+
+namespace adrec::models {
+namespace {
+
+std::set<std::string> ParamNames(torch::nn::Module& m) {
+  std::set<std::string> names;
+  for (const auto& p : m.named_parameters()) names.insert(p.key());
+  return names;
+}
+
+TEST(FmInteraction, EqualsBruteForcePairwiseSum) {
+  torch::manual_seed(1);
+  torch::Tensor v = torch::randn({6, 5, 7}, torch::kFloat64);
+  torch::Tensor fm = FmInteraction(v);
+  ASSERT_EQ(fm.sizes(), (std::vector<int64_t>{6, 1}));
+  torch::Tensor brute = torch::zeros({6}, torch::kFloat64);
+  for (int i = 0; i < 5; ++i) {
+    for (int j = i + 1; j < 5; ++j) brute += (v.select(1, i) * v.select(1, j)).sum(1);
+  }
+  EXPECT_TRUE(torch::allclose(fm.squeeze(1), brute, 1e-10, 1e-10)) << fm << brute;
+  // Per dimension before the sum: Σ_{i<j} v_i ⊙ v_j.
+  torch::Tensor bi = torch::zeros({6, 7}, torch::kFloat64);
+  for (int i = 0; i < 5; ++i) {
+    for (int j = i + 1; j < 5; ++j) bi += v.select(1, i) * v.select(1, j);
+  }
+  EXPECT_TRUE(torch::allclose(FmBiInteraction(v), bi, 1e-10, 1e-10));
+}
+
+TEST(CrossLayer, EqualsFormulaByHand) {
+  torch::manual_seed(2);
+  const int64_t d = 4;
+  CrossNetV2 net(d, 2, 0);
+  {
+    torch::NoGradGuard ng;
+    for (auto& p : net->parameters()) p.normal_();
+  }
+  torch::Tensor x0 = torch::randn({3, d});
+  torch::Tensor out = net->forward(x0);
+  // Element by element: x_{l+1}[i] = x0[i] * (Σ_j W[i][j] x_l[j] + b[i]) + x_l[i].
+  torch::Tensor x = x0.clone();
+  for (int l = 0; l < 2; ++l) {
+    torch::Tensor w = net->layer(l)->w, b = net->layer(l)->b;
+    torch::Tensor next = torch::empty_like(x);
+    for (int64_t r = 0; r < 3; ++r) {
+      for (int64_t i = 0; i < d; ++i) {
+        double acc = b[i].item<double>();
+        for (int64_t j = 0; j < d; ++j) acc += w[i][j].item<double>() * x[r][j].item<double>();
+        next[r][i] = x0[r][i].item<double>() * acc + x[r][i].item<double>();
+      }
+    }
+    x = next;
+  }
+  EXPECT_TRUE(torch::allclose(out, x, 1e-4, 1e-5)) << out << x;
+  EXPECT_EQ(ParamNames(*net), (std::set<std::string>{"0.w", "0.b", "1.w", "1.b"}));
+}
+
+TEST(CrossLayer, LowRankAtFullRankRepresentsFullRank) {
+  torch::manual_seed(3);
+  const int64_t d = 5;
+  CrossLayer full(d, 0), low(d, d);
+  {
+    torch::NoGradGuard ng;
+    full->w.normal_();
+    full->b.normal_();
+    low->u.copy_(full->w);  // W = U V^T with V = I
+    low->v.copy_(torch::eye(d));
+    low->b.copy_(full->b);
+  }
+  torch::Tensor x0 = torch::randn({8, d}), x = torch::randn({8, d});
+  EXPECT_TRUE(torch::allclose(full->forward(x0, x), low->forward(x0, x), 1e-5, 1e-5));
+  EXPECT_EQ(ParamNames(*low), (std::set<std::string>{"u", "v", "b"}));
+}
+
+TEST(CrossNetV2, ParameterCounts) {
+  auto count = [](torch::nn::Module& m) {
+    int64_t n = 0;
+    for (const auto& p : m.parameters()) n += p.numel();
+    return n;
+  };
+  CrossNetV2 full(10, 3, 0), low(10, 3, 2);
+  EXPECT_EQ(count(*full), 3 * (10 * 10 + 10));
+  EXPECT_EQ(count(*low), 3 * (2 * 10 * 2 + 10));
+}
+
+TEST(Mlp, NamesShapesAndNorms) {
+  Mlp plain(6, MlpOptions{.hidden = {8, 3}});
+  EXPECT_EQ(plain->out_dim(), 3);
+  EXPECT_EQ(ParamNames(*plain), (std::set<std::string>{"0.weight", "0.bias", "1.weight", "1.bias"}));
+  torch::Tensor y = plain->forward(torch::randn({4, 6}));
+  EXPECT_EQ(y.sizes(), (std::vector<int64_t>{4, 3}));
+  EXPECT_GE(y.min().item<float>(), 0.0f);  // ReLU after every layer
+
+  Mlp bn(6, MlpOptions{.hidden = {8}, .norm = "batch"});
+  EXPECT_EQ(ParamNames(*bn), (std::set<std::string>{"0.weight", "0.bias", "norm.0.weight", "norm.0.bias"}));
+  std::set<std::string> buffers;
+  for (const auto& b : bn->named_buffers()) buffers.insert(b.key());
+  EXPECT_TRUE(buffers.count("norm.0.running_mean"));
+
+  // Layer norm: each row's pre-activation has mean 0, so some units are active and some not.
+  Mlp ln(6, MlpOptions{.hidden = {16}, .norm = "layer"});
+  torch::Tensor z = ln->forward(torch::randn({4, 6}) * 100);
+  EXPECT_LT(z.max().item<float>(), 10.0f);
+
+  Mlp identity(6, MlpOptions{});
+  torch::Tensor x = torch::randn({2, 6});
+  EXPECT_TRUE(torch::equal(identity->forward(x), x));
+}
+
+TEST(Mlp, DropoutOnlyWhenTraining) {
+  torch::manual_seed(4);
+  Mlp m(6, MlpOptions{.hidden = {64}, .dropout = 0.5});
+  torch::Tensor x = torch::randn({32, 6});
+  m->eval();
+  EXPECT_TRUE(torch::equal(m->forward(x), m->forward(x)));
+  m->train();
+  EXPECT_FALSE(torch::equal(m->forward(x), m->forward(x)));
+}
+
+TEST(Experts, GatesMixExperts) {
+  Experts e(3, 4, MlpOptions{.hidden = {5}});
+  torch::Tensor out = e->forward(torch::randn({2, 4}));
+  EXPECT_EQ(out.sizes(), (std::vector<int64_t>{2, 3, 5}));
+  torch::Tensor w = torch::tensor({{1.0f, 0.0f, 0.0f}, {0.0f, 0.5f, 0.5f}});
+  torch::Tensor mixed = MixExperts(w, out);
+  EXPECT_TRUE(torch::allclose(mixed[0], out[0][0]));
+  EXPECT_TRUE(torch::allclose(mixed[1], 0.5 * (out[1][1] + out[1][2])));
+  torch::nn::Linear gate(4, 3);
+  torch::Tensor g = GateWeights(gate, torch::randn({7, 4}));
+  EXPECT_TRUE(torch::allclose(g.sum(1), torch::ones({7})));
+}
+
+TEST(Options, ErrorsNameTheKey) {
+  MlpOptions o;
+  Config bad_width = testing::MustParse("[model]\nhidden = [8, 0]\n");
+  Status s = ReadMlpOptions(bad_width, "model", "hidden", &o);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("model.hidden"), std::string::npos) << s.message();
+
+  Config bad_norm = testing::MustParse("[model]\nnorm = \"group\"\n");
+  o = MlpOptions{};
+  s = ReadMlpOptions(bad_norm, "model", "hidden", &o);
+  EXPECT_NE(s.message().find("model.norm"), std::string::npos) << s.message();
+
+  Config bad_dropout = testing::MustParse("[model]\ndropout = 1.0\n");
+  o = MlpOptions{};
+  s = ReadMlpOptions(bad_dropout, "model", "hidden", &o);
+  EXPECT_NE(s.message().find("model.dropout"), std::string::npos) << s.message();
+
+  Config wrong_type = testing::MustParse("[model]\nhidden = \"wide\"\n");
+  o = MlpOptions{};
+  s = ReadMlpOptions(wrong_type, "model", "hidden", &o);
+  EXPECT_NE(s.message().find("model.hidden"), std::string::npos) << s.message();
+
+  int64_t n = 0;
+  Config negative = testing::MustParse("[m]\nlayers = -1\n");
+  s = ReadInt(negative, "m", "layers", 0, &n);
+  EXPECT_NE(s.message().find("m.layers"), std::string::npos) << s.message();
+}
+
+TEST(Inputs, ConcatAndCheck) {
+  ModelShape shape = testing::SmallShape();
+  nn::ModelInput in = testing::RandomInput(shape, 4);
+  EXPECT_EQ(FeatureWidth(shape), 3 * 4 + 3 + 5);
+  EXPECT_EQ(ConcatFeatures(in).sizes(), (std::vector<int64_t>{4, FeatureWidth(shape)}));
+  EXPECT_EQ(ConcatDenseAndText(in).size(1), 8);
+  in.sparse[1] = torch::randn({4, 6});
+  try {
+    CheckInput(shape, in, "test");
+    FAIL() << "a wrong field width passed";
+  } catch (const c10::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("'item'"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace adrec::models

@@ -1,0 +1,81 @@
+#include "adrec/models/model.h"
+
+#include <torch/torch.h>
+
+#include "adrec/core/config.h"
+#include "adrec/models/dcnv2.h"
+#include "adrec/models/deepfm.h"
+#include "adrec/models/fm.h"
+#include "adrec/models/lr.h"
+#include "adrec/models/mmoe.h"
+#include "adrec/models/ple.h"
+#include "adrec/models/split_moe.h"
+
+namespace adrec::models {
+
+namespace {
+Status CheckShape(const ModelShape& shape, std::string_view name) {
+  const std::string m(name);
+  if (shape.targets.empty()) return InvalidArgumentError(m + ": the model shape has no targets");
+  if (shape.num_fields() == 0) return InvalidArgumentError(m + ": the model shape has no input fields");
+  if (shape.num_scenes < 1) return InvalidArgumentError(m + ": num_scenes must be >= 1, got " + std::to_string(shape.num_scenes));
+  if (!shape.sparse_names.empty() && shape.sparse_names.size() != shape.sparse_dims.size()) {
+    return InvalidArgumentError(m + ": " + std::to_string(shape.sparse_names.size()) + " sparse names for " +
+                                std::to_string(shape.sparse_dims.size()) + " sparse fields");
+  }
+  for (int d : shape.sparse_dims) {
+    if (d <= 0) return InvalidArgumentError(m + ": sparse field dims must be > 0, got " + std::to_string(d));
+  }
+  for (int d : shape.text_dims) {
+    if (d <= 0) return InvalidArgumentError(m + ": text field dims must be > 0, got " + std::to_string(d));
+  }
+  if (shape.dense_width < 0) return InvalidArgumentError(m + ": dense_width must be >= 0");
+  return Status::Ok();
+}
+
+template <typename Model, typename Options>
+std::shared_ptr<RankingModel> Make(const ModelShape& shape, const Options& options) {
+  return std::make_shared<Model>(shape, options);
+}
+}  // namespace
+
+StatusOr<std::shared_ptr<RankingModel>> MakeRankingModel(std::string_view name, const ModelShape& shape, Config& cfg,
+                                                         std::string_view section) {
+  const std::string known(kRankingModelNames);
+  if (name != "lr" && name != "fm" && name != "deepfm" && name != "dcnv2" && name != "mmoe" && name != "ple" &&
+      name != "split_moe") {
+    return InvalidArgumentError("unknown ranking model '" + std::string(name) + "' (known: " + known + ")");
+  }
+  ADREC_RETURN_IF_ERROR(CheckShape(shape, name));
+  if (name == "lr") {
+    ADREC_ASSIGN_OR_RETURN(LrOptions o, ReadLrOptions(cfg, section));
+    return Make<LrModel>(shape, o);
+  }
+  if (name == "fm") {
+    ADREC_ASSIGN_OR_RETURN(FmOptions o, ReadFmOptions(cfg, section));
+    ADREC_RETURN_IF_ERROR(FmFieldDim(shape, "fm").status());
+    return Make<FmModel>(shape, o);
+  }
+  if (name == "deepfm") {
+    ADREC_ASSIGN_OR_RETURN(DeepFmOptions o, ReadDeepFmOptions(cfg, section));
+    ADREC_RETURN_IF_ERROR(FmFieldDim(shape, "deepfm").status());
+    return Make<DeepFmModel>(shape, o);
+  }
+  if (name == "dcnv2") {
+    ADREC_ASSIGN_OR_RETURN(DcnV2Options o, ReadDcnV2Options(cfg, section));
+    return Make<DcnV2Model>(shape, o);
+  }
+  if (name == "mmoe") {
+    ADREC_ASSIGN_OR_RETURN(MmoeOptions o, ReadMmoeOptions(cfg, section));
+    return Make<MmoeModel>(shape, o);
+  }
+  if (name == "ple") {
+    ADREC_ASSIGN_OR_RETURN(PleOptions o, ReadPleOptions(cfg, section));
+    return Make<PleModel>(shape, o);
+  }
+  ADREC_ASSIGN_OR_RETURN(SplitMoeOptions o, ReadSplitMoeOptions(cfg, section));
+  ADREC_ASSIGN_OR_RETURN(std::shared_ptr<SplitMoeModel> m, SplitMoeModel::Create(shape, o, section));
+  return std::shared_ptr<RankingModel>(std::move(m));
+}
+
+}  // namespace adrec::models

@@ -1,0 +1,62 @@
+// Shared helpers of the models' tests: a small model shape, random inputs, configs from text.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <string>
+
+#include "adrec/core/config.h"
+#include "adrec/models/model.h"
+#include "adrec/nn/input.h"
+
+namespace adrec::models::testing {
+
+// 3 sparse fields of dim 4 (user, item, ad), dense width 3, one text field of 5, 3 scenes.
+inline ModelShape SmallShape(int targets = 2) {
+  ModelShape s;
+  s.sparse_dims = {4, 4, 4};
+  s.sparse_names = {"user", "item", "ad"};
+  s.dense_width = 3;
+  s.text_dims = {5};
+  const char* names[] = {"click", "download", "conversion"};
+  for (int t = 0; t < targets; ++t) s.targets.push_back(names[t % 3]);
+  s.num_scenes = 3;
+  return s;
+}
+
+// Normal features, linear terms and uniform scenes, from torch's global generator.
+inline nn::ModelInput RandomInput(const ModelShape& shape, int64_t batch, torch::Device device = torch::kCPU) {
+  nn::ModelInput in;
+  auto f = torch::TensorOptions().dtype(torch::kFloat32);
+  for (int d : shape.sparse_dims) in.sparse.push_back(torch::randn({batch, d}, f).to(device));
+  in.dense = torch::randn({batch, shape.dense_width}, f).to(device);
+  for (int d : shape.text_dims) in.text.push_back(torch::randn({batch, d}, f).to(device));
+  in.linear = torch::randn({batch, 1}, f).to(device);
+  in.scene = torch::randint(0, shape.num_scenes, {batch}, torch::kInt64).to(device);
+  return in;
+}
+
+inline nn::ModelInput ToDevice(const nn::ModelInput& in, torch::Device device) {
+  nn::ModelInput out;
+  for (const auto& t : in.sparse) out.sparse.push_back(t.to(device));
+  out.dense = in.dense.to(device);
+  for (const auto& t : in.text) out.text.push_back(t.to(device));
+  if (in.linear.defined()) out.linear = in.linear.to(device);
+  out.scene = in.scene.to(device);
+  return out;
+}
+
+inline Config MustParse(const std::string& toml) {
+  auto c = Config::Parse(toml);
+  if (!c.ok()) throw std::runtime_error(c.status().ToString());
+  return std::move(c).value();
+}
+
+inline std::shared_ptr<RankingModel> MustMake(const std::string& name, const ModelShape& shape, const std::string& toml) {
+  Config cfg = MustParse(toml);
+  auto m = MakeRankingModel(name, shape, cfg);
+  if (!m.ok()) throw std::runtime_error(m.status().ToString());
+  return *m;
+}
+
+}  // namespace adrec::models::testing
