@@ -43,7 +43,8 @@ struct TableSpec {
   std::string name;
   TableKind kind = TableKind::kHashed;
   // fixed: 0 = the bound source's vocabulary size + 1 (filled by Bind); hashed: buckets;
-  // dynamic: initial capacity.
+  // dynamic: initial capacity. A fixed table's row is raw value + 1 (row 0: values past the
+  // vocabulary, e.g. IDs unseen at serving), which is why Bind sizes it vocabulary + 1.
   uint64_t rows = 0;
   int dim = 16;
   float init_std = 0.01f;  // N(0, init_std²) initial rows
@@ -54,6 +55,10 @@ struct TableSpec {
   std::string eviction = "lfu";   // lfu | lru
   uint64_t ttl_steps = 0;         // rows not touched for this many steps expire; 0 = never
   std::string optimizer;          // "" = the trainer's embedding optimiser; adagrad|adam|sgd|ftrl
+  // Declared implicitly by a field on a dataset column without `table_kind`: Bind makes it fixed
+  // when the column has a vocabulary (categorical, categorical list), hashed otherwise, and
+  // clears this flag.
+  bool kind_from_source = false;
 };
 
 struct FieldSpec {
@@ -126,12 +131,27 @@ struct FeatureSpec {
   int TargetIndex(std::string_view name) const;  // -1 when absent
 };
 
+// Events of one user-history action mask, per user: user u's are events[user_offsets[u],
+// user_offsets[u+1]) in dataset order. Lets BuildBatch find a sample's history by binary search
+// instead of walking the user's log back.
+struct HistoryIndex {
+  ActionMask actions = 0;
+  std::vector<uint64_t> events;
+  std::vector<uint64_t> user_offsets;  // size users + 1
+};
+
 // Labels of every sample-event of a dataset: events[i] is a dataset event index, labels and
 // mask are row-major [samples × targets].
 struct SampleSet {
   std::vector<uint64_t> events;
   std::vector<float> labels;
   std::vector<float> mask;
+  // What sequence fields without history_actions read: the split's positive mask, or
+  // DefaultPositiveMask(ds) without a split. 0 (a hand-made set) = every non-impression action.
+  ActionMask history_actions = 0;
+  // One per distinct action mask of the spec's sequence fields (MakeSamples fills them);
+  // BuildBatch walks the user's log back for a mask that has none.
+  std::vector<HistoryIndex> history;
   size_t size() const { return events.size(); }
 };
 
