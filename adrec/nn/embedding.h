@@ -41,6 +41,9 @@ struct TableOptions {
   SparseOptimizerOptions optimizer;  // the table spec's `optimizer` overrides `kind`
   torch::Device device = torch::kCPU;
   uint64_t seed = 42;
+  // CPU tables apply the optimiser with a fused multi-threaded row loop; false selects the
+  // torch-ops path that CUDA runs (tests compare the two on CPU).
+  bool fused_cpu_optimizer = true;
 };
 
 class EmbeddingTable {
