@@ -16,6 +16,9 @@ function(adrec_module name)
   target_include_directories(adrec_${name} PUBLIC "${PROJECT_SOURCE_DIR}")
   target_link_libraries(adrec_${name} PUBLIC ${M_DEPS})
   if(M_TORCH)
+    # Private, so torch's include directories (with a bundled fmt that breaks Debian's spdlog)
+    # reach only the stages that use torch; its libraries still propagate to every link.
+    target_link_libraries(adrec_${name} PRIVATE adrec_torch)
     # torch/torch.h costs ~45 s per translation unit on 2 cores; a precompiled header pays it once.
     target_precompile_headers(adrec_${name} PRIVATE <torch/torch.h>)
   endif()
@@ -43,6 +46,7 @@ function(adrec_module name)
       ADREC_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
       ADREC_PYTHON="${ADREC_PYTHON}")
     if(M_TORCH)
+      target_link_libraries(${target} PRIVATE adrec_torch)
       target_precompile_headers(${target} REUSE_FROM adrec_${name})
     endif()
     gtest_discover_tests(${target} DISCOVERY_MODE PRE_TEST

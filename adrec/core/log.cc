@@ -6,7 +6,21 @@
 #include <set>
 #include <string>
 
+#include "adrec/core/log_line.h"
+
+#include <cstdio>
+
 namespace adrec {
+
+void LogInfo(std::string_view line) { spdlog::info("{}", line); }
+void LogWarn(std::string_view line) { spdlog::warn("{}", line); }
+void LogDebug(std::string_view line) { spdlog::debug("{}", line); }
+
+std::string FixedDigits(double v, int decimals) {
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%.*f", decimals, v);
+  return buf;
+}
 
 void InitLogging(std::string_view level) {
   static std::once_flag once;

@@ -29,5 +29,7 @@ void AddImportCommand(CLI::App& app, Context& ctx);
 void AddStatsCommand(CLI::App& app, Context& ctx);
 void AddSplitCommand(CLI::App& app, Context& ctx);
 void AddEvalBaselineCommand(CLI::App& app, Context& ctx);
+void AddTrainCommand(CLI::App& app, Context& ctx);
+void AddEvalCommand(CLI::App& app, Context& ctx);
 
 }  // namespace adrec::cli

@@ -52,7 +52,7 @@ class CliTest : public ::testing::Test {
 };
 
 TEST_F(CliTest, EveryCommandHasHelp) {
-  for (const char* cmd : {"gen", "import", "stats", "split", "eval-baseline"}) {
+  for (const char* cmd : {"gen", "import", "stats", "split", "eval-baseline", "train", "eval"}) {
     RunResult r = Run(std::string(cmd) + " --help");
     EXPECT_EQ(r.exit_code, 0) << cmd;
     EXPECT_NE(r.out.find("Usage"), std::string::npos) << cmd << ": " << r.out;
@@ -208,6 +208,55 @@ TEST_F(CliTest, EmptyInputIsAnError) {
   RunResult r = Run("import --format s3rec --in " + Path("empty.txt") + " --out " + Path("e") + " --json -q");
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_FALSE(fs::exists(Path("e")));
+}
+
+}  // namespace
+
+namespace {
+
+class CliTrainTest : public CliTest {};
+
+TEST_F(CliTrainTest, TrainThenEvalPrintTheMetricsOfThePrimaryTarget) {
+  const std::string world = SmallWorld("world", 11, "--users 400 --ads 60 --advertisers 10 --days 5");
+  const std::string config = std::string(ADREC_SOURCE_DIR) + "/configs/synthetic_dcnv2.toml";
+  RunResult t = Run("train --data " + world + " --config " + config + " --out " + Path("bundle") + " --threads 2 --json -q");
+  ASSERT_EQ(t.exit_code, 0) << t.err;
+  json summary = t.Json();
+  EXPECT_EQ(summary["model"], "dcnv2");
+  EXPECT_GT(summary["steps"].get<int>(), 0);
+  EXPECT_TRUE(fs::exists(Path("bundle") + "/manifest.json"));
+  EXPECT_TRUE(fs::exists(Path("bundle") + "/model.safetensors"));
+  EXPECT_TRUE(fs::exists(Path("bundle") + "/metrics.jsonl"));
+
+  RunResult e = Run("eval --data " + world + " --bundle " + Path("bundle") + " --split test --json -q");
+  ASSERT_EQ(e.exit_code, 0) << e.err;
+  json m = e.Json();
+  for (const char* k : {"auc", "gauc", "logloss", "ne", "targets", "scenes"}) EXPECT_TRUE(m.contains(k)) << k << ": " << e.out;
+  EXPECT_EQ(m["primary_target"], "click");
+  EXPECT_GT(m["auc"].get<double>(), 0.5);
+  EXPECT_DOUBLE_EQ(m["auc"].get<double>(), summary["test"]["auc"].get<double>());
+
+  // A second train into the same bundle is refused and leaves it intact.
+  RunResult again = Run("train --data " + world + " --config " + config + " --out " + Path("bundle") + " --json -q");
+  EXPECT_EQ(again.exit_code, 1);
+  EXPECT_EQ(again.Json()["error"]["code"], "AlreadyExists") << again.out;
+  EXPECT_TRUE(fs::exists(Path("bundle") + "/model.safetensors"));
+}
+
+TEST_F(CliTrainTest, BadInputsGiveJsonErrors) {
+  const std::string world = SmallWorld("world", 12);
+  RunResult missing_cfg = Run("train --data " + world + " --config " + Path("nope.toml") + " --out " + Path("b") + " --json -q");
+  EXPECT_EQ(missing_cfg.exit_code, 1);
+  EXPECT_NE(missing_cfg.out.find("nope.toml"), std::string::npos) << missing_cfg.out;
+
+  RunResult no_bundle = Run("eval --data " + world + " --bundle " + Path("no-bundle") + " --json -q");
+  EXPECT_EQ(no_bundle.exit_code, 1);
+  EXPECT_NE(no_bundle.out.find("manifest.json"), std::string::npos) << no_bundle.out;
+
+  RunResult cuda = Run("train --data " + world + " --config " + std::string(ADREC_SOURCE_DIR) +
+                       "/configs/synthetic_lr.toml --out " + Path("c") + " --device tpu --json -q");
+  EXPECT_EQ(cuda.exit_code, 1);
+  EXPECT_NE(cuda.out.find("tpu"), std::string::npos) << cuda.out;
 }
 
 }  // namespace

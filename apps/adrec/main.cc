@@ -18,6 +18,8 @@ int main(int argc, char** argv) {
   adrec::cli::AddStatsCommand(app, ctx);
   adrec::cli::AddSplitCommand(app, ctx);
   adrec::cli::AddEvalBaselineCommand(app, ctx);
+  adrec::cli::AddTrainCommand(app, ctx);
+  adrec::cli::AddEvalCommand(app, ctx);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -32,7 +34,7 @@ int main(int argc, char** argv) {
       std::cout << err.dump() << std::endl;
     }
     spdlog::error("{}", s.ToString());
-    return 1;
+    return s.code() == adrec::StatusCode::kCancelled ? 130 : 1;  // 130: stopped by SIGINT, as shells report
   }
   return 0;
 }

@@ -1,0 +1,215 @@
+#include "adrec/train/ranking_model.h"
+
+#include <torch/torch.h>
+
+#include "adrec/core/config.h"
+#include "adrec/core/file.h"
+#include "adrec/text/tensor_io.h"
+
+namespace adrec::train {
+namespace {
+
+std::string ShapeString(const torch::Tensor& t) {
+  std::string s = "[";
+  for (int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
+  return s + "]";
+}
+
+models::ModelShape ShapeOf(const data::FeatureSpec& spec, size_t num_scenes) {
+  models::ModelShape shape;
+  for (const data::FieldSpec* f : spec.SparseFields()) {
+    const data::TableSpec* t = spec.FindTable(f->table.empty() ? f->name : f->table);
+    shape.sparse_dims.push_back(t ? t->dim : 0);
+    shape.sparse_names.push_back(f->name);
+  }
+  shape.dense_width = spec.DenseWidth();
+  for (const data::FieldSpec* f : spec.TextFields()) shape.text_dims.push_back(f->width);
+  for (const data::TargetSpec& t : spec.targets) shape.targets.push_back(t.name);
+  shape.num_scenes = static_cast<int>(std::max<size_t>(1, num_scenes));
+  return shape;
+}
+
+}  // namespace
+
+StatusOr<torch::Device> ParseDevice(const std::string& name) {
+  if (name == "cpu") return torch::Device(torch::kCPU);
+  if (name.rfind("cuda", 0) == 0) {
+    if (!torch::cuda::is_available()) {
+      return FailedPreconditionError("--device " + name + ": this libtorch sees no CUDA device");
+    }
+    try {
+      torch::Device d(name);
+      if (d.has_index() && d.index() >= static_cast<int>(torch::cuda::device_count())) {
+        return InvalidArgumentError("--device " + name + ": only " + std::to_string(torch::cuda::device_count()) +
+                                    " CUDA device(s)");
+      }
+      return d;
+    } catch (const std::exception&) {
+    }
+  }
+  return InvalidArgumentError("unknown device '" + name + "' (expected cpu, cuda or cuda:N)");
+}
+
+StatusOr<RankingModel> BuildRankingModel(const data::FeatureSpec& spec, std::vector<std::string> scenes, Config& cfg,
+                                         const BuildOptions& options) {
+  std::string name;
+  ADREC_RETURN_IF_ERROR(cfg.Require("model.name", &name));
+  RankingModel m;
+  m.spec = spec;
+  m.scenes = std::move(scenes);
+  m.device = options.device;
+  torch::manual_seed(options.seed);
+  ADREC_ASSIGN_OR_RETURN(m.net, models::MakeRankingModel(name, ShapeOf(spec, m.scenes.size()), cfg, "model"));
+  m.net->to(options.device);
+  nn::CollectionOptions co;
+  co.table.optimizer = options.embedding_optimizer;
+  co.table.device = options.device;
+  co.table.seed = options.seed;
+  co.linear_terms = m.net->wants_linear_terms();
+  co.linear_optimizer = options.linear_optimizer;
+  ADREC_ASSIGN_OR_RETURN(m.embeddings, nn::EmbeddingCollection::Create(spec, co));
+  return m;
+}
+
+bool InitOutputBias(models::RankingModel& net, const std::vector<double>& base_rates) {
+  torch::NoGradGuard no_grad;
+  std::vector<float> logits;
+  for (double p : base_rates) {
+    const double q = std::clamp(p, 1e-6, 1.0 - 1e-6);
+    logits.push_back(static_cast<float>(std::log(q / (1.0 - q))));
+  }
+  const int64_t T = static_cast<int64_t>(logits.size());
+  auto params = net.named_parameters();
+  if (auto* b = params.find("out.bias"); b != nullptr && b->numel() == T) {
+    b->copy_(torch::tensor(logits).to(b->device()));
+    return true;
+  }
+  bool any = false;
+  for (int64_t t = 0; t < T; ++t) {
+    if (auto* b = params.find("towers." + std::to_string(t) + ".out.bias"); b != nullptr && b->numel() == 1) {
+      b->fill_(logits[t]);
+      any = true;
+    }
+  }
+  return any;
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> ModelTensors(const RankingModel& m, bool with_optimizer) {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (const auto& p : m.net->named_parameters()) out.emplace_back("dense/" + p.key(), p.value().detach());
+  for (const auto& b : m.net->named_buffers()) out.emplace_back("dense/" + b.key(), b.value());
+  for (auto& [name, t] : m.embeddings->State(with_optimizer)) out.emplace_back("emb/" + name, t);
+  return out;
+}
+
+Status LoadModelTensors(RankingModel& m, const std::map<std::string, torch::Tensor>& tensors, bool with_optimizer,
+                        const std::string& source) {
+  torch::NoGradGuard no_grad;
+  auto load = [&](const std::string& key, torch::Tensor target) -> Status {
+    auto it = tensors.find("dense/" + key);
+    if (it == tensors.end()) {
+      return InvalidArgumentError(source + ": no tensor 'dense/" + key + "' (written by another model or config?)");
+    }
+    if (!it->second.sizes().equals(target.sizes())) {
+      return InvalidArgumentError(source + ": tensor 'dense/" + key + "' has shape " + ShapeString(it->second) +
+                                  ", the model expects " + ShapeString(target));
+    }
+    target.copy_(it->second);
+    return Status::Ok();
+  };
+  for (auto& p : m.net->named_parameters()) ADREC_RETURN_IF_ERROR(load(p.key(), p.value()));
+  for (auto& b : m.net->named_buffers()) ADREC_RETURN_IF_ERROR(load(b.key(), b.value()));
+  std::map<std::string, torch::Tensor> emb;
+  for (const auto& [name, t] : tensors) {
+    if (name.rfind("emb/", 0) == 0) emb.emplace(name.substr(4), t);
+  }
+  Status s = m.embeddings->LoadState(emb, with_optimizer);
+  if (!s.ok()) return Status(s.code(), source + ": " + s.message());
+  return Status::Ok();
+}
+
+Status WriteBundle(const std::filesystem::path& dir, const RankingModel& m, const nlohmann::ordered_json& manifest) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return InternalError("cannot create bundle directory " + dir.string() + ": " + ec.message());
+  ADREC_RETURN_IF_ERROR(text::SaveTensors(dir / kBundleWeightsFile, ModelTensors(m, /*with_optimizer=*/false),
+                                          {{"format", "pt"}, {"adrec_model", manifest.value("model", "")}}));
+  return AtomicWriteFile(dir / kBundleManifestFile, manifest.dump(2) + "\n");
+}
+
+StatusOr<LoadedBundle> LoadBundle(const std::filesystem::path& dir, torch::Device device) {
+  const auto manifest_path = dir / kBundleManifestFile;
+  if (!std::filesystem::exists(manifest_path)) {
+    return NotFoundError("bundle " + dir.string() + ": no " + kBundleManifestFile + " (not a bundle directory?)");
+  }
+  ADREC_ASSIGN_OR_RETURN(std::string text, ReadFile(manifest_path));
+  LoadedBundle b;
+  try {
+    b.manifest = nlohmann::json::parse(text);
+  } catch (const std::exception& e) {
+    return DataLossError(manifest_path.string() + ": not valid JSON: " + e.what());
+  }
+  const nlohmann::json& j = b.manifest;
+  if (j.value("format", "") != "adrec-bundle" || j.value("kind", "") != "ranking") {
+    return InvalidArgumentError(manifest_path.string() + ": not a ranking bundle (format '" + j.value("format", "") +
+                                "', kind '" + j.value("kind", "") + "')");
+  }
+  if (j.value("format_version", 0) != kBundleFormatVersion) {
+    return InvalidArgumentError(manifest_path.string() + ": format_version " + std::to_string(j.value("format_version", 0)) +
+                                " is not supported (this adrec reads " + std::to_string(kBundleFormatVersion) + ")");
+  }
+  if (!j.contains("feature_spec") || !j.contains("config") || !j.contains("scenes")) {
+    return DataLossError(manifest_path.string() + ": missing feature_spec, config or scenes");
+  }
+  ADREC_ASSIGN_OR_RETURN(data::FeatureSpec spec, data::FeatureSpec::FromJson(j["feature_spec"]));
+  ADREC_ASSIGN_OR_RETURN(Config cfg, Config::Parse(j["config"].get<std::string>(), manifest_path.string() + " [config]"));
+  BuildOptions bo;
+  bo.device = device;
+  ADREC_ASSIGN_OR_RETURN(b.model, BuildRankingModel(spec, j["scenes"].get<std::vector<std::string>>(), cfg, bo));
+  const auto weights = dir / kBundleWeightsFile;
+  if (!std::filesystem::exists(weights)) return NotFoundError("bundle " + dir.string() + ": no " + kBundleWeightsFile);
+  ADREC_ASSIGN_OR_RETURN(auto tensors, text::LoadTensors(weights, device));
+  ADREC_RETURN_IF_ERROR(LoadModelTensors(b.model, tensors, /*with_optimizer=*/false, weights.string()));
+  b.model.net->eval();
+  return b;
+}
+
+bool TruthMatchesPrimary(const data::Dataset& ds, const data::FeatureSpec& spec, int primary) {
+  if (!ds.has_truth() || primary < 0 || primary >= static_cast<int>(spec.targets.size())) return false;
+  const data::TargetSpec& t = spec.targets[primary];
+  return t.rule == data::TargetRule::kFollows && t.action == data::Action::kClick && t.given.empty() &&
+         spec.sample_actions == data::ActionBit(data::Action::kImpression);
+}
+
+eval::CtrPredictions Predict(RankingModel& m, const data::Dataset& ds, const data::SampleSet& samples,
+                             const PredictOptions& options) {
+  torch::NoGradGuard no_grad;
+  m.net->eval();
+  eval::CtrPredictions p;
+  for (const auto& t : m.spec.targets) p.targets.push_back(t.name);
+  p.scene_names = ds.scenes;
+  p.primary = options.primary;
+  const size_t T = p.targets.size();
+  p.pred.reserve(samples.size() * T);
+  data::BatchStreamOptions so;
+  so.batch_size = options.batch_size;
+  so.shuffle = false;
+  so.threads = options.threads;
+  data::BatchStream stream(ds, m.spec, samples, so);
+  stream.StartEpoch(0);
+  data::Batch batch;
+  while (stream.Next(&batch)) {
+    auto lookup = m.embeddings->Forward(batch, /*train=*/false, /*step=*/0);
+    torch::Tensor prob = torch::sigmoid(m.net->forward(lookup.input).to(torch::kFloat32)).contiguous().cpu();
+    const float* pr = prob.data_ptr<float>();
+    p.pred.insert(p.pred.end(), pr, pr + batch.size * T);
+    p.labels.insert(p.labels.end(), batch.labels.begin(), batch.labels.end());
+    p.mask.insert(p.mask.end(), batch.mask.begin(), batch.mask.end());
+    p.user.insert(p.user.end(), batch.user.begin(), batch.user.end());
+    p.scene.insert(p.scene.end(), batch.scene.begin(), batch.scene.end());
+    if (options.with_truth) p.truth.insert(p.truth.end(), batch.truth.begin(), batch.truth.end());
+  }
+  return p;
+}
+
+}  // namespace adrec::train

@@ -1,0 +1,55 @@
+// Trains a ranking model (LR … PLE) from a config and a dataset into a bundle, and evaluates a
+// bundle on a dataset. Torch-free header: the CLI links the trainer without compiling libtorch.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "adrec/core/status.h"
+
+namespace adrec::train {
+
+struct TrainOptions {
+  std::filesystem::path data;    // dataset directory
+  std::filesystem::path config;  // TOML: [data] split, [features], [model], [train]
+  std::filesystem::path out;     // bundle directory (checkpoints go to out/checkpoint)
+  std::filesystem::path split_dir;  // optional: a split from `adrec split` instead of [data]
+  std::string device = "cpu";    // cpu | cuda | cuda:N
+  int threads = 0;               // intra-op threads; 0 = all cores
+  uint64_t seed = 42;
+  bool resume = false;           // continue from out/checkpoint
+  bool deterministic = false;    // deterministic algorithms (also set by train.deterministic)
+  bool show_progress = true;
+  bool overwrite = false;        // replace an existing bundle
+  // Set asynchronously (SIGINT/SIGTERM): the trainer writes a checkpoint and stops.
+  const std::atomic<bool>* stop = nullptr;
+  // Stops after this many steps as if interrupted (tests of --resume); 0 = no limit.
+  int64_t max_steps = 0;
+};
+
+// Returns the summary printed by `adrec train --json`: "bundle", "model", "steps", "epochs",
+// "best_step", "samples_per_s", "train_seconds", "valid" and "test" metric objects (as
+// EvaluateRanking's), "stopped" (completed | early_stopping | interrupted | max_steps).
+// Interrupted runs return Cancelled after writing the checkpoint. A NaN/Inf loss stops with
+// DataLoss naming the step; the last good checkpoint is kept.
+StatusOr<nlohmann::ordered_json> TrainRanking(const TrainOptions& options);
+
+struct EvalOptions {
+  std::filesystem::path data;
+  std::filesystem::path bundle;
+  std::filesystem::path split_dir;  // optional; default: the split recorded in the bundle
+  std::string part = "test";        // test | valid | train | all
+  std::string device = "cpu";
+  int threads = 0;
+  size_t batch_size = 8192;
+};
+
+// Top-level "auc", "gauc", "logloss", "ne" of the primary target, then "targets" (each target),
+// "scenes" (primary target per scene), "bayes_auc" where the dataset has ground truth.
+StatusOr<nlohmann::ordered_json> EvaluateRanking(const EvalOptions& options);
+
+}  // namespace adrec::train

@@ -1,0 +1,72 @@
+// adrec train: trains a ranking model from a config into a bundle (manifest.json +
+// model.safetensors), with checkpoints, early stopping and --resume.
+#include <csignal>
+
+#include "adrec/train/trainer.h"
+#include "apps/adrec/cli.h"
+
+namespace adrec::cli {
+namespace {
+
+std::atomic<bool> g_stop{false};
+// The first SIGINT/SIGTERM asks for a checkpoint and a clean stop; the default action returns
+// for a second one, so an impatient user can still kill the run.
+extern "C" void OnStopSignal(int sig) {
+  g_stop.store(true);
+  std::signal(sig, SIG_DFL);
+}
+
+}  // namespace
+
+void AddTrainCommand(CLI::App& app, Context& ctx) {
+  auto o = std::make_shared<train::TrainOptions>();
+  CLI::App* cmd = app.add_subcommand("train", "Train a ranking model (lr, fm, deepfm, dcnv2, mmoe, ple, split_moe) into a bundle");
+  cmd->add_option("--data", o->data, "Dataset directory")->required();
+  cmd->add_option("--config", o->config, "Config TOML ([data], [features], [model], [train]; see configs/)")->required();
+  cmd->add_option("--out", o->out, "Bundle directory to write")->required();
+  cmd->add_option("--split", o->split_dir, "Split directory from `adrec split` (default: the config's [data] split)");
+  cmd->add_option("--device", o->device, "cpu, cuda or cuda:N")->capture_default_str();
+  cmd->add_option("--threads", o->threads, "Threads for batches and math (0 = all cores)")->capture_default_str();
+  cmd->add_option("--seed", o->seed, "Seed of initialisation, shuffling and dropout")->capture_default_str();
+  cmd->add_flag("--resume", o->resume, "Continue from <out>/checkpoint (same config and seed)");
+  cmd->add_flag("--overwrite", o->overwrite, "Replace an existing bundle in --out");
+  cmd->add_flag("--deterministic", o->deterministic, "Deterministic algorithms only (slower on CUDA)");
+  cmd->add_option("--max-steps", o->max_steps, "Stop after this many steps with a checkpoint (0 = no limit)")
+      ->capture_default_str();
+  AddJsonFlag(cmd, ctx);
+  cmd->callback([o, &ctx] {
+    ctx.run = [o, &ctx]() -> Status {
+      o->show_progress = !ctx.quiet;
+      o->stop = &g_stop;
+      std::signal(SIGINT, OnStopSignal);
+      std::signal(SIGTERM, OnStopSignal);
+      ADREC_ASSIGN_OR_RETURN(nlohmann::ordered_json summary, train::TrainRanking(*o));
+      PrintResult(ctx, summary);
+      return Status::Ok();
+    };
+  });
+}
+
+void AddEvalCommand(CLI::App& app, Context& ctx) {
+  auto o = std::make_shared<train::EvalOptions>();
+  CLI::App* cmd = app.add_subcommand("eval", "Evaluate a ranking bundle on a dataset: AUC, GAUC, log loss, NE per target and scene");
+  cmd->add_option("--data", o->data, "Dataset directory")->required();
+  cmd->add_option("--bundle", o->bundle, "Bundle directory from `adrec train`")->required();
+  cmd->add_option("--split", o->part, "Part evaluated: test, valid, train or all")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"test", "valid", "train", "all"}));
+  cmd->add_option("--split-dir", o->split_dir, "Split directory (default: the split recorded in the bundle)");
+  cmd->add_option("--device", o->device, "cpu, cuda or cuda:N")->capture_default_str();
+  cmd->add_option("--threads", o->threads, "Threads (0 = all cores)")->capture_default_str();
+  cmd->add_option("--batch-size", o->batch_size, "Samples per forward pass")->capture_default_str();
+  AddJsonFlag(cmd, ctx);
+  cmd->callback([o, &ctx] {
+    ctx.run = [o, &ctx]() -> Status {
+      ADREC_ASSIGN_OR_RETURN(nlohmann::ordered_json result, train::EvaluateRanking(*o));
+      PrintResult(ctx, result);
+      return Status::Ok();
+    };
+  });
+}
+
+}  // namespace adrec::cli
