@@ -22,6 +22,13 @@ void AddGenCommand(CLI::App& app, Context& ctx) {
   cmd->add_option("--days", flags->opt.days, "Days of logs")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--scenes", flags->opt.scenes, "Scenes (feed, search, splash, app_store, ...)")->capture_default_str();
   cmd->add_option("--seed", flags->opt.seed, "Random seed; the same seed gives the same world")->capture_default_str();
+  cmd->add_option("--impressions-per-day", flags->opt.impressions_per_user_day, "Mean impressions per user and day")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--signal-scale", flags->opt.signal_scale,
+                  "Multiplies every learnable term of the click model (0: only scene and position)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--force", flags->force, "Replace an existing output directory");
   AddJsonFlag(cmd, ctx);
   cmd->callback([flags, &ctx] {

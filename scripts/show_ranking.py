@@ -1,0 +1,33 @@
+"""Prints the click AUC of ranking models next to pop-CTR and the Bayes-optimal ceiling.
+
+Usage: show_ranking.py CTR_POP_JSON TRAIN_JSON...  (outputs of eval-baseline and adrec train --json)
+"""
+import json
+import sys
+
+
+def fmt(v):
+    return "%.4f" % v if isinstance(v, (int, float)) else "  -   "
+
+
+def main():
+    pop = json.load(open(sys.argv[1]))["ctr"]
+    rows = [("pop-CTR", pop.get("auc"), pop.get("logloss"), None, None, None)]
+    bayes = pop.get("bayes_auc")
+    for path in sys.argv[2:]:
+        r = json.load(open(path))
+        t = r["test"]
+        tg = t.get("targets", {})
+        rows.append((r["model"], t.get("auc"), t.get("logloss"), tg.get("download", {}).get("auc"),
+                     tg.get("conversion", {}).get("auc"), r.get("samples_per_s")))
+        bayes = t.get("bayes_auc", bayes)
+    print("%-10s %10s %10s %13s %15s %12s" % ("model", "click AUC", "log loss", "download AUC", "conversion AUC", "samples/s"))
+    for name, auc, ll, dl, conv, sps in rows:
+        print("%-10s %10s %10s %13s %15s %12s" % (name, fmt(auc), fmt(ll), fmt(dl), fmt(conv),
+                                                  "%.0f" % sps if sps else "-"))
+    if bayes:
+        print("%-10s %10s   (the generator's true click probabilities on the same impressions)" % ("Bayes", fmt(bayes)))
+
+
+if __name__ == "__main__":
+    main()
