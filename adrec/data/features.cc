@@ -20,6 +20,7 @@ namespace {
 enum class SourceKind : uint8_t {
   kUser, kItem, kScene, kPosition, kHour, kWeekday,
   kUserColumn, kItemColumn, kEventColumn, kHistoryItem, kHistoryColumn,
+  kRecent,  // "recent.<action>": a real-time counter; `column` holds the action name
 };
 
 struct ParsedSource {
@@ -43,6 +44,7 @@ std::optional<ParsedSource> ParseSource(std::string_view s) {
   if (table == "history") {
     return column == "item" ? ParsedSource{SourceKind::kHistoryItem, {}} : ParsedSource{SourceKind::kHistoryColumn, column};
   }
+  if (table == "recent") return ParsedSource{SourceKind::kRecent, column};
   return std::nullopt;
 }
 
@@ -50,9 +52,9 @@ bool SourceFitsKind(SourceKind s, FieldKind k) {
   const bool history = s == SourceKind::kHistoryItem || s == SourceKind::kHistoryColumn;
   const bool column = s == SourceKind::kUserColumn || s == SourceKind::kItemColumn || s == SourceKind::kEventColumn;
   switch (k) {
-    case FieldKind::kCategorical: return !history;
-    case FieldKind::kMultiHot:
-    case FieldKind::kDense: return column;
+    case FieldKind::kCategorical: return !history && s != SourceKind::kRecent;
+    case FieldKind::kMultiHot: return column;
+    case FieldKind::kDense: return column || s == SourceKind::kRecent;
     case FieldKind::kSequence: return history;
     case FieldKind::kText: return s == SourceKind::kUserColumn || s == SourceKind::kItemColumn;
   }
@@ -81,24 +83,137 @@ const uint32_t* RowOf(const Dataset& ds, SourceKind k) {
 // (import_criteo.cc); a dense field on such a column reads 0 after normalisation there.
 constexpr std::string_view kMissingMaskColumn = "I_missing";
 
-// Reads one scalar dense column for a sample event.
+// Seconds from an earlier event to a later one of the same user (the slice is time-sorted, so
+// never negative there; clamped in case a log is not).
+inline uint32_t AgeOf(uint32_t sample_time, uint32_t event_time) {
+  return sample_time > event_time ? sample_time - event_time : 0u;
+}
+
+// A "recent.<action>" counter resolved to the event columns: the (decay-weighted) number of the
+// user's `action` events strictly before the sample within window_s, optionally only those
+// matching the sample's item or its value in an item column.
+struct RecentCounter {
+  // Log events a counter walks back before it turns to its action's index (two cache lines of
+  // times): the index saves work only for windows that hold many events of other actions.
+  static constexpr uint32_t kWalkBeforeIndex = 32;
+  const uint32_t* user = nullptr;
+  const uint32_t* item = nullptr;
+  const uint32_t* time = nullptr;
+  const uint8_t* action = nullptr;
+  const uint64_t* user_offsets = nullptr;
+  uint8_t act = 0;
+  uint32_t window_s = 0;
+  bool match_item = false;
+  const uint32_t* match_values = nullptr;  // the match column, by item
+  bool zero_matches_nothing = false;       // categorical match column: code 0 is missing
+  double inv_decay = 0;                    // 1 / decay_s; 0 = every event weighs 1
+  const HistoryIndex* index = nullptr;     // the user's `act` events; nullptr = walk the log
+
+  float Count(uint64_t e) const {
+    const uint32_t t = time[e];
+    const bool match = match_item || match_values != nullptr;
+    const uint32_t want = match_values ? match_values[item[e]] : item[e];
+    if (match_values && zero_matches_nothing && want == 0) return 0.f;
+    double sum = 0;
+    // Weighs event j of the action; false once j is past the window (older events are too).
+    auto take = [&](uint64_t j) {
+      const uint32_t age = AgeOf(t, time[j]);
+      if (age > window_s) return false;
+      if (!match || (match_values ? match_values[item[j]] : item[j]) == want) {
+        sum += inv_decay > 0 ? std::exp(-static_cast<double>(age) * inv_decay) : 1.0;
+      }
+      return true;
+    };
+    // Walk the log back first: its columns around e are in cache, and a short window ends within
+    // a few events. A window holding more events than that continues in the index, if any.
+    const uint32_t u = user[e];
+    const uint64_t first = user_offsets[u];
+    uint64_t j = e;
+    for (uint32_t steps = 0; j > first && (!index || steps < kWalkBeforeIndex); ++steps) {
+      --j;
+      if (action[j] != act) {
+        if (AgeOf(t, time[j]) > window_s) return static_cast<float>(sum);
+        continue;
+      }
+      if (!take(j)) return static_cast<float>(sum);
+    }
+    if (j > first && index) {  // events before j remain: the action's ones from the index
+      const uint64_t* hb = index->events.data() + index->user_offsets[u];
+      const uint64_t* p = std::lower_bound(hb, index->events.data() + index->user_offsets[u + 1], j);
+      while (p > hb && take(*--p)) {
+      }
+    }
+    return static_cast<float>(sum);
+  }
+};
+
+// Reads one scalar dense value for a sample event: a column, or a counter.
 struct DenseReader {
   const uint32_t* row_of = nullptr;
   const float* f32 = nullptr;
   const uint32_t* u32 = nullptr;
   const uint32_t* missing = nullptr;
   uint32_t missing_bit = 0;
+  bool is_counter = false;
+  RecentCounter counter;
 
   float Raw(uint64_t e) const {
+    if (is_counter) return counter.Count(e);
     const uint64_t row = row_of ? row_of[e] : e;
     return f32 ? f32[row] : static_cast<float>(u32[row]);
   }
   bool IsMissing(uint64_t e) const { return missing && ((missing[e] >> missing_bit) & 1u); }
 };
 
-StatusOr<DenseReader> ResolveDense(const Dataset& ds, const FieldSpec& f) {
+// The item column a counter matches on, checked (Bind reports the same problems with context).
+StatusOr<const Column*> MatchColumn(const Dataset& ds, std::string_view match) {
+  const Column* col = ds.item_table.Find(match);
+  if (!col) return InvalidArgumentError("the item table has no column '" + std::string(match) + "'");
+  if ((col->type != ColumnType::kCategorical && col->type != ColumnType::kUInt32) || col->u32.size() < ds.num_items()) {
+    return InvalidArgumentError("match column '" + std::string(match) + "' is not a categorical or u32 column of " +
+                                std::to_string(ds.num_items()) + " rows");
+  }
+  return col;
+}
+
+// A counter reads its action's per-user index when the sample set has one (a one-action mask).
+StatusOr<DenseReader> ResolveCounter(const Dataset& ds, const FieldSpec& f, std::string_view action_name,
+                                     const SampleSet* samples) {
+  auto action = ParseAction(action_name);
+  if (!action.ok()) return action.status();
+  if (f.window_s == 0) return InvalidArgumentError("window_s is 0");
+  DenseReader r;
+  r.is_counter = true;
+  RecentCounter& c = r.counter;
+  const EventColumns& ev = ds.events;
+  c.user = ev.user.data();
+  c.item = ev.item.data();
+  c.time = ev.time.data();
+  c.action = ev.action.data();
+  c.user_offsets = ds.user_offsets.data();
+  c.act = static_cast<uint8_t>(*action);
+  c.window_s = f.window_s;
+  c.inv_decay = f.decay_s > 0.f ? 1.0 / static_cast<double>(f.decay_s) : 0.0;
+  if (f.match == "item") {
+    c.match_item = true;
+  } else if (!f.match.empty()) {
+    auto col = MatchColumn(ds, f.match);
+    if (!col.ok()) return col.status();
+    c.match_values = (*col)->u32.data();
+    c.zero_matches_nothing = (*col)->type == ColumnType::kCategorical;
+  }
+  if (samples) {
+    for (const HistoryIndex& h : samples->history) {
+      if (h.actions == ActionBit(*action) && h.user_offsets.size() == uint64_t{ds.num_users()} + 1) c.index = &h;
+    }
+  }
+  return r;
+}
+
+StatusOr<DenseReader> ResolveDense(const Dataset& ds, const FieldSpec& f, const SampleSet* samples) {
   auto src = ParseSource(f.source);
   if (!src || !SourceFitsKind(src->kind, FieldKind::kDense)) return InvalidArgumentError("bad source " + f.source);
+  if (src->kind == SourceKind::kRecent) return ResolveCounter(ds, f, src->column, samples);
   const Table& table = src->kind == SourceKind::kUserColumn   ? ds.user_table
                        : src->kind == SourceKind::kItemColumn ? ds.item_table
                                                               : ds.event_table;
@@ -156,6 +271,9 @@ constexpr uint64_t kMaxImplicitFixedRows = uint64_t{1} << 20;
 constexpr float kMinStddev = 1e-6f;
 // MakeSamples labels users on a pool from this many events on; below it a pool costs more.
 constexpr size_t kParallelMinEvents = size_t{1} << 20;
+// A counter's action gets a per-user index (8 bytes per event of it) when it is at most
+// 1/kCounterIndexMaxShare of the log; denser actions (impressions) are walked in the log itself.
+constexpr uint64_t kCounterIndexMaxShare = 4;
 
 template <size_t N>
 std::string JoinNames(const std::string_view (&names)[N]) {
@@ -202,8 +320,9 @@ std::string SourceShapes(FieldKind k) {
     case FieldKind::kCategorical:
       return "user, item, scene, position, hour, weekday, user.<col>, item.<col> or event.<col>";
     case FieldKind::kMultiHot:
-    case FieldKind::kDense:
       return "user.<col>, item.<col> or event.<col>";
+    case FieldKind::kDense:
+      return "user.<col>, item.<col>, event.<col> or recent.<action>";
     case FieldKind::kSequence:
       return "history.item or history.<item col>";
     case FieldKind::kText:
@@ -268,6 +387,17 @@ Status ValidateSpec(const FeatureSpec& spec, std::string_view prefix) {
     if (f.kind != FieldKind::kDense && f.normalize != "none") return Invalid(label, "only dense fields are normalised");
     if (f.kind != FieldKind::kSequence && !f.history_actions.empty()) {
       return Invalid(label, "history_actions belongs to sequence fields");
+    }
+    if (f.kind != FieldKind::kSequence && f.max_age_s != 0) return Invalid(label, "max_age_s belongs to sequence fields");
+    if (src->kind == features_internal::SourceKind::kRecent) {
+      auto action = ParseAction(src->column);
+      if (!action.ok()) return Invalid(label, "source " + Quoted(f.source) + ": " + action.status().message());
+      if (f.window_s == 0) return Invalid(label, "a recent.<action> counter needs window_s > 0 (seconds)");
+      if (!(f.decay_s >= 0.f) || !std::isfinite(f.decay_s)) {
+        return Invalid(label, "decay_s must be > 0 (seconds), got " + std::to_string(f.decay_s));
+      }
+    } else if (f.window_s != 0 || !f.match.empty() || f.decay_s != 0.f) {
+      return Invalid(label, "window_s, match and decay_s belong to recent.<action> fields");
     }
     if (f.width < 0 || (f.kind != FieldKind::kText && f.width != 1)) {
       return Invalid(label, "width " + std::to_string(f.width) + " is wrong for a " +
@@ -372,7 +502,8 @@ Status ReadField(Config& cfg, const std::string& base, const std::string& label,
                  FieldTableKeys* table_keys) {
   ADREC_RETURN_IF_ERROR(CheckKeys(cfg, base,
                                   {"name", "kind", "source", "table", "pooling", "max_len", "history_actions",
-                                   "normalize", "dim", "table_kind", "rows", "buckets"},
+                                   "max_age_s", "normalize", "window_s", "match", "decay_s", "dim", "table_kind",
+                                   "rows", "buckets"},
                                   label));
   std::string kind = "categorical";  // the common case needs no kind
   ADREC_RETURN_IF_ERROR(cfg.Get(base + ".kind", &kind));
@@ -392,6 +523,28 @@ Status ReadField(Config& cfg, const std::string& base, const std::string& label,
     return Invalid(label, "'history_actions' applies to sequence fields only");
   }
   if (has("normalize") && f->kind != FieldKind::kDense) return Invalid(label, "'normalize' applies to dense fields only");
+  if (has("max_age_s") && f->kind != FieldKind::kSequence) {
+    return Invalid(label, "'max_age_s' applies to sequence fields only");
+  }
+  // Real-time counters: the window is what a counter is, so it has no default.
+  const bool counter = f->source.starts_with("recent.");
+  for (std::string_view key : {"window_s", "match", "decay_s"}) {
+    if (has(key) && !counter) return Invalid(label, Quoted(key) + " applies to recent.<action> fields only");
+  }
+  if (counter && !has("window_s")) return Invalid(label, "a recent.<action> counter needs 'window_s' (seconds, > 0)");
+  ADREC_RETURN_IF_ERROR(cfg.Get(base + ".max_age_s", &f->max_age_s));
+  ADREC_RETURN_IF_ERROR(cfg.Get(base + ".window_s", &f->window_s));
+  if (has("window_s") && f->window_s == 0) return Invalid(label, "'window_s' must be > 0 (seconds)");
+  ADREC_RETURN_IF_ERROR(cfg.Get(base + ".match", &f->match));
+  if (has("match") && f->match.empty()) {
+    return Invalid(label, "'match' is empty (\"item\" or an item column, e.g. \"cat3\")");
+  }
+  if (has("decay_s")) {
+    ADREC_RETURN_IF_ERROR(cfg.Get(base + ".decay_s", &f->decay_s));
+    if (!(f->decay_s > 0.f) || !std::isfinite(f->decay_s)) {
+      return Invalid(label, "'decay_s' must be > 0 (seconds), got " + std::to_string(f->decay_s));
+    }
+  }
   if (has("rows") && has("buckets")) return Invalid(label, "give 'rows' or 'buckets', not both");
 
   ADREC_RETURN_IF_ERROR(cfg.Get(base + ".table", &f->table));
@@ -610,17 +763,23 @@ nlohmann::json FeatureSpec::ToJson() const {
   for (const FieldSpec& f : fields) {
     nlohmann::json h = nlohmann::json::array();
     for (Action a : f.history_actions) h.push_back(ActionName(a));
-    j["fields"].push_back({{"name", f.name},
-                           {"kind", FieldKindName(f.kind)},
-                           {"source", f.source},
-                           {"table", f.table},
-                           {"pooling", kPoolingNames[static_cast<size_t>(f.pooling)]},
-                           {"max_len", f.max_len},
-                           {"history_actions", h},
-                           {"normalize", f.normalize},
-                           {"width", f.width},
-                           {"mean", f.mean},
-                           {"stddev", f.stddev}});
+    nlohmann::json field = {{"name", f.name},
+                            {"kind", FieldKindName(f.kind)},
+                            {"source", f.source},
+                            {"table", f.table},
+                            {"pooling", kPoolingNames[static_cast<size_t>(f.pooling)]},
+                            {"max_len", f.max_len},
+                            {"history_actions", h},
+                            {"normalize", f.normalize},
+                            {"width", f.width},
+                            {"mean", f.mean},
+                            {"stddev", f.stddev}};
+    // Time-aware keys only when set: a spec without them reads as before in older readers.
+    if (f.max_age_s) field["max_age_s"] = f.max_age_s;
+    if (f.window_s) field["window_s"] = f.window_s;
+    if (!f.match.empty()) field["match"] = f.match;
+    if (f.decay_s != 0.f) field["decay_s"] = f.decay_s;
+    j["fields"].push_back(std::move(field));
   }
   j["targets"] = nlohmann::json::array();
   for (const TargetSpec& t : targets) {
@@ -691,6 +850,10 @@ StatusOr<FeatureSpec> FeatureSpec::FromJson(const nlohmann::json& j) {
         f.history_actions.push_back(*action);
       }
       f.normalize = e.at("normalize").get<std::string>();
+      f.max_age_s = e.value("max_age_s", uint32_t{0});  // absent in specs written before them
+      f.window_s = e.value("window_s", uint32_t{0});
+      f.match = e.value("match", std::string());
+      f.decay_s = e.value("decay_s", 0.f);
       f.width = e.at("width").get<int>();
       f.mean = e.at("mean").get<std::vector<float>>();
       f.stddev = e.at("stddev").get<std::vector<float>>();
@@ -780,6 +943,21 @@ Status FeatureSpec::Bind(const Dataset& ds) {
       case SourceKind::kPosition: range.rows = 257; break;  // u8 positions 0..255
       case SourceKind::kHour: range.rows = 25; break;
       case SourceKind::kWeekday: range.rows = 8; break;
+      case SourceKind::kRecent: {
+        f.width = 1;
+        if (f.match.empty() || f.match == "item") break;
+        const Column* col = ds.item_table.Find(f.match);
+        if (!col) {
+          return Invalid(label, "match " + Quoted(f.match) + ": the item table has no column " + Quoted(f.match) +
+                                    " (columns: " + ColumnList(ds.item_table) + ")");
+        }
+        if (col->type != ColumnType::kCategorical && col->type != ColumnType::kUInt32) {
+          return Invalid(label, "match " + Quoted(f.match) + " is a " + std::string(ColumnTypeName(col->type)) +
+                                    " column; a counter matches on a categorical or u32 item column (columns: " +
+                                    ColumnList(ds.item_table) + ")");
+        }
+        break;
+      }
       case SourceKind::kUserColumn:
       case SourceKind::kItemColumn:
       case SourceKind::kEventColumn:
@@ -932,7 +1110,7 @@ int FeatureSpec::TargetIndex(std::string_view name) const {
 void FeatureSpec::FitNormalization(const Dataset& ds, std::span<const uint64_t> sample_events) {
   for (FieldSpec& f : fields) {
     if (f.kind != FieldKind::kDense || f.normalize != "standard") continue;
-    auto dense = features_internal::ResolveDense(ds, f);
+    auto dense = features_internal::ResolveDense(ds, f, nullptr);
     if (!dense.ok()) {
       WarnOnce("fit-normalization:" + f.name, "FitNormalization: field '" + f.name + "' is not bound (" +
                                                   dense.status().message() + "); it stays unstandardised");
@@ -1096,9 +1274,28 @@ StatusOr<SampleSet> MakeSamples(const Dataset& ds, const FeatureSpec& spec, cons
   });
 
   out.history_actions = split && split->positive_mask ? split->positive_mask : DefaultPositiveMask(ds);
+  // Index masks: each sequence field's, and each counter's action when it is sparse enough that
+  // walking the log back would mostly skip other events (clicks among impressions).
+  std::vector<ActionMask> index_masks;
+  std::vector<uint64_t> action_count;
   for (const FieldSpec& f : spec.fields) {
-    if (f.kind != FieldKind::kSequence) continue;
-    const ActionMask mask = features_internal::HistoryMask(f, out.history_actions);
+    if (f.kind == FieldKind::kSequence) {
+      index_masks.push_back(features_internal::HistoryMask(f, out.history_actions));
+      continue;
+    }
+    auto src = features_internal::ParseSource(f.source);
+    if (f.kind != FieldKind::kDense || !src || src->kind != features_internal::SourceKind::kRecent) continue;
+    auto action = ParseAction(src->column);
+    if (!action.ok()) continue;
+    if (action_count.empty()) {
+      action_count.assign(kNumActions, 0);
+      for (uint8_t a : ev.action) ++action_count[a < kNumActions ? a : 0];
+    }
+    if (action_count[static_cast<size_t>(*action)] <= ds.num_events() / kCounterIndexMaxShare) {
+      index_masks.push_back(ActionBit(*action));
+    }
+  }
+  for (const ActionMask mask : index_masks) {
     if (std::any_of(out.history.begin(), out.history.end(), [&](const HistoryIndex& h) { return h.actions == mask; })) {
       continue;
     }
@@ -1156,6 +1353,7 @@ struct ResolvedSparse {
   const HistoryIndex* history = nullptr;  // nullptr = walk the user's log back
   ActionMask history_mask = 0;
   uint32_t max_len = 0;
+  uint32_t max_age_s = 0;  // sequence: 0 = no age limit
 };
 
 struct ResolvedDense {
@@ -1210,6 +1408,7 @@ ResolvedSparse ResolveSparse(const Dataset& ds, const FieldSpec& f, const Sample
   ResolvedSparse r;
   r.kind = f.kind;
   r.max_len = f.max_len;
+  r.max_age_s = f.kind == FieldKind::kSequence ? f.max_age_s : 0;
   auto src = features_internal::ParseSource(f.source);
   if (!src || !features_internal::SourceFitsKind(src->kind, f.kind)) {
     WarnUnbound(f, "bad source");
@@ -1269,7 +1468,7 @@ ResolvedSpec Resolve(const Dataset& ds, const FeatureSpec& spec, const SampleSet
         break;
       case FieldKind::kDense: {
         ResolvedDense d;
-        auto reader = features_internal::ResolveDense(ds, f);
+        auto reader = features_internal::ResolveDense(ds, f, &samples);
         if (reader.ok()) {
           d.ok = true;
           d.reader = *reader;
@@ -1300,6 +1499,9 @@ ResolvedSpec Resolve(const Dataset& ds, const FeatureSpec& spec, const SampleSet
   }
   return r;
 }
+
+// Counters prefetch the columns of the sample this many ahead (random accesses, ~100 ns each).
+constexpr size_t kCounterPrefetch = 8;
 
 // 1970-01-01 was a Thursday; weekday 0 is Sunday.
 constexpr uint32_t kEpochWeekday = 4;
@@ -1378,12 +1580,21 @@ void FillSparse(const Dataset& ds, const ResolvedSparse& r, const SampleSet& sam
           const uint64_t* he = r.history->events.data() + r.history->user_offsets[u + 1];
           const uint64_t* end = std::lower_bound(hb, he, e);
           const uint64_t* begin = r.max_len && static_cast<uint64_t>(end - hb) > r.max_len ? end - r.max_len : hb;
+          if (r.max_age_s) {
+            // The slice is time-sorted: the events young enough are a suffix of [begin, end).
+            const uint32_t t = ev.time[e];
+            begin = std::partition_point(begin, end, [&](uint64_t j) {
+              return features_internal::AgeOf(t, ev.time[j]) > r.max_age_s;
+            });
+          }
           for (const uint64_t* p = begin; p < end; ++p) out->ids.push_back(value_of(*p));
         } else {
           const size_t start = out->ids.size();
           const uint64_t first = ds.user_offsets[u];
           uint32_t kept = 0;
+          const uint32_t t = ev.time[e];
           for (uint64_t j = e; j-- > first && (r.max_len == 0 || kept < r.max_len);) {
+            if (r.max_age_s && features_internal::AgeOf(t, ev.time[j]) > r.max_age_s) break;
             if ((r.history_mask >> ev.action[j]) & 1u) {
               out->ids.push_back(value_of(j));
               ++kept;
@@ -1443,19 +1654,37 @@ void BuildBatch(const Dataset& ds, const FeatureSpec& spec, const SampleSet& sam
 
   const size_t width = r.dense_width;
   out->dense.resize(n * width);
+  auto normalized = [](const ResolvedDense& d, float x) {
+    if (d.normalize == Normalize::kLog1p) return std::copysign(std::log1p(std::fabs(x)), x);
+    if (d.normalize == Normalize::kStandard) return (x - d.mean) * d.inv_std;
+    return x;
+  };
+  std::vector<size_t> counters;  // dense fields k that are counters: filled sample by sample below
   for (size_t k = 0; k < r.dense.size(); ++k) {
     const ResolvedDense& d = r.dense[k];
     float* col = out->dense.data() + k;  // dense fields are scalar: field k is column k
+    if (d.ok && d.reader.is_counter) {
+      counters.push_back(k);
+      continue;
+    }
     for (size_t b = 0; b < n; ++b) {
       const uint64_t e = samples.events[order[b]];
-      float x = 0.f;
-      if (d.ok && !d.reader.IsMissing(e)) {
-        x = d.reader.Raw(e);
-        if (d.normalize == Normalize::kLog1p) x = std::copysign(std::log1p(std::fabs(x)), x);
-        else if (d.normalize == Normalize::kStandard) x = (x - d.mean) * d.inv_std;
-      }
-      col[b * width] = x;
+      col[b * width] = d.ok && !d.reader.IsMissing(e) ? normalized(d, d.reader.Raw(e)) : 0.f;
     }
+  }
+  // Counters walk the sample user's recent events: all of a sample's counters in a row find
+  // that slice (and its index entries) in cache after the first.
+  for (size_t b = 0; b < n && !counters.empty(); ++b) {
+    if (b + kCounterPrefetch < n) {  // samples are in random order: start the loads a few early
+      const uint64_t ahead = samples.events[order[b + kCounterPrefetch]];
+      __builtin_prefetch(ev.time.data() + ahead);
+      __builtin_prefetch(ev.action.data() + ahead);
+      __builtin_prefetch(ev.item.data() + ahead);
+      __builtin_prefetch(ev.user.data() + ahead);
+    }
+    const uint64_t e = samples.events[order[b]];
+    float* row = out->dense.data() + b * width;
+    for (size_t k : counters) row[k] = normalized(r.dense[k], r.dense[k].reader.counter.Count(e));
   }
 
   out->text.resize(r.text.size());

@@ -25,7 +25,8 @@ class ThreadPool;
 namespace adrec::data {
 
 // categorical: one value per sample (user, item, scene, a user/item/event categorical column).
-// multi_hot: a list per sample (item tags), pooled. dense: floats (bid, Criteo I1..I13).
+// multi_hot: a list per sample (item tags), pooled. dense: floats (bid, Criteo I1..I13, or a
+// real-time counter of the user's recent events, "recent.<action>").
 // sequence: the user's earlier positive events before the sample (item IDs or an item column of
 // them), newest last, pooled. text: a fixed-width float vector column (text embeddings).
 enum class FieldKind : uint8_t { kCategorical, kMultiHot, kDense, kSequence, kText };
@@ -65,14 +66,25 @@ struct FieldSpec {
   std::string name;
   FieldKind kind = FieldKind::kCategorical;
   // "user", "item", "scene", "position", "hour" (UTC hour of the event), "weekday",
-  // "user.<col>", "item.<col>", "event.<col>" (event_table), and for sequences
-  // "history.item" or "history.<item col>" (a categorical or u32 item column).
+  // "user.<col>", "item.<col>", "event.<col>" (event_table), for sequences
+  // "history.item" or "history.<item col>" (a categorical or u32 item column), and for dense
+  // real-time counters "recent.<action>" (see window_s).
   std::string source;
   std::string table;   // sparse kinds: embedding table ("" = a table named after the field)
   Pooling pooling = Pooling::kMean;
   uint32_t max_len = 0;  // multi_hot / sequence: keep at most this many values (the newest); 0 = all
   // sequence: which of the user's earlier events count ("" = the split's positive actions).
   std::vector<Action> history_actions;
+  // sequence: only events at most this many seconds before the sample count; 0 = no limit.
+  uint32_t max_age_s = 0;
+  // dense "recent.<action>" (a real-time counter): the user's events of that action strictly
+  // before the sample in the user's slice and at most window_s seconds older than it (> 0,
+  // inclusive). match: "" = all of them, "item" = those on the sample's item, "<item col>" =
+  // those whose item has the sample item's value in that column (a missing categorical code
+  // matches nothing). decay_s > 0 weighs each event exp(-age / decay_s) instead of 1.
+  uint32_t window_s = 0;
+  std::string match;
+  float decay_s = 0.f;
   // dense: none | log1p (sign(x)·log1p(|x|)) | standard ((x - mean) / std on the train part).
   std::string normalize = "none";
   // Filled by Bind / FitNormalization: dense width (1 for scalar columns), text width,
@@ -132,8 +144,8 @@ struct FeatureSpec {
 };
 
 // Events of one user-history action mask, per user: user u's are events[user_offsets[u],
-// user_offsets[u+1]) in dataset order. Lets BuildBatch find a sample's history by binary search
-// instead of walking the user's log back.
+// user_offsets[u+1]) in dataset order. Lets BuildBatch find a sample's history (and a counter's
+// events: a one-action mask) by binary search instead of walking the user's log back.
 struct HistoryIndex {
   ActionMask actions = 0;
   std::vector<uint64_t> events;
@@ -149,8 +161,9 @@ struct SampleSet {
   // What sequence fields without history_actions read: the split's positive mask, or
   // DefaultPositiveMask(ds) without a split. 0 (a hand-made set) = every non-impression action.
   ActionMask history_actions = 0;
-  // One per distinct action mask of the spec's sequence fields (MakeSamples fills them);
-  // BuildBatch walks the user's log back for a mask that has none.
+  // One per distinct action mask of the spec's sequence fields, and one per counter action
+  // that is at most a quarter of the events (MakeSamples fills them); BuildBatch walks the
+  // user's log back for a mask that has none.
   std::vector<HistoryIndex> history;
   size_t size() const { return events.size(); }
 };
