@@ -18,6 +18,7 @@
 #include "adrec/data/split.h"
 #include "adrec/text/tensor_io.h"
 #include "adrec/train/ranking_model.h"
+#include "adrec/train/train_config.h"
 
 #ifndef ADREC_VERSION
 #define ADREC_VERSION "dev"
@@ -98,22 +99,6 @@ Status ReadSettings(Config& cfg, TrainSettings* s) {
   }
   if (s->clip_norm < 0 || s->warmup_steps < 0 || s->eval_every < 0 || s->checkpoint_every < 0 || s->patience < 0) {
     return InvalidArgumentError(src + "train.clip_norm, warmup_steps, eval_every, checkpoint_every and patience must be >= 0");
-  }
-  return Status::Ok();
-}
-
-// The split of a config's [data] section (made on the fly, deterministic in its seed).
-Status ReadSplitOptions(Config& cfg, data::SplitOptions* o) {
-  o->method = "random_event";
-  ADREC_RETURN_IF_ERROR(cfg.Get("data.split", &o->method));
-  ADREC_RETURN_IF_ERROR(cfg.Get("data.seed", &o->seed));
-  ADREC_RETURN_IF_ERROR(cfg.Get("data.train_fraction", &o->train_fraction));
-  ADREC_RETURN_IF_ERROR(cfg.Get("data.valid_fraction", &o->valid_fraction));
-  std::vector<std::string> positives;
-  ADREC_RETURN_IF_ERROR(cfg.Get("data.positive_actions", &positives));
-  for (const auto& p : positives) {
-    ADREC_ASSIGN_OR_RETURN(data::Action a, data::ParseAction(p));
-    o->positive_actions.push_back(a);
   }
   return Status::Ok();
 }

@@ -31,5 +31,6 @@ void AddSplitCommand(CLI::App& app, Context& ctx);
 void AddEvalBaselineCommand(CLI::App& app, Context& ctx);
 void AddTrainCommand(CLI::App& app, Context& ctx);
 void AddEvalCommand(CLI::App& app, Context& ctx);
+void AddFeaturesCommand(CLI::App& app, Context& ctx);
 
 }  // namespace adrec::cli

@@ -4,10 +4,15 @@
 #include <sys/wait.h>
 
 #include <array>
+#include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "adrec/core/file.h"
 
@@ -257,6 +262,211 @@ TEST_F(CliTrainTest, BadInputsGiveJsonErrors) {
                        "/configs/synthetic_lr.toml --out " + Path("c") + " --device tpu --json -q");
   EXPECT_EQ(cuda.exit_code, 1);
   EXPECT_NE(cuda.out.find("tpu"), std::string::npos) << cuda.out;
+}
+
+}  // namespace
+
+namespace {
+
+// A .npy file read back (format 1.0, C order): what `adrec features` writes.
+struct Npy {
+  std::string descr;
+  std::vector<uint64_t> shape;
+  std::string data;
+  uint64_t rows() const { return shape.empty() ? 0 : shape[0]; }
+  template <typename T>
+  std::vector<T> As() const {
+    std::vector<T> v(data.size() / sizeof(T));
+    std::memcpy(v.data(), data.data(), v.size() * sizeof(T));
+    return v;
+  }
+};
+
+Npy ReadNpy(const std::string& path) {
+  Npy n;
+  auto text = adrec::ReadFile(path);
+  EXPECT_TRUE(text.ok()) << path;
+  if (!text.ok()) return n;
+  const std::string& s = *text;
+  EXPECT_EQ(s.substr(0, 8), std::string("\x93NUMPY\x01\x00", 8)) << path;
+  const size_t len = static_cast<uint8_t>(s[8]) | (static_cast<size_t>(static_cast<uint8_t>(s[9])) << 8);
+  EXPECT_EQ((10 + len) % 64, 0u) << path << ": header not aligned";
+  const std::string header = s.substr(10, len);
+  EXPECT_EQ(header.back(), '\n') << path;
+  EXPECT_NE(header.find("'fortran_order': False"), std::string::npos) << header;
+  const size_t d = header.find("'descr': '") + 10;
+  n.descr = header.substr(d, header.find('\'', d) - d);
+  const size_t open = header.find('(', header.find("'shape'")), close = header.find(')', open);
+  std::string dims = header.substr(open + 1, close - open - 1);
+  for (size_t at = 0; at < dims.size();) {
+    size_t comma = dims.find(',', at);
+    if (comma == std::string::npos) comma = dims.size();
+    std::string num = dims.substr(at, comma - at);
+    if (num.find_first_not_of(' ') != std::string::npos) n.shape.push_back(std::stoull(num));
+    at = comma + 1;
+  }
+  n.data = s.substr(10 + len);
+  uint64_t count = 1;
+  for (uint64_t x : n.shape) count *= x;
+  const size_t item = n.descr == "|u1" ? 1 : std::stoul(n.descr.substr(2));
+  EXPECT_EQ(n.data.size(), count * item) << path << ": data size does not fit the shape";
+  return n;
+}
+
+TEST_F(CliTrainTest, FeaturesWritesTheArraysTheModelSees) {
+  const std::string world = SmallWorld("world", 13, "--users 300 --ads 60 --advertisers 10 --days 5");
+  // Its own config, so the checks below do not follow the shipped configs' feature lists.
+  const std::string config = Path("features.toml");
+  WriteText(config, R"([data]
+split = "temporal"
+train_fraction = 0.8
+valid_fraction = 0.1
+
+[features]
+samples = ["impression"]
+
+[[features.fields]]
+name = "user"
+source = "user"
+dim = 8
+
+[[features.fields]]
+name = "item"
+source = "item"
+table = "item"
+
+[[features.fields]]
+name = "clicked_items"
+kind = "sequence"
+source = "history.item"
+table = "item"
+history_actions = ["click"]
+max_len = 8
+
+[[features.fields]]
+name = "bid"
+kind = "dense"
+source = "item.bid"
+normalize = "log1p"
+
+[[features.fields]]
+name = "duration"
+kind = "dense"
+source = "item.duration"
+normalize = "standard"
+
+[[features.tables]]
+name = "item"
+kind = "fixed"
+dim = 8
+
+[[features.targets]]
+name = "click"
+rule = "follows"
+action = "click"
+
+[[features.targets]]
+name = "download"
+rule = "follows"
+action = "download"
+given = "click"
+
+[[features.targets]]
+name = "conversion"
+rule = "follows"
+action = "conversion"
+given = "click"
+
+[model]
+name = "deepfm"
+)");
+  EXPECT_EQ(Run("features --help").exit_code, 0);
+  RunResult r = Run("features --data " + world + " --config " + config + " --out " + Path("feat") +
+                    " --parts train,test --json -q");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  json summary = r.Json();
+  const uint64_t n_train = summary["samples"]["train"], n_test = summary["samples"]["test"];
+  ASSERT_GT(n_train, 100u);
+  ASSERT_GT(n_test, 0u);
+  EXPECT_FALSE(summary["samples"].contains("valid"));
+  EXPECT_FALSE(fs::exists(Path("feat/valid.labels.npy"))) << "only the asked parts are written";
+
+  auto meta_text = adrec::ReadFile(Path("feat/features.json"));
+  ASSERT_TRUE(meta_text.ok());
+  json meta = json::parse(*meta_text);
+  ASSERT_EQ(meta["sparse_fields"].size(), 3u);
+  EXPECT_EQ(meta["dense_width"], 2);
+  ASSERT_EQ(meta["targets"].size(), 3u);
+  std::map<std::string, json> tables;
+  for (const auto& t : meta["tables"]) tables[t["name"]] = t;
+  EXPECT_EQ(tables["item"]["kind"], "fixed");
+  EXPECT_EQ(tables["item"]["rows"].get<uint64_t>(), 61u) << "60 ads + the unknown row";
+
+  for (const auto& [part, n] : {std::pair<std::string, uint64_t>{"train", n_train}, {"test", n_test}}) {
+    const std::string p = Path("feat/" + part);
+    for (const auto& f : meta["sparse_fields"]) {
+      const std::string name = f["name"];
+      Npy ids = ReadNpy(p + "." + name + ".ids.npy"), off = ReadNpy(p + "." + name + ".offsets.npy");
+      EXPECT_EQ(ids.descr, "<i8");
+      EXPECT_EQ(off.descr, "<i8");
+      ASSERT_EQ(off.shape, std::vector<uint64_t>{n + 1}) << name;
+      auto o = off.As<int64_t>();
+      EXPECT_EQ(o.front(), 0);
+      EXPECT_EQ(static_cast<uint64_t>(o.back()), ids.rows()) << name;
+      for (size_t i = 0; i < n; ++i) ASSERT_LE(o[i], o[i + 1]) << name;
+      if (f["kind"] == "categorical") {
+        EXPECT_EQ(ids.rows(), n) << name << ": one value per sample";
+      } else {
+        for (size_t i = 0; i < n; ++i) ASSERT_LE(o[i + 1] - o[i], 8) << name << ": max_len = 8";
+        EXPECT_GT(ids.rows(), 0u) << name;
+      }
+      const int64_t known = tables[f["table"].get<std::string>()]["rows"].get<int64_t>() - 1;
+      for (int64_t v : ids.As<int64_t>()) ASSERT_TRUE(v >= 0 && v < known) << name << " holds " << v;
+    }
+    Npy dense = ReadNpy(p + ".dense.npy");
+    EXPECT_EQ(dense.descr, "<f4");
+    ASSERT_EQ(dense.shape, (std::vector<uint64_t>{n, 2}));
+    Npy labels = ReadNpy(p + ".labels.npy"), mask = ReadNpy(p + ".mask.npy");
+    ASSERT_EQ(labels.shape, (std::vector<uint64_t>{n, 3}));
+    ASSERT_EQ(mask.shape, (std::vector<uint64_t>{n, 3}));
+    auto y = labels.As<float>(), m = mask.As<float>();
+    for (size_t i = 0; i < n; ++i) {
+      ASSERT_EQ(m[i * 3], 1.f) << "click is defined on every impression";
+      ASSERT_EQ(m[i * 3 + 1], y[i * 3]) << "download is defined only after a click";
+      for (int t = 0; t < 3; ++t) ASSERT_TRUE(y[i * 3 + t] == 0.f || y[i * 3 + t] == 1.f);
+    }
+    Npy user = ReadNpy(p + ".user.npy"), scene = ReadNpy(p + ".scene.npy");
+    EXPECT_EQ(user.descr, "<u4");
+    EXPECT_EQ(user.shape, std::vector<uint64_t>{n});
+    EXPECT_EQ(scene.descr, "|u1");
+    EXPECT_EQ(scene.shape, std::vector<uint64_t>{n});
+    // The user field's raw values are the sample's user.
+    auto user_ids = ReadNpy(p + ".user.ids.npy").As<int64_t>();
+    auto users = user.As<uint32_t>();
+    for (size_t i = 0; i < n; ++i) ASSERT_EQ(user_ids[i], static_cast<int64_t>(users[i]));
+  }
+  // duration is standardised with the train part's statistics: mean 0, std 1 there.
+  auto d = ReadNpy(Path("feat/train.dense.npy")).As<float>();
+  double sum = 0, sq = 0;
+  for (size_t i = 0; i < n_train; ++i) {
+    sum += d[i * 2 + 1];
+    sq += static_cast<double>(d[i * 2 + 1]) * d[i * 2 + 1];
+    ASSERT_GE(d[i * 2], 0.f) << "log1p of a positive bid";
+  }
+  EXPECT_NEAR(sum / n_train, 0.0, 1e-3);
+  EXPECT_NEAR(std::sqrt(sq / n_train), 1.0, 1e-2);
+
+  // The config's split and the same split made by `adrec split` give the same arrays.
+  ASSERT_EQ(Run("split " + world + " --method temporal --train 0.8 --valid 0.1 --out " + Path("split") + " -q").exit_code, 0);
+  RunResult s = Run("features --data " + world + " --config " + config + " --out " + Path("feat2") + " --split " +
+                    Path("split") + " --parts test --json -q");
+  ASSERT_EQ(s.exit_code, 0) << s.err;
+  EXPECT_EQ(s.Json()["samples"]["test"], n_test);
+  EXPECT_EQ(*adrec::ReadFile(Path("feat2/test.labels.npy")), *adrec::ReadFile(Path("feat/test.labels.npy")));
+  EXPECT_EQ(*adrec::ReadFile(Path("feat2/test.dense.npy")), *adrec::ReadFile(Path("feat/test.dense.npy")));
+
+  RunResult bad = Run("features --data " + world + " --config " + config + " --out " + Path("feat3") + " --parts trian");
+  EXPECT_NE(bad.exit_code, 0);
 }
 
 }  // namespace

@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   adrec::cli::AddEvalBaselineCommand(app, ctx);
   adrec::cli::AddTrainCommand(app, ctx);
   adrec::cli::AddEvalCommand(app, ctx);
+  adrec::cli::AddFeaturesCommand(app, ctx);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

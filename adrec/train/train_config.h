@@ -1,0 +1,19 @@
+// What `adrec train` and `adrec features` read from a config's [data] section, in one place so
+// the exported arrays and the trainer's batches come from the same split. Torch-free.
+#pragma once
+
+#include "adrec/core/status.h"
+#include "adrec/data/split.h"
+
+namespace adrec {
+class Config;
+}
+
+namespace adrec::train {
+
+// The split of a config's [data] section: data.split (default "random_event"), data.seed,
+// data.train_fraction, data.valid_fraction, data.positive_actions. Made on the fly by
+// data::MakeSplit, deterministic in its seed.
+Status ReadSplitOptions(Config& cfg, data::SplitOptions* options);
+
+}  // namespace adrec::train
