@@ -545,9 +545,11 @@ StatusOr<ordered_json> Trainer::Run() {
   eo.batch_size = s_.eval_batch_size;
   eo.part = test_.size() > 0 ? "test" : "valid";
   ADREC_ASSIGN_OR_RETURN(ordered_json test, EvaluateRanking(eo));
-  ADREC_ASSIGN_OR_RETURN(LoadedBundle b, LoadBundle(o_.out, torch::kCPU));
+  // Only the manifest gains the final metrics: read it as written (key order kept), without
+  // rebuilding the model that EvaluateRanking just loaded.
+  ADREC_ASSIGN_OR_RETURN(std::string manifest_text, ReadFile(o_.out / kBundleManifestFile));
   ordered_json metrics = {{"valid", best_valid_}, {eo.part, test}};
-  ordered_json manifest = b.manifest;
+  ordered_json manifest = ordered_json::parse(manifest_text);
   manifest["metrics"] = metrics;
   manifest["train"] = summary;
   ADREC_RETURN_IF_ERROR(AtomicWriteFile(o_.out / kBundleManifestFile, manifest.dump(2) + "\n"));
