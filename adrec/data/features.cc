@@ -1212,7 +1212,9 @@ StatusOr<SampleSet> MakeSamples(const Dataset& ds, const FeatureSpec& spec, cons
   for_users([&](size_t ub, size_t ue) {
     FollowsScratch scratch;
     for (size_t u = ub; u < ue; ++u) {
-      auto [b, e] = ds.UserRange(static_cast<uint32_t>(u));
+      // Plain variables, not a structured binding: clang < 16 cannot capture bindings in lambdas.
+      const auto range = ds.UserRange(static_cast<uint32_t>(u));
+      const uint64_t b = range.first, e = range.second;
       const uint64_t s0 = first[u], s1 = first[u + 1];
       if (s0 == s1) continue;
       uint64_t k = s0;
