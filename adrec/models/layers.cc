@@ -9,7 +9,7 @@
 
 namespace adrec::models {
 
-MlpImpl::MlpImpl(int64_t in_dim, MlpOptions options) : options_(std::move(options)), out_dim_(in_dim) {
+MlpImpl::MlpImpl(int64_t in_dim, MlpOptions options) : options_(std::move(options)), in_dim_(in_dim), out_dim_(in_dim) {
   if (options_.norm != "none") norms_ = register_module("norm", torch::nn::ModuleList());
   int64_t width = in_dim;
   for (size_t i = 0; i < options_.hidden.size(); ++i) {
@@ -27,7 +27,11 @@ MlpImpl::MlpImpl(int64_t in_dim, MlpOptions options) : options_(std::move(option
 
 torch::Tensor MlpImpl::forward(torch::Tensor x) {
   for (size_t i = 0; i < linears_.size(); ++i) {
-    x = linears_[i]->forward(x);
+    const int64_t pad = i == 0 ? x.size(-1) - in_dim_ : 0;
+    TORCH_CHECK(pad >= 0, "Mlp: input is ", x.sizes(), ", want ", in_dim_, " columns or more (zero-padded)");
+    // A padded input meets a weight padded with zero columns: the same product, aligned.
+    x = pad == 0 ? linears_[i]->forward(x)
+                 : torch::linear(x, torch::constant_pad_nd(linears_[i]->weight, {0, pad}), linears_[i]->bias);
     if (options_.norm == "batch") {
       x = norms_[i]->as<torch::nn::BatchNorm1d>()->forward(x);
     } else if (options_.norm == "layer") {
@@ -36,10 +40,12 @@ torch::Tensor MlpImpl::forward(torch::Tensor x) {
     x = torch::relu(x);
     if (options_.dropout > 0) x = torch::dropout(x, options_.dropout, is_training());
   }
+  // No layers: the identity, without the padding.
+  if (linears_.empty() && x.size(-1) > in_dim_) x = x.narrow(-1, 0, in_dim_);
   return x;
 }
 
-CrossLayerImpl::CrossLayerImpl(int64_t dim, int64_t low_rank) {
+CrossLayerImpl::CrossLayerImpl(int64_t dim, int64_t low_rank) : dim_(dim) {
   // Glorot init for the cross weights and zero bias, as the DCN-V2 reference code does.
   if (low_rank <= 0) {
     w = register_parameter("w", torch::nn::init::xavier_uniform_(torch::empty({dim, dim})));
@@ -51,9 +57,20 @@ CrossLayerImpl::CrossLayerImpl(int64_t dim, int64_t low_rank) {
 }
 
 torch::Tensor CrossLayerImpl::forward(const torch::Tensor& x0, const torch::Tensor& x) {
-  // Row vectors: W x_l is x_l W^T; U (V^T x_l) is (x_l V) U^T.
-  torch::Tensor wx = w.defined() ? torch::matmul(x, w.t()) : torch::matmul(torch::matmul(x, v), u.t());
-  return x0 * (wx + b) + x;
+  const int64_t pad = x.size(-1) - dim_;
+  TORCH_CHECK(pad >= 0 && x0.size(-1) == x.size(-1), "CrossLayer: inputs ", x0.sizes(), " and ", x.sizes(),
+              ", want ", dim_, " columns or more (zero-padded), both alike");
+  // Row vectors: W x_l is x_l W^T; U (V^T x_l) is (x_l V) U^T. Padded rows and columns of the
+  // weights are zero, so the padded output columns are x0 (zero) times something plus x (zero).
+  auto padded = [pad](const torch::Tensor& t, bool cols) {
+    return pad == 0 ? t : torch::constant_pad_nd(t, cols ? std::vector<int64_t>{0, pad, 0, pad} : std::vector<int64_t>{0, 0, 0, pad});
+  };
+  const torch::Tensor bias = pad == 0 ? b : torch::constant_pad_nd(b, {0, pad});
+  const torch::Tensor xv = w.defined() ? x : torch::matmul(x, padded(v, false));
+  const torch::Tensor wt = w.defined() ? padded(w, true).t() : padded(u, false).t();
+  // Fused where the shapes allow (2-D): the bias rides in the GEMM, x + x0 ⊙ wx is one pass.
+  if (x.dim() == 2) return torch::addcmul(x, x0, torch::addmm(bias, xv, wt));
+  return x0 * (torch::matmul(xv, wt) + bias) + x;
 }
 
 CrossNetV2Impl::CrossNetV2Impl(int64_t dim, int64_t layers, int64_t low_rank) {
@@ -123,11 +140,16 @@ namespace {
 bool HasColumns(const torch::Tensor& t) { return t.defined() && t.dim() == 2 && t.size(1) > 0; }
 }  // namespace
 
-torch::Tensor ConcatFeatures(const nn::ModelInput& input) {
+int64_t AlignedWidth(int64_t width) { return (width + kGemmAlign - 1) / kGemmAlign * kGemmAlign; }
+
+torch::Tensor ConcatFeatures(const nn::ModelInput& input, int64_t padded_width) {
   std::vector<torch::Tensor> parts(input.sparse.begin(), input.sparse.end());
   if (HasColumns(input.dense)) parts.push_back(input.dense);
   for (const auto& t : input.text) parts.push_back(t);
   TORCH_CHECK(!parts.empty(), "ConcatFeatures: the input has no features");
+  int64_t width = 0;
+  for (const auto& t : parts) width += t.size(1);
+  if (padded_width > width) parts.push_back(torch::zeros({parts[0].size(0), padded_width - width}, parts[0].options()));
   return torch::cat(parts, 1);
 }
 

@@ -35,15 +35,18 @@ struct MlpOptions {
 };
 
 // Linear → [norm] → ReLU → [dropout] per hidden width. Parameters: "<i>.weight", "<i>.bias",
-// and "norm.<i>.weight", "norm.<i>.bias" (+ batch-norm buffers) for layer i.
+// and "norm.<i>.weight", "norm.<i>.bias" (+ batch-norm buffers) for layer i. `forward` also takes
+// an input zero-padded past in_dim (an AlignedWidth one): the first weight is padded to match.
 class MlpImpl : public torch::nn::Module {
  public:
   MlpImpl(int64_t in_dim, MlpOptions options);
   torch::Tensor forward(torch::Tensor x);
+  int64_t in_dim() const { return in_dim_; }
   int64_t out_dim() const { return out_dim_; }
 
  private:
   MlpOptions options_;
+  int64_t in_dim_ = 0;
   std::vector<torch::nn::Linear> linears_;
   torch::nn::ModuleList norms_{nullptr};
   int64_t out_dim_ = 0;
@@ -53,12 +56,17 @@ TORCH_MODULE(Mlp);
 // ---- DCN-V2 cross network (Wang et al. 2021, "DCN V2: Improved Deep & Cross Network") --------
 
 // x_{l+1} = x0 ⊙ (W_l x_l + b_l) + x_l. Full rank: "w" [D, D]; low rank (W = U V^T, the
-// paper's cost-saving form): "u" [D, r], "v" [D, r]; both: "b" [D].
+// paper's cost-saving form): "u" [D, r], "v" [D, r]; both: "b" [D]. x0 and x may be zero-padded
+// past D (to AlignedWidth(D)): the weights are padded with zeros for the product, so the padded
+// columns of the output stay zero and the function and gradients are those of the D-wide layer.
 class CrossLayerImpl : public torch::nn::Module {
  public:
   CrossLayerImpl(int64_t dim, int64_t low_rank);
   torch::Tensor forward(const torch::Tensor& x0, const torch::Tensor& x);
   torch::Tensor w, u, v, b;  // undefined where the variant has none
+
+ private:
+  int64_t dim_ = 0;
 };
 TORCH_MODULE(CrossLayer);
 
@@ -122,10 +130,17 @@ TORCH_MODULE(Tower);
 
 // Width of ConcatFeatures: Σ sparse dims + dense width + Σ text dims.
 int64_t FeatureWidth(const ModelShape& shape);
+// GEMM operands whose width is a multiple of this run at full speed: MKL's fp32 AVX2 kernels
+// take about 1.6× as long for a 4096×429 by 429×429 product as for 4096×432 by 432×432
+// (docs/BENCHMARKS.md), and bf16 tensor cores want multiples of 8.
+inline constexpr int64_t kGemmAlign = 16;
+// `width` rounded up to a multiple of kGemmAlign.
+int64_t AlignedWidth(int64_t width);
 // Width of ConcatDenseAndText: dense width + Σ text dims.
 int64_t SideWidth(const ModelShape& shape);
-// [B, FeatureWidth]: the sparse embeddings, dense features and text embeddings side by side.
-torch::Tensor ConcatFeatures(const nn::ModelInput& input);
+// [B, FeatureWidth]: the sparse embeddings, dense features and text embeddings side by side;
+// with padded_width > FeatureWidth, zero columns follow up to that width (one copy either way).
+torch::Tensor ConcatFeatures(const nn::ModelInput& input, int64_t padded_width = 0);
 // [B, dense + Σ text] (undefined when the shape has neither).
 torch::Tensor ConcatDenseAndText(const nn::ModelInput& input);
 // Checks that `input` has the tensors `shape` promises (a model's forward calls it first: a

@@ -79,6 +79,41 @@ TEST(CrossLayer, LowRankAtFullRankRepresentsFullRank) {
   EXPECT_EQ(ParamNames(*low), (std::set<std::string>{"u", "v", "b"}));
 }
 
+// DCN-V2 runs its GEMMs on zero-padded inputs (AlignedWidth): the result and every gradient must
+// be those of the unpadded network, and the padded columns must stay zero.
+TEST(CrossNetV2, PaddedInputIsTheSameFunction) {
+  for (int64_t low_rank : {0, 3}) {
+    torch::manual_seed(7);
+    const int64_t d = 13, padded = AlignedWidth(d);
+    ASSERT_EQ(padded, 16);
+    CrossNetV2 net(d, 2, low_rank);
+    Mlp mlp(d, MlpOptions{{6}, "none", 0.0});
+    torch::Tensor x0 = torch::randn({8, d});
+
+    torch::Tensor plain = mlp->forward(net->forward(x0));
+    plain.sum().backward();
+    std::vector<torch::Tensor> plain_grads;
+    for (auto& p : net->parameters()) plain_grads.push_back(p.grad().clone());
+    for (auto& p : mlp->parameters()) plain_grads.push_back(p.grad().clone());
+    net->zero_grad();
+    mlp->zero_grad();
+
+    torch::Tensor crossed = net->forward(torch::constant_pad_nd(x0, {0, padded - d}));
+    ASSERT_EQ(crossed.size(1), padded);
+    EXPECT_EQ(crossed.narrow(1, d, padded - d).abs().max().item<float>(), 0.f);
+    torch::Tensor out = mlp->forward(crossed);
+    EXPECT_TRUE(torch::allclose(out, plain, 1e-5, 1e-6)) << "low_rank " << low_rank;
+    out.sum().backward();
+    size_t i = 0;
+    for (auto& p : net->parameters()) EXPECT_TRUE(torch::allclose(p.grad(), plain_grads[i++], 1e-5, 1e-6));
+    for (auto& p : mlp->parameters()) EXPECT_TRUE(torch::allclose(p.grad(), plain_grads[i++], 1e-5, 1e-6));
+  }
+  // An identity MLP hands back the unpadded width; a narrower input than the layer is an error.
+  Mlp identity(5, MlpOptions{});
+  EXPECT_EQ(identity->forward(torch::randn({2, 16})).size(1), 5);
+  EXPECT_THROW(Mlp(5, MlpOptions{{4}, "none", 0.0})->forward(torch::randn({2, 4})), c10::Error);
+}
+
 TEST(CrossNetV2, ParameterCounts) {
   auto count = [](torch::nn::Module& m) {
     int64_t n = 0;
@@ -170,6 +205,10 @@ TEST(Inputs, ConcatAndCheck) {
   nn::ModelInput in = testing::RandomInput(shape, 4);
   EXPECT_EQ(FeatureWidth(shape), 3 * 4 + 3 + 5);
   EXPECT_EQ(ConcatFeatures(in).sizes(), (std::vector<int64_t>{4, FeatureWidth(shape)}));
+  torch::Tensor padded = ConcatFeatures(in, 32);
+  EXPECT_EQ(padded.sizes(), (std::vector<int64_t>{4, 32}));
+  EXPECT_TRUE(torch::equal(padded.narrow(1, 0, FeatureWidth(shape)), ConcatFeatures(in)));
+  EXPECT_EQ(padded.narrow(1, FeatureWidth(shape), 32 - FeatureWidth(shape)).abs().max().item<float>(), 0.f);
   EXPECT_EQ(ConcatDenseAndText(in).size(1), 8);
   in.sparse[1] = torch::randn({4, 6});
   try {

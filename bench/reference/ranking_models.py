@@ -12,7 +12,7 @@ sides compute the same logits:
 reads each DIR/inputs.safetensors (tensors sparse.<i>, dense, text.<i>, linear, scene, expected;
 metadata kind, section, config (TOML text), shape (JSON of ModelShape), groups (JSON, split_moe))
 and DIR/weights.safetensors, computes the logits in eval mode and exits 0 when the largest
-absolute difference from `expected` is below --tol (printed either way).
+absolute difference from `expected`, over max(1, |expected|), is below --tol (printed either way).
 """
 
 from __future__ import annotations
@@ -438,8 +438,12 @@ def _check(directory: str, tol: float) -> int:
         print(f"{meta['kind']}: shape {tuple(logits.shape)} != expected {tuple(expected.shape)}")
         return 1
     diff = (logits - expected).abs().max().item()
-    ok = math.isfinite(diff) and diff < tol
-    print(f"{meta['kind']} ({directory}): max_abs_diff={diff:.3g}{'' if ok else ' FAIL'}")
+    # Relative to the logits' size: fp32 GEMMs of other shapes (adrec pads DCN-V2's to aligned
+    # widths and fuses the bias) round differently, and cross layers compound it.
+    scale = max(1.0, expected.abs().max().item())
+    ok = math.isfinite(diff) and diff / scale < tol
+    print(f"{meta['kind']} ({directory}): max_abs_diff={diff:.3g} (logits up to {scale:.3g})"
+          f"{'' if ok else ' FAIL'}")
     return 0 if ok else 1
 
 
