@@ -1,0 +1,67 @@
+#include "adrec/models/sasrec.h"
+
+#include <torch/torch.h>
+
+#include <cmath>
+
+namespace adrec::models {
+
+namespace {
+// The authors' code uses 1e-8 in every layer norm.
+torch::nn::LayerNorm Norm(int64_t dim) { return torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim}).eps(1e-8)); }
+}  // namespace
+
+SasRecBlockImpl::SasRecBlockImpl(int64_t dim, int64_t heads, double dropout)
+    : dim_(dim), heads_(heads), dropout_(dropout) {
+  attn_norm_ = register_module("attn_norm", Norm(dim));
+  qkv_ = register_module("qkv", torch::nn::Linear(dim, 3 * dim));
+  attn_out_ = register_module("attn_out", torch::nn::Linear(dim, dim));
+  ffn_norm_ = register_module("ffn_norm", Norm(dim));
+  ffn1_ = register_module("ffn1", torch::nn::Linear(dim, dim));
+  ffn2_ = register_module("ffn2", torch::nn::Linear(dim, dim));
+}
+
+torch::Tensor SasRecBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& keep) {
+  const int64_t B = x.size(0), L = x.size(1), dh = dim_ / heads_;
+  torch::Tensor q_in = attn_norm_->forward(x);
+  const torch::Tensor& w = qkv_->weight;
+  const torch::Tensor& b = qkv_->bias;
+  auto heads = [&](const torch::Tensor& t) { return t.view({B, L, heads_, dh}).transpose(1, 2); };
+  torch::Tensor q = heads(torch::linear(q_in, w.narrow(0, 0, dim_), b.narrow(0, 0, dim_)));
+  torch::Tensor k = heads(torch::linear(x, w.narrow(0, dim_, dim_), b.narrow(0, dim_, dim_)));
+  torch::Tensor v = heads(torch::linear(x, w.narrow(0, 2 * dim_, dim_), b.narrow(0, 2 * dim_, dim_)));
+  // Fused causal softmax attention (flash / memory-efficient kernels on CUDA).
+  torch::Tensor a = at::scaled_dot_product_attention(q, k, v, {}, is_training() ? dropout_ : 0.0, /*is_causal=*/true);
+  torch::Tensor h = q_in + attn_out_->forward(a.transpose(1, 2).reshape({B, L, dim_}));
+  h = ffn_norm_->forward(h);
+  torch::Tensor f = torch::dropout(torch::relu(ffn1_->forward(h)), dropout_, is_training());
+  h = torch::dropout(ffn2_->forward(f), dropout_, is_training()) + h;
+  return h * keep;
+}
+
+SasRecModel::SasRecModel(const SequenceShape& shape, const SequenceOptions& options)
+    : shape_(shape), options_(options) {
+  item_emb_ = register_module("item_emb", torch::nn::Embedding(torch::nn::EmbeddingOptions(shape.num_items + 1, options.dim).padding_idx(0)));
+  pos_emb_ = register_module("pos_emb", torch::nn::Embedding(shape.max_len, options.dim));
+  auto list = register_module("blocks", torch::nn::ModuleList());  // "blocks.<i>.*"
+  for (int64_t i = 0; i < options.blocks; ++i) {
+    blocks_.push_back(SasRecBlock(options.dim, options.heads, options.dropout));
+    list->push_back(blocks_.back());
+  }
+  final_norm_ = register_module("final_norm", Norm(options.dim));
+}
+
+torch::Tensor SasRecModel::Encode(const SequenceInput& input) {
+  const torch::Tensor& items = input.items;
+  TORCH_CHECK(items.dim() == 2 && items.size(1) <= shape_.max_len, "sasrec: items are ", items.sizes(),
+              ", want [B, L] with L <= max_len ", shape_.max_len);
+  const int64_t L = items.size(1);
+  torch::Tensor keep = items.ne(0).unsqueeze(-1).to(item_emb_->weight.scalar_type());
+  torch::Tensor pos = torch::arange(L, items.options());
+  torch::Tensor x = item_emb_->forward(items) * std::sqrt(static_cast<double>(options_.dim)) + pos_emb_->forward(pos);
+  x = torch::dropout(x, options_.dropout, is_training()) * keep;
+  for (auto& block : blocks_) x = block->forward(x, keep);
+  return final_norm_->forward(x);
+}
+
+}  // namespace adrec::models

@@ -1,0 +1,51 @@
+#include "adrec/models/sequence_model.h"
+
+#include <torch/torch.h>
+
+#include "adrec/core/config.h"
+#include "adrec/models/hstu.h"
+#include "adrec/models/layers.h"
+#include "adrec/models/sasrec.h"
+
+namespace adrec::models {
+
+Status ReadSequenceOptions(Config& cfg, std::string_view section, SequenceOptions* out) {
+  ADREC_RETURN_IF_ERROR(ReadInt(cfg, section, "dim", 1, &out->dim));
+  ADREC_RETURN_IF_ERROR(ReadInt(cfg, section, "blocks", 1, &out->blocks));
+  ADREC_RETURN_IF_ERROR(ReadInt(cfg, section, "heads", 1, &out->heads));
+  const std::string dropout = OptionKey(section, "dropout");
+  ADREC_RETURN_IF_ERROR(cfg.Get(dropout, &out->dropout));
+  if (!(out->dropout >= 0 && out->dropout < 1)) {
+    return InvalidArgumentError(cfg.source() + ": key '" + dropout + "' must be in [0, 1), got " +
+                                std::to_string(out->dropout));
+  }
+  return Status::Ok();
+}
+
+torch::Tensor CausalMask(int64_t length, const torch::Device& device) {
+  return torch::ones({length, length}, torch::TensorOptions().dtype(torch::kBool).device(device)).tril();
+}
+
+StatusOr<std::shared_ptr<SequenceModel>> MakeSequenceModel(std::string_view name, const SequenceShape& shape,
+                                                           Config& cfg, std::string_view section) {
+  if (name != "sasrec" && name != "hstu") {
+    return InvalidArgumentError("unknown sequence model '" + std::string(name) + "' (known: " +
+                                std::string(kSequenceModelNames) + ")");
+  }
+  if (shape.num_items <= 0) return InvalidArgumentError(std::string(name) + ": the dataset has no items");
+  if (shape.max_len <= 0) return InvalidArgumentError(std::string(name) + ": max_len must be > 0");
+  if (name == "sasrec") {
+    SequenceOptions o;
+    ADREC_RETURN_IF_ERROR(ReadSequenceOptions(cfg, section, &o));
+    if (o.dim % o.heads != 0) {
+      return InvalidArgumentError(cfg.source() + ": sasrec needs " + OptionKey(section, "dim") + " (" +
+                                  std::to_string(o.dim) + ") divisible by " + OptionKey(section, "heads") + " (" +
+                                  std::to_string(o.heads) + ")");
+    }
+    return std::shared_ptr<SequenceModel>(std::make_shared<SasRecModel>(shape, o));
+  }
+  ADREC_ASSIGN_OR_RETURN(HstuOptions o, ReadHstuOptions(cfg, section));
+  return std::shared_ptr<SequenceModel>(std::make_shared<HstuModel>(shape, o));
+}
+
+}  // namespace adrec::models

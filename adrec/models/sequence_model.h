@@ -1,0 +1,66 @@
+// Generative sequence models (one file each: sasrec, hstu) behind one interface and a factory,
+// as the ranking models: MakeSequenceModel("hstu", shape, cfg). A model encodes a user's item
+// sequence causally — the state at position i has seen items 0..i only — and scores a next item
+// by the dot product of that state with the item's embedding (the table the input also uses).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <torch/nn/module.h>
+
+#include "adrec/core/status.h"
+
+namespace adrec {
+class Config;
+}
+
+namespace adrec::models {
+
+// Sequences are right-padded: a row holds its items oldest first, then zeros. Item IDs are
+// 1-based (dataset item + 1); 0 is the padding row of the item table and never a prediction.
+// Right padding lets the causal mask alone keep padding out of every real position's state.
+struct SequenceInput {
+  torch::Tensor items;       // [B, L] int64, L ≤ max_len
+  torch::Tensor timestamps;  // [B, L] int64 unix seconds; HSTU's time bias reads it, SASRec not
+};
+
+struct SequenceShape {
+  int64_t num_items = 0;  // dataset items; the table has num_items + 1 rows
+  int64_t max_len = 200;  // longest sequence (learned positions)
+};
+
+// Options both models share ([model] keys of configs/seq_*.toml).
+struct SequenceOptions {
+  int64_t dim = 50;        // item embedding and hidden width (model.dim)
+  int64_t blocks = 2;      // attention blocks (model.blocks)
+  int64_t heads = 1;       // attention heads (model.heads); dim % heads == 0 for SASRec
+  double dropout = 0.2;    // model.dropout
+};
+
+class SequenceModel : public torch::nn::Module {
+ public:
+  // Hidden states [B, L, dim] (rows at padded positions are defined but meaningless).
+  virtual torch::Tensor Encode(const SequenceInput& input) = 0;
+  // The item table [num_items + 1, dim] that scores are dot products with (row 0: padding).
+  virtual torch::Tensor ItemTable() = 0;
+  virtual std::string kind() const = 0;
+  virtual const SequenceShape& shape() const = 0;
+};
+
+inline constexpr std::string_view kSequenceModelNames = "sasrec, hstu";
+
+// Reads the model's options from `cfg` under `section` (see the model headers and configs/).
+// InvalidArgument naming the key for a bad option; an unknown name lists kSequenceModelNames.
+StatusOr<std::shared_ptr<SequenceModel>> MakeSequenceModel(std::string_view name, const SequenceShape& shape,
+                                                           Config& cfg, std::string_view section = "model");
+
+// Reads model.dim, model.blocks, model.heads, model.dropout (shared by both models).
+Status ReadSequenceOptions(Config& cfg, std::string_view section, SequenceOptions* out);
+
+// [L, L] bool, true where position i may attend to j (j ≤ i).
+torch::Tensor CausalMask(int64_t length, const torch::Device& device);
+
+}  // namespace adrec::models

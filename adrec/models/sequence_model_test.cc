@@ -1,0 +1,204 @@
+// SASRec and HSTU: causality (no later item reaches an earlier state), padding, options, and the
+// hidden states of the plain PyTorch twins (bench/reference/seq_models.py) on the same weights.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+
+#include <nlohmann/json.hpp>
+
+#include "adrec/models/hstu.h"
+#include "adrec/models/sequence_model.h"
+#include "adrec/models/testing.h"
+#include "adrec/text/tensor_io.h"
+
+namespace adrec::models {
+namespace {
+
+constexpr int64_t kItems = 40, kMaxLen = 12;
+
+std::shared_ptr<SequenceModel> MustMakeSeq(const std::string& name, const std::string& toml) {
+  Config cfg = testing::MustParse(toml);
+  auto m = MakeSequenceModel(name, SequenceShape{kItems, kMaxLen}, cfg);
+  if (!m.ok()) throw std::runtime_error(m.status().ToString());
+  return *m;
+}
+
+// Right-padded rows: row r holds lengths[r] items (1..kItems), then zeros; times increase.
+SequenceInput RandomSequences(const std::vector<int64_t>& lengths, int64_t L) {
+  const auto B = static_cast<int64_t>(lengths.size());
+  SequenceInput in;
+  in.items = torch::zeros({B, L}, torch::kInt64);
+  in.timestamps = torch::zeros({B, L}, torch::kInt64);
+  for (int64_t r = 0; r < B; ++r) {
+    const int64_t n = lengths[static_cast<size_t>(r)];
+    in.items[r].narrow(0, 0, n).copy_(torch::randint(1, kItems + 1, {n}, torch::kInt64));
+    // Gaps from seconds to days, so several time buckets are used.
+    torch::Tensor gaps = torch::exp(torch::rand({n}) * 12.0).to(torch::kInt64);
+    in.timestamps[r].narrow(0, 0, n).copy_(1700000000 + gaps.cumsum(0));
+  }
+  return in;
+}
+
+const char* kSasRec = "[model]\ndim = 16\nblocks = 2\nheads = 2\ndropout = 0.3\n";
+const char* kHstu = "[model]\ndim = 16\nblocks = 2\nheads = 2\ndropout = 0.3\ntime_buckets = 16\n";
+
+class SequenceModels : public ::testing::TestWithParam<std::pair<std::string, std::string>> {};
+
+// Changing the items and times after position p leaves every state at or before p unchanged.
+TEST_P(SequenceModels, NoLaterItemReachesAnEarlierState) {
+  torch::manual_seed(1);
+  auto model = MustMakeSeq(GetParam().first, GetParam().second);
+  model->eval();
+  SequenceInput a = RandomSequences({kMaxLen, kMaxLen, 9}, kMaxLen);
+  torch::NoGradGuard ng;
+  torch::Tensor ha = model->Encode(a);
+  for (int64_t p : {0, 4, 8}) {
+    SequenceInput b{a.items.clone(), a.timestamps.clone()};
+    const int64_t rest = kMaxLen - p - 1;
+    b.items.narrow(1, p + 1, rest).copy_(torch::randint(1, kItems + 1, {3, rest}, torch::kInt64));
+    b.timestamps.narrow(1, p + 1, rest).add_(777777);
+    torch::Tensor hb = model->Encode(b);
+    EXPECT_TRUE(torch::allclose(ha.narrow(1, 0, p + 1), hb.narrow(1, 0, p + 1), 1e-5, 1e-6)) << "position " << p;
+    EXPECT_FALSE(torch::allclose(ha.narrow(1, p + 1, rest), hb.narrow(1, p + 1, rest), 1e-5, 1e-6))
+        << "later states must see the change (position " << p << ")";
+  }
+}
+
+// A batch padded to a longer length gives the real positions the same states.
+TEST_P(SequenceModels, PaddingDoesNotChangeRealPositions) {
+  torch::manual_seed(2);
+  auto model = MustMakeSeq(GetParam().first, GetParam().second);
+  model->eval();
+  SequenceInput shortb = RandomSequences({5, 3}, 5);
+  SequenceInput longb{torch::constant_pad_nd(shortb.items, {0, kMaxLen - 5}),
+                      torch::constant_pad_nd(shortb.timestamps, {0, kMaxLen - 5})};
+  torch::NoGradGuard ng;
+  torch::Tensor hs = model->Encode(shortb), hl = model->Encode(longb);
+  EXPECT_TRUE(torch::allclose(hs[0], hl[0].narrow(0, 0, 5), 1e-5, 1e-6));
+  EXPECT_TRUE(torch::allclose(hs[1].narrow(0, 0, 3), hl[1].narrow(0, 0, 3), 1e-5, 1e-6));
+  EXPECT_EQ(model->ItemTable().sizes(), (std::vector<int64_t>{kItems + 1, 16}));
+}
+
+TEST_P(SequenceModels, TrainsAndRejectsOverlongInput) {
+  torch::manual_seed(3);
+  auto model = MustMakeSeq(GetParam().first, GetParam().second);
+  model->train();
+  SequenceInput in = RandomSequences({kMaxLen, 7}, kMaxLen);
+  torch::Tensor h = model->Encode(in);
+  torch::Tensor logits = torch::matmul(h, model->ItemTable().t());
+  logits.sum().backward();
+  for (const auto& p : model->named_parameters()) {
+    ASSERT_TRUE(p.value().grad().defined()) << p.key();
+    EXPECT_TRUE(torch::isfinite(p.value().grad()).all().item<bool>()) << p.key();
+  }
+  SequenceInput too_long = RandomSequences({kMaxLen + 1}, kMaxLen + 1);
+  EXPECT_THROW(model->Encode(too_long), c10::Error);
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, SequenceModels,
+                         ::testing::Values(std::make_pair(std::string("sasrec"), std::string(kSasRec)),
+                                           std::make_pair(std::string("hstu"), std::string(kHstu))),
+                         [](const auto& info) { return info.param.first; });
+
+TEST(SequenceModelFactory, ErrorsNameTheProblem) {
+  Config cfg = testing::MustParse("[model]\ndim = 10\nheads = 3\n");
+  auto bad_heads = MakeSequenceModel("sasrec", SequenceShape{kItems, kMaxLen}, cfg);
+  ASSERT_FALSE(bad_heads.ok());
+  EXPECT_NE(bad_heads.status().message().find("model.heads"), std::string::npos) << bad_heads.status().message();
+  auto unknown = MakeSequenceModel("gru4rec", SequenceShape{kItems, kMaxLen}, cfg);
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.status().message().find("sasrec, hstu"), std::string::npos);
+  Config dropout = testing::MustParse("[model]\ndropout = 1.5\n");
+  auto bad_dropout = MakeSequenceModel("hstu", SequenceShape{kItems, kMaxLen}, dropout);
+  ASSERT_FALSE(bad_dropout.ok());
+  EXPECT_NE(bad_dropout.status().message().find("model.dropout"), std::string::npos);
+  Config ok = testing::MustParse("[model]\n");
+  EXPECT_FALSE(MakeSequenceModel("hstu", SequenceShape{0, kMaxLen}, ok).ok());
+}
+
+TEST(HstuTimeBuckets, LogScaleClampedAndSymmetric) {
+  torch::Tensor t = torch::tensor({{0, 1, 2, 10, 100000000}}, torch::kInt64);
+  torch::Tensor b = HstuTimeBuckets(t, 40);
+  EXPECT_EQ(b[0][0][0].item<int64_t>(), 0);                           // no gap
+  EXPECT_EQ(b[0][2][0].item<int64_t>(), static_cast<int64_t>(std::log(2.0) / 0.301));
+  EXPECT_EQ(b[0][3][0].item<int64_t>(), static_cast<int64_t>(std::log(10.0) / 0.301));
+  EXPECT_EQ(b[0][4][0].item<int64_t>(), 40);                          // ln(1e8)/0.301 = 61, clamped
+  EXPECT_TRUE(torch::equal(b, b.transpose(1, 2)));
+}
+
+int RunCommand(const std::string& command, std::string* output) {
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+  if (!pipe) return -1;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) output->append(buf, n);
+  return pclose(pipe);
+}
+
+TEST(SequencePythonTwin, SameHiddenStatesOnSameWeights) {
+  const std::string python = ADREC_PYTHON;
+  const std::string script = std::string(ADREC_SOURCE_DIR) + "/bench/reference/seq_models.py";
+  std::string probe;
+  if (RunCommand("'" + python + "' -c 'import torch, safetensors'", &probe) != 0) {
+    GTEST_SKIP() << python << " cannot import torch and safetensors (run scripts/setup): " << probe;
+  }
+  const auto root = std::filesystem::temp_directory_path() / ("adrec_seq_reference_" + std::to_string(::getpid()));
+  std::string dirs;
+  const std::vector<std::pair<std::string, std::string>> variants = {
+      {"sasrec", "{\"dim\": 16, \"blocks\": 2, \"heads\": 2, \"dropout\": 0.3}"},
+      {"hstu", "{\"dim\": 16, \"blocks\": 2, \"heads\": 2, \"dropout\": 0.3, \"time_buckets\": 16}"},
+      {"hstu", "{\"dim\": 16, \"blocks\": 1, \"heads\": 1, \"attention_dim\": 8, \"linear_dim\": 24}"}};
+  for (size_t v = 0; v < variants.size(); ++v) {
+    torch::manual_seed(static_cast<uint64_t>(10 + v));
+    const auto& [kind, opts] = variants[v];
+    std::string toml = "[model]\n";
+    // The JSON options as TOML keys (flat numbers only).
+    const nlohmann::json parsed = nlohmann::json::parse(opts);  // items() refers to it
+    for (const auto& kv : parsed.items()) toml += kv.key() + " = " + kv.value().dump() + "\n";
+    auto model = MustMakeSeq(kind, toml);
+    model->eval();
+    std::vector<std::pair<std::string, torch::Tensor>> weights;
+    {
+      torch::NoGradGuard ng;
+      for (auto& p : model->named_parameters()) {
+        p.value().normal_(0, 0.3);  // away from the initialisation, so every parameter matters
+        weights.emplace_back(p.key(), p.value());
+      }
+    }
+    SequenceInput in = RandomSequences({kMaxLen, 7, 1}, kMaxLen);
+    torch::Tensor expected;
+    {
+      torch::NoGradGuard ng;
+      expected = model->Encode(in);
+    }
+    const auto dir = root / (std::to_string(v) + "_" + kind);
+    std::filesystem::create_directories(dir);
+    std::map<std::string, std::string> meta = {
+        {"kind", kind},
+        {"shape", "{\"num_items\": " + std::to_string(kItems) + ", \"max_len\": " + std::to_string(kMaxLen) + "}"},
+        {"options", opts}};
+    Status s = text::SaveTensors(dir / "inputs.safetensors",
+                                 {{"items", in.items}, {"timestamps", in.timestamps}, {"expected", expected}}, meta);
+    ASSERT_TRUE(s.ok()) << s.ToString();
+    s = text::SaveTensors(dir / "weights.safetensors", weights);
+    ASSERT_TRUE(s.ok()) << s.ToString();
+    dirs += " '" + dir.string() + "'";
+  }
+  std::string output;
+  const int rc = RunCommand("'" + python + "' '" + script + "' --tol 1e-5 --check" + dirs, &output);
+  std::cout << output;
+  EXPECT_EQ(rc, 0) << output;
+  size_t lines = 0;
+  for (size_t pos = 0; (pos = output.find("max_abs_diff=", pos)) != std::string::npos; ++pos) ++lines;
+  EXPECT_EQ(lines, variants.size()) << output;
+  std::filesystem::remove_all(root);
+}
+
+}  // namespace
+}  // namespace adrec::models

@@ -1,0 +1,180 @@
+"""Plain-PyTorch twins of adrec's sequence models (adrec/models/sasrec.h, hstu.h).
+
+Same parameter names and the same math as the C++ models, so that weights saved by one load in
+the other; adrec's tests (adrec/models/sequence_model_test.cc) compare hidden states on the same
+weights and inputs, and the benchmarks train these as the PyTorch reference.
+
+    seq_models.py --check DIR [DIR...]
+
+reads each DIR/inputs.safetensors (tensors items, timestamps, expected; metadata kind, shape
+(JSON: num_items, max_len) and options (JSON of the [model] keys)) and DIR/weights.safetensors,
+encodes in eval mode and exits 0 when the largest absolute difference from `expected`, over
+max(1, |expected|), is below --tol (printed either way).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+SEQUENCE_MODEL_NAMES = ["sasrec", "hstu"]
+
+
+class SasRecBlock(nn.Module):
+    def __init__(self, dim: int, heads: int, dropout: float):
+        super().__init__()
+        self.dim, self.heads, self.dropout = dim, heads, dropout
+        self.attn_norm = nn.LayerNorm(dim, eps=1e-8)
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.attn_out = nn.Linear(dim, dim)
+        self.ffn_norm = nn.LayerNorm(dim, eps=1e-8)
+        self.ffn1 = nn.Linear(dim, dim)
+        self.ffn2 = nn.Linear(dim, dim)
+
+    def forward(self, x, keep):
+        b, n, d = x.shape
+        q_in = self.attn_norm(x)
+        wq, wk, wv = self.qkv.weight.split(d)
+        bq, bk, bv = self.qkv.bias.split(d)
+
+        def heads(t):
+            return t.view(b, n, self.heads, d // self.heads).transpose(1, 2)
+
+        # Queries from the normalised input, keys and values from the input (the authors' code).
+        q, k, v = heads(F.linear(q_in, wq, bq)), heads(F.linear(x, wk, bk)), heads(F.linear(x, wv, bv))
+        scores = q @ k.transpose(-1, -2) / math.sqrt(d // self.heads)
+        causal = torch.ones(n, n, dtype=torch.bool, device=x.device).tril()
+        att = F.dropout(scores.masked_fill(~causal, float("-inf")).softmax(-1), self.dropout, self.training)
+        h = q_in + self.attn_out((att @ v).transpose(1, 2).reshape(b, n, d))
+        h = self.ffn_norm(h)
+        h = F.dropout(self.ffn2(F.dropout(F.relu(self.ffn1(h)), self.dropout, self.training)), self.dropout,
+                      self.training) + h
+        return h * keep
+
+
+class SasRec(nn.Module):
+    def __init__(self, num_items: int, max_len: int, dim: int = 50, blocks: int = 2, heads: int = 1,
+                 dropout: float = 0.2, **_):
+        super().__init__()
+        self.dim, self.dropout = dim, dropout
+        self.item_emb = nn.Embedding(num_items + 1, dim, padding_idx=0)
+        self.pos_emb = nn.Embedding(max_len, dim)
+        self.blocks = nn.ModuleList([SasRecBlock(dim, heads, dropout) for _ in range(blocks)])
+        self.final_norm = nn.LayerNorm(dim, eps=1e-8)
+
+    def forward(self, items, timestamps=None):
+        keep = (items != 0).unsqueeze(-1).to(self.item_emb.weight.dtype)
+        pos = torch.arange(items.shape[1], device=items.device)
+        x = self.item_emb(items) * math.sqrt(self.dim) + self.pos_emb(pos)
+        x = F.dropout(x, self.dropout, self.training) * keep
+        for block in self.blocks:
+            x = block(x, keep)
+        return self.final_norm(x)
+
+
+def hstu_time_buckets(timestamps, time_buckets: int):
+    t = timestamps.double()
+    gap = (t.unsqueeze(2) - t.unsqueeze(1)).abs().clamp_min(1.0)
+    return (gap.log() / 0.301).floor().long().clamp(0, time_buckets)
+
+
+class HstuBlock(nn.Module):
+    def __init__(self, dim: int, max_len: int, heads: int, dqk: int, dv: int, time_buckets: int, dropout: float):
+        super().__init__()
+        self.max_len, self.heads, self.dqk, self.dv, self.dropout = max_len, heads, dqk, dv, dropout
+        self.uvqk = nn.Parameter(nn.init.xavier_uniform_(torch.empty(dim, heads * (2 * dv + 2 * dqk))))
+        self.out = nn.Linear(heads * dv, dim)
+        self.pos_w = nn.Parameter(torch.empty(2 * max_len - 1).normal_(0, 0.02))
+        self.ts_w = nn.Parameter(torch.empty(time_buckets + 1).normal_(0, 0.02))
+
+    def forward(self, x, buckets, mask):
+        b, n, _ = x.shape
+        h, dv, dqk = self.heads, self.dv, self.dqk
+        u, v, q, k = F.silu(F.layer_norm(x, (x.shape[-1],), eps=1e-6) @ self.uvqk).split([h * dv, h * dv, h * dqk, h * dqk], -1)
+        v = v.reshape(b, n, h, dv).transpose(1, 2)
+        q = q.reshape(b, n, h, dqk).transpose(1, 2)
+        k = k.reshape(b, n, h, dqk).transpose(1, 2)
+        rel = torch.arange(n, device=x.device)[None, :] - torch.arange(n, device=x.device)[:, None]
+        rab = self.pos_w[rel + self.max_len - 1][None] + self.ts_w[buckets]
+        a = F.silu(q @ k.transpose(-1, -2) + rab[:, None]) * (mask / self.max_len)
+        av = (a @ v).transpose(1, 2).reshape(b, n, h * dv)
+        o = F.layer_norm(av, (av.shape[-1],), eps=1e-6) * u
+        return self.out(F.dropout(o, self.dropout, self.training)) + x
+
+
+class Hstu(nn.Module):
+    def __init__(self, num_items: int, max_len: int, dim: int = 50, blocks: int = 2, heads: int = 1,
+                 dropout: float = 0.2, attention_dim: int = 0, linear_dim: int = 0, time_buckets: int = 128, **_):
+        super().__init__()
+        self.dim, self.dropout, self.time_buckets = dim, dropout, time_buckets
+        dqk = attention_dim or dim // heads
+        dv = linear_dim or dim // heads
+        self.item_emb = nn.Embedding(num_items + 1, dim, padding_idx=0)
+        self.pos_emb = nn.Embedding(max_len, dim)
+        self.blocks = nn.ModuleList([HstuBlock(dim, max_len, heads, dqk, dv, time_buckets, dropout)
+                                     for _ in range(blocks)])
+
+    def forward(self, items, timestamps):
+        n = items.shape[1]
+        keep = (items != 0).unsqueeze(-1).to(self.item_emb.weight.dtype)
+        x = self.item_emb(items) * math.sqrt(self.dim) + self.pos_emb(torch.arange(n, device=items.device))
+        x = F.dropout(x, self.dropout, self.training) * keep
+        buckets = hstu_time_buckets(timestamps, self.time_buckets)
+        mask = torch.ones(n, n, device=items.device).tril()
+        for block in self.blocks:
+            x = block(x, buckets, mask) * keep
+        return x
+
+
+def make_sequence_model(kind: str, num_items: int, max_len: int, options: dict) -> nn.Module:
+    """The twin of adrec::models::MakeSequenceModel; `options` holds the [model] keys."""
+    opts = {k: v for k, v in options.items() if k != "name"}
+    if kind == "sasrec":
+        return SasRec(num_items, max_len, **opts)
+    if kind == "hstu":
+        return Hstu(num_items, max_len, **opts)
+    raise ValueError(f"unknown sequence model '{kind}' (known: {', '.join(SEQUENCE_MODEL_NAMES)})")
+
+
+def _check(directory: str, tol: float) -> int:
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    path = f"{directory}/inputs.safetensors"
+    with safe_open(path, "pt") as f:
+        meta = f.metadata()
+    tensors = load_file(path)
+    shape = json.loads(meta["shape"])
+    model = make_sequence_model(meta["kind"], shape["num_items"], shape["max_len"], json.loads(meta["options"]))
+    model.load_state_dict(load_file(f"{directory}/weights.safetensors"), strict=True)
+    model.eval()
+    with torch.no_grad():
+        hidden = model(tensors["items"], tensors["timestamps"])
+    expected = tensors["expected"]
+    if hidden.shape != expected.shape:
+        print(f"{meta['kind']}: shape {tuple(hidden.shape)} != expected {tuple(expected.shape)}")
+        return 1
+    keep = (tensors["items"] != 0).unsqueeze(-1)  # padded rows are defined but meaningless
+    diff = ((hidden - expected).abs() * keep).max().item()
+    scale = max(1.0, expected.abs().max().item())
+    ok = math.isfinite(diff) and diff / scale < tol
+    print(f"{meta['kind']} ({directory}): max_abs_diff={diff:.3g} (values up to {scale:.3g}){'' if ok else ' FAIL'}")
+    return 0 if ok else 1
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--check", nargs="+", required=True, metavar="DIR")
+    p.add_argument("--tol", type=float, default=1e-5)
+    args = p.parse_args()
+    return max(_check(d, args.tol) for d in args.check)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
