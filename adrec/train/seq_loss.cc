@@ -1,0 +1,42 @@
+#include "adrec/train/seq_loss.h"
+
+#include <torch/torch.h>
+
+#include <limits>
+
+namespace adrec::train {
+
+torch::Tensor UniformNegatives(int64_t num_items, const SampledSoftmaxOptions& options, const torch::Device& device) {
+  return torch::randint(1, num_items + 1, {options.num_negatives}, torch::TensorOptions().dtype(torch::kInt64).device(device));
+}
+
+torch::Tensor SampledSoftmaxLoss(const torch::Tensor& hidden, const torch::Tensor& targets, const torch::Tensor& table,
+                                 const SampledSoftmaxOptions& options, const torch::Tensor& negatives) {
+  TORCH_CHECK(hidden.dim() == 2 && targets.dim() == 1 && hidden.size(0) == targets.size(0),
+              "SampledSoftmaxLoss: hidden ", hidden.sizes(), " and targets ", targets.sizes(), " do not match");
+  auto norm = [&](const torch::Tensor& t) {
+    return options.l2_normalize ? torch::nn::functional::normalize(t, torch::nn::functional::NormalizeFuncOptions().dim(-1).eps(1e-6)) : t;
+  };
+  torch::Tensor h = norm(hidden);
+  torch::Tensor pos = norm(table.index_select(0, targets));
+  // Candidates per row: its positive (column 0), then the shared negatives, then in-batch.
+  torch::Tensor neg_ids = options.in_batch ? torch::cat({negatives, targets}) : negatives;
+  torch::Tensor neg = norm(table.index_select(0, neg_ids));
+  const double inv_t = 1.0 / options.temperature;
+  torch::Tensor pos_logit = (h * pos).sum(-1, /*keepdim=*/true) * inv_t;              // [N, 1]
+  torch::Tensor neg_logit = torch::matmul(h, neg.t()) * inv_t;                       // [N, M]
+  // A negative that is the row's own positive is no negative (and in-batch always has one).
+  torch::Tensor hit = neg_ids.unsqueeze(0).eq(targets.unsqueeze(1));
+  neg_logit = neg_logit.masked_fill(hit, -std::numeric_limits<float>::infinity());
+  torch::Tensor logits = torch::cat({pos_logit, neg_logit}, 1);
+  return -torch::log_softmax(logits.to(torch::kFloat32), 1).select(1, 0).mean();
+}
+
+torch::Tensor BceOneNegativeLoss(const torch::Tensor& hidden, const torch::Tensor& targets, const torch::Tensor& table,
+                                 const torch::Tensor& negatives) {
+  torch::Tensor pos = (hidden * table.index_select(0, targets)).sum(-1);
+  torch::Tensor neg = (hidden * table.index_select(0, negatives)).sum(-1);
+  return -(torch::log_sigmoid(pos) + torch::log_sigmoid(-neg)).mean();
+}
+
+}  // namespace adrec::train

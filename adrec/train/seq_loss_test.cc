@@ -1,0 +1,78 @@
+#include "adrec/train/seq_loss.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cmath>
+
+namespace adrec::train {
+namespace {
+
+// The loss by hand: per row, the positive against every distinct candidate that is not it.
+double BruteForce(const torch::Tensor& h, const torch::Tensor& targets, const torch::Tensor& table,
+                  const std::vector<int64_t>& candidates, double temperature) {
+  double total = 0;
+  const int64_t n = h.size(0);
+  for (int64_t r = 0; r < n; ++r) {
+    const int64_t t = targets[r].item<int64_t>();
+    auto cosine = [&](int64_t item) {
+      torch::Tensor a = h[r], b = table[item];
+      return (a.dot(b) / (a.norm() * b.norm())).item<double>() / temperature;
+    };
+    const double pos = cosine(t);
+    double denom = std::exp(pos);
+    for (int64_t c : candidates) {
+      if (c != t) denom += std::exp(cosine(c));
+    }
+    total += -(pos - std::log(denom));
+  }
+  return total / static_cast<double>(n);
+}
+
+TEST(SampledSoftmaxLoss, EqualsTheFormulaWithAccidentalHitsRemoved) {
+  torch::manual_seed(1);
+  torch::Tensor table = torch::randn({11, 6}, torch::kFloat64);
+  torch::Tensor h = torch::randn({4, 6}, torch::kFloat64);
+  torch::Tensor targets = torch::tensor({3, 5, 3, 9}, torch::kInt64);
+  torch::Tensor negatives = torch::tensor({1, 5, 7}, torch::kInt64);  // 5 is row 1's positive
+  SampledSoftmaxOptions o;
+  o.temperature = 0.5;
+  o.in_batch = false;
+  EXPECT_NEAR(SampledSoftmaxLoss(h, targets, table, o, negatives).item<double>(),
+              BruteForce(h, targets, table, {1, 5, 7}, 0.5), 1e-6);
+  // In-batch: the other rows' positives join (row 0 and row 2 share item 3: not a negative).
+  o.in_batch = true;
+  const double with_batch = SampledSoftmaxLoss(h, targets, table, o, negatives).item<double>();
+  // Repeated candidates count once per occurrence in the sampled softmax; the brute force lists
+  // them the same way: negatives, then every row's positive.
+  EXPECT_NEAR(with_batch, BruteForce(h, targets, table, {1, 5, 7, 3, 5, 3, 9}, 0.5), 1e-6);
+}
+
+TEST(SampledSoftmaxLoss, GradientsFlowAndUniformNegativesStayInRange) {
+  torch::manual_seed(2);
+  torch::Tensor table = torch::randn({21, 8}).requires_grad_();
+  torch::Tensor h = torch::randn({5, 8}).requires_grad_();
+  torch::Tensor targets = torch::randint(1, 21, {5}, torch::kInt64);
+  SampledSoftmaxOptions o;
+  o.num_negatives = 64;
+  torch::Tensor neg = UniformNegatives(20, o, torch::kCPU);
+  EXPECT_EQ(neg.size(0), 64);
+  EXPECT_GE(neg.min().item<int64_t>(), 1);
+  EXPECT_LE(neg.max().item<int64_t>(), 20);
+  torch::Tensor loss = SampledSoftmaxLoss(h, targets, table, o, neg);
+  loss.backward();
+  EXPECT_TRUE(std::isfinite(loss.item<float>()));
+  EXPECT_GT(h.grad().abs().sum().item<float>(), 0.f);
+  EXPECT_EQ(table.grad()[0].abs().sum().item<float>(), 0.f);  // the padding row is never a candidate
+}
+
+TEST(BceOneNegativeLoss, EqualsTheFormula) {
+  torch::Tensor table = torch::tensor({{0.0, 0.0}, {1.0, 0.0}, {0.0, 2.0}});
+  torch::Tensor h = torch::tensor({{1.0, 1.0}});
+  torch::Tensor loss = BceOneNegativeLoss(h, torch::tensor({1}, torch::kInt64), table, torch::tensor({2}, torch::kInt64));
+  const double expected = -(std::log(1 / (1 + std::exp(-1.0))) + std::log(1 / (1 + std::exp(2.0))));
+  EXPECT_NEAR(loss.item<double>(), expected, 1e-6);
+}
+
+}  // namespace
+}  // namespace adrec::train
