@@ -101,6 +101,37 @@ TEST_P(SequenceModels, TrainsAndRejectsOverlongInput) {
   EXPECT_THROW(model->Encode(too_long), c10::Error);
 }
 
+// CPU and CUDA agree on states and gradients (run on the GPU machine; skipped without a device).
+// Dropout 0: the two devices draw different masks. fp32 on both sides (no autocast; cuBLAS TF32
+// is off by default).
+TEST_P(SequenceModels, CudaMatchesCpu) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  torch::manual_seed(4);
+  std::string toml = GetParam().second;
+  toml.replace(toml.find("dropout = 0.3"), 13, "dropout = 0.0");
+  auto model = MustMakeSeq(GetParam().first, toml);
+  model->train();
+  SequenceInput in = RandomSequences({kMaxLen, 7, 3}, kMaxLen);
+  auto loss_of = [&](const torch::Tensor& h) { return torch::matmul(h, model->ItemTable().t()).pow(2).mean(); };
+  torch::Tensor cpu = model->Encode(in);
+  loss_of(cpu).backward();
+  std::map<std::string, torch::Tensor> cpu_grads;
+  for (const auto& p : model->named_parameters()) cpu_grads[p.key()] = p.value().grad().clone();
+
+  model->to(torch::kCUDA);
+  model->zero_grad();
+  torch::Tensor gpu = model->Encode(SequenceInput{in.items.cuda(), in.timestamps.cuda()});
+  loss_of(gpu).backward();
+  torch::Tensor keep = in.items.ne(0).unsqueeze(-1);
+  EXPECT_TRUE(torch::allclose(cpu * keep, gpu.cpu() * keep, 1e-4, 1e-4))
+      << "max diff " << ((cpu - gpu.cpu()) * keep).abs().max().item<float>();
+  for (const auto& p : model->named_parameters()) {
+    torch::Tensor g = p.value().grad().cpu();
+    EXPECT_TRUE(torch::allclose(cpu_grads[p.key()], g, 1e-3, 1e-4))
+        << p.key() << ": max diff " << (cpu_grads[p.key()] - g).abs().max().item<float>();
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Models, SequenceModels,
                          ::testing::Values(std::make_pair(std::string("sasrec"), std::string(kSasRec)),
                                            std::make_pair(std::string("hstu"), std::string(kHstu))),
