@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "adrec/data/testing.h"
+
 // Options structs are filled with designated initializers; unnamed fields keep their defaults.
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 
@@ -9,13 +11,7 @@ namespace adrec::data {
 namespace {
 
 Dataset Build(const std::vector<Event>& events, int users, int items) {
-  DatasetBuilder b({.name = "t", .source_format = "test"});
-  for (int u = 0; u < users; ++u) b.UserId("u" + std::to_string(u));
-  for (int i = 0; i < items; ++i) b.ItemId("i" + std::to_string(i));
-  for (const Event& e : events) EXPECT_TRUE(b.AddEvent(e).ok());
-  auto ds = std::move(b).Finish();
-  EXPECT_TRUE(ds.ok()) << ds.status().ToString();
-  return std::move(ds).value();
+  return testing::BuildDataset(events, users, items);
 }
 
 Event Click(uint32_t user, uint32_t item, int64_t t) { return {.user = user, .item = item, .timestamp = t, .action = Action::kClick}; }

@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "adrec/core/file.h"
+#include "adrec/data/testing.h"
 
 // Options structs are filled with designated initializers; unnamed fields keep their defaults.
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
@@ -15,13 +16,7 @@ namespace adrec::data {
 namespace {
 
 Dataset Build(const std::vector<Event>& events, int users, int items) {
-  DatasetBuilder b({.name = "t", .source_format = "test"});
-  for (int u = 0; u < users; ++u) b.UserId("u" + std::to_string(u));
-  for (int i = 0; i < items; ++i) b.ItemId("i" + std::to_string(i));
-  for (const Event& e : events) EXPECT_TRUE(b.AddEvent(e).ok());
-  auto ds = std::move(b).Finish();
-  EXPECT_TRUE(ds.ok()) << ds.status().ToString();
-  return std::move(ds).value();
+  return testing::BuildDataset(events, users, items);
 }
 
 // A larger random-ish dataset: `users` users with 5..24 events each, mixed actions.

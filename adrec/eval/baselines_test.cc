@@ -1,6 +1,7 @@
 #include "adrec/eval/baselines.h"
 
 #include "adrec/data/synthetic.h"
+#include "adrec/data/testing.h"
 
 #include <gtest/gtest.h>
 
@@ -13,18 +14,10 @@ namespace adrec::eval {
 namespace {
 
 using data::Action;
-using data::DatasetBuilder;
 using data::Event;
 
 Dataset Build(const std::vector<Event>& events, int users, int items, std::vector<std::string> scenes = {"default"}) {
-  DatasetBuilder b({.name = "t", .source_format = "test"});
-  for (const auto& s : scenes) b.SceneId(s);
-  for (int u = 0; u < users; ++u) b.UserId("u" + std::to_string(u));
-  for (int i = 0; i < items; ++i) b.ItemId("i" + std::to_string(i));
-  for (const Event& e : events) EXPECT_TRUE(b.AddEvent(e).ok());
-  auto ds = std::move(b).Finish();
-  EXPECT_TRUE(ds.ok()) << ds.status().ToString();
-  return std::move(ds).value();
+  return data::testing::BuildDataset(events, users, items, scenes);
 }
 
 Split AllTrain(const Dataset& ds) {

@@ -39,23 +39,8 @@ struct Variant {
   std::vector<double> importance;  // split_moe: re-partition before the comparison
 };
 
-// Runs `command`, returns its exit status and fills `output` with stdout and stderr.
-int RunCommand(const std::string& command, std::string* output) {
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  if (!pipe) return -1;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) output->append(buf, n);
-  return pclose(pipe);
-}
-
 TEST(PythonTwin, SameLogitsOnSameWeights) {
-  const std::string python = ADREC_PYTHON;
-  const std::string script = std::string(ADREC_SOURCE_DIR) + "/bench/reference/ranking_models.py";
-  std::string probe;
-  if (RunCommand("'" + python + "' -c 'import torch, safetensors'", &probe) != 0) {
-    GTEST_SKIP() << python << " cannot import torch and safetensors (run scripts/setup): " << probe;
-  }
+  if (std::string why = testing::PythonTwinUnavailable(); !why.empty()) GTEST_SKIP() << why;
   const std::vector<Variant> variants = {
       {"lr", ""},
       {"fm", ""},
@@ -70,7 +55,7 @@ TEST(PythonTwin, SameLogitsOnSameWeights) {
   };
   const auto root = std::filesystem::temp_directory_path() / ("adrec_models_reference_" + std::to_string(getpid()));
   std::filesystem::remove_all(root);
-  std::string dirs;
+  std::vector<std::string> dirs;
   torch::manual_seed(31);
   ModelShape shape = testing::SmallShape(2);
   for (size_t v = 0; v < variants.size(); ++v) {
@@ -120,16 +105,9 @@ TEST(PythonTwin, SameLogitsOnSameWeights) {
     ASSERT_TRUE(s.ok()) << s.ToString();
     s = text::SaveTensors(dir / "weights.safetensors", weights);
     ASSERT_TRUE(s.ok()) << s.ToString();
-    dirs += " '" + dir.string() + "'";
+    dirs.push_back(dir.string());
   }
-  std::string output;
-  const int rc = RunCommand("'" + python + "' '" + script + "' --tol 1e-5 --check" + dirs, &output);
-  std::cout << output;
-  EXPECT_EQ(rc, 0) << output;
-  // One "<kind>: max_abs_diff=" line per variant: nothing was skipped.
-  size_t lines = 0;
-  for (size_t pos = 0; (pos = output.find("max_abs_diff=", pos)) != std::string::npos; ++pos) ++lines;
-  EXPECT_EQ(lines, variants.size()) << output;
+  testing::ExpectTwinAgrees("ranking_models.py", dirs, 1e-5);
   std::filesystem::remove_all(root);
 }
 

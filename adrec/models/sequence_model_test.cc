@@ -163,24 +163,10 @@ TEST(HstuTimeBuckets, LogScaleClampedAndSymmetric) {
   EXPECT_TRUE(torch::equal(b, b.transpose(1, 2)));
 }
 
-int RunCommand(const std::string& command, std::string* output) {
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  if (!pipe) return -1;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) output->append(buf, n);
-  return pclose(pipe);
-}
-
 TEST(SequencePythonTwin, SameHiddenStatesOnSameWeights) {
-  const std::string python = ADREC_PYTHON;
-  const std::string script = std::string(ADREC_SOURCE_DIR) + "/bench/reference/seq_models.py";
-  std::string probe;
-  if (RunCommand("'" + python + "' -c 'import torch, safetensors'", &probe) != 0) {
-    GTEST_SKIP() << python << " cannot import torch and safetensors (run scripts/setup): " << probe;
-  }
+  if (std::string why = testing::PythonTwinUnavailable(); !why.empty()) GTEST_SKIP() << why;
   const auto root = std::filesystem::temp_directory_path() / ("adrec_seq_reference_" + std::to_string(::getpid()));
-  std::string dirs;
+  std::vector<std::string> dirs;
   const std::vector<std::pair<std::string, std::string>> variants = {
       {"sasrec", "{\"dim\": 16, \"blocks\": 2, \"heads\": 2, \"dropout\": 0.3}"},
       {"hstu", "{\"dim\": 16, \"blocks\": 2, \"heads\": 2, \"dropout\": 0.3, \"time_buckets\": 16}"},
@@ -219,15 +205,9 @@ TEST(SequencePythonTwin, SameHiddenStatesOnSameWeights) {
     ASSERT_TRUE(s.ok()) << s.ToString();
     s = text::SaveTensors(dir / "weights.safetensors", weights);
     ASSERT_TRUE(s.ok()) << s.ToString();
-    dirs += " '" + dir.string() + "'";
+    dirs.push_back(dir.string());
   }
-  std::string output;
-  const int rc = RunCommand("'" + python + "' '" + script + "' --tol 1e-5 --check" + dirs, &output);
-  std::cout << output;
-  EXPECT_EQ(rc, 0) << output;
-  size_t lines = 0;
-  for (size_t pos = 0; (pos = output.find("max_abs_diff=", pos)) != std::string::npos; ++pos) ++lines;
-  EXPECT_EQ(lines, variants.size()) << output;
+  testing::ExpectTwinAgrees("seq_models.py", dirs, 1e-5);
   std::filesystem::remove_all(root);
 }
 

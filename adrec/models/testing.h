@@ -1,9 +1,14 @@
-// Shared helpers of the models' tests: a small model shape, random inputs, configs from text.
+// Shared helpers of the models' tests: a small model shape, random inputs, configs from text,
+// and the check of the plain PyTorch twins in bench/reference/.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cstdio>
+#include <iostream>
 #include <string>
+#include <vector>
 
 #include "adrec/core/config.h"
 #include "adrec/models/model.h"
@@ -57,6 +62,38 @@ inline std::shared_ptr<RankingModel> MustMake(const std::string& name, const Mod
   auto m = MakeRankingModel(name, shape, cfg);
   if (!m.ok()) throw std::runtime_error(m.status().ToString());
   return *m;
+}
+
+// Runs `command`, returns its exit status and fills `output` with stdout and stderr.
+inline int RunCommand(const std::string& command, std::string* output) {
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+  if (!pipe) return -1;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) output->append(buf, n);
+  return pclose(pipe);
+}
+
+// Empty when ADREC_PYTHON imports torch and safetensors, else why not (the twin tests skip).
+inline std::string PythonTwinUnavailable() {
+  std::string probe;
+  if (RunCommand(std::string("'") + ADREC_PYTHON + "' -c 'import torch, safetensors'", &probe) == 0) return "";
+  return std::string(ADREC_PYTHON) + " cannot import torch and safetensors (run scripts/setup): " + probe;
+}
+
+// Runs bench/reference/<script> --tol `tol` --check DIR... and expects success with one
+// "max_abs_diff=" line per directory (nothing was skipped).
+inline void ExpectTwinAgrees(const std::string& script, const std::vector<std::string>& dirs, double tol) {
+  std::string command = std::string("'") + ADREC_PYTHON + "' '" + ADREC_SOURCE_DIR + "/bench/reference/" + script +
+                        "' --tol " + std::to_string(tol) + " --check";
+  for (const auto& d : dirs) command += " '" + d + "'";
+  std::string output;
+  const int rc = RunCommand(command, &output);
+  std::cout << output;
+  EXPECT_EQ(rc, 0) << output;
+  size_t lines = 0;
+  for (size_t pos = 0; (pos = output.find("max_abs_diff=", pos)) != std::string::npos; ++pos) ++lines;
+  EXPECT_EQ(lines, dirs.size()) << output;
 }
 
 }  // namespace adrec::models::testing
