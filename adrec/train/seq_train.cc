@@ -1,0 +1,124 @@
+#include "adrec/train/seq_train.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+namespace adrec::train {
+
+namespace {
+torch::Tensor Int64(std::vector<int64_t>& v, int64_t rows, int64_t cols, const torch::Device& device) {
+  return torch::from_blob(v.data(), {rows, cols}, torch::kInt64).to(device);
+}
+}  // namespace
+
+StatusOr<SeqEpochResult> TrainSequenceEpoch(models::SequenceModel& model, torch::optim::Optimizer& optimizer,
+                                            const data::UserSequences& seqs, const SeqStepOptions& options,
+                                            std::mt19937_64& rng) {
+  if (options.loss != "sampled_softmax" && options.loss != "bce") {
+    return InvalidArgumentError("unknown sequence loss '" + options.loss + "' (known: sampled_softmax, bce)");
+  }
+  model.train();
+  std::vector<uint32_t> order(seqs.size());
+  std::iota(order.begin(), order.end(), 0u);
+  std::shuffle(order.begin(), order.end(), rng);
+  const int64_t num_items = model.shape().num_items, max_len = model.shape().max_len;
+  SeqEpochResult out;
+  double loss_sum = 0;
+  data::SequenceBatch batch;
+  for (size_t begin = 0; begin < order.size(); begin += static_cast<size_t>(options.batch_size)) {
+    const size_t end = std::min(order.size(), begin + static_cast<size_t>(options.batch_size));
+    data::BuildTrainBatch(seqs, std::span<const uint32_t>(order.data() + begin, end - begin), max_len, &batch);
+    out.truncated += batch.truncated;
+    torch::Tensor targets = Int64(batch.targets, batch.batch, batch.length, options.device).reshape(-1);
+    torch::Tensor where = targets.nonzero().squeeze(1);
+    if (where.numel() == 0) continue;  // rows of one item: nothing to predict
+    models::SequenceInput in{Int64(batch.items, batch.batch, batch.length, options.device),
+                             Int64(batch.times, batch.batch, batch.length, options.device)};
+    torch::Tensor hidden = model.Encode(in).reshape({-1, model.ItemTable().size(1)}).index_select(0, where);
+    torch::Tensor pos = targets.index_select(0, where);
+    torch::Tensor loss;
+    if (options.loss == "bce") {
+      torch::Tensor neg = torch::randint(1, num_items + 1, {pos.size(0)}, pos.options());
+      loss = BceOneNegativeLoss(hidden, pos, model.ItemTable(), neg);
+    } else {
+      loss = SampledSoftmaxLoss(hidden, pos, model.ItemTable(), options.softmax,
+                                UniformNegatives(num_items, options.softmax, options.device));
+    }
+    const double value = loss.item<double>();
+    if (!std::isfinite(value)) {
+      return DataLossError("sequence training: the loss is " + std::to_string(value) + " at step " +
+                           std::to_string(out.steps + 1) + " of the epoch");
+    }
+    optimizer.zero_grad();
+    loss.backward();
+    if (options.clip_norm > 0) torch::nn::utils::clip_grad_norm_(model.parameters(), options.clip_norm);
+    optimizer.step();
+    loss_sum += value;
+    ++out.steps;
+    out.positions += where.numel();
+  }
+  out.mean_loss = out.steps > 0 ? loss_sum / static_cast<double>(out.steps) : 0.0;
+  return out;
+}
+
+StatusOr<eval::RankingResult> EvaluateSequenceModel(models::SequenceModel& model, const data::UserSequences& seqs,
+                                                    const SeqEvalOptions& options) {
+  const std::vector<uint32_t> rows = data::EvalRows(seqs, options.part);
+  if (rows.empty()) {
+    return FailedPreconditionError("no user has a held-out " + std::string(data::SplitPartName(options.part)) +
+                                   " item (leave-one-out needs 3 positives per user)");
+  }
+  torch::NoGradGuard no_grad;
+  model.eval();
+  const int64_t num_items = model.shape().num_items, max_len = model.shape().max_len;
+  torch::Tensor table = model.ItemTable().narrow(0, 1, num_items);  // row 0 is padding
+  if (options.l2_normalize) table = torch::nn::functional::normalize(table, torch::nn::functional::NormalizeFuncOptions().dim(-1));
+  // Each evaluated row's last state; scores are dot products taken per query while ranking, so
+  // memory stays O((users + items) · dim) on catalogs of any size.
+  const int64_t dim = table.size(1);
+  torch::Tensor states = torch::empty({static_cast<int64_t>(rows.size()), dim}, torch::kFloat32);
+  data::SequenceBatch batch;
+  for (size_t begin = 0; begin < rows.size(); begin += static_cast<size_t>(options.batch_size)) {
+    const size_t end = std::min(rows.size(), begin + static_cast<size_t>(options.batch_size));
+    data::BuildEvalBatch(seqs, std::span<const uint32_t>(rows.data() + begin, end - begin), options.part, max_len,
+                         &batch);
+    models::SequenceInput in{Int64(batch.items, batch.batch, batch.length, options.device),
+                             Int64(batch.times, batch.batch, batch.length, options.device)};
+    torch::Tensor hidden = model.Encode(in);
+    torch::Tensor last = in.items.ne(0).sum(1) - 1;  // right padding: the last real position
+    torch::Tensor state = hidden.gather(1, last.view({-1, 1, 1}).expand({-1, 1, hidden.size(2)})).squeeze(1);
+    if (options.l2_normalize) state = torch::nn::functional::normalize(state, torch::nn::functional::NormalizeFuncOptions().dim(-1));
+    states.narrow(0, static_cast<int64_t>(begin), static_cast<int64_t>(end - begin))
+        .copy_(state.to(torch::kFloat32).cpu());
+  }
+  eval::RankingTask task;
+  task.num_items = static_cast<uint32_t>(num_items);
+  std::vector<int64_t> query_row(seqs.size(), -1);
+  for (size_t q = 0; q < rows.size(); ++q) {
+    const uint32_t r = rows[q];
+    query_row[r] = static_cast<int64_t>(q);
+    const uint32_t target = options.part == data::SplitPart::kTest ? seqs.test_item[r] : seqs.valid_item[r];
+    std::vector<uint32_t> seen(seqs.items.begin() + static_cast<int64_t>(seqs.offsets[r]),
+                               seqs.items.begin() + static_cast<int64_t>(seqs.offsets[r + 1]));
+    if (options.part == data::SplitPart::kTest) seen.push_back(seqs.valid_item[r]);
+    task.Add(r, target, seen);  // the query's "user" is the row, for the score lookup below
+  }
+  torch::Tensor items = table.to(torch::kFloat32).cpu().contiguous();
+  const float* item_rows = items.data_ptr<float>();
+  const float* state_rows = states.data_ptr<float>();
+  auto score = [&](uint32_t row, std::span<float> out) {
+    const float* h = state_rows + query_row[row] * dim;
+    for (int64_t i = 0; i < num_items; ++i) {
+      const float* e = item_rows + i * dim;
+      float dot = 0.f;
+      for (int64_t k = 0; k < dim; ++k) dot += h[k] * e[k];
+      out[static_cast<size_t>(i)] = dot;
+    }
+  };
+  return eval::EvaluateFullRanking(task, score, options.ranking);
+}
+
+}  // namespace adrec::train

@@ -1,0 +1,58 @@
+// Training and leave-one-out evaluation of the sequence models (SASRec, HSTU) over
+// data::UserSequences: one epoch of next-item steps, and full ranking of every item for each
+// user's held-out valid or test item (eval::EvaluateFullRanking: HR@K, NDCG@K, MRR).
+#pragma once
+
+#include <cstdint>
+#include <random>
+#include <string>
+
+#include <torch/types.h>
+
+#include "adrec/core/status.h"
+#include "adrec/data/sequences.h"
+#include "adrec/eval/ranking.h"
+#include "adrec/models/sequence_model.h"
+#include "adrec/train/seq_loss.h"
+
+namespace torch::optim {
+class Optimizer;
+}
+
+namespace adrec::train {
+
+struct SeqStepOptions {
+  int64_t batch_size = 128;
+  std::string loss = "sampled_softmax";  // sampled_softmax | bce (SASRec's one negative)
+  SampledSoftmaxOptions softmax;
+  double clip_norm = 0;                  // 0 = no clipping
+  torch::Device device = torch::kCPU;
+};
+
+struct SeqEpochResult {
+  double mean_loss = 0;
+  int64_t steps = 0, positions = 0;
+  uint64_t truncated = 0;  // rows cut to max_len (oldest items dropped)
+};
+
+// One pass over the rows in an order shuffled by `rng`. InvalidArgument for an unknown loss; a
+// non-finite loss is DataLoss naming the step.
+StatusOr<SeqEpochResult> TrainSequenceEpoch(models::SequenceModel& model, torch::optim::Optimizer& optimizer,
+                                            const data::UserSequences& seqs, const SeqStepOptions& options,
+                                            std::mt19937_64& rng);
+
+struct SeqEvalOptions {
+  data::SplitPart part = data::SplitPart::kTest;
+  int64_t batch_size = 256;
+  bool l2_normalize = false;  // score by cosine (what the sampled-softmax training optimised)
+  eval::RankingOptions ranking;  // ks, exclude_seen (the user's train items), threads
+  torch::Device device = torch::kCPU;
+};
+
+// Encodes each evaluated user's history (train items, plus the valid item for test), scores all
+// items by the last state and ranks the held-out one. FailedPrecondition when no user has a
+// held-out item for the part.
+StatusOr<eval::RankingResult> EvaluateSequenceModel(models::SequenceModel& model, const data::UserSequences& seqs,
+                                                    const SeqEvalOptions& options);
+
+}  // namespace adrec::train
