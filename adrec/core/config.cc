@@ -152,6 +152,14 @@ size_t Config::ArraySize(std::string_view key) const {
 
 void Config::MarkRead(std::string_view key) { read_.emplace(key); }
 
+Status Config::SetString(std::string_view section, std::string_view name, std::string value) {
+  auto [it, inserted] = impl_->root.insert(section, toml::table{});
+  toml::table* t = it->second.as_table();
+  if (t == nullptr) return InvalidArgumentError(source_ + ": '" + std::string(section) + "' is not a table");
+  t->insert_or_assign(name, std::move(value));
+  return Status::Ok();
+}
+
 namespace {
 // Walks leaves; a key counts as read when it or any of its ancestors was read.
 void CollectUnread(const toml::node& node, const std::string& path, const std::set<std::string, std::less<>>& read,

@@ -51,6 +51,9 @@ class Config {
   size_t ArraySize(std::string_view key) const;
   // Marks a whole subtree as consumed (for sections handed to another reader).
   void MarkRead(std::string_view key);
+  // Sets `section`.`name` to a string, creating the section (command-line overrides such as
+  // `adrec train --model`). InvalidArgument when `section` exists and is not a table.
+  Status SetString(std::string_view section, std::string_view name, std::string value);
 
   // InvalidArgument listing every key never read ("x.toml:3: unknown key 'model.dropuot'").
   Status CheckNoUnknownKeys() const;

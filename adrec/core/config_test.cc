@@ -81,5 +81,21 @@ TEST(ConfigTest, RequireReportsMissing) {
   EXPECT_EQ(c->Require("nope", &s).code(), StatusCode::kNotFound);
 }
 
+TEST(ConfigTest, SetStringOverridesOrCreates) {
+  auto c = Config::Parse(kToml, "test.toml");
+  ASSERT_TRUE(c.ok());
+  ASSERT_TRUE(c->SetString("model", "name", "hstu").ok());
+  ASSERT_TRUE(c->SetString("train", "loss", "bce").ok());
+  std::string name, loss;
+  ASSERT_TRUE(c->Get("model.name", &name).ok());
+  ASSERT_TRUE(c->Get("train.loss", &loss).ok());
+  EXPECT_EQ(name, "hstu");
+  EXPECT_EQ(loss, "bce");
+  int64_t cross = 0;
+  ASSERT_TRUE(c->Get("model.cross", &cross).ok());  // the rest of the section is kept
+  EXPECT_EQ(cross, 3);
+  EXPECT_EQ(c->SetString("name", "x", "y").code(), StatusCode::kInvalidArgument);  // a string, not a table
+}
+
 }  // namespace
 }  // namespace adrec

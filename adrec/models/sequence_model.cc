@@ -28,7 +28,7 @@ torch::Tensor CausalMask(int64_t length, const torch::Device& device) {
 
 StatusOr<std::shared_ptr<SequenceModel>> MakeSequenceModel(std::string_view name, const SequenceShape& shape,
                                                            Config& cfg, std::string_view section) {
-  if (name != "sasrec" && name != "hstu") {
+  if (!IsSequenceModel(name)) {
     return InvalidArgumentError("unknown sequence model '" + std::string(name) + "' (known: " +
                                 std::string(kSequenceModelNames) + ")");
   }

@@ -51,6 +51,7 @@ class SequenceModel : public torch::nn::Module {
 };
 
 inline constexpr std::string_view kSequenceModelNames = "sasrec, hstu";
+inline bool IsSequenceModel(std::string_view name) { return name == "sasrec" || name == "hstu"; }
 
 // Reads the model's options from `cfg` under `section` (see the model headers and configs/).
 // InvalidArgument naming the key for a bad option; an unknown name lists kSequenceModelNames.

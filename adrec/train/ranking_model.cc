@@ -9,12 +9,6 @@
 namespace adrec::train {
 namespace {
 
-std::string ShapeString(const torch::Tensor& t) {
-  std::string s = "[";
-  for (int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
-  return s + "]";
-}
-
 models::ModelShape ShapeOf(const data::FeatureSpec& spec, size_t num_scenes) {
   models::ModelShape shape;
   for (const data::FieldSpec* f : spec.SparseFields()) {
@@ -30,6 +24,12 @@ models::ModelShape ShapeOf(const data::FeatureSpec& spec, size_t num_scenes) {
 }
 
 }  // namespace
+
+std::string ShapeString(const torch::Tensor& t) {
+  std::string s = "[";
+  for (int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
+  return s + "]";
+}
 
 StatusOr<torch::Device> ParseDevice(const std::string& name) {
   if (name == "cpu") return torch::Device(torch::kCPU);
@@ -137,27 +137,37 @@ Status WriteBundle(const std::filesystem::path& dir, const RankingModel& m, cons
   return AtomicWriteFile(dir / kBundleManifestFile, manifest.dump(2) + "\n");
 }
 
-StatusOr<LoadedBundle> LoadBundle(const std::filesystem::path& dir, torch::Device device) {
+StatusOr<nlohmann::json> ReadBundleManifest(const std::filesystem::path& dir, std::string_view kind) {
   const auto manifest_path = dir / kBundleManifestFile;
   if (!std::filesystem::exists(manifest_path)) {
     return NotFoundError("bundle " + dir.string() + ": no " + kBundleManifestFile + " (not a bundle directory?)");
   }
   ADREC_ASSIGN_OR_RETURN(std::string text, ReadFile(manifest_path));
-  LoadedBundle b;
+  nlohmann::json j;
   try {
-    b.manifest = nlohmann::json::parse(text);
+    j = nlohmann::json::parse(text);
   } catch (const std::exception& e) {
     return DataLossError(manifest_path.string() + ": not valid JSON: " + e.what());
   }
-  const nlohmann::json& j = b.manifest;
-  if (j.value("format", "") != "adrec-bundle" || j.value("kind", "") != "ranking") {
-    return InvalidArgumentError(manifest_path.string() + ": not a ranking bundle (format '" + j.value("format", "") +
-                                "', kind '" + j.value("kind", "") + "')");
+  if (!j.is_object() || j.value("format", "") != "adrec-bundle") {
+    return InvalidArgumentError(manifest_path.string() + ": not an adrec bundle manifest");
+  }
+  if (!kind.empty() && j.value("kind", "") != kind) {
+    return InvalidArgumentError(manifest_path.string() + ": not a " + std::string(kind) + " bundle (kind '" +
+                                j.value("kind", "") + "')");
   }
   if (j.value("format_version", 0) != kBundleFormatVersion) {
     return InvalidArgumentError(manifest_path.string() + ": format_version " + std::to_string(j.value("format_version", 0)) +
                                 " is not supported (this adrec reads " + std::to_string(kBundleFormatVersion) + ")");
   }
+  return j;
+}
+
+StatusOr<LoadedBundle> LoadBundle(const std::filesystem::path& dir, torch::Device device) {
+  const auto manifest_path = dir / kBundleManifestFile;
+  LoadedBundle b;
+  ADREC_ASSIGN_OR_RETURN(b.manifest, ReadBundleManifest(dir, "ranking"));
+  const nlohmann::json& j = b.manifest;
   if (!j.contains("feature_spec") || !j.contains("config") || !j.contains("scenes")) {
     return DataLossError(manifest_path.string() + ": missing feature_spec, config or scenes");
   }

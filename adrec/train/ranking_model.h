@@ -64,6 +64,11 @@ Status LoadModelTensors(RankingModel& m, const std::map<std::string, torch::Tens
 // so a reader never sees a manifest without its weights).
 Status WriteBundle(const std::filesystem::path& dir, const RankingModel& m, const nlohmann::ordered_json& manifest);
 
+// The parsed manifest.json of a bundle of `kind` ("ranking", "sequence"; "" = any kind).
+// NotFound when there is none, DataLoss for bad JSON, InvalidArgument for another kind or an
+// unknown format version, each naming the file.
+StatusOr<nlohmann::json> ReadBundleManifest(const std::filesystem::path& dir, std::string_view kind);
+
 struct LoadedBundle {
   nlohmann::json manifest;
   RankingModel model;
@@ -87,5 +92,8 @@ eval::CtrPredictions Predict(RankingModel& m, const data::Dataset& ds, const dat
 bool TruthMatchesPrimary(const data::Dataset& ds, const data::FeatureSpec& spec, int primary);
 
 StatusOr<torch::Device> ParseDevice(const std::string& name);
+
+// "[3, 16]": tensor shapes in error messages.
+std::string ShapeString(const torch::Tensor& t);
 
 }  // namespace adrec::train

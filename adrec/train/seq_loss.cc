@@ -20,7 +20,14 @@ torch::Tensor SampledSoftmaxLoss(const torch::Tensor& hidden, const torch::Tenso
   torch::Tensor h = norm(hidden);
   torch::Tensor pos = norm(table.index_select(0, targets));
   // Candidates per row: its positive (column 0), then the shared negatives, then in-batch.
-  torch::Tensor neg_ids = options.in_batch ? torch::cat({negatives, targets}) : negatives;
+  torch::Tensor neg_ids = negatives;
+  if (options.in_batch) {
+    torch::Tensor in_batch = targets;
+    if (targets.size(0) > options.in_batch_max) {
+      in_batch = targets.index_select(0, torch::randperm(targets.size(0), targets.options()).narrow(0, 0, options.in_batch_max));
+    }
+    neg_ids = torch::cat({negatives, in_batch});
+  }
   torch::Tensor neg = norm(table.index_select(0, neg_ids));
   const double inv_t = 1.0 / options.temperature;
   torch::Tensor pos_logit = (h * pos).sum(-1, /*keepdim=*/true) * inv_t;              // [N, 1]

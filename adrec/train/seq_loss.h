@@ -13,13 +13,18 @@ namespace adrec::train {
 struct SampledSoftmaxOptions {
   int64_t num_negatives = 128;  // uniform negatives shared by the batch (train.num_negatives)
   bool in_batch = true;         // the other rows' positives are negatives too (train.in_batch_negatives)
+  // At most this many in-batch candidates, a random subset of the batch's positives (drawn with
+  // the torch generator): every position of every row would make the logits [N, N] — 21k² per
+  // step on ML-1M — for candidates mostly repeated (train.in_batch_max).
+  int64_t in_batch_max = 128;
   double temperature = 0.05;    // logits are cosine / temperature (train.temperature)
   bool l2_normalize = true;     // cosine instead of dot product (train.l2_normalize)
 };
 
 // hidden [N, d]: the states of the N positions that have a target; targets [N] int64 (1-based
 // item rows of `table` [V + 1, d]). Negatives equal to a row's positive are masked out
-// ("accidental hits"). Mean over rows of −log softmax(positive).
+// ("accidental hits"). Mean over rows of −log softmax(positive). Candidates: `negatives`, then
+// with options.in_batch the targets (all when N ≤ in_batch_max, else a random in_batch_max).
 torch::Tensor SampledSoftmaxLoss(const torch::Tensor& hidden, const torch::Tensor& targets, const torch::Tensor& table,
                                  const SampledSoftmaxOptions& options, const torch::Tensor& negatives);
 

@@ -46,6 +46,14 @@ TEST(SampledSoftmaxLoss, EqualsTheFormulaWithAccidentalHitsRemoved) {
   // Repeated candidates count once per occurrence in the sampled softmax; the brute force lists
   // them the same way: negatives, then every row's positive.
   EXPECT_NEAR(with_batch, BruteForce(h, targets, table, {1, 5, 7, 3, 5, 3, 9}, 0.5), 1e-6);
+  // With more rows than in_batch_max, a random subset of the positives joins: the loss lies
+  // between none and all of them joining, and equals the formula over the subset drawn.
+  o.in_batch_max = 2;
+  torch::manual_seed(9);
+  const double subset = SampledSoftmaxLoss(h, targets, table, o, negatives).item<double>();
+  torch::manual_seed(9);
+  torch::Tensor drawn = targets.index_select(0, torch::randperm(4, torch::kInt64).narrow(0, 0, 2));
+  EXPECT_NEAR(subset, BruteForce(h, targets, table, {1, 5, 7, drawn[0].item<int64_t>(), drawn[1].item<int64_t>()}, 0.5), 1e-6);
 }
 
 TEST(SampledSoftmaxLoss, GradientsFlowAndUniformNegativesStayInRange) {

@@ -1,10 +1,13 @@
 #include "adrec/train/seq_train.h"
 
+#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+
+#include "adrec/core/progress.h"
 
 namespace adrec::train {
 
@@ -28,16 +31,34 @@ StatusOr<SeqEpochResult> TrainSequenceEpoch(models::SequenceModel& model, torch:
   SeqEpochResult out;
   double loss_sum = 0;
   data::SequenceBatch batch;
+  const bool autocast = options.bf16 && options.device.is_cuda();
   for (size_t begin = 0; begin < order.size(); begin += static_cast<size_t>(options.batch_size)) {
+    if (options.stop != nullptr && options.stop->load()) {
+      out.interrupted = true;
+      break;
+    }
     const size_t end = std::min(order.size(), begin + static_cast<size_t>(options.batch_size));
     data::BuildTrainBatch(seqs, std::span<const uint32_t>(order.data() + begin, end - begin), max_len, &batch);
     out.truncated += batch.truncated;
+    out.rows += static_cast<int64_t>(end - begin);
+    if (options.progress != nullptr) options.progress->Add(end - begin);
+    for (int64_t x : batch.items) out.tokens += x != 0;
     torch::Tensor targets = Int64(batch.targets, batch.batch, batch.length, options.device).reshape(-1);
     torch::Tensor where = targets.nonzero().squeeze(1);
     if (where.numel() == 0) continue;  // rows of one item: nothing to predict
     models::SequenceInput in{Int64(batch.items, batch.batch, batch.length, options.device),
                              Int64(batch.times, batch.batch, batch.length, options.device)};
-    torch::Tensor hidden = model.Encode(in).reshape({-1, model.ItemTable().size(1)}).index_select(0, where);
+    torch::Tensor encoded;
+    if (autocast) {
+      at::autocast::set_autocast_enabled(at::kCUDA, true);
+      at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+      encoded = model.Encode(in).to(torch::kFloat32);
+      at::autocast::set_autocast_enabled(at::kCUDA, false);
+      at::autocast::clear_cache();
+    } else {
+      encoded = model.Encode(in);
+    }
+    torch::Tensor hidden = encoded.reshape({-1, model.ItemTable().size(1)}).index_select(0, where);
     torch::Tensor pos = targets.index_select(0, where);
     torch::Tensor loss;
     if (options.loss == "bce") {
@@ -106,16 +127,18 @@ StatusOr<eval::RankingResult> EvaluateSequenceModel(models::SequenceModel& model
     if (options.part == data::SplitPart::kTest) seen.push_back(seqs.valid_item[r]);
     task.Add(r, target, seen);  // the query's "user" is the row, for the score lookup below
   }
-  torch::Tensor items = table.to(torch::kFloat32).cpu().contiguous();
-  const float* item_rows = items.data_ptr<float>();
+  // Dimension-major [dim, items]: the inner loop runs over items, which the compiler vectorises.
+  torch::Tensor items_t = table.to(torch::kFloat32).cpu().t().contiguous();
+  const float* cols = items_t.data_ptr<float>();
   const float* state_rows = states.data_ptr<float>();
   auto score = [&](uint32_t row, std::span<float> out) {
     const float* h = state_rows + query_row[row] * dim;
-    for (int64_t i = 0; i < num_items; ++i) {
-      const float* e = item_rows + i * dim;
-      float dot = 0.f;
-      for (int64_t k = 0; k < dim; ++k) dot += h[k] * e[k];
-      out[static_cast<size_t>(i)] = dot;
+    std::fill(out.begin(), out.begin() + num_items, 0.f);
+    for (int64_t k = 0; k < dim; ++k) {
+      const float hk = h[k];
+      const float* c = cols + k * num_items;
+      float* o = out.data();
+      for (int64_t i = 0; i < num_items; ++i) o[i] += hk * c[i];
     }
   };
   return eval::EvaluateFullRanking(task, score, options.ranking);

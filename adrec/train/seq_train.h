@@ -3,6 +3,7 @@
 // user's held-out valid or test item (eval::EvaluateFullRanking: HR@K, NDCG@K, MRR).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <random>
 #include <string>
@@ -18,6 +19,9 @@
 namespace torch::optim {
 class Optimizer;
 }
+namespace adrec {
+class Progress;
+}
 
 namespace adrec::train {
 
@@ -27,12 +31,17 @@ struct SeqStepOptions {
   SampledSoftmaxOptions softmax;
   double clip_norm = 0;                  // 0 = no clipping
   torch::Device device = torch::kCPU;
+  bool bf16 = false;                     // autocast the model to bf16 (CUDA only; the loss stays f32)
+  const std::atomic<bool>* stop = nullptr;  // checked between steps: the epoch ends early
+  Progress* progress = nullptr;          // advanced by the rows of each step
 };
 
 struct SeqEpochResult {
   double mean_loss = 0;
   int64_t steps = 0, positions = 0;
+  int64_t rows = 0, tokens = 0;  // sequences and their real (unpadded) input items
   uint64_t truncated = 0;  // rows cut to max_len (oldest items dropped)
+  bool interrupted = false;  // options.stop was set before the epoch ended
 };
 
 // One pass over the rows in an order shuffled by `rng`. InvalidArgument for an unknown loss; a

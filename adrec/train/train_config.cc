@@ -22,4 +22,28 @@ Status ReadSplitOptions(Config& cfg, data::SplitOptions* o) {
   return Status::Ok();
 }
 
+nlohmann::ordered_json SplitJson(const data::SplitOptions& o) {
+  nlohmann::ordered_json j;
+  j["method"] = o.method;
+  j["seed"] = o.seed;
+  j["train_fraction"] = o.train_fraction;
+  j["valid_fraction"] = o.valid_fraction;
+  std::vector<std::string> pos;
+  for (auto a : o.positive_actions) pos.emplace_back(data::ActionName(a));
+  j["positive_actions"] = pos;
+  return j;
+}
+
+data::SplitOptions SplitFromJson(const nlohmann::json& j) {
+  data::SplitOptions o;
+  o.method = j.value("method", o.method);
+  o.seed = j.value("seed", o.seed);
+  o.train_fraction = j.value("train_fraction", o.train_fraction);
+  o.valid_fraction = j.value("valid_fraction", o.valid_fraction);
+  for (const auto& p : j.value("positive_actions", std::vector<std::string>{})) {
+    if (auto a = data::ParseAction(p); a.ok()) o.positive_actions.push_back(*a);
+  }
+  return o;
+}
+
 }  // namespace adrec::train

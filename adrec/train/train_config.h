@@ -2,6 +2,8 @@
 // the exported arrays and the trainer's batches come from the same split. Torch-free.
 #pragma once
 
+#include <nlohmann/json.hpp>
+
 #include "adrec/core/status.h"
 #include "adrec/data/split.h"
 
@@ -15,5 +17,10 @@ namespace adrec::train {
 // data.train_fraction, data.valid_fraction, data.positive_actions. Made on the fly by
 // data::MakeSplit, deterministic in its seed.
 Status ReadSplitOptions(Config& cfg, data::SplitOptions* options);
+
+// The split options as bundles record them ("split" in manifest.json), and back: evaluation
+// remakes the very split the model was trained on.
+nlohmann::ordered_json SplitJson(const data::SplitOptions& options);
+data::SplitOptions SplitFromJson(const nlohmann::json& j);
 
 }  // namespace adrec::train

@@ -17,7 +17,9 @@
 #include "adrec/data/dataset_io.h"
 #include "adrec/data/split.h"
 #include "adrec/text/tensor_io.h"
+#include "adrec/models/sequence_model.h"
 #include "adrec/train/ranking_model.h"
+#include "adrec/train/seq_trainer.h"
 #include "adrec/train/train_config.h"
 
 #ifndef ADREC_VERSION
@@ -101,30 +103,6 @@ Status ReadSettings(Config& cfg, TrainSettings* s) {
     return InvalidArgumentError(src + "train.clip_norm, warmup_steps, eval_every, checkpoint_every and patience must be >= 0");
   }
   return Status::Ok();
-}
-
-ordered_json SplitJson(const data::SplitOptions& o) {
-  ordered_json j;
-  j["method"] = o.method;
-  j["seed"] = o.seed;
-  j["train_fraction"] = o.train_fraction;
-  j["valid_fraction"] = o.valid_fraction;
-  std::vector<std::string> pos;
-  for (auto a : o.positive_actions) pos.emplace_back(data::ActionName(a));
-  j["positive_actions"] = pos;
-  return j;
-}
-
-data::SplitOptions SplitFromJson(const nlohmann::json& j) {
-  data::SplitOptions o;
-  o.method = j.value("method", o.method);
-  o.seed = j.value("seed", o.seed);
-  o.train_fraction = j.value("train_fraction", o.train_fraction);
-  o.valid_fraction = j.value("valid_fraction", o.valid_fraction);
-  for (const auto& p : j.value("positive_actions", std::vector<std::string>{})) {
-    if (auto a = data::ParseAction(p); a.ok()) o.positive_actions.push_back(*a);
-  }
-  return o;
 }
 
 double LearningRate(const TrainSettings& s, int64_t step, int64_t total_steps) {
@@ -213,6 +191,10 @@ Status Trainer::Prepare() {
   config_hash_ = Hash64(config_text_);
   ADREC_ASSIGN_OR_RETURN(Config cfg, Config::Parse(config_text_, o_.config.string()));
   cfg_ = std::make_unique<Config>(std::move(cfg));
+  if (!o_.model.empty()) {
+    ADREC_RETURN_IF_ERROR(cfg_->SetString("model", "name", o_.model));
+    config_hash_ = Hash64(config_text_ + "\n--model " + o_.model);
+  }
   ADREC_RETURN_IF_ERROR(ReadSettings(*cfg_, &s_));
   ADREC_RETURN_IF_ERROR(ReadSplitOptions(*cfg_, &split_options_));
   ADREC_ASSIGN_OR_RETURN(spec_, data::FeatureSpec::FromConfig(*cfg_));
@@ -611,6 +593,25 @@ StatusOr<ordered_json> EvaluateRanking(const EvalOptions& o) {
   } catch (const c10::Error& e) {
     return InternalError(std::string("libtorch: ") + e.what_without_backtrace());
   }
+}
+
+StatusOr<ordered_json> Train(const TrainOptions& options) {
+  std::string name = options.model;
+  if (name.empty()) {
+    ADREC_ASSIGN_OR_RETURN(Config cfg, Config::LoadFile(options.config));
+    ADREC_RETURN_IF_ERROR(cfg.Require("model.name", &name));
+  }
+  return models::IsSequenceModel(name) ? TrainSequence(options) : TrainRanking(options);
+}
+
+StatusOr<ordered_json> Evaluate(const EvalOptions& options) {
+  ADREC_ASSIGN_OR_RETURN(nlohmann::json manifest, ReadBundleManifest(options.bundle, ""));
+  if (manifest.value("kind", "") == "sequence") return EvaluateSequence(options);
+  if (!options.protocol.empty() && options.protocol != "ctr") {
+    return InvalidArgumentError("--protocol " + options.protocol + ": " + options.bundle.string() +
+                                " is a ranking bundle, evaluated with --protocol ctr (AUC, GAUC, log loss per target)");
+  }
+  return EvaluateRanking(options);
 }
 
 }  // namespace adrec::train

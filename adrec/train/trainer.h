@@ -18,6 +18,7 @@ struct TrainOptions {
   std::filesystem::path config;  // TOML: [data] split, [features], [model], [train]
   std::filesystem::path out;     // bundle directory (checkpoints go to out/checkpoint)
   std::filesystem::path split_dir;  // optional: a split from `adrec split` instead of [data]
+  std::string model;             // optional: overrides the config's model.name
   std::string device = "cpu";    // cpu | cuda | cuda:N
   int threads = 0;               // intra-op threads; 0 = all cores
   uint64_t seed = 42;
@@ -43,6 +44,10 @@ struct EvalOptions {
   std::filesystem::path bundle;
   std::filesystem::path split_dir;  // optional; default: the split recorded in the bundle
   std::string part = "test";        // test | valid | train | all
+  // "" = the bundle's own: ctr for ranking bundles, loo for sequence bundles (the only one each
+  // kind supports; naming another is an error that says which one fits).
+  std::string protocol;
+  bool exclude_seen = false;        // loo: drop the user's history items from its ranking
   std::string device = "cpu";
   int threads = 0;
   size_t batch_size = 8192;
@@ -51,5 +56,11 @@ struct EvalOptions {
 // Top-level "auc", "gauc", "logloss", "ne" of the primary target, then "targets" (each target),
 // "scenes" (primary target per scene), "bayes_auc" where the dataset has ground truth.
 StatusOr<nlohmann::ordered_json> EvaluateRanking(const EvalOptions& options);
+
+// What `adrec train` and `adrec eval` call: the model name (options.model, else the config's
+// model.name) or the bundle's kind picks TrainRanking/EvaluateRanking or the sequence trainer
+// (seq_trainer.h).
+StatusOr<nlohmann::ordered_json> Train(const TrainOptions& options);
+StatusOr<nlohmann::ordered_json> Evaluate(const EvalOptions& options);
 
 }  // namespace adrec::train

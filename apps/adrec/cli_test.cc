@@ -264,6 +264,101 @@ TEST_F(CliTrainTest, BadInputsGiveJsonErrors) {
   EXPECT_NE(cuda.out.find("tpu"), std::string::npos) << cuda.out;
 }
 
+TEST_F(CliTrainTest, SequenceModelsTrainAndEvaluateOnLeaveOneOut) {
+  // Users walk a chain of items (i, i+1, ... mod 40) in S3-Rec text form: the next item is certain.
+  std::string lines;
+  for (int u = 0; u < 160; ++u) {
+    lines += "u" + std::to_string(u);
+    const int start = (u * 7) % 40, n = 7 + u % 5;
+    for (int k = 0; k < n; ++k) lines += " i" + std::to_string((start + k) % 40);
+    lines += "\n";
+  }
+  WriteText(Path("chain.txt"), lines);
+  ASSERT_EQ(Run("import --format s3rec --in " + Path("chain.txt") + " --out " + Path("chain") + " --json -q").exit_code, 0);
+  WriteText(Path("seq.toml"),
+            "[data]\nsplit = \"loo\"\n[model]\nname = \"sasrec\"\ndim = 16\nblocks = 1\nheads = 1\ndropout = 0.0\n"
+            "max_len = 6\n[train]\nepochs = 12\nbatch_size = 32\nlr = 5e-3\nnum_negatives = 16\neval_every = 3\n");
+  const std::string data = " --data " + Path("chain") + " --config " + Path("seq.toml") + " --threads 2 --json -q";
+
+  RunResult t = Run("train" + data + " --out " + Path("sasrec"));
+  ASSERT_EQ(t.exit_code, 0) << t.err;
+  json summary = t.Json();
+  EXPECT_EQ(summary["model"], "sasrec");
+  EXPECT_EQ(summary["epochs"], 12);
+  EXPECT_GT(summary["sequences_per_s"].get<double>(), 0);
+  EXPECT_GT(summary["tokens_per_s"].get<double>(), summary["sequences_per_s"].get<double>());
+  EXPECT_GT(summary["truncated"].get<int>(), 0);  // 8 or 9 train items need more than max_len 6 + 1
+  EXPECT_TRUE(fs::exists(Path("sasrec") + "/model.safetensors"));
+  EXPECT_TRUE(fs::exists(Path("sasrec") + "/checkpoint/trainer.json"));
+
+  RunResult e = Run("eval --data " + Path("chain") + " --bundle " + Path("sasrec") + " --protocol loo --json -q");
+  ASSERT_EQ(e.exit_code, 0) << e.err;
+  json m = e.Json();
+  for (const char* k : {"hr@1", "hr@10", "hr@50", "hr@200", "ndcg@10", "ndcg@50", "ndcg@200", "mrr", "users_evaluated"}) {
+    EXPECT_TRUE(m.contains(k)) << k << ": " << e.out;
+  }
+  EXPECT_EQ(m["protocol"]["name"], "loo");
+  EXPECT_EQ(m["protocol"]["ranking"], "full");
+  EXPECT_EQ(m["protocol"]["exclude_seen"], false);
+  EXPECT_EQ(m["users_evaluated"], 160);
+  EXPECT_GT(m["hr@10"].get<double>(), 0.6) << e.out;  // random: 10/40
+  EXPECT_DOUBLE_EQ(m["hr@10"].get<double>(), summary["test"]["hr@10"].get<double>());
+  RunResult ex = Run("eval --data " + Path("chain") + " --bundle " + Path("sasrec") + " --exclude-seen --json -q");
+  ASSERT_EQ(ex.exit_code, 0) << ex.err;
+  EXPECT_EQ(ex.Json()["protocol"]["exclude_seen"], true);
+
+  // The same config trains HSTU with --model.
+  RunResult h = Run("train" + data + " --model hstu --out " + Path("hstu"));
+  ASSERT_EQ(h.exit_code, 0) << h.err;
+  EXPECT_EQ(h.Json()["model"], "hstu");
+  EXPECT_GT(h.Json()["test"]["hr@10"].get<double>(), 0.6) << h.out;
+
+  // Bad input: the CTR protocol on a sequence bundle, another dataset's items, a non-loo split.
+  RunResult ctr = Run("eval --data " + Path("chain") + " --bundle " + Path("sasrec") + " --protocol ctr --json -q");
+  EXPECT_EQ(ctr.exit_code, 1);
+  EXPECT_NE(ctr.out.find("--protocol loo"), std::string::npos) << ctr.out;
+  WriteText(Path("other.txt"), "a x1 x2 x3 x4\nb x2 x3 x4 x5\n");
+  ASSERT_EQ(Run("import --format s3rec --in " + Path("other.txt") + " --out " + Path("other") + " --json -q").exit_code, 0);
+  RunResult other = Run("eval --data " + Path("other") + " --bundle " + Path("sasrec") + " --json -q");
+  EXPECT_EQ(other.exit_code, 1);
+  EXPECT_EQ(other.Json()["error"]["code"], "FailedPrecondition") << other.out;
+  EXPECT_NE(other.out.find("40 items"), std::string::npos) << other.out;
+  WriteText(Path("temporal.toml"), "[data]\nsplit = \"temporal\"\n[model]\nname = \"sasrec\"\n");
+  RunResult temporal = Run("train --data " + Path("chain") + " --config " + Path("temporal.toml") + " --out " +
+                           Path("t") + " --json -q");
+  EXPECT_EQ(temporal.exit_code, 1);
+  EXPECT_NE(temporal.out.find("leave-one-out"), std::string::npos) << temporal.out;
+}
+
+TEST_F(CliTrainTest, SequenceResumeReproducesTheUninterruptedRun) {
+  std::string lines;
+  for (int u = 0; u < 60; ++u) {
+    lines += "u" + std::to_string(u);
+    for (int k = 0; k < 6 + u % 4; ++k) lines += " i" + std::to_string((u * 3 + k * (1 + u % 2)) % 25);
+    lines += "\n";
+  }
+  WriteText(Path("s.txt"), lines);
+  ASSERT_EQ(Run("import --format s3rec --in " + Path("s.txt") + " --out " + Path("s") + " --json -q").exit_code, 0);
+  WriteText(Path("h.toml"),
+            "[data]\nsplit = \"loo\"\n[model]\nname = \"hstu\"\ndim = 8\nblocks = 1\nmax_len = 6\n"
+            "[train]\nepochs = 4\nbatch_size = 16\nnum_negatives = 8\neval_every = 1\n");
+  const std::string base = "train --data " + Path("s") + " --config " + Path("h.toml") + " --threads 1 --json -q --out ";
+  RunResult full = Run(base + Path("full"));
+  ASSERT_EQ(full.exit_code, 0) << full.err;
+  RunResult first = Run(base + Path("part") + " --max-steps 8");  // 4 steps per epoch: stops after epoch 2
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  EXPECT_EQ(first.Json()["stopped"], "max_steps");
+  EXPECT_EQ(first.Json()["epochs"], 2);
+  RunResult rest = Run(base + Path("part") + " --resume");
+  ASSERT_EQ(rest.exit_code, 0) << rest.err;
+  EXPECT_EQ(rest.Json()["epochs"], 4);
+  json resumed_test = rest.Json()["test"], full_test = full.Json()["test"];
+  resumed_test.erase("bundle");
+  full_test.erase("bundle");
+  EXPECT_EQ(resumed_test.dump(), full_test.dump());
+  EXPECT_EQ(rest.Json()["valid"].dump(), full.Json()["valid"].dump());
+}
+
 }  // namespace
 
 namespace {

@@ -1,5 +1,6 @@
-// adrec train: trains a ranking model from a config into a bundle (manifest.json +
-// model.safetensors), with checkpoints, early stopping and --resume.
+// adrec train: trains a ranking model (CTR/CVR) or a sequence model (SASRec, HSTU) from a
+// config into a bundle (manifest.json + model.safetensors), with checkpoints, early stopping and
+// --resume. adrec eval: evaluates a bundle (AUC family for ranking, leave-one-out for sequence).
 #include <csignal>
 
 #include "adrec/train/trainer.h"
@@ -20,11 +21,12 @@ extern "C" void OnStopSignal(int sig) {
 
 void AddTrainCommand(CLI::App& app, Context& ctx) {
   auto o = std::make_shared<train::TrainOptions>();
-  CLI::App* cmd = app.add_subcommand("train", "Train a ranking model (lr, fm, deepfm, dcnv2, mmoe, ple, split_moe) into a bundle");
+  CLI::App* cmd = app.add_subcommand("train", "Train a ranking model (lr, fm, deepfm, dcnv2, mmoe, ple, split_moe) or a sequence model (sasrec, hstu) into a bundle");
   cmd->add_option("--data", o->data, "Dataset directory")->required();
   cmd->add_option("--config", o->config, "Config TOML ([data], [features], [model], [train]; see configs/)")->required();
   cmd->add_option("--out", o->out, "Bundle directory to write")->required();
   cmd->add_option("--split", o->split_dir, "Split directory from `adrec split` (default: the config's [data] split)");
+  cmd->add_option("--model", o->model, "Model name, overriding the config's model.name (e.g. sasrec or hstu)");
   cmd->add_option("--device", o->device, "cpu, cuda or cuda:N")->capture_default_str();
   cmd->add_option("--threads", o->threads, "Threads for batches and math (0 = all cores)")->capture_default_str();
   cmd->add_option("--seed", o->seed, "Seed of initialisation, shuffling and dropout")->capture_default_str();
@@ -40,7 +42,7 @@ void AddTrainCommand(CLI::App& app, Context& ctx) {
       o->stop = &g_stop;
       std::signal(SIGINT, OnStopSignal);
       std::signal(SIGTERM, OnStopSignal);
-      ADREC_ASSIGN_OR_RETURN(nlohmann::ordered_json summary, train::TrainRanking(*o));
+      ADREC_ASSIGN_OR_RETURN(nlohmann::ordered_json summary, train::Train(*o));
       PrintResult(ctx, summary);
       return Status::Ok();
     };
@@ -49,20 +51,23 @@ void AddTrainCommand(CLI::App& app, Context& ctx) {
 
 void AddEvalCommand(CLI::App& app, Context& ctx) {
   auto o = std::make_shared<train::EvalOptions>();
-  CLI::App* cmd = app.add_subcommand("eval", "Evaluate a ranking bundle on a dataset: AUC, GAUC, log loss, NE per target and scene");
+  CLI::App* cmd = app.add_subcommand("eval", "Evaluate a bundle on a dataset: AUC, GAUC, log loss, NE per target and scene (ranking); HR@K, NDCG@K, MRR on leave-one-out (sequence)");
   cmd->add_option("--data", o->data, "Dataset directory")->required();
   cmd->add_option("--bundle", o->bundle, "Bundle directory from `adrec train`")->required();
   cmd->add_option("--split", o->part, "Part evaluated: test, valid, train or all")
       ->capture_default_str()
       ->check(CLI::IsMember({"test", "valid", "train", "all"}));
   cmd->add_option("--split-dir", o->split_dir, "Split directory (default: the split recorded in the bundle)");
+  cmd->add_option("--protocol", o->protocol, "ctr (ranking bundles) or loo (sequence bundles); default: the bundle's")
+      ->check(CLI::IsMember({"ctr", "loo"}));
+  cmd->add_flag("--exclude-seen", o->exclude_seen, "loo: drop the user's history items from its ranking");
   cmd->add_option("--device", o->device, "cpu, cuda or cuda:N")->capture_default_str();
   cmd->add_option("--threads", o->threads, "Threads (0 = all cores)")->capture_default_str();
   cmd->add_option("--batch-size", o->batch_size, "Samples per forward pass")->capture_default_str();
   AddJsonFlag(cmd, ctx);
   cmd->callback([o, &ctx] {
     ctx.run = [o, &ctx]() -> Status {
-      ADREC_ASSIGN_OR_RETURN(nlohmann::ordered_json result, train::EvaluateRanking(*o));
+      ADREC_ASSIGN_OR_RETURN(nlohmann::ordered_json result, train::Evaluate(*o));
       PrintResult(ctx, result);
       return Status::Ok();
     };
