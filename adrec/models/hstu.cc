@@ -69,6 +69,7 @@ HstuModel::HstuModel(const SequenceShape& shape, const HstuOptions& options) : s
   const int64_t dim = options.base.dim;
   item_emb_ = register_module("item_emb", torch::nn::Embedding(torch::nn::EmbeddingOptions(shape.num_items + 1, dim).padding_idx(0)));
   pos_emb_ = register_module("pos_emb", torch::nn::Embedding(shape.max_len, dim));
+  InitSequenceEmbeddings(item_emb_->weight, pos_emb_->weight);
   auto list = register_module("blocks", torch::nn::ModuleList());  // "blocks.<i>.*"
   for (int64_t i = 0; i < options.base.blocks; ++i) {
     blocks_.push_back(HstuBlock(dim, shape.max_len, options));

@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include <cmath>
+
 #include "adrec/core/config.h"
 #include "adrec/models/hstu.h"
 #include "adrec/models/layers.h"
@@ -20,6 +22,15 @@ Status ReadSequenceOptions(Config& cfg, std::string_view section, SequenceOption
                                 std::to_string(out->dropout));
   }
   return Status::Ok();
+}
+
+void InitSequenceEmbeddings(torch::Tensor item_table, torch::Tensor positions) {
+  torch::NoGradGuard no_grad;
+  const double dim = static_cast<double>(item_table.size(1));
+  item_table.normal_(0, 0.02).clamp_(-0.04, 0.04);
+  item_table[0].zero_();
+  const double pos_std = std::sqrt(1.0 / dim);
+  positions.normal_(0, pos_std).clamp_(-2 * pos_std, 2 * pos_std);
 }
 
 torch::Tensor CausalMask(int64_t length, const torch::Device& device) {

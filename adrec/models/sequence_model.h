@@ -61,6 +61,11 @@ StatusOr<std::shared_ptr<SequenceModel>> MakeSequenceModel(std::string_view name
 // Reads model.dim, model.blocks, model.heads, model.dropout (shared by both models).
 Status ReadSequenceOptions(Config& cfg, std::string_view section, SequenceOptions* out);
 
+// The HSTU reference's initialisation, for both models: items N(0, 0.02), positions
+// N(0, 1/dim), each cut at two standard deviations; the padding row zero. (libtorch's default
+// N(0, 1) items move by ~lr/1 per AdamW step: a thousand steps barely leave the start.)
+void InitSequenceEmbeddings(torch::Tensor item_table, torch::Tensor positions);
+
 // [L, L] bool, true where position i may attend to j (j ≤ i).
 torch::Tensor CausalMask(int64_t length, const torch::Device& device);
 

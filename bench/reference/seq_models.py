@@ -26,6 +26,15 @@ from torch import nn
 SEQUENCE_MODEL_NAMES = ["sasrec", "hstu"]
 
 
+def init_sequence_embeddings(item_emb: nn.Embedding, pos_emb: nn.Embedding):
+    """adrec::models::InitSequenceEmbeddings: items N(0, 0.02), positions N(0, 1/dim), cut at 2 std."""
+    with torch.no_grad():
+        item_emb.weight.normal_(0, 0.02).clamp_(-0.04, 0.04)
+        item_emb.weight[0].zero_()
+        std = math.sqrt(1.0 / item_emb.weight.shape[1])
+        pos_emb.weight.normal_(0, std).clamp_(-2 * std, 2 * std)
+
+
 class SasRecBlock(nn.Module):
     def __init__(self, dim: int, heads: int, dropout: float):
         super().__init__()
@@ -65,6 +74,7 @@ class SasRec(nn.Module):
         self.dim, self.dropout = dim, dropout
         self.item_emb = nn.Embedding(num_items + 1, dim, padding_idx=0)
         self.pos_emb = nn.Embedding(max_len, dim)
+        init_sequence_embeddings(self.item_emb, self.pos_emb)
         self.blocks = nn.ModuleList([SasRecBlock(dim, heads, dropout) for _ in range(blocks)])
         self.final_norm = nn.LayerNorm(dim, eps=1e-8)
 
@@ -117,6 +127,7 @@ class Hstu(nn.Module):
         dv = linear_dim or dim // heads
         self.item_emb = nn.Embedding(num_items + 1, dim, padding_idx=0)
         self.pos_emb = nn.Embedding(max_len, dim)
+        init_sequence_embeddings(self.item_emb, self.pos_emb)
         self.blocks = nn.ModuleList([HstuBlock(dim, max_len, heads, dqk, dv, time_buckets, dropout)
                                      for _ in range(blocks)])
 
