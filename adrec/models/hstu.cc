@@ -87,6 +87,7 @@ torch::Tensor HstuModel::Encode(const SequenceInput& input) {
   const double scale = std::sqrt(static_cast<double>(options_.base.dim));
   torch::Tensor keep = items.ne(0).unsqueeze(-1).to(item_emb_->weight.scalar_type());
   torch::Tensor x = item_emb_->forward(items) * scale + pos_emb_->forward(torch::arange(L, items.options()));
+  if (input.extra.defined()) x = x + input.extra;
   x = torch::dropout(x, options_.base.dropout, is_training()) * keep;
   torch::Tensor buckets = HstuTimeBuckets(input.timestamps, options_.time_buckets);
   torch::Tensor mask = CausalMask(L, items.device());

@@ -60,6 +60,7 @@ torch::Tensor SasRecModel::Encode(const SequenceInput& input) {
   torch::Tensor keep = items.ne(0).unsqueeze(-1).to(item_emb_->weight.scalar_type());
   torch::Tensor pos = torch::arange(L, items.options());
   torch::Tensor x = item_emb_->forward(items) * std::sqrt(static_cast<double>(options_.dim)) + pos_emb_->forward(pos);
+  if (input.extra.defined()) x = x + input.extra;
   x = torch::dropout(x, options_.dropout, is_training()) * keep;
   for (auto& block : blocks_) x = block->forward(x, keep);
   return final_norm_->forward(x);

@@ -25,6 +25,9 @@ namespace adrec::models {
 struct SequenceInput {
   torch::Tensor items;       // [B, L] int64, L ≤ max_len
   torch::Tensor timestamps;  // [B, L] int64 unix seconds; HSTU's time bias reads it, SASRec not
+  // Optional [B, L, dim]: added to each position's scaled item embedding (the HSTU ranker's
+  // action and scene embeddings); undefined = items only.
+  torch::Tensor extra;
 };
 
 struct SequenceShape {

@@ -19,6 +19,7 @@
 #include "adrec/text/tensor_io.h"
 #include "adrec/models/sequence_model.h"
 #include "adrec/train/ranking_model.h"
+#include "adrec/train/seq_ranker.h"
 #include "adrec/train/seq_trainer.h"
 #include "adrec/train/train_config.h"
 
@@ -601,12 +602,14 @@ StatusOr<ordered_json> Train(const TrainOptions& options) {
     ADREC_ASSIGN_OR_RETURN(Config cfg, Config::LoadFile(options.config));
     ADREC_RETURN_IF_ERROR(cfg.Require("model.name", &name));
   }
+  if (name == "hstu_ranker") return TrainSequenceRanker(options);
   return models::IsSequenceModel(name) ? TrainSequence(options) : TrainRanking(options);
 }
 
 StatusOr<ordered_json> Evaluate(const EvalOptions& options) {
   ADREC_ASSIGN_OR_RETURN(nlohmann::json manifest, ReadBundleManifest(options.bundle, ""));
   if (manifest.value("kind", "") == "sequence") return EvaluateSequence(options);
+  if (manifest.value("kind", "") == "sequence_ranking") return EvaluateSequenceRanker(options);
   if (!options.protocol.empty() && options.protocol != "ctr") {
     return InvalidArgumentError("--protocol " + options.protocol + ": " + options.bundle.string() +
                                 " is a ranking bundle, evaluated with --protocol ctr (AUC, GAUC, log loss per target)");
