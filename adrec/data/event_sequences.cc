@@ -47,6 +47,8 @@ void BuildEventBatch(const Dataset& ds, const SampleSet& samples, const std::vec
   out->items.assign(n, 0);
   out->actions.assign(n, 0);
   out->scenes.assign(n, 0);
+  out->slots.assign(n, 0);
+  out->hours.assign(n, 0);
   out->times.assign(n, 0);
   out->sample.assign(n, -1);
   out->labels.assign(n * static_cast<size_t>(T), 0.f);
@@ -58,6 +60,8 @@ void BuildEventBatch(const Dataset& ds, const SampleSet& samples, const std::vec
       out->items[at] = static_cast<int64_t>(ev.item[e]) + 1;
       out->actions[at] = static_cast<int64_t>(ev.action[e]) + 1;
       out->scenes[at] = static_cast<int64_t>(ev.scene[e]) + 1;
+      out->slots[at] = static_cast<int64_t>(ev.position[e]) + 1;
+      out->hours[at] = static_cast<int64_t>(ev.time[e] / 3600 % 24) + 1;
       out->times[at] = ev.time[e];
       const int64_t s = sample_of[e];
       if (s < 0 || e < w.predict_from || split.PartOf(e) != part) continue;

@@ -31,12 +31,13 @@ std::vector<EventWindow> MakeEventWindows(const Dataset& ds, const SampleSet& sa
 // Maps events to their sample: sample_of[event] = index in `samples`, or -1.
 std::vector<int64_t> SampleIndexOfEvents(const Dataset& ds, const SampleSet& samples);
 
-// Right-padded [batch, length] token arrays (1-based items, actions, scenes; times) and, per
+// Right-padded [batch, length] token arrays (1-based items, actions, scenes, feed slots, UTC
+// hours of the day; times) and, per
 // position and target, label and mask (mask 1 only for samples of `part` at or after the
 // window's predict_from). `sample[b * length + p]` = the sample index or -1.
 struct EventBatch {
   int64_t batch = 0, length = 0, targets = 0;
-  std::vector<int64_t> items, actions, scenes, times, sample;
+  std::vector<int64_t> items, actions, scenes, slots, hours, times, sample;
   std::vector<float> labels, mask;
 };
 void BuildEventBatch(const Dataset& ds, const SampleSet& samples, const std::vector<int64_t>& sample_of,

@@ -100,7 +100,8 @@ torch::Tensor Int64(std::vector<int64_t>& v, int64_t rows, int64_t cols, const t
 
 models::EventTokens Tokens(data::EventBatch& b, const torch::Device& device) {
   return {Int64(b.items, b.batch, b.length, device), Int64(b.actions, b.batch, b.length, device),
-          Int64(b.scenes, b.batch, b.length, device), Int64(b.times, b.batch, b.length, device)};
+          Int64(b.scenes, b.batch, b.length, device), Int64(b.slots, b.batch, b.length, device),
+          Int64(b.hours, b.batch, b.length, device),  Int64(b.times, b.batch, b.length, device)};
 }
 
 // Scores every sample of `part` once and reports it as EvaluateRanking does.
@@ -158,6 +159,26 @@ StatusOr<models::HstuRanker> BuildRanker(Config& cfg, const data::Dataset& ds, i
   ADREC_ASSIGN_OR_RETURN(models::HstuRankerOptions o, models::ReadHstuRankerOptions(cfg, "model"));
   models::HstuRankerShape shape{static_cast<int64_t>(ds.num_items()),
                                 static_cast<int64_t>(std::max<size_t>(1, ds.scenes.size())), max_len, targets};
+  const int64_t F = static_cast<int64_t>(o.item_features.size());
+  if (F > 0) {
+    shape.item_codes = torch::zeros({shape.num_items + 1, F}, torch::kInt64);
+    auto codes = shape.item_codes.accessor<int64_t, 2>();
+    for (int64_t f = 0; f < F; ++f) {
+      const std::string& name = o.item_features[static_cast<size_t>(f)];
+      const data::Column* c = ds.item_table.Find(name);
+      if (c == nullptr || (c->type != data::ColumnType::kCategorical && c->type != data::ColumnType::kUInt32)) {
+        return InvalidArgumentError(cfg.source() + ": model.item_features: '" + name +
+                                    "' is not a categorical or u32 column of the item table of dataset '" + ds.info.name + "'");
+      }
+      // Categorical columns hold vocabulary codes; u32 ones (taxonomy nodes) are their own codes.
+      int64_t size = c->vocab ? static_cast<int64_t>(c->vocab->size()) : 0;
+      for (size_t i = 0; i < c->u32.size() && static_cast<int64_t>(i) < shape.num_items; ++i) {
+        codes[static_cast<int64_t>(i) + 1][f] = c->u32[i];
+        size = std::max<int64_t>(size, static_cast<int64_t>(c->u32[i]) + 1);
+      }
+      shape.item_feature_sizes.push_back(std::max<int64_t>(1, size));
+    }
+  }
   return models::HstuRanker(shape, o);
 }
 
@@ -183,6 +204,26 @@ StatusOr<ordered_json> RunRanker(const TrainOptions& o) {
   ADREC_ASSIGN_OR_RETURN(models::HstuRanker model,
                          BuildRanker(cfg, d.ds, static_cast<int64_t>(d.spec.targets.size()), s.max_len));
   ADREC_RETURN_IF_ERROR(cfg.CheckNoUnknownKeys());
+  {
+    // Each output starts at its train base rate, as the CTR trainer's do (InitOutputBias).
+    const size_t T = d.spec.targets.size();
+    std::vector<double> pos(T, 0.0), n(T, 0.0);
+    for (size_t i = 0; i < d.samples.size(); ++i) {
+      if (d.split.PartOf(d.samples.events[i]) != data::SplitPart::kTrain) continue;
+      for (size_t t = 0; t < T; ++t) {
+        pos[t] += d.samples.labels[i * T + t] * d.samples.mask[i * T + t];
+        n[t] += d.samples.mask[i * T + t];
+      }
+    }
+    torch::NoGradGuard no_grad;
+    for (auto& p : model->named_parameters()) {
+      if (p.key() != "out.bias") continue;
+      for (size_t t = 0; t < T; ++t) {
+        const double q = std::clamp(n[t] > 0 ? pos[t] / n[t] : 0.5, 1e-6, 1.0 - 1e-6);
+        p.value()[static_cast<int64_t>(t)].fill_(std::log(q / (1.0 - q)));
+      }
+    }
+  }
   model->to(device);
   model->train();
   torch::optim::AdamW opt(model->parameters(), torch::optim::AdamWOptions(s.lr).weight_decay(s.weight_decay));
