@@ -44,7 +44,12 @@ int Run(int argc, char** argv) {
   if (!cfg.ok()) Die(cfg.status().ToString());
   auto o = models::ReadHstuRankerOptions(*cfg, "model");
   if (!o.ok()) Die(o.status().ToString());
-  models::HstuRanker model(models::HstuRankerShape{items, 4, len, 3}, *o);
+  models::HstuRankerShape shape;
+  shape.num_items = items;
+  shape.num_scenes = 4;
+  shape.max_len = len;
+  shape.targets = 3;
+  models::HstuRanker model(shape, *o);
   model->to(device);
   model->eval();
   torch::NoGradGuard no_grad;

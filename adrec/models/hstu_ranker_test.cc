@@ -16,7 +16,12 @@ HstuRanker MakeRanker(int64_t max_len = 12) {
   auto o = ReadHstuRankerOptions(*cfg, "model");
   EXPECT_TRUE(o.ok()) << o.status().ToString();
   torch::manual_seed(3);
-  HstuRanker m(HstuRankerShape{30, 3, max_len, 3}, *o);
+  HstuRankerShape shape;
+  shape.num_items = 30;
+  shape.num_scenes = 3;
+  shape.max_len = max_len;
+  shape.targets = 3;
+  HstuRanker m(shape, *o);
   m->eval();
   return m;
 }

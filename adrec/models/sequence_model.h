@@ -27,7 +27,7 @@ struct SequenceInput {
   torch::Tensor timestamps;  // [B, L] int64 unix seconds; HSTU's time bias reads it, SASRec not
   // Optional [B, L, dim]: added to each position's scaled item embedding (the HSTU ranker's
   // action and scene embeddings); undefined = items only.
-  torch::Tensor extra;
+  torch::Tensor extra = {};
 };
 
 struct SequenceShape {

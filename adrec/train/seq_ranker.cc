@@ -21,6 +21,7 @@
 #include "adrec/models/hstu_ranker.h"
 #include "adrec/text/tensor_io.h"
 #include "adrec/train/ranking_model.h"
+#include "adrec/train/run_files.h"
 #include "adrec/train/train_config.h"
 
 #ifndef ADREC_VERSION
@@ -157,8 +158,11 @@ std::vector<std::pair<std::string, torch::Tensor>> RankerTensors(models::HstuRan
 // The model a config and a dataset shape describe (the bundle rebuilds it the same way).
 StatusOr<models::HstuRanker> BuildRanker(Config& cfg, const data::Dataset& ds, int64_t targets, int64_t max_len) {
   ADREC_ASSIGN_OR_RETURN(models::HstuRankerOptions o, models::ReadHstuRankerOptions(cfg, "model"));
-  models::HstuRankerShape shape{static_cast<int64_t>(ds.num_items()),
-                                static_cast<int64_t>(std::max<size_t>(1, ds.scenes.size())), max_len, targets};
+  models::HstuRankerShape shape;
+  shape.num_items = static_cast<int64_t>(ds.num_items());
+  shape.num_scenes = static_cast<int64_t>(std::max<size_t>(1, ds.scenes.size()));
+  shape.max_len = max_len;
+  shape.targets = targets;
   const int64_t F = static_cast<int64_t>(o.item_features.size());
   if (F > 0) {
     shape.item_codes = torch::zeros({shape.num_items + 1, F}, torch::kInt64);
@@ -355,13 +359,7 @@ StatusOr<ordered_json> RunRanker(const TrainOptions& o) {
   eo.device = o.device;
   eo.threads = o.threads;
   ADREC_ASSIGN_OR_RETURN(ordered_json test, EvaluateSequenceRanker(eo));
-  ADREC_ASSIGN_OR_RETURN(std::string manifest_text, ReadFile(o.out / kBundleManifestFile));
-  ordered_json manifest = ordered_json::parse(manifest_text);
-  manifest["metrics"] = {{"valid", best_valid}, {"test", test}};
-  manifest["train"] = summary;
-  ADREC_RETURN_IF_ERROR(AtomicWriteFile(o.out / kBundleManifestFile, manifest.dump(2) + "\n"));
-  summary["valid"] = best_valid;
-  summary["test"] = test;
+  ADREC_RETURN_IF_ERROR(AddFinalMetrics(o.out, best_valid, "test", test, &summary));
   return summary;
 }
 

@@ -17,6 +17,7 @@
 #include "adrec/models/sequence_model.h"
 #include "adrec/text/tensor_io.h"
 #include "adrec/train/ranking_model.h"
+#include "adrec/train/run_files.h"
 #include "adrec/train/seq_train.h"
 #include "adrec/train/train_config.h"
 
@@ -319,15 +320,6 @@ Status SeqTrainer::WriteBundle(const ordered_json& valid) {
 }
 
 Status SeqTrainer::WriteCheckpoint() {
-  ADREC_ASSIGN_OR_RETURN(StagingDir stage, StagingDir::Create(checkpoint_dir()));
-  auto tensors = SequenceTensors(*model_);
-  tensors.emplace_back("rng/cpu", at::detail::getDefaultCPUGenerator().get_state());
-  ADREC_RETURN_IF_ERROR(text::SaveTensors(stage.path() / "state.safetensors", tensors));
-  try {
-    torch::save(*opt_, (stage.path() / "optimizer.pt").string());
-  } catch (const std::exception& e) {
-    return IoError("cannot write the optimiser state: " + std::string(e.what()));
-  }
   ordered_json j;
   j["model"] = model_name_;
   j["config_hash"] = config_hash_;
@@ -340,28 +332,11 @@ Status SeqTrainer::WriteCheckpoint() {
   j["rows_seen"] = prog_.rows_seen;
   j["tokens_seen"] = prog_.tokens_seen;
   j["best_valid"] = best_valid_;
-  ADREC_RETURN_IF_ERROR(AtomicWriteFile(stage.path() / "trainer.json", j.dump(2) + "\n"));
-  return stage.Commit(/*overwrite=*/true);
+  return WriteCheckpointDir(checkpoint_dir(), SequenceTensors(*model_), *opt_, j);
 }
 
 Status SeqTrainer::LoadCheckpoint() {
-  const auto dir = checkpoint_dir();
-  const auto tj = dir / "trainer.json";
-  if (!std::filesystem::exists(tj)) return NotFoundError("--resume: no checkpoint in " + dir.string());
-  ADREC_ASSIGN_OR_RETURN(std::string text, ReadFile(tj));
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(text);
-  } catch (const std::exception& e) {
-    return DataLossError(tj.string() + ": not valid JSON: " + e.what());
-  }
-  if (j.value("model", "") != model_name_) {
-    return FailedPreconditionError(tj.string() + ": the checkpoint is of model '" + j.value("model", "") +
-                                   "', the config asks for '" + model_name_ + "'");
-  }
-  if (j.value("config_hash", uint64_t{0}) != config_hash_) {
-    return FailedPreconditionError(tj.string() + ": the checkpoint was written with another config; resume with the same --config");
-  }
+  ADREC_ASSIGN_OR_RETURN(nlohmann::json j, ReadCheckpointJson(checkpoint_dir(), model_name_, config_hash_));
   prog_.epoch = j.value("epoch", int64_t{0});
   prog_.step = j.value("step", int64_t{0});
   prog_.best_ndcg = j.value("best_ndcg", -1.0);
@@ -371,18 +346,9 @@ Status SeqTrainer::LoadCheckpoint() {
   prog_.rows_seen = j.value("rows_seen", int64_t{0});
   prog_.tokens_seen = j.value("tokens_seen", int64_t{0});
   if (j.contains("best_valid")) best_valid_ = j["best_valid"];
-  const auto state = dir / "state.safetensors";
-  ADREC_ASSIGN_OR_RETURN(auto tensors, text::LoadTensors(state, device_));
-  ADREC_RETURN_IF_ERROR(LoadSequenceTensors(*model_, tensors, state.string()));
-  if (auto it = tensors.find("rng/cpu"); it != tensors.end()) {
-    at::Generator gen = at::detail::getDefaultCPUGenerator();
-    gen.set_state(it->second.cpu());
-  }
-  try {
-    torch::load(*opt_, (dir / "optimizer.pt").string(), device_);
-  } catch (const std::exception& e) {
-    return DataLossError((dir / "optimizer.pt").string() + ": cannot load the optimiser state: " + e.what());
-  }
+  ADREC_RETURN_IF_ERROR(LoadCheckpointState(checkpoint_dir(), device_, *opt_, [&](const auto& tensors, const std::string& source) {
+    return LoadSequenceTensors(*model_, tensors, source);
+  }));
   LogInfo("resuming after epoch " + std::to_string(prog_.epoch) + " (step " + std::to_string(prog_.step) + ")");
   return Status::Ok();
 }
@@ -494,13 +460,7 @@ StatusOr<ordered_json> SeqTrainer::Run() {
   eo.batch_size = static_cast<size_t>(s_.eval_batch_size);
   eo.exclude_seen = s_.eval_exclude_seen;
   ADREC_ASSIGN_OR_RETURN(ordered_json test, EvaluateSequence(eo));
-  ADREC_ASSIGN_OR_RETURN(std::string manifest_text, ReadFile(o_.out / kBundleManifestFile));
-  ordered_json manifest = ordered_json::parse(manifest_text);
-  manifest["metrics"] = {{"valid", best_valid_}, {"test", test}};
-  manifest["train"] = summary;
-  ADREC_RETURN_IF_ERROR(AtomicWriteFile(o_.out / kBundleManifestFile, manifest.dump(2) + "\n"));
-  summary["valid"] = best_valid_;
-  summary["test"] = test;
+  ADREC_RETURN_IF_ERROR(AddFinalMetrics(o_.out, best_valid_, "test", test, &summary));
   return summary;
 }
 

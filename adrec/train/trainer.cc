@@ -19,6 +19,7 @@
 #include "adrec/text/tensor_io.h"
 #include "adrec/models/sequence_model.h"
 #include "adrec/train/ranking_model.h"
+#include "adrec/train/run_files.h"
 #include "adrec/train/seq_ranker.h"
 #include "adrec/train/seq_trainer.h"
 #include "adrec/train/train_config.h"
@@ -323,39 +324,13 @@ ordered_json Trainer::Manifest(const ordered_json& metrics) const {
 }
 
 Status Trainer::WriteCheckpoint() {
-  ADREC_ASSIGN_OR_RETURN(StagingDir stage, StagingDir::Create(checkpoint_dir()));
-  auto tensors = ModelTensors(model_, /*with_optimizer=*/true);
-  tensors.emplace_back("rng/cpu", at::detail::getDefaultCPUGenerator().get_state());
-  ADREC_RETURN_IF_ERROR(text::SaveTensors(stage.path() / "state.safetensors", tensors));
-  try {
-    torch::save(*opt_, (stage.path() / "optimizer.pt").string());
-  } catch (const std::exception& e) {
-    return IoError("cannot write the optimiser state: " + std::string(e.what()));
-  }
   ordered_json tj = ProgressionJson(prog_, model_name_, config_hash_);
   tj["best_valid"] = best_valid_;
-  ADREC_RETURN_IF_ERROR(AtomicWriteFile(stage.path() / "trainer.json", tj.dump(2) + "\n"));
-  return stage.Commit(/*overwrite=*/true);
+  return WriteCheckpointDir(checkpoint_dir(), ModelTensors(model_, /*with_optimizer=*/true), *opt_, tj);
 }
 
 Status Trainer::LoadCheckpoint() {
-  const auto dir = checkpoint_dir();
-  const auto tj = dir / "trainer.json";
-  if (!std::filesystem::exists(tj)) return NotFoundError("--resume: no checkpoint in " + dir.string());
-  ADREC_ASSIGN_OR_RETURN(std::string text, ReadFile(tj));
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(text);
-  } catch (const std::exception& e) {
-    return DataLossError(tj.string() + ": not valid JSON: " + e.what());
-  }
-  if (j.value("model", "") != model_name_) {
-    return FailedPreconditionError(tj.string() + ": the checkpoint is of model '" + j.value("model", "") +
-                                   "', the config asks for '" + model_name_ + "'");
-  }
-  if (j.value("config_hash", uint64_t{0}) != config_hash_) {
-    return FailedPreconditionError(tj.string() + ": the checkpoint was written with another config; resume with the same --config");
-  }
+  ADREC_ASSIGN_OR_RETURN(nlohmann::json j, ReadCheckpointJson(checkpoint_dir(), model_name_, config_hash_));
   prog_.epoch = j.value("epoch", uint64_t{0});
   prog_.batch_in_epoch = j.value("batch_in_epoch", uint64_t{0});
   prog_.step = j.value("step", int64_t{0});
@@ -365,18 +340,9 @@ Status Trainer::LoadCheckpoint() {
   prog_.trained_seconds = j.value("trained_seconds", 0.0);
   prog_.samples_seen = j.value("samples_seen", uint64_t{0});
   if (j.contains("best_valid")) best_valid_ = j["best_valid"];
-  const auto state = dir / "state.safetensors";
-  ADREC_ASSIGN_OR_RETURN(auto tensors, text::LoadTensors(state, device_));
-  ADREC_RETURN_IF_ERROR(LoadModelTensors(model_, tensors, /*with_optimizer=*/true, state.string()));
-  if (auto it = tensors.find("rng/cpu"); it != tensors.end()) {
-    at::Generator gen = at::detail::getDefaultCPUGenerator();
-    gen.set_state(it->second.cpu());
-  }
-  try {
-    torch::load(*opt_, (dir / "optimizer.pt").string(), device_);
-  } catch (const std::exception& e) {
-    return DataLossError((dir / "optimizer.pt").string() + ": cannot load the optimiser state: " + e.what());
-  }
+  ADREC_RETURN_IF_ERROR(LoadCheckpointState(checkpoint_dir(), device_, *opt_, [&](const auto& tensors, const std::string& source) {
+    return LoadModelTensors(model_, tensors, /*with_optimizer=*/true, source);
+  }));
   LogInfo("resuming at epoch " + std::to_string(prog_.epoch) + " batch " + std::to_string(prog_.batch_in_epoch) +
           " (step " + std::to_string(prog_.step) + ")");
   return Status::Ok();
@@ -528,16 +494,8 @@ StatusOr<ordered_json> Trainer::Run() {
   eo.batch_size = s_.eval_batch_size;
   eo.part = test_.size() > 0 ? "test" : "valid";
   ADREC_ASSIGN_OR_RETURN(ordered_json test, EvaluateRanking(eo));
-  // Only the manifest gains the final metrics: read it as written (key order kept), without
-  // rebuilding the model that EvaluateRanking just loaded.
-  ADREC_ASSIGN_OR_RETURN(std::string manifest_text, ReadFile(o_.out / kBundleManifestFile));
-  ordered_json metrics = {{"valid", best_valid_}, {eo.part, test}};
-  ordered_json manifest = ordered_json::parse(manifest_text);
-  manifest["metrics"] = metrics;
-  manifest["train"] = summary;
-  ADREC_RETURN_IF_ERROR(AtomicWriteFile(o_.out / kBundleManifestFile, manifest.dump(2) + "\n"));
-  summary["valid"] = best_valid_;
-  summary[eo.part] = test;
+  // Only the manifest gains the final metrics, without rebuilding the model just loaded.
+  ADREC_RETURN_IF_ERROR(AddFinalMetrics(o_.out, best_valid_, eo.part, test, &summary));
   return summary;
 }
 
