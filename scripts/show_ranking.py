@@ -19,14 +19,14 @@ def main():
         t = r["test"]
         tg = t.get("targets", {})
         rows.append((r["model"], t.get("auc"), t.get("logloss"), tg.get("download", {}).get("auc"),
-                     tg.get("conversion", {}).get("auc"), r.get("samples_per_s")))
+                     tg.get("conversion", {}).get("auc"), r.get("samples_per_s", r.get("windows_per_s"))))
         bayes = t.get("bayes_auc", bayes)
-    print("%-10s %10s %10s %13s %15s %12s" % ("model", "click AUC", "log loss", "download AUC", "conversion AUC", "samples/s"))
+    print("%-12s %10s %10s %13s %15s %12s" % ("model", "click AUC", "log loss", "download AUC", "conversion AUC", "samples/s"))
     for name, auc, ll, dl, conv, sps in rows:
-        print("%-10s %10s %10s %13s %15s %12s" % (name, fmt(auc), fmt(ll), fmt(dl), fmt(conv),
+        print("%-12s %10s %10s %13s %15s %12s" % (name, fmt(auc), fmt(ll), fmt(dl), fmt(conv),
                                                   "%.0f" % sps if sps else "-"))
     if bayes:
-        print("%-10s %10s   (the generator's true click probabilities on the same impressions)" % ("Bayes", fmt(bayes)))
+        print("%-12s %10s   (the generator's true click probabilities on the same impressions)" % ("Bayes", fmt(bayes)))
 
 
 if __name__ == "__main__":

@@ -5,6 +5,10 @@
 
 #include <cmath>
 
+#include "adrec/core/file.h"
+#include "adrec/models/testing.h"
+#include "adrec/text/tensor_io.h"
+
 namespace adrec::train {
 namespace {
 
@@ -72,6 +76,34 @@ TEST(SampledSoftmaxLoss, GradientsFlowAndUniformNegativesStayInRange) {
   EXPECT_TRUE(std::isfinite(loss.item<float>()));
   EXPECT_GT(h.grad().abs().sum().item<float>(), 0.f);
   EXPECT_EQ(table.grad()[0].abs().sum().item<float>(), 0.f);  // the padding row is never a candidate
+}
+
+// The PyTorch reference trainer (bench/reference/train_sequence.py, the other side of the speed
+// benchmark) computes the same loss on the same inputs, with and without in-batch negatives.
+TEST(SampledSoftmaxLoss, PyTorchTwinGivesTheSameLoss) {
+  if (std::string why = models::testing::PythonTwinUnavailable(); !why.empty()) GTEST_SKIP() << why;
+  ScopedTempDir tmp("adrec-loss-twin");
+  std::vector<std::string> dirs;
+  for (bool in_batch : {false, true}) {
+    torch::manual_seed(in_batch ? 4 : 3);
+    torch::Tensor table = torch::randn({41, 12});
+    torch::Tensor h = torch::randn({30, 12});
+    torch::Tensor targets = torch::randint(1, 41, {30}, torch::kInt64);
+    SampledSoftmaxOptions o;
+    o.num_negatives = 16;
+    o.in_batch = in_batch;
+    torch::Tensor negatives = UniformNegatives(40, o, torch::kCPU);
+    const torch::Tensor loss = SampledSoftmaxLoss(h, targets, table, o, negatives);
+    const std::string dir = (tmp.path() / (in_batch ? "in_batch" : "uniform")).string();
+    std::filesystem::create_directories(dir);
+    ASSERT_TRUE(text::SaveTensors(dir + "/loss.safetensors",
+                                  {{"hidden", h}, {"targets", targets}, {"table", table}, {"negatives", negatives},
+                                   {"expected", loss.reshape({1})}},
+                                  {{"temperature", "0.05"}, {"in_batch", in_batch ? "1" : "0"}})
+                    .ok());
+    dirs.push_back(dir);
+  }
+  models::testing::ExpectTwinAgrees("train_sequence.py", dirs, 1e-5);
 }
 
 TEST(BceOneNegativeLoss, EqualsTheFormula) {

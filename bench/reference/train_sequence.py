@@ -6,12 +6,18 @@ random sequences built before timing. Prints one JSON object on stdout.
     train_sequence.py [--model hstu] [--device cpu] [--threads 2] [--batch 128] [--len 200]
         [--items 3706] [--dim 50] [--blocks 2] [--heads 1] [--negatives 128] [--warmup 3]
         [--steps 20] [--bf16 -1] [--encode-latency 0]
+    train_sequence.py --check DIR [DIR...] [--tol 1e-5]
+
+--check reads DIR/loss.safetensors (hidden, targets, table, negatives, expected; metadata
+temperature, in_batch) written by adrec's test (adrec/train/seq_loss_test.cc), computes the loss
+here and exits 0 when |loss - expected| / max(1, |expected|) < --tol (printed either way).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import resource
 import sys
@@ -24,13 +30,15 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from seq_models import make_sequence_model  # noqa: E402
 
 
-def sampled_softmax_loss(hidden, targets, table, negatives, temperature=0.05, in_batch_max=128):
+def sampled_softmax_loss(hidden, targets, table, negatives, temperature=0.05, in_batch_max=128, in_batch=True):
     h = F.normalize(hidden, dim=-1, eps=1e-6)
     pos = F.normalize(table[targets], dim=-1, eps=1e-6)
-    in_batch = targets
-    if targets.shape[0] > in_batch_max:
-        in_batch = targets[torch.randperm(targets.shape[0], device=targets.device)[:in_batch_max]]
-    neg_ids = torch.cat([negatives, in_batch])
+    neg_ids = negatives
+    if in_batch:
+        batch_ids = targets
+        if targets.shape[0] > in_batch_max:
+            batch_ids = targets[torch.randperm(targets.shape[0], device=targets.device)[:in_batch_max]]
+        neg_ids = torch.cat([negatives, batch_ids])
     neg = F.normalize(table[neg_ids], dim=-1, eps=1e-6)
     pos_logit = (h * pos).sum(-1, keepdim=True) / temperature
     neg_logit = (h @ neg.t()) / temperature
@@ -44,8 +52,28 @@ def sync(device):
         torch.cuda.synchronize()
 
 
+def check(directory: str, tol: float) -> int:
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    path = f"{directory}/loss.safetensors"
+    with safe_open(path, "pt") as f:
+        meta = f.metadata()
+    t = load_file(path)
+    loss = sampled_softmax_loss(t["hidden"], t["targets"], t["table"], t["negatives"],
+                                temperature=float(meta["temperature"]), in_batch_max=1 << 30,
+                                in_batch=meta["in_batch"] == "1").item()
+    expected = t["expected"].item()
+    diff = abs(loss - expected)
+    ok = math.isfinite(diff) and diff / max(1.0, abs(expected)) < tol
+    print(f"sampled softmax ({directory}): max_abs_diff={diff:.3g} (loss {expected:.6g}){'' if ok else ' FAIL'}")
+    return 0 if ok else 1
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--check", nargs="+", metavar="DIR")
+    p.add_argument("--tol", type=float, default=1e-5)
     p.add_argument("--model", default="hstu")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=2)
@@ -61,6 +89,8 @@ def main() -> int:
     p.add_argument("--bf16", type=int, default=-1)
     p.add_argument("--encode-latency", type=int, default=0)
     a = p.parse_args()
+    if a.check:
+        return max(check(d, a.tol) for d in a.check)
     device = torch.device(a.device)
     bf16 = device.type == "cuda" if a.bf16 < 0 else a.bf16 != 0
     torch.set_num_threads(a.threads)
