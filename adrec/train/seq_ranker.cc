@@ -328,7 +328,7 @@ StatusOr<ordered_json> RunRanker(const TrainOptions& o) {
       m["feature_spec"] = d.spec.ToJson();
       m["config"] = config_text;
       m["split"] = SplitJson(split_options);
-      if (!o.split_dir.empty()) m["split"]["dir"] = o.split_dir.string();
+      if (!o.split_dir.empty()) m["split"]["dir"] = std::filesystem::absolute(o.split_dir).string();
       m["data"] = {{"name", d.ds.info.name}, {"items", d.ds.num_items()}, {"scenes", d.ds.scenes}};
       m["epoch"] = epochs;
       m["seed"] = o.seed;
@@ -393,7 +393,7 @@ StatusOr<ordered_json> EvaluateSequenceRanker(const EvalOptions& o) {
     ADREC_RETURN_IF_ERROR(ReadRankerSettings(cfg, &s));
     ADREC_ASSIGN_OR_RETURN(data::FeatureSpec spec, data::FeatureSpec::FromJson(manifest["feature_spec"]));
     ADREC_ASSIGN_OR_RETURN(RankerData d, LoadRankerData(o.data, spec, SplitFromJson(manifest.value("split", nlohmann::json::object())),
-                                                        o.split_dir, manifest.value("primary_target", "")));
+                                                        EvalSplitDir(manifest, o.split_dir), manifest.value("primary_target", "")));
     const uint64_t items = manifest.value("data", nlohmann::json::object()).value("items", uint64_t{0});
     if (d.ds.num_items() != items) {
       return FailedPreconditionError("the bundle was trained on " + std::to_string(items) + " items; " + o.data.string() +

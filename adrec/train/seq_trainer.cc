@@ -300,7 +300,7 @@ Status SeqTrainer::WriteBundle(const ordered_json& valid) {
   m["score"] = s_.softmax.l2_normalize ? "cosine" : "dot";
   m["config"] = config_text_;
   m["split"] = SplitJson(split_options_);
-  if (!o_.split_dir.empty()) m["split"]["dir"] = o_.split_dir.string();
+  if (!o_.split_dir.empty()) m["split"]["dir"] = std::filesystem::absolute(o_.split_dir).string();
   m["data"] = {{"name", ds_.info.name},
                {"source_format", ds_.info.source_format},
                {"events", ds_.num_events()},
@@ -497,8 +497,8 @@ StatusOr<ordered_json> EvaluateSequence(const EvalOptions& o) {
                                      ": item vectors would score the wrong items (evaluate on the dataset it was trained on)");
     }
     data::Split split;
-    if (!o.split_dir.empty()) {
-      ADREC_ASSIGN_OR_RETURN(split, data::ReadSplit(o.split_dir, ds));
+    if (const auto dir = EvalSplitDir(b.manifest, o.split_dir); !dir.empty()) {
+      ADREC_ASSIGN_OR_RETURN(split, data::ReadSplit(dir, ds));
     } else {
       ADREC_ASSIGN_OR_RETURN(split, data::MakeSplit(ds, SplitFromJson(b.manifest.value("split", nlohmann::json::object()))));
     }

@@ -46,4 +46,10 @@ data::SplitOptions SplitFromJson(const nlohmann::json& j) {
   return o;
 }
 
+std::filesystem::path EvalSplitDir(const nlohmann::json& manifest, const std::filesystem::path& given) {
+  if (!given.empty()) return given;
+  const nlohmann::json split = manifest.value("split", nlohmann::json::object());
+  return split.is_object() ? std::filesystem::path(split.value("dir", "")) : std::filesystem::path();
+}
+
 }  // namespace adrec::train

@@ -2,6 +2,8 @@
 // the exported arrays and the trainer's batches come from the same split. Torch-free.
 #pragma once
 
+#include <filesystem>
+
 #include <nlohmann/json.hpp>
 
 #include "adrec/core/status.h"
@@ -22,5 +24,10 @@ Status ReadSplitOptions(Config& cfg, data::SplitOptions* options);
 // remakes the very split the model was trained on.
 nlohmann::ordered_json SplitJson(const data::SplitOptions& options);
 data::SplitOptions SplitFromJson(const nlohmann::json& j);
+
+// The split directory an evaluation reads: `given` (--split-dir) when set, else the one the
+// bundle was trained on ("split"."dir" of its manifest, recorded as an absolute path when
+// training read one), else empty (remake the split from the recorded options).
+std::filesystem::path EvalSplitDir(const nlohmann::json& manifest, const std::filesystem::path& given);
 
 }  // namespace adrec::train

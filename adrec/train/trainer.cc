@@ -309,7 +309,7 @@ ordered_json Trainer::Manifest(const ordered_json& metrics) const {
   m["feature_spec"] = spec_.ToJson();
   m["config"] = config_text_;
   m["split"] = SplitJson(split_options_);
-  if (!o_.split_dir.empty()) m["split"]["dir"] = o_.split_dir.string();
+  if (!o_.split_dir.empty()) m["split"]["dir"] = std::filesystem::absolute(o_.split_dir).string();
   m["data"] = {{"name", ds_.info.name},
                {"source_format", ds_.info.source_format},
                {"provenance", ds_.info.provenance},
@@ -527,8 +527,8 @@ StatusOr<ordered_json> EvaluateRanking(const EvalOptions& o) {
       if (o.part == "train") part = data::SplitPart::kTrain;
       else if (o.part == "valid") part = data::SplitPart::kValid;
       else if (o.part != "test") return InvalidArgumentError("--split '" + o.part + "' is not one of test, valid, train, all");
-      if (!o.split_dir.empty()) {
-        ADREC_ASSIGN_OR_RETURN(split, data::ReadSplit(o.split_dir, ds));
+      if (const auto dir = EvalSplitDir(b.manifest, o.split_dir); !dir.empty()) {
+        ADREC_ASSIGN_OR_RETURN(split, data::ReadSplit(dir, ds));
       } else {
         ADREC_ASSIGN_OR_RETURN(split, data::MakeSplit(ds, SplitFromJson(b.manifest.value("split", nlohmann::json::object()))));
       }

@@ -307,11 +307,24 @@ TEST_F(CliTrainTest, SequenceModelsTrainAndEvaluateOnLeaveOneOut) {
   ASSERT_EQ(ex.exit_code, 0) << ex.err;
   EXPECT_EQ(ex.Json()["protocol"]["exclude_seen"], true);
 
-  // The same config trains HSTU with --model.
-  RunResult h = Run("train" + data + " --model hstu --out " + Path("hstu"));
+  // The same config trains HSTU with --model, here on a split made by `adrec split`; the
+  // bundle records that split's directory and eval reads it back.
+  RunResult sp = Run("split " + Path("chain") + " --method loo --positive-actions click --out " + Path("loo") + " --json");
+  ASSERT_EQ(sp.exit_code, 0) << sp.err;
+  EXPECT_EQ(sp.Json()["positives"], "click");
+  RunResult h = Run("train" + data + " --model hstu --split " + Path("loo") + " --out " + Path("hstu"));
   ASSERT_EQ(h.exit_code, 0) << h.err;
   EXPECT_EQ(h.Json()["model"], "hstu");
   EXPECT_GT(h.Json()["test"]["hr@10"].get<double>(), 0.6) << h.out;
+  auto manifest = adrec::ReadFile(Path("hstu") + "/manifest.json");
+  ASSERT_TRUE(manifest.ok());
+  EXPECT_EQ(json::parse(*manifest)["split"]["dir"], fs::absolute(Path("loo")).string());
+  RunResult he = Run("eval --data " + Path("chain") + " --bundle " + Path("hstu") + " --json -q");
+  ASSERT_EQ(he.exit_code, 0) << he.err;
+  EXPECT_DOUBLE_EQ(he.Json()["hr@10"].get<double>(), h.Json()["test"]["hr@10"].get<double>());
+  RunResult bad_action = Run("split " + Path("chain") + " --method loo --positive-actions clack --out " + Path("x") + " --json");
+  EXPECT_EQ(bad_action.exit_code, 1);
+  EXPECT_NE(bad_action.out.find("clack"), std::string::npos) << bad_action.out;
 
   // Bad input: the CTR protocol on a sequence bundle, another dataset's items, a non-loo split.
   RunResult ctr = Run("eval --data " + Path("chain") + " --bundle " + Path("sasrec") + " --protocol ctr --json -q");

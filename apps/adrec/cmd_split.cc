@@ -9,6 +9,7 @@ void AddSplitCommand(CLI::App& app, Context& ctx) {
   struct Flags {
     std::string dataset, out;
     data::SplitOptions opt;
+    std::vector<std::string> positives;
     bool force = false;
   };
   auto flags = std::make_shared<Flags>();
@@ -24,11 +25,19 @@ void AddSplitCommand(CLI::App& app, Context& ctx) {
       ->capture_default_str()->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--valid", flags->opt.valid_fraction, "Valid fraction (temporal, random)")
       ->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--positive-actions", flags->positives,
+                  "Actions that count as positives (default: every non-impression action), e.g. click")
+      ->delimiter(',');
   cmd->add_flag("--force", flags->force, "Replace an existing output directory");
   AddJsonFlag(cmd, ctx);
   cmd->callback([flags, &ctx] {
     ctx.run = [flags, &ctx]() -> Status {
       ADREC_ASSIGN_OR_RETURN(data::Dataset ds, data::ReadDataset(flags->dataset));
+      flags->opt.positive_actions.clear();
+      for (const std::string& p : flags->positives) {
+        ADREC_ASSIGN_OR_RETURN(data::Action a, data::ParseAction(p));
+        flags->opt.positive_actions.push_back(a);
+      }
       ADREC_ASSIGN_OR_RETURN(data::Split split, data::MakeSplit(ds, flags->opt));
       data::WriteSplitOptions wo;
       wo.overwrite = flags->force;
@@ -36,6 +45,7 @@ void AddSplitCommand(CLI::App& app, Context& ctx) {
       auto counts = split.Counts();
       PrintResult(ctx, {{"out", flags->out},
                         {"method", split.method},
+                        {"positives", data::ActionMaskNames(split.positive_mask)},
                         {"train", counts[0]},
                         {"valid", counts[1]},
                         {"test", counts[2]}});
