@@ -28,6 +28,26 @@ StatusOr<SeqEpochResult> TrainSequenceEpoch(models::SequenceModel& model, torch:
   std::iota(order.begin(), order.end(), 0u);
   std::shuffle(order.begin(), order.end(), rng);
   const int64_t num_items = model.shape().num_items, max_len = model.shape().max_len;
+  const size_t bs = static_cast<size_t>(options.batch_size);
+  if (options.length_buckets > 1) {
+    // Rows of similar length share a batch, so a batch pads to little more than its rows: sort
+    // each run of length_buckets batches by length, then shuffle the batches' order.
+    auto len = [&](uint32_t r) { return std::min<uint64_t>(seqs.length(r), static_cast<uint64_t>(max_len) + 1); };
+    const size_t run = bs * static_cast<size_t>(options.length_buckets);
+    for (size_t b = 0; b < order.size(); b += run) {
+      auto first = order.begin() + static_cast<int64_t>(b);
+      auto last = order.begin() + static_cast<int64_t>(std::min(order.size(), b + run));
+      std::stable_sort(first, last, [&](uint32_t x, uint32_t y) { return len(x) < len(y); });
+    }
+    std::vector<size_t> batches;
+    for (size_t b = 0; b < order.size(); b += bs) batches.push_back(b);
+    std::shuffle(batches.begin(), batches.end(), rng);
+    std::vector<uint32_t> shuffled;
+    shuffled.reserve(order.size());
+    for (size_t b : batches) shuffled.insert(shuffled.end(), order.begin() + static_cast<int64_t>(b),
+                                             order.begin() + static_cast<int64_t>(std::min(order.size(), b + bs)));
+    order.swap(shuffled);
+  }
   SeqEpochResult out;
   double loss_sum = 0;
   data::SequenceBatch batch;
@@ -43,6 +63,7 @@ StatusOr<SeqEpochResult> TrainSequenceEpoch(models::SequenceModel& model, torch:
     out.rows += static_cast<int64_t>(end - begin);
     if (options.progress != nullptr) options.progress->Add(end - begin);
     for (int64_t x : batch.items) out.tokens += x != 0;
+    out.padded += static_cast<int64_t>(batch.items.size());
     torch::Tensor targets = Int64(batch.targets, batch.batch, batch.length, options.device).reshape(-1);
     torch::Tensor where = targets.nonzero().squeeze(1);
     if (where.numel() == 0) continue;  // rows of one item: nothing to predict

@@ -32,6 +32,11 @@ struct SeqStepOptions {
   double clip_norm = 0;                  // 0 = no clipping
   torch::Device device = torch::kCPU;
   bool bf16 = false;                     // autocast the model to bf16 (CUDA only; the loss stays f32)
+  // > 1: rows are sorted by length within runs of this many batches before batching (and the
+  // batches shuffled), so little compute goes to padding (Beauty, length 50: padding 87% -> 28%
+  // of the positions, an epoch 3x faster); 0 or 1: plain shuffled batches. Off by default until
+  // its effect on quality is measured: batches of like lengths also change the negatives.
+  int64_t length_buckets = 1;
   const std::atomic<bool>* stop = nullptr;  // checked between steps: the epoch ends early
   Progress* progress = nullptr;          // advanced by the rows of each step
 };
@@ -40,6 +45,7 @@ struct SeqEpochResult {
   double mean_loss = 0;
   int64_t steps = 0, positions = 0;
   int64_t rows = 0, tokens = 0;  // sequences and their real (unpadded) input items
+  int64_t padded = 0;            // input positions computed, padding included (batch × length)
   uint64_t truncated = 0;  // rows cut to max_len (oldest items dropped)
   bool interrupted = false;  // options.stop was set before the epoch ended
 };

@@ -48,6 +48,7 @@ struct SeqSettings {
   bool bf16 = true;
   bool deterministic = false;
   int64_t max_len = 200;  // model.max_len
+  int64_t length_buckets = 1;  // train.length_buckets (SeqStepOptions; 1 = off)
 };
 
 Status ReadSeqSettings(Config& cfg, SeqSettings* s) {
@@ -71,6 +72,7 @@ Status ReadSeqSettings(Config& cfg, SeqSettings* s) {
   ADREC_RETURN_IF_ERROR(cfg.Get("train.bf16", &s->bf16));
   ADREC_RETURN_IF_ERROR(cfg.Get("train.deterministic", &s->deterministic));
   ADREC_RETURN_IF_ERROR(cfg.Get("model.max_len", &s->max_len));
+  ADREC_RETURN_IF_ERROR(cfg.Get("train.length_buckets", &s->length_buckets));
   const std::string src = cfg.source() + ": ";
   if (s->epochs <= 0) return InvalidArgumentError(src + "train.epochs must be positive");
   if (s->batch_size <= 0 || s->eval_batch_size <= 0) {
@@ -180,7 +182,7 @@ struct SeqProgression {
   int64_t best_epoch = -1;
   int evals_since_best = 0;
   double trained_seconds = 0.0;
-  int64_t rows_seen = 0, tokens_seen = 0;
+  int64_t rows_seen = 0, tokens_seen = 0, padded_seen = 0;
 };
 
 class SeqTrainer {
@@ -376,6 +378,7 @@ StatusOr<ordered_json> SeqTrainer::Run() {
   so.clip_norm = s_.clip_norm;
   so.device = device_;
   so.bf16 = s_.bf16;
+  so.length_buckets = s_.length_buckets;
   so.stop = o_.stop;
   so.progress = &progress;
 
@@ -399,6 +402,7 @@ StatusOr<ordered_json> SeqTrainer::Run() {
     prog_.step += r.steps;
     prog_.rows_seen += r.rows;
     prog_.tokens_seen += r.tokens;
+    prog_.padded_seen += r.padded;
     truncated = r.truncated;
     prog_.trained_seconds = seconds_before + std::chrono::duration<double>(Clock::now() - t0).count();
     const bool last = prog_.epoch == s_.epochs;
@@ -447,6 +451,9 @@ StatusOr<ordered_json> SeqTrainer::Run() {
   summary["sequences_per_s"] = secs > 0 ? static_cast<double>(prog_.rows_seen - rows_before) / secs : 0.0;
   summary["tokens_per_s"] = secs > 0 ? static_cast<double>(prog_.tokens_seen - tokens_before) / secs : 0.0;
   summary["truncated"] = truncated;
+  // Share of the computed positions that were padding (this run's epochs).
+  summary["padding_share"] = prog_.padded_seen > 0 ? 1.0 - static_cast<double>(prog_.tokens_seen - tokens_before) /
+                                                               static_cast<double>(prog_.padded_seen) : 0.0;
   // Stopped before the first evaluation, or at --max-steps (to be resumed): no test yet.
   if (prog_.best_epoch < 0 || stopped == "max_steps") return summary;
 

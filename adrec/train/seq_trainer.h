@@ -14,11 +14,12 @@ namespace adrec::train {
 // [model] name, max_len and the model's options; [train] epochs, batch_size, lr, optimizer,
 // weight_decay, adam_beta2, loss (sampled_softmax | bce), num_negatives, in_batch_negatives,
 // in_batch_max, temperature, l2_normalize, clip_norm, eval_every (epochs), patience (evaluations),
-// eval_exclude_seen, eval_batch_size, bf16, deterministic. The bundle keeps the weights of
+// eval_exclude_seen, eval_batch_size, length_buckets, bf16, deterministic. The bundle keeps the weights of
 // the best valid NDCG@10; a checkpoint is written after every epoch, so SIGINT/SIGTERM loses at
 // most the epoch under way, and --max-steps stops at the end of the epoch that reaches it.
 // Returns "bundle", "model", "epochs", "steps", "best_epoch", "stopped", "train_seconds",
-// "sequences_per_s", "tokens_per_s", "truncated", "valid" and "test" metric objects.
+// "sequences_per_s", "tokens_per_s", "truncated", "padding_share", "valid" and "test" metric
+// objects.
 StatusOr<nlohmann::ordered_json> TrainSequence(const TrainOptions& options);
 
 // Top-level "hr@1", "hr@10", "hr@50", "hr@200", "ndcg@…", "mrr", "coverage@10",
