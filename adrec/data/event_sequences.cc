@@ -51,10 +51,12 @@ void BuildEventBatch(const Dataset& ds, const SampleSet& samples, const std::vec
   out->hours.assign(n, 0);
   out->times.assign(n, 0);
   out->sample.assign(n, -1);
+  out->users.assign(windows.size(), 0);
   out->labels.assign(n * static_cast<size_t>(T), 0.f);
   out->mask.assign(n * static_cast<size_t>(T), 0.f);
   for (size_t b = 0; b < windows.size(); ++b) {
     const EventWindow& w = windows[b];
+    out->users[b] = w.user;
     for (uint64_t e = w.begin; e < w.end; ++e) {
       const size_t at = b * static_cast<size_t>(L) + (e - w.begin);
       out->items[at] = static_cast<int64_t>(ev.item[e]) + 1;

@@ -38,6 +38,7 @@ std::vector<int64_t> SampleIndexOfEvents(const Dataset& ds, const SampleSet& sam
 struct EventBatch {
   int64_t batch = 0, length = 0, targets = 0;
   std::vector<int64_t> items, actions, scenes, slots, hours, times, sample;
+  std::vector<int64_t> users;  // [batch]: each window's user
   std::vector<float> labels, mask;
 };
 void BuildEventBatch(const Dataset& ds, const SampleSet& samples, const std::vector<int64_t>& sample_of,

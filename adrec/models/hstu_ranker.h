@@ -8,8 +8,9 @@
 // (e_context: scene + feed slot + hour of day embeddings).
 // Serving splits the two: EncodeHistory once per request (cacheable), Score per candidate.
 // Parameters: "encoder.*" (an HstuModel: item table, positions, blocks), "action_emb.weight",
-// "scene_emb.weight", "slot_emb.weight", "hour_emb.weight", "attributes.<f>.weight", "start" [dim] (the state before the first
-// event), "head.*", "out.*"; buffer "item_codes".
+// "scene_emb.weight", "slot_emb.weight", "hour_emb.weight", "attributes.<f>.weight",
+// "user_attributes.<g>.weight", "start" [dim] (the state before the first event), "head.*",
+// "out.*"; buffers "item_codes", "user_codes".
 #pragma once
 
 #include <cstdint>
@@ -35,12 +36,17 @@ struct HstuRankerShape {
   // tokens and for candidates, so rare items borrow what their category has learned.
   torch::Tensor item_codes;
   std::vector<int64_t> item_feature_sizes;
+  // The same for the user's profile (age, gender, region, device): codes [num_users, G]. Its
+  // embeddings join every token and the request context.
+  torch::Tensor user_codes;
+  std::vector<int64_t> user_feature_sizes;
 };
 
 struct HstuRankerOptions {
   HstuOptions hstu;         // [model] dim, blocks, heads, dropout, attention_dim, linear_dim, time_buckets
   MlpOptions head{{64}};    // [model] head_hidden
   std::vector<std::string> item_features;  // [model] item_features: item-table columns
+  std::vector<std::string> user_features;  // [model] user_features: user-table columns
 };
 StatusOr<HstuRankerOptions> ReadHstuRankerOptions(Config& cfg, std::string_view section);
 
@@ -49,11 +55,14 @@ StatusOr<HstuRankerOptions> ReadHstuRankerOptions(Config& cfg, std::string_view 
 // unix seconds. Scene, slot and hour are also the request context a candidate is scored in.
 struct EventTokens {
   torch::Tensor items, actions, scenes, slots, hours, times;  // [B, L] int64
+  torch::Tensor users = {};  // [B] int64, 0-based dataset users (read only with user_features)
 };
 
-// The context of a request, per candidate (1-based like the tokens): [N] int64 each.
+// The context of a request, per candidate (1-based like the tokens): [N] int64 each; users
+// 0-based, read only with user_features.
 struct RequestContext {
   torch::Tensor scenes, slots, hours;
+  torch::Tensor users = {};
 };
 
 inline constexpr int64_t kNumSlotTokens = 256;  // EventColumns::position is a u8
@@ -77,16 +86,17 @@ class HstuRankerImpl : public torch::nn::Module {
   const HstuRankerShape& shape() const { return shape_; }
 
  private:
-  // Sum of the attribute embeddings of `items` (1-based) [.., dim]; undefined without attributes.
-  torch::Tensor ItemAttributes(const torch::Tensor& items);
+  // Sum of the attribute embeddings of `ids` (rows of `codes`) [.., dim]; undefined without.
+  static torch::Tensor Attributes(const torch::Tensor& codes, std::vector<torch::nn::Embedding>& tables,
+                                  const torch::Tensor& ids);
 
   HstuRankerShape shape_;
   HstuRankerOptions options_;
   std::shared_ptr<HstuModel> encoder_;
-  torch::Tensor Context(const torch::Tensor& scenes, const torch::Tensor& slots, const torch::Tensor& hours);
+  torch::Tensor Context(const RequestContext& c);
   torch::nn::Embedding action_emb_{nullptr}, scene_emb_{nullptr}, slot_emb_{nullptr}, hour_emb_{nullptr};
-  torch::Tensor start_, item_codes_;
-  std::vector<torch::nn::Embedding> attribute_emb_;
+  torch::Tensor start_, item_codes_, user_codes_;
+  std::vector<torch::nn::Embedding> attribute_emb_, user_attribute_emb_;
   Mlp head_{nullptr};
   torch::nn::Linear out_{nullptr};
 };

@@ -21,6 +21,11 @@ HstuRanker MakeRanker(int64_t max_len = 12) {
   shape.num_scenes = 3;
   shape.max_len = max_len;
   shape.targets = 3;
+  // Two item attributes (4 and 3 values) and one user attribute (5 values) over 7 users.
+  shape.item_codes = torch::stack({torch::arange(31, torch::kInt64).remainder(4), torch::arange(31, torch::kInt64).remainder(3)}, 1);
+  shape.item_feature_sizes = {4, 3};
+  shape.user_codes = torch::arange(7, torch::kInt64).remainder(5).unsqueeze(1);
+  shape.user_feature_sizes = {5};
   HstuRanker m(shape, *o);
   m->eval();
   return m;
@@ -30,7 +35,8 @@ EventTokens RandomTokens(int64_t B, int64_t L) {
   return {torch::randint(1, 31, {B, L}, torch::kInt64), torch::randint(1, 6, {B, L}, torch::kInt64),
           torch::randint(1, 4, {B, L}, torch::kInt64),  torch::randint(1, 9, {B, L}, torch::kInt64),
           torch::randint(1, 25, {B, L}, torch::kInt64),
-          torch::arange(L, torch::kInt64).mul(37).add(1000).expand({B, L}).clone()};
+          torch::arange(L, torch::kInt64).mul(37).add(1000).expand({B, L}).clone(),
+          torch::randint(0, 7, {B}, torch::kInt64)};
 }
 
 TEST(HstuRanker, AnImpressionIsScoredFromEarlierEventsOnly) {
@@ -55,6 +61,10 @@ TEST(HstuRanker, AnImpressionIsScoredFromEarlierEventsOnly) {
   earlier.actions.narrow(1, 2, 1).fill_(3);
   torch::Tensor moved = m->forward(earlier);
   EXPECT_FALSE(torch::allclose(base.narrow(1, 3, 7), moved.narrow(1, 3, 7), 1e-5, 1e-6));
+  // Another user's profile moves every score, the first one included (it is request context).
+  EventTokens other = t;
+  other.users = (t.users + 1).remainder(5);
+  EXPECT_FALSE(torch::allclose(base.narrow(1, 0, 1), m->forward(other).narrow(1, 0, 1), 1e-5, 1e-6));
 }
 
 TEST(HstuRanker, OnePassEqualsEncodeOnceThenScoreCandidates) {
@@ -65,11 +75,11 @@ TEST(HstuRanker, OnePassEqualsEncodeOnceThenScoreCandidates) {
   torch::Tensor all = m->forward(t);
   // Serving: encode the first 5 events once, score the impression at position 5 and more candidates.
   auto first5 = [](const torch::Tensor& x) { return x.narrow(1, 0, 5); };
-  EventTokens history{first5(t.items), first5(t.actions), first5(t.scenes), first5(t.slots), first5(t.hours), first5(t.times)};
+  EventTokens history{first5(t.items), first5(t.actions), first5(t.scenes), first5(t.slots), first5(t.hours), first5(t.times), t.users};
   torch::Tensor state = m->EncodeHistory(history).select(1, 4).squeeze(0);
   torch::Tensor candidates = torch::cat({t.items.select(1, 5), torch::tensor({1, 2, 3}, torch::kInt64)});
   auto at5 = [](const torch::Tensor& x) { return x.select(1, 5).expand({4}).contiguous(); };
-  torch::Tensor scored = m->Score(state, candidates, {at5(t.scenes), at5(t.slots), at5(t.hours)});
+  torch::Tensor scored = m->Score(state, candidates, {at5(t.scenes), at5(t.slots), at5(t.hours), t.users.expand({4})});
   EXPECT_TRUE(torch::allclose(scored[0], all[0][5], 1e-5, 1e-6)) << scored[0] << all[0][5];
   EXPECT_EQ(scored.sizes(), (std::vector<int64_t>{4, 3}));
 }

@@ -102,7 +102,8 @@ torch::Tensor Int64(std::vector<int64_t>& v, int64_t rows, int64_t cols, const t
 models::EventTokens Tokens(data::EventBatch& b, const torch::Device& device) {
   return {Int64(b.items, b.batch, b.length, device), Int64(b.actions, b.batch, b.length, device),
           Int64(b.scenes, b.batch, b.length, device), Int64(b.slots, b.batch, b.length, device),
-          Int64(b.hours, b.batch, b.length, device),  Int64(b.times, b.batch, b.length, device)};
+          Int64(b.hours, b.batch, b.length, device),  Int64(b.times, b.batch, b.length, device),
+          Int64(b.users, b.batch, 1, device).view({-1})};
 }
 
 // Scores every sample of `part` once and reports it as EvaluateRanking does.
@@ -155,6 +156,33 @@ std::vector<std::pair<std::string, torch::Tensor>> RankerTensors(models::HstuRan
   return out;
 }
 
+// Codes [rows + offset, F] of the named categorical (vocabulary codes) or u32 (taxonomy nodes:
+// their own codes) columns of `table`, row r + offset for table row r; each one's size.
+Status AttributeCodes(Config& cfg, const std::string& kind, const data::Table& table, const std::string& dataset,
+                      const std::vector<std::string>& names, int64_t offset, torch::Tensor* codes_out,
+                      std::vector<int64_t>* sizes) {
+  if (names.empty()) return Status::Ok();
+  const int64_t F = static_cast<int64_t>(names.size()), rows = static_cast<int64_t>(table.rows());
+  torch::Tensor codes = torch::zeros({rows + offset, F}, torch::kInt64);
+  auto acc = codes.accessor<int64_t, 2>();
+  for (int64_t f = 0; f < F; ++f) {
+    const std::string& name = names[static_cast<size_t>(f)];
+    const data::Column* c = table.Find(name);
+    if (c == nullptr || (c->type != data::ColumnType::kCategorical && c->type != data::ColumnType::kUInt32)) {
+      return InvalidArgumentError(cfg.source() + ": model." + kind + "_features: '" + name +
+                                  "' is not a categorical or u32 column of the " + kind + " table of dataset '" + dataset + "'");
+    }
+    int64_t size = c->vocab ? static_cast<int64_t>(c->vocab->size()) : 0;
+    for (int64_t r = 0; r < rows && r < static_cast<int64_t>(c->u32.size()); ++r) {
+      acc[r + offset][f] = c->u32[static_cast<size_t>(r)];
+      size = std::max<int64_t>(size, static_cast<int64_t>(c->u32[static_cast<size_t>(r)]) + 1);
+    }
+    sizes->push_back(std::max<int64_t>(1, size));
+  }
+  *codes_out = codes;
+  return Status::Ok();
+}
+
 // The model a config and a dataset shape describe (the bundle rebuilds it the same way).
 StatusOr<models::HstuRanker> BuildRanker(Config& cfg, const data::Dataset& ds, int64_t targets, int64_t max_len) {
   ADREC_ASSIGN_OR_RETURN(models::HstuRankerOptions o, models::ReadHstuRankerOptions(cfg, "model"));
@@ -163,26 +191,10 @@ StatusOr<models::HstuRanker> BuildRanker(Config& cfg, const data::Dataset& ds, i
   shape.num_scenes = static_cast<int64_t>(std::max<size_t>(1, ds.scenes.size()));
   shape.max_len = max_len;
   shape.targets = targets;
-  const int64_t F = static_cast<int64_t>(o.item_features.size());
-  if (F > 0) {
-    shape.item_codes = torch::zeros({shape.num_items + 1, F}, torch::kInt64);
-    auto codes = shape.item_codes.accessor<int64_t, 2>();
-    for (int64_t f = 0; f < F; ++f) {
-      const std::string& name = o.item_features[static_cast<size_t>(f)];
-      const data::Column* c = ds.item_table.Find(name);
-      if (c == nullptr || (c->type != data::ColumnType::kCategorical && c->type != data::ColumnType::kUInt32)) {
-        return InvalidArgumentError(cfg.source() + ": model.item_features: '" + name +
-                                    "' is not a categorical or u32 column of the item table of dataset '" + ds.info.name + "'");
-      }
-      // Categorical columns hold vocabulary codes; u32 ones (taxonomy nodes) are their own codes.
-      int64_t size = c->vocab ? static_cast<int64_t>(c->vocab->size()) : 0;
-      for (size_t i = 0; i < c->u32.size() && static_cast<int64_t>(i) < shape.num_items; ++i) {
-        codes[static_cast<int64_t>(i) + 1][f] = c->u32[i];
-        size = std::max<int64_t>(size, static_cast<int64_t>(c->u32[i]) + 1);
-      }
-      shape.item_feature_sizes.push_back(std::max<int64_t>(1, size));
-    }
-  }
+  ADREC_RETURN_IF_ERROR(AttributeCodes(cfg, "item", ds.item_table, ds.info.name, o.item_features, 1, &shape.item_codes,
+                                       &shape.item_feature_sizes));
+  ADREC_RETURN_IF_ERROR(AttributeCodes(cfg, "user", ds.user_table, ds.info.name, o.user_features, 0, &shape.user_codes,
+                                       &shape.user_feature_sizes));
   return models::HstuRanker(shape, o);
 }
 
