@@ -364,12 +364,7 @@ StatusOr<ordered_json> RunRanker(const TrainOptions& o) {
   summary["stopped"] = stopped;
   summary["train_seconds"] = trained_seconds;
   summary["windows_per_s"] = trained_seconds > 0 ? static_cast<double>(windows_seen) / trained_seconds : 0.0;
-  EvalOptions eo;
-  eo.data = o.data;
-  eo.bundle = o.out;
-  eo.split_dir = o.split_dir;
-  eo.device = o.device;
-  eo.threads = o.threads;
+  EvalOptions eo = EvalOptionsFor(o);
   ADREC_ASSIGN_OR_RETURN(ordered_json test, EvaluateSequenceRanker(eo));
   ADREC_RETURN_IF_ERROR(AddFinalMetrics(o.out, best_valid, "test", test, &summary));
   return summary;

@@ -458,12 +458,7 @@ StatusOr<ordered_json> SeqTrainer::Run() {
   if (prog_.best_epoch < 0 || stopped == "max_steps") return summary;
 
   // The bundle holds the best weights by valid NDCG@10: test them from disk, as a user would.
-  EvalOptions eo;
-  eo.data = o_.data;
-  eo.bundle = o_.out;
-  eo.split_dir = o_.split_dir;
-  eo.device = o_.device;
-  eo.threads = o_.threads;
+  EvalOptions eo = EvalOptionsFor(o_);
   eo.batch_size = static_cast<size_t>(s_.eval_batch_size);
   eo.exclude_seen = s_.eval_exclude_seen;
   ADREC_ASSIGN_OR_RETURN(ordered_json test, EvaluateSequence(eo));

@@ -485,12 +485,7 @@ StatusOr<ordered_json> Trainer::Run() {
   if (stopped == "max_steps") return summary;
 
   // The bundle holds the best weights by valid AUC: test them from disk, as a user would.
-  EvalOptions eo;
-  eo.data = o_.data;
-  eo.bundle = o_.out;
-  eo.split_dir = o_.split_dir;
-  eo.device = o_.device;
-  eo.threads = o_.threads;
+  EvalOptions eo = EvalOptionsFor(o_);
   eo.batch_size = s_.eval_batch_size;
   eo.part = test_.size() > 0 ? "test" : "valid";
   ADREC_ASSIGN_OR_RETURN(ordered_json test, EvaluateRanking(eo));

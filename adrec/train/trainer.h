@@ -57,6 +57,17 @@ struct EvalOptions {
 // "scenes" (primary target per scene), "bayes_auc" where the dataset has ground truth.
 StatusOr<nlohmann::ordered_json> EvaluateRanking(const EvalOptions& options);
 
+// The evaluation of the bundle a training run wrote: its data, split, device and threads.
+inline EvalOptions EvalOptionsFor(const TrainOptions& o) {
+  EvalOptions e;
+  e.data = o.data;
+  e.bundle = o.out;
+  e.split_dir = o.split_dir;
+  e.device = o.device;
+  e.threads = o.threads;
+  return e;
+}
+
 // What `adrec train` and `adrec eval` call: the model name (options.model, else the config's
 // model.name) or the bundle's kind picks TrainRanking/EvaluateRanking or the sequence trainer
 // (seq_trainer.h).
