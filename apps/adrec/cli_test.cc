@@ -336,6 +336,12 @@ TEST_F(CliTrainTest, SequenceModelsTrainAndEvaluateOnLeaveOneOut) {
   EXPECT_EQ(other.exit_code, 1);
   EXPECT_EQ(other.Json()["error"]["code"], "FailedPrecondition") << other.out;
   EXPECT_NE(other.out.find("40 items"), std::string::npos) << other.out;
+  // Histories too short for leave-one-out (two items each: nothing left to train on).
+  WriteText(Path("short.txt"), "a x1 x2\nb x2 x3\n");
+  ASSERT_EQ(Run("import --format s3rec --in " + Path("short.txt") + " --out " + Path("short") + " --json -q").exit_code, 0);
+  RunResult short_run = Run("train --data " + Path("short") + " --config " + Path("seq.toml") + " --out " + Path("s") + " --json -q");
+  EXPECT_EQ(short_run.exit_code, 1);
+  EXPECT_NE(short_run.out.find("3 positive events"), std::string::npos) << short_run.out;
   WriteText(Path("temporal.toml"), "[data]\nsplit = \"temporal\"\n[model]\nname = \"sasrec\"\n");
   RunResult temporal = Run("train --data " + Path("chain") + " --config " + Path("temporal.toml") + " --out " +
                            Path("t") + " --json -q");
