@@ -183,6 +183,19 @@ Status AttributeCodes(Config& cfg, const std::string& kind, const data::Table& t
   return Status::Ok();
 }
 
+Status LoadRankerTensors(models::HstuRanker& model, const std::map<std::string, torch::Tensor>& tensors,
+                         const std::string& source) {
+  torch::NoGradGuard no_grad;
+  for (auto& [name, t] : RankerTensors(model)) {
+    auto it = tensors.find(name);
+    if (it == tensors.end() || !it->second.sizes().equals(t.sizes())) {
+      return InvalidArgumentError(source + ": tensor '" + name + "' is missing or has another shape than " + ShapeString(t));
+    }
+    t.copy_(it->second);
+  }
+  return Status::Ok();
+}
+
 // The model a config and a dataset shape describe (the bundle rebuilds it the same way).
 StatusOr<models::HstuRanker> BuildRanker(Config& cfg, const data::Dataset& ds, int64_t targets, int64_t max_len) {
   ADREC_ASSIGN_OR_RETURN(models::HstuRankerOptions o, models::ReadHstuRankerOptions(cfg, "model"));
@@ -199,12 +212,12 @@ StatusOr<models::HstuRanker> BuildRanker(Config& cfg, const data::Dataset& ds, i
 }
 
 StatusOr<ordered_json> RunRanker(const TrainOptions& o) {
-  if (o.resume) return InvalidArgumentError("hstu_ranker: --resume is not supported for this model yet");
-  if (std::filesystem::exists(o.out / kBundleManifestFile) && !o.overwrite) {
-    return AlreadyExistsError("bundle " + o.out.string() + " exists; pass --overwrite to replace it");
+  if (!o.resume && std::filesystem::exists(o.out / kBundleManifestFile) && !o.overwrite) {
+    return AlreadyExistsError("bundle " + o.out.string() + " exists; pass --overwrite to replace it or --resume to continue it");
   }
   ADREC_ASSIGN_OR_RETURN(std::string config_text, ReadFile(o.config));
   ADREC_ASSIGN_OR_RETURN(Config cfg, ParseRankerConfig(config_text, o.config.string(), o.model));
+  const uint64_t config_hash = Hash64(config_text + "\n--model " + o.model);
   std::string model_name;
   ADREC_RETURN_IF_ERROR(cfg.Require("model.name", &model_name));
   RankerSettings s;
@@ -244,32 +257,57 @@ StatusOr<ordered_json> RunRanker(const TrainOptions& o) {
   model->train();
   torch::optim::AdamW opt(model->parameters(), torch::optim::AdamWOptions(s.lr).weight_decay(s.weight_decay));
 
-  std::vector<data::EventWindow> windows = data::MakeEventWindows(d.ds, d.samples, d.split, data::SplitPart::kTrain, s.max_len);
-  if (windows.empty()) return FailedPreconditionError(o.data.string() + ": no train sample to learn from");
+  const std::vector<data::EventWindow> all_windows =
+      data::MakeEventWindows(d.ds, d.samples, d.split, data::SplitPart::kTrain, s.max_len);
+  std::vector<data::EventWindow> windows;
+  if (all_windows.empty()) return FailedPreconditionError(o.data.string() + ": no train sample to learn from");
   std::vector<float> weights;
   for (const auto& t : d.spec.targets) weights.push_back(t.weight);
   const torch::Tensor target_weights = torch::tensor(weights).to(device);
-  LogInfo(model_name + ": " + std::to_string(windows.size()) + " train windows of up to " + std::to_string(s.max_len) +
+  LogInfo(model_name + ": " + std::to_string(all_windows.size()) + " train windows of up to " + std::to_string(s.max_len) +
           " events, " + std::to_string(d.spec.targets.size()) + " targets, split " + d.split.method);
 
   std::error_code ec;
-  if (o.overwrite) std::filesystem::remove(o.out / "metrics.jsonl", ec);
+  const std::filesystem::path checkpoint = o.out / "checkpoint";
+  if (!o.resume && o.overwrite) {
+    std::filesystem::remove(o.out / "metrics.jsonl", ec);
+    std::filesystem::remove_all(checkpoint, ec);
+  }
   std::filesystem::create_directories(o.out, ec);
   if (ec) return IoError("cannot create " + o.out.string() + ": " + ec.message());
-  ProgressOptions po;
-  po.unit = "windows";
-  po.enabled = o.show_progress;
-  Progress progress("train " + model_name, static_cast<uint64_t>(s.epochs) * windows.size(), po);
-  const bool autocast = device.is_cuda() && s.bf16;
-  const auto t0 = Clock::now();
   double best_auc = -1, trained_seconds = 0;
   int epochs = 0, best_epoch = -1, since_best = 0;
   int64_t steps = 0, windows_seen = 0;
   ordered_json best_valid;
+  if (o.resume) {
+    ADREC_ASSIGN_OR_RETURN(nlohmann::json j, ReadCheckpointJson(checkpoint, model_name, config_hash));
+    epochs = j.value("epoch", 0);
+    steps = j.value("step", int64_t{0});
+    best_auc = j.value("best_auc", -1.0);
+    best_epoch = j.value("best_epoch", -1);
+    since_best = j.value("evals_since_best", 0);
+    trained_seconds = j.value("trained_seconds", 0.0);
+    windows_seen = j.value("windows_seen", int64_t{0});
+    if (j.contains("best_valid")) best_valid = j["best_valid"];
+    ADREC_RETURN_IF_ERROR(LoadCheckpointState(checkpoint, device, opt, [&](const auto& tensors, const std::string& source) {
+      return LoadRankerTensors(model, tensors, source);
+    }));
+    LogInfo("resuming after epoch " + std::to_string(epochs) + " (step " + std::to_string(steps) + ")");
+  }
+  const double seconds_before = trained_seconds;
+  ProgressOptions po;
+  po.unit = "windows";
+  po.enabled = o.show_progress;
+  Progress progress("train " + model_name, static_cast<uint64_t>(s.epochs) * all_windows.size(), po);
+  progress.Add(static_cast<uint64_t>(epochs) * all_windows.size());
+  const bool autocast = device.is_cuda() && s.bf16;
+  const auto t0 = Clock::now();
   std::string stopped = "completed";
   data::EventBatch b;
-  for (int epoch = 0; epoch < s.epochs; ++epoch) {
+  for (int epoch = epochs; epoch < s.epochs; ++epoch) {
+    // Each epoch shuffles the windows afresh from its own seed, so a resumed run draws the same order.
     std::mt19937_64 rng(o.seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(epoch));
+    windows = all_windows;
     std::shuffle(windows.begin(), windows.end(), rng);
     double loss_sum = 0;
     int64_t loss_n = 0;
@@ -277,7 +315,8 @@ StatusOr<ordered_json> RunRanker(const TrainOptions& o) {
       if (o.stop != nullptr && o.stop->load()) {
         progress.Finish();
         return Status(StatusCode::kCancelled, "interrupted in epoch " + std::to_string(epoch + 1) +
-                                                  "; the bundle holds the best epoch so far (no --resume for hstu_ranker)");
+                                                  "; the checkpoint after epoch " + std::to_string(epoch) + " is in " +
+                                                  checkpoint.string() + "; --resume continues from there");
       }
       const size_t end = std::min(windows.size(), begin + static_cast<size_t>(s.batch_size));
       data::BuildEventBatch(d.ds, d.samples, d.sample_of, d.split, data::SplitPart::kTrain,
@@ -314,7 +353,7 @@ StatusOr<ordered_json> RunRanker(const TrainOptions& o) {
       progress.Add(static_cast<uint64_t>(b.batch));
     }
     epochs = epoch + 1;
-    trained_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    trained_seconds = seconds_before + std::chrono::duration<double>(Clock::now() - t0).count();
     ordered_json valid = Report(model, d, data::SplitPart::kValid, s.batch_size * 4, device);
     const double auc = valid.value("auc", -1.0);
     ordered_json line = {{"epoch", epochs}, {"step", steps}, {"train_loss", loss_n ? loss_sum / loss_n : 0.0},
@@ -351,6 +390,14 @@ StatusOr<ordered_json> RunRanker(const TrainOptions& o) {
       ADREC_RETURN_IF_ERROR(AtomicWriteFile(o.out / kBundleManifestFile, m.dump(2) + "\n"));
     } else if (++since_best > s.patience) {
       stopped = "early_stopping";
+    }
+    ordered_json tj = {{"model", model_name}, {"config_hash", config_hash}, {"epoch", epochs}, {"step", steps},
+                       {"best_auc", best_auc}, {"best_epoch", best_epoch}, {"evals_since_best", since_best},
+                       {"trained_seconds", trained_seconds}, {"windows_seen", windows_seen}, {"best_valid", best_valid}};
+    ADREC_RETURN_IF_ERROR(WriteCheckpointDir(checkpoint, RankerTensors(model), opt, tj));
+    if (stopped != "completed") break;
+    if (o.max_steps > 0 && steps >= o.max_steps) {
+      stopped = "max_steps";
       break;
     }
   }
@@ -364,6 +411,7 @@ StatusOr<ordered_json> RunRanker(const TrainOptions& o) {
   summary["stopped"] = stopped;
   summary["train_seconds"] = trained_seconds;
   summary["windows_per_s"] = trained_seconds > 0 ? static_cast<double>(windows_seen) / trained_seconds : 0.0;
+  if (stopped == "max_steps") return summary;  // to be resumed: no test yet
   EvalOptions eo = EvalOptionsFor(o);
   ADREC_ASSIGN_OR_RETURN(ordered_json test, EvaluateSequenceRanker(eo));
   ADREC_RETURN_IF_ERROR(AddFinalMetrics(o.out, best_valid, "test", test, &summary));
@@ -411,17 +459,7 @@ StatusOr<ordered_json> EvaluateSequenceRanker(const EvalOptions& o) {
     const auto weights = o.bundle / kBundleWeightsFile;
     ADREC_ASSIGN_OR_RETURN(auto tensors, text::LoadTensors(weights, device));
     model->to(device);
-    {
-      torch::NoGradGuard no_grad;
-      for (auto& [name, t] : RankerTensors(model)) {
-        auto it = tensors.find(name);
-        if (it == tensors.end() || !it->second.sizes().equals(t.sizes())) {
-          return InvalidArgumentError(weights.string() + ": tensor '" + name + "' is missing or has another shape than " +
-                                      ShapeString(t));
-        }
-        t.copy_(it->second);
-      }
-    }
+    ADREC_RETURN_IF_ERROR(LoadRankerTensors(model, tensors, weights.string()));
     ordered_json out;
     out["bundle"] = o.bundle.string();
     out["model"] = manifest.value("model", "");

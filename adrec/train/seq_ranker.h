@@ -16,9 +16,10 @@ namespace adrec::train {
 // not read: the model sees raw events); [model] name = "hstu_ranker", max_len (events per
 // window), dim, blocks, heads, dropout, attention_dim, linear_dim, time_buckets, head_hidden;
 // [train] epochs, batch_size (windows), lr, weight_decay, clip_norm, patience, primary_target,
-// bf16. The bundle (kind "sequence_ranking") keeps the weights of the best valid AUC.
+// bf16. The bundle (kind "sequence_ranking") keeps the weights of the best valid AUC; a
+// checkpoint is written after every epoch (SIGINT/SIGTERM loses at most the epoch under way,
+// --max-steps stops at the end of the epoch that reaches it) and --resume continues from it.
 // Returns the summary of TrainRanking ("valid" and "test" CTR reports, "windows_per_s").
-// Checkpoints and --resume are not supported for this model (InvalidArgument for --resume).
 StatusOr<nlohmann::ordered_json> TrainSequenceRanker(const TrainOptions& options);
 
 // EvaluateRanking's report for a "sequence_ranking" bundle.

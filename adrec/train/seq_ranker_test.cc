@@ -65,8 +65,12 @@ TEST(HstuRankerTraining, LearnsFromTheHistoryWhatNoItemStatisticShows) {
   EXPECT_DOUBLE_EQ((*again)["auc"].get<double>(), auc);
   e.protocol = "loo";
   EXPECT_EQ(Evaluate(e).status().code(), StatusCode::kInvalidArgument);
+  // Resuming a finished run trains no more and tests the same bundle.
   o.resume = true;
-  EXPECT_EQ(TrainSequenceRanker(o).status().code(), StatusCode::kInvalidArgument);
+  auto resumed = TrainSequenceRanker(o);
+  ASSERT_TRUE(resumed.ok()) << resumed.status().ToString();
+  EXPECT_EQ((*resumed)["epochs"], (*summary)["epochs"]);
+  EXPECT_DOUBLE_EQ((*resumed)["test"]["auc"].get<double>(), auc);
 }
 
 }  // namespace

@@ -378,6 +378,35 @@ TEST_F(CliTrainTest, SequenceResumeReproducesTheUninterruptedRun) {
   EXPECT_EQ(rest.Json()["valid"].dump(), full.Json()["valid"].dump());
 }
 
+TEST_F(CliTrainTest, HstuRankerResumeReproducesTheUninterruptedRun) {
+  const std::string world = SmallWorld("world", 13, "--users 120 --ads 30 --advertisers 5 --days 4");
+  std::string cfg_text = *adrec::ReadFile(std::string(ADREC_SOURCE_DIR) + "/configs/synthetic_hstu_ranker.toml");
+  auto set = [&](const std::string& key, const std::string& value) {
+    const size_t at = cfg_text.find("\n" + key + " = ");
+    ASSERT_NE(at, std::string::npos) << key;
+    cfg_text.replace(at + 1, cfg_text.find('\n', at + 1) - at - 1, key + " = " + value);
+  };
+  set("epochs", "3");
+  set("patience", "3");
+  set("dim", "16");
+  set("max_len", "32");
+  set("batch_size", "8");
+  WriteText(Path("r.toml"), cfg_text);
+  const std::string base = "train --data " + world + " --config " + Path("r.toml") + " --threads 1 --json -q --out ";
+  RunResult full = Run(base + Path("full"));
+  ASSERT_EQ(full.exit_code, 0) << full.err;
+  const int per_epoch = full.Json()["steps"].get<int>() / 3;
+  RunResult first = Run(base + Path("part") + " --max-steps " + std::to_string(per_epoch));
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  EXPECT_EQ(first.Json()["stopped"], "max_steps");
+  EXPECT_EQ(first.Json()["epochs"], 1);
+  RunResult rest = Run(base + Path("part") + " --resume");
+  ASSERT_EQ(rest.exit_code, 0) << rest.err;
+  EXPECT_EQ(rest.Json()["epochs"], 3);
+  EXPECT_DOUBLE_EQ(rest.Json()["test"]["auc"].get<double>(), full.Json()["test"]["auc"].get<double>());
+  EXPECT_DOUBLE_EQ(rest.Json()["test"]["logloss"].get<double>(), full.Json()["test"]["logloss"].get<double>());
+}
+
 }  // namespace
 
 namespace {
