@@ -12,11 +12,12 @@
 #include "bench/ranking_bench_common.h"
 
 #include <ATen/Parallel.h>
-#include <ATen/autocast_mode.h>
 
 #include <algorithm>
 #include <chrono>
 #include <iostream>
+
+#include "adrec/train/autocast.h"
 
 namespace adrec::bench {
 namespace {
@@ -100,16 +101,7 @@ int Run(int argc, char** argv) {
     };
     auto lookup = emb.Forward(batch, /*train=*/true, i);
     mark(0);
-    torch::Tensor logits;
-    if (bf16) {
-      at::autocast::set_autocast_enabled(at::kCUDA, true);
-      at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
-      logits = model->forward(lookup.input);
-      at::autocast::set_autocast_enabled(at::kCUDA, false);
-      at::autocast::clear_cache();
-    } else {
-      logits = model->forward(lookup.input);
-    }
+    torch::Tensor logits = train::MaybeAutocastBf16(bf16, [&] { return model->forward(lookup.input); });
     const int64_t B = static_cast<int64_t>(batch.size);
     torch::Tensor labels = torch::from_blob(batch.labels.data(), {B, 1}, torch::kFloat32).to(device);
     torch::Tensor mask = torch::from_blob(batch.mask.data(), {B, 1}, torch::kFloat32).to(device);

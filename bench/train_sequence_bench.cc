@@ -13,14 +13,13 @@
 // --encode-latency the p50/p99 latency of encoding one history of --len items (eval mode).
 #include "bench/ranking_bench_common.h"
 
-#include <ATen/autocast_mode.h>
-
 #include <algorithm>
 #include <chrono>
 #include <iostream>
 #include <random>
 
 #include "adrec/models/sequence_model.h"
+#include "adrec/train/autocast.h"
 #include "adrec/train/seq_loss.h"
 
 namespace adrec::bench {
@@ -84,16 +83,7 @@ int Run(int argc, char** argv) {
   std::vector<double> losses, step_s;
   auto step = [&](int64_t i) {
     const models::SequenceInput& in = inputs[i % kBatches];
-    torch::Tensor encoded;
-    if (bf16) {
-      at::autocast::set_autocast_enabled(at::kCUDA, true);
-      at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
-      encoded = model->Encode(in).to(torch::kFloat32);
-      at::autocast::set_autocast_enabled(at::kCUDA, false);
-      at::autocast::clear_cache();
-    } else {
-      encoded = model->Encode(in);
-    }
+    torch::Tensor encoded = train::MaybeAutocastBf16(bf16, [&] { return model->Encode(in); });
     torch::Tensor hidden = encoded.reshape({-1, dim});
     torch::Tensor loss = train::SampledSoftmaxLoss(hidden, targets[i % kBatches], model->ItemTable(), so,
                                                    train::UniformNegatives(items, so, device));

@@ -1,6 +1,5 @@
 #include "adrec/train/seq_ranker.h"
 
-#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
 #include <chrono>
@@ -20,6 +19,7 @@
 #include "adrec/eval/ctr_report.h"
 #include "adrec/models/hstu_ranker.h"
 #include "adrec/text/tensor_io.h"
+#include "adrec/train/autocast.h"
 #include "adrec/train/ranking_model.h"
 #include "adrec/train/run_files.h"
 #include "adrec/train/train_config.h"
@@ -321,16 +321,7 @@ StatusOr<ordered_json> RunRanker(const TrainOptions& o) {
       const size_t end = std::min(windows.size(), begin + static_cast<size_t>(s.batch_size));
       data::BuildEventBatch(d.ds, d.samples, d.sample_of, d.split, data::SplitPart::kTrain,
                             std::span<const data::EventWindow>(windows.data() + begin, end - begin), &b);
-      torch::Tensor logits;
-      if (autocast) {
-        at::autocast::set_autocast_enabled(at::kCUDA, true);
-        at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
-        logits = model->forward(Tokens(b, device)).to(torch::kFloat32);
-        at::autocast::set_autocast_enabled(at::kCUDA, false);
-        at::autocast::clear_cache();
-      } else {
-        logits = model->forward(Tokens(b, device));
-      }
+      torch::Tensor logits = MaybeAutocastBf16(autocast, [&] { return model->forward(Tokens(b, device)); });
       const int64_t T = b.targets;
       torch::Tensor labels = torch::from_blob(b.labels.data(), {b.batch * b.length, T}, torch::kFloat32).to(device);
       torch::Tensor mask = torch::from_blob(b.mask.data(), {b.batch * b.length, T}, torch::kFloat32).to(device);

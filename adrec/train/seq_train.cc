@@ -1,6 +1,5 @@
 #include "adrec/train/seq_train.h"
 
-#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -8,6 +7,7 @@
 #include <numeric>
 
 #include "adrec/core/progress.h"
+#include "adrec/train/autocast.h"
 
 namespace adrec::train {
 
@@ -69,16 +69,7 @@ StatusOr<SeqEpochResult> TrainSequenceEpoch(models::SequenceModel& model, torch:
     if (where.numel() == 0) continue;  // rows of one item: nothing to predict
     models::SequenceInput in{Int64(batch.items, batch.batch, batch.length, options.device),
                              Int64(batch.times, batch.batch, batch.length, options.device)};
-    torch::Tensor encoded;
-    if (autocast) {
-      at::autocast::set_autocast_enabled(at::kCUDA, true);
-      at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
-      encoded = model.Encode(in).to(torch::kFloat32);
-      at::autocast::set_autocast_enabled(at::kCUDA, false);
-      at::autocast::clear_cache();
-    } else {
-      encoded = model.Encode(in);
-    }
+    torch::Tensor encoded = MaybeAutocastBf16(autocast, [&] { return model.Encode(in); });
     torch::Tensor hidden = encoded.reshape({-1, model.ItemTable().size(1)}).index_select(0, where);
     torch::Tensor pos = targets.index_select(0, where);
     torch::Tensor loss;

@@ -1,6 +1,5 @@
 #include "adrec/train/trainer.h"
 
-#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
 #include <chrono>
@@ -18,6 +17,7 @@
 #include "adrec/data/split.h"
 #include "adrec/text/tensor_io.h"
 #include "adrec/models/sequence_model.h"
+#include "adrec/train/autocast.h"
 #include "adrec/train/ranking_model.h"
 #include "adrec/train/run_files.h"
 #include "adrec/train/seq_ranker.h"
@@ -391,16 +391,7 @@ StatusOr<ordered_json> Trainer::Run() {
       const double lr = LearningRate(s_, prog_.step, total_steps);
       for (auto& g : opt_->param_groups()) g.options().set_lr(lr);
       auto lookup = model_.embeddings->Forward(batch, /*train=*/true, prog_.step);
-      torch::Tensor logits;
-      if (autocast) {
-        at::autocast::set_autocast_enabled(at::kCUDA, true);
-        at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
-        logits = model_.net->forward(lookup.input);
-        at::autocast::set_autocast_enabled(at::kCUDA, false);
-        at::autocast::clear_cache();
-      } else {
-        logits = model_.net->forward(lookup.input);
-      }
+      torch::Tensor logits = MaybeAutocastBf16(autocast, [&] { return model_.net->forward(lookup.input); });
       const int64_t B = static_cast<int64_t>(batch.size), T = static_cast<int64_t>(spec_.targets.size());
       torch::Tensor labels = torch::from_blob(batch.labels.data(), {B, T}, torch::kFloat32).to(device_);
       torch::Tensor mask = torch::from_blob(batch.mask.data(), {B, T}, torch::kFloat32).to(device_);
