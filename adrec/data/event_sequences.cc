@@ -10,9 +10,8 @@ std::vector<int64_t> SampleIndexOfEvents(const Dataset& ds, const SampleSet& sam
   return sample_of;
 }
 
-std::vector<EventWindow> MakeEventWindows(const Dataset& ds, const SampleSet& samples, const Split& split,
+std::vector<EventWindow> MakeEventWindows(const Dataset& ds, const std::vector<int64_t>& sample_of, const Split& split,
                                           SplitPart part, int64_t max_len) {
-  const std::vector<int64_t> sample_of = SampleIndexOfEvents(ds, samples);
   const uint64_t len = static_cast<uint64_t>(std::max<int64_t>(2, max_len)), stride = len / 2;
   std::vector<EventWindow> out;
   auto predicts = [&](uint64_t from, uint64_t end) {

@@ -24,8 +24,8 @@ struct EventWindow {
 // Windows over every user's log: one when it has at most max_len events, else windows of
 // max_len every max_len / 2 events, each predicting its second half (the first window all of
 // it), so every event is predicted once with at least max_len / 2 events of context. Only
-// windows that predict a sample of `part` are kept.
-std::vector<EventWindow> MakeEventWindows(const Dataset& ds, const SampleSet& samples, const Split& split,
+// windows that predict a sample of `part` are kept. `sample_of` is SampleIndexOfEvents'.
+std::vector<EventWindow> MakeEventWindows(const Dataset& ds, const std::vector<int64_t>& sample_of, const Split& split,
                                           SplitPart part, int64_t max_len);
 
 // Maps events to their sample: sample_of[event] = index in `samples`, or -1.

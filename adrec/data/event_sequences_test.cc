@@ -46,7 +46,7 @@ Fixture Make() {
 TEST(EventWindows, EverySampleIsPredictedOnceWithHalfAWindowOfContext) {
   Fixture f = Make();
   ASSERT_EQ(f.samples.size(), 26u);
-  auto windows = MakeEventWindows(f.ds, f.samples, f.split, SplitPart::kTrain, 8);
+  auto windows = MakeEventWindows(f.ds, SampleIndexOfEvents(f.ds, f.samples), f.split, SplitPart::kTrain, 8);
   std::vector<int> predicted(f.ds.num_events(), 0);
   for (const EventWindow& w : windows) {
     EXPECT_LE(w.end - w.begin, 8u);
@@ -60,7 +60,7 @@ TEST(EventWindows, EverySampleIsPredictedOnceWithHalfAWindowOfContext) {
 
 TEST(EventWindows, BatchesCarryTokensAndLabelsOfPredictedImpressions) {
   Fixture f = Make();
-  auto windows = MakeEventWindows(f.ds, f.samples, f.split, SplitPart::kTrain, 64);
+  auto windows = MakeEventWindows(f.ds, SampleIndexOfEvents(f.ds, f.samples), f.split, SplitPart::kTrain, 64);
   ASSERT_EQ(windows.size(), 2u);  // one per user
   EventBatch b;
   BuildEventBatch(f.ds, f.samples, SampleIndexOfEvents(f.ds, f.samples), f.split, SplitPart::kTrain, windows, &b);
@@ -74,7 +74,7 @@ TEST(EventWindows, BatchesCarryTokensAndLabelsOfPredictedImpressions) {
   EXPECT_EQ(b.items[31 + 3], 0);  // user 1's row is padded after 3 events
   EXPECT_EQ(b.sample[31 + 3], -1);
   // Another part predicts nothing: no windows.
-  EXPECT_TRUE(MakeEventWindows(f.ds, f.samples, f.split, SplitPart::kTest, 64).empty());
+  EXPECT_TRUE(MakeEventWindows(f.ds, SampleIndexOfEvents(f.ds, f.samples), f.split, SplitPart::kTest, 64).empty());
 }
 
 }  // namespace

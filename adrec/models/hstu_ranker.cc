@@ -30,14 +30,14 @@ HstuRankerImpl::HstuRankerImpl(const HstuRankerShape& shape, const HstuRankerOpt
     (*e)->weight[0].zero_();
   }
   start_ = register_parameter("start", torch::zeros({dim}));
-  auto attribute_tables = [&](const char* name, const torch::Tensor& codes, const std::vector<int64_t>& sizes,
-                              int64_t rows, torch::Tensor* buffer, std::vector<torch::nn::Embedding>* tables) {
+  auto attribute_tables = [&](const std::string& name, const std::string& module, const torch::Tensor& codes,
+                              const std::vector<int64_t>& sizes, int64_t rows, torch::Tensor* buffer,
+                              std::vector<torch::nn::Embedding>* tables) {
     if (sizes.empty()) return;
     TORCH_CHECK(codes.dim() == 2 && codes.size(0) == rows && codes.size(1) == static_cast<int64_t>(sizes.size()),
                 "hstu_ranker: ", name, " codes must be [", rows, ", ", sizes.size(), "]");
-    *buffer = register_buffer(std::string(name) + "_codes", codes.to(torch::kInt64).clone());
-    auto list = register_module(std::string(name == std::string("item") ? "attributes" : "user_attributes"),
-                                torch::nn::ModuleList());
+    *buffer = register_buffer(name + "_codes", codes.to(torch::kInt64).clone());
+    auto list = register_module(module, torch::nn::ModuleList());
     for (int64_t size : sizes) {
       tables->push_back(torch::nn::Embedding(size, dim));
       torch::NoGradGuard no_grad;
@@ -45,8 +45,8 @@ HstuRankerImpl::HstuRankerImpl(const HstuRankerShape& shape, const HstuRankerOpt
       list->push_back(tables->back());
     }
   };
-  attribute_tables("item", shape.item_codes, shape.item_feature_sizes, shape.num_items + 1, &item_codes_, &attribute_emb_);
-  attribute_tables("user", shape.user_codes, shape.user_feature_sizes, shape.user_codes.defined() ? shape.user_codes.size(0) : 0,
+  attribute_tables("item", "attributes", shape.item_codes, shape.item_feature_sizes, shape.num_items + 1, &item_codes_, &attribute_emb_);
+  attribute_tables("user", "user_attributes", shape.user_codes, shape.user_feature_sizes, shape.user_codes.defined() ? shape.user_codes.size(0) : 0,
                    &user_codes_, &user_attribute_emb_);
   head_ = register_module("head", Mlp(4 * dim, options.head));
   out_ = register_module("out", torch::nn::Linear(head_->out_dim(), shape.targets));

@@ -71,7 +71,21 @@ StatusOr<RankingModel> BuildRankingModel(const data::FeatureSpec& spec, std::vec
   return m;
 }
 
-bool InitOutputBias(models::RankingModel& net, const std::vector<double>& base_rates) {
+std::vector<double> BaseRates(const data::SampleSet& samples, const std::function<bool(size_t)>& keep) {
+  const size_t T = samples.size() > 0 ? samples.labels.size() / samples.size() : 0;
+  std::vector<double> pos(T, 0.0), n(T, 0.0), rates(T, 0.5);
+  for (size_t i = 0; i < samples.size(); ++i) {
+    if (keep && !keep(i)) continue;
+    for (size_t t = 0; t < T; ++t) {
+      pos[t] += samples.labels[i * T + t] * samples.mask[i * T + t];
+      n[t] += samples.mask[i * T + t];
+    }
+  }
+  for (size_t t = 0; t < T; ++t) rates[t] = n[t] > 0 ? pos[t] / n[t] : 0.5;
+  return rates;
+}
+
+bool InitOutputBias(torch::nn::Module& net, const std::vector<double>& base_rates) {
   torch::NoGradGuard no_grad;
   std::vector<float> logits;
   for (double p : base_rates) {
@@ -94,31 +108,39 @@ bool InitOutputBias(models::RankingModel& net, const std::vector<double>& base_r
   return any;
 }
 
-std::vector<std::pair<std::string, torch::Tensor>> ModelTensors(const RankingModel& m, bool with_optimizer) {
+std::vector<std::pair<std::string, torch::Tensor>> ModuleTensors(torch::nn::Module& module, const std::string& prefix) {
   std::vector<std::pair<std::string, torch::Tensor>> out;
-  for (const auto& p : m.net->named_parameters()) out.emplace_back("dense/" + p.key(), p.value().detach());
-  for (const auto& b : m.net->named_buffers()) out.emplace_back("dense/" + b.key(), b.value());
+  for (const auto& p : module.named_parameters()) out.emplace_back(prefix + p.key(), p.value().detach());
+  for (const auto& b : module.named_buffers()) out.emplace_back(prefix + b.key(), b.value());
+  return out;
+}
+
+Status LoadModuleTensors(torch::nn::Module& module, const std::map<std::string, torch::Tensor>& tensors,
+                         const std::string& prefix, const std::string& source) {
+  torch::NoGradGuard no_grad;
+  for (auto& [name, target] : ModuleTensors(module, prefix)) {
+    auto it = tensors.find(name);
+    if (it == tensors.end()) {
+      return InvalidArgumentError(source + ": no tensor '" + name + "' (written by another model or config?)");
+    }
+    if (!it->second.sizes().equals(target.sizes())) {
+      return InvalidArgumentError(source + ": tensor '" + name + "' has shape " + ShapeString(it->second) +
+                                  ", the model expects " + ShapeString(target));
+    }
+    target.copy_(it->second);
+  }
+  return Status::Ok();
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> ModelTensors(const RankingModel& m, bool with_optimizer) {
+  std::vector<std::pair<std::string, torch::Tensor>> out = ModuleTensors(*m.net, "dense/");
   for (auto& [name, t] : m.embeddings->State(with_optimizer)) out.emplace_back("emb/" + name, t);
   return out;
 }
 
 Status LoadModelTensors(RankingModel& m, const std::map<std::string, torch::Tensor>& tensors, bool with_optimizer,
                         const std::string& source) {
-  torch::NoGradGuard no_grad;
-  auto load = [&](const std::string& key, torch::Tensor target) -> Status {
-    auto it = tensors.find("dense/" + key);
-    if (it == tensors.end()) {
-      return InvalidArgumentError(source + ": no tensor 'dense/" + key + "' (written by another model or config?)");
-    }
-    if (!it->second.sizes().equals(target.sizes())) {
-      return InvalidArgumentError(source + ": tensor 'dense/" + key + "' has shape " + ShapeString(it->second) +
-                                  ", the model expects " + ShapeString(target));
-    }
-    target.copy_(it->second);
-    return Status::Ok();
-  };
-  for (auto& p : m.net->named_parameters()) ADREC_RETURN_IF_ERROR(load(p.key(), p.value()));
-  for (auto& b : m.net->named_buffers()) ADREC_RETURN_IF_ERROR(load(b.key(), b.value()));
+  ADREC_RETURN_IF_ERROR(LoadModuleTensors(*m.net, tensors, "dense/", source));
   std::map<std::string, torch::Tensor> emb;
   for (const auto& [name, t] : tensors) {
     if (name.rfind("emb/", 0) == 0) emb.emplace(name.substr(4), t);

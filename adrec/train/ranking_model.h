@@ -3,6 +3,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -51,7 +52,18 @@ StatusOr<RankingModel> BuildRankingModel(const data::FeatureSpec& spec, std::vec
 // training starts at the prior instead of p = 0.5: with a 2% CTR a zero bias needs thousands
 // of Adam steps to walk to -3.9 and the embeddings absorb the offset meanwhile. Looks for
 // "out.bias" [targets] or "towers.<t>.out.bias" [1]; returns false when the model has neither.
-bool InitOutputBias(models::RankingModel& net, const std::vector<double>& base_rates);
+bool InitOutputBias(torch::nn::Module& net, const std::vector<double>& base_rates);
+
+// Each target's base rate: mean label over the samples where it is defined (0.5 where none
+// is), over every sample, or over those `keep(i)` accepts.
+std::vector<double> BaseRates(const data::SampleSet& samples, const std::function<bool(size_t)>& keep = {});
+
+// Every parameter and buffer of `module` as "<prefix><name>" (the layout bundles and
+// checkpoints store), and back: InvalidArgument naming the tensor when one is missing or has
+// another shape (written by another model or config).
+std::vector<std::pair<std::string, torch::Tensor>> ModuleTensors(torch::nn::Module& module, const std::string& prefix);
+Status LoadModuleTensors(torch::nn::Module& module, const std::map<std::string, torch::Tensor>& tensors,
+                         const std::string& prefix, const std::string& source);
 
 // Named tensors of the whole model: "dense/<parameter or buffer>", "emb/<table tensor>".
 std::vector<std::pair<std::string, torch::Tensor>> ModelTensors(const RankingModel& m, bool with_optimizer);

@@ -10,7 +10,6 @@
 
 #include "adrec/core/config.h"
 #include "adrec/core/file.h"
-#include "adrec/core/hash.h"
 #include "adrec/core/log_line.h"
 #include "adrec/core/progress.h"
 #include "adrec/core/text.h"
@@ -36,6 +35,7 @@ using Clock = std::chrono::steady_clock;
 static_assert(data::kNumActions < models::kNumActionTokens, "action tokens must cover every data::Action");
 
 constexpr const char* kKind = "sequence_ranking";
+constexpr const char* kModelPrefix = "model/";  // tensor names in bundles and checkpoints
 
 struct RankerSettings {
   int epochs = 10;
@@ -112,7 +112,7 @@ ordered_json Report(models::HstuRanker& model, const RankerData& d, data::SplitP
   torch::NoGradGuard no_grad;
   model->eval();
   const std::vector<data::EventWindow> windows =
-      data::MakeEventWindows(d.ds, d.samples, d.split, part, model->shape().max_len);
+      data::MakeEventWindows(d.ds, d.sample_of, d.split, part, model->shape().max_len);
   eval::CtrPredictions p;
   for (const auto& t : d.spec.targets) p.targets.push_back(t.name);
   p.scene_names = d.ds.scenes;
@@ -143,19 +143,6 @@ ordered_json Report(models::HstuRanker& model, const RankerData& d, data::SplitP
   return eval::CtrReport(p);
 }
 
-StatusOr<Config> ParseRankerConfig(const std::string& text, const std::string& source, const std::string& model) {
-  ADREC_ASSIGN_OR_RETURN(Config cfg, Config::Parse(text, source));
-  if (!model.empty()) ADREC_RETURN_IF_ERROR(cfg.SetString("model", "name", model));
-  return cfg;
-}
-
-std::vector<std::pair<std::string, torch::Tensor>> RankerTensors(models::HstuRanker& m) {
-  std::vector<std::pair<std::string, torch::Tensor>> out;
-  for (const auto& p : m->named_parameters()) out.emplace_back("model/" + p.key(), p.value());
-  for (const auto& b : m->named_buffers()) out.emplace_back("model/" + b.key(), b.value());
-  return out;
-}
-
 // Codes [rows + offset, F] of the named categorical (vocabulary codes) or u32 (taxonomy nodes:
 // their own codes) columns of `table`, row r + offset for table row r; each one's size.
 Status AttributeCodes(Config& cfg, const std::string& kind, const data::Table& table, const std::string& dataset,
@@ -183,19 +170,6 @@ Status AttributeCodes(Config& cfg, const std::string& kind, const data::Table& t
   return Status::Ok();
 }
 
-Status LoadRankerTensors(models::HstuRanker& model, const std::map<std::string, torch::Tensor>& tensors,
-                         const std::string& source) {
-  torch::NoGradGuard no_grad;
-  for (auto& [name, t] : RankerTensors(model)) {
-    auto it = tensors.find(name);
-    if (it == tensors.end() || !it->second.sizes().equals(t.sizes())) {
-      return InvalidArgumentError(source + ": tensor '" + name + "' is missing or has another shape than " + ShapeString(t));
-    }
-    t.copy_(it->second);
-  }
-  return Status::Ok();
-}
-
 // The model a config and a dataset shape describe (the bundle rebuilds it the same way).
 StatusOr<models::HstuRanker> BuildRanker(Config& cfg, const data::Dataset& ds, int64_t targets, int64_t max_len) {
   ADREC_ASSIGN_OR_RETURN(models::HstuRankerOptions o, models::ReadHstuRankerOptions(cfg, "model"));
@@ -216,8 +190,8 @@ StatusOr<ordered_json> RunRanker(const TrainOptions& o) {
     return AlreadyExistsError("bundle " + o.out.string() + " exists; pass --overwrite to replace it or --resume to continue it");
   }
   ADREC_ASSIGN_OR_RETURN(std::string config_text, ReadFile(o.config));
-  ADREC_ASSIGN_OR_RETURN(Config cfg, ParseRankerConfig(config_text, o.config.string(), o.model));
-  const uint64_t config_hash = Hash64(config_text + "\n--model " + o.model);
+  ADREC_ASSIGN_OR_RETURN(Config cfg, ParseTrainConfig(config_text, o.config.string(), o.model));
+  const uint64_t config_hash = TrainConfigHash(config_text, o.model);
   std::string model_name;
   ADREC_RETURN_IF_ERROR(cfg.Require("model.name", &model_name));
   RankerSettings s;
@@ -233,32 +207,16 @@ StatusOr<ordered_json> RunRanker(const TrainOptions& o) {
   ADREC_ASSIGN_OR_RETURN(models::HstuRanker model,
                          BuildRanker(cfg, d.ds, static_cast<int64_t>(d.spec.targets.size()), s.max_len));
   ADREC_RETURN_IF_ERROR(cfg.CheckNoUnknownKeys());
-  {
-    // Each output starts at its train base rate, as the CTR trainer's do (InitOutputBias).
-    const size_t T = d.spec.targets.size();
-    std::vector<double> pos(T, 0.0), n(T, 0.0);
-    for (size_t i = 0; i < d.samples.size(); ++i) {
-      if (d.split.PartOf(d.samples.events[i]) != data::SplitPart::kTrain) continue;
-      for (size_t t = 0; t < T; ++t) {
-        pos[t] += d.samples.labels[i * T + t] * d.samples.mask[i * T + t];
-        n[t] += d.samples.mask[i * T + t];
-      }
-    }
-    torch::NoGradGuard no_grad;
-    for (auto& p : model->named_parameters()) {
-      if (p.key() != "out.bias") continue;
-      for (size_t t = 0; t < T; ++t) {
-        const double q = std::clamp(n[t] > 0 ? pos[t] / n[t] : 0.5, 1e-6, 1.0 - 1e-6);
-        p.value()[static_cast<int64_t>(t)].fill_(std::log(q / (1.0 - q)));
-      }
-    }
-  }
+  // Each output starts at its train base rate, as the CTR trainer's do.
+  InitOutputBias(*model, BaseRates(d.samples, [&](size_t i) {
+                   return d.split.PartOf(d.samples.events[i]) == data::SplitPart::kTrain;
+                 }));
   model->to(device);
   model->train();
   torch::optim::AdamW opt(model->parameters(), torch::optim::AdamWOptions(s.lr).weight_decay(s.weight_decay));
 
   const std::vector<data::EventWindow> all_windows =
-      data::MakeEventWindows(d.ds, d.samples, d.split, data::SplitPart::kTrain, s.max_len);
+      data::MakeEventWindows(d.ds, d.sample_of, d.split, data::SplitPart::kTrain, s.max_len);
   std::vector<data::EventWindow> windows;
   if (all_windows.empty()) return FailedPreconditionError(o.data.string() + ": no train sample to learn from");
   std::vector<float> weights;
@@ -290,7 +248,7 @@ StatusOr<ordered_json> RunRanker(const TrainOptions& o) {
     windows_seen = j.value("windows_seen", int64_t{0});
     if (j.contains("best_valid")) best_valid = j["best_valid"];
     ADREC_RETURN_IF_ERROR(LoadCheckpointState(checkpoint, device, opt, [&](const auto& tensors, const std::string& source) {
-      return LoadRankerTensors(model, tensors, source);
+      return LoadModuleTensors(*model, tensors, kModelPrefix, source);
     }));
     LogInfo("resuming after epoch " + std::to_string(epochs) + " (step " + std::to_string(steps) + ")");
   }
@@ -376,7 +334,7 @@ StatusOr<ordered_json> RunRanker(const TrainOptions& o) {
       m["seed"] = o.seed;
       m["metrics"] = {{"valid", valid}};
       m["weights"] = kBundleWeightsFile;
-      ADREC_RETURN_IF_ERROR(text::SaveTensors(o.out / kBundleWeightsFile, RankerTensors(model),
+      ADREC_RETURN_IF_ERROR(text::SaveTensors(o.out / kBundleWeightsFile, ModuleTensors(*model, kModelPrefix),
                                               {{"format", "pt"}, {"adrec_model", model_name}}));
       ADREC_RETURN_IF_ERROR(AtomicWriteFile(o.out / kBundleManifestFile, m.dump(2) + "\n"));
     } else if (++since_best > s.patience) {
@@ -385,7 +343,7 @@ StatusOr<ordered_json> RunRanker(const TrainOptions& o) {
     ordered_json tj = {{"model", model_name}, {"config_hash", config_hash}, {"epoch", epochs}, {"step", steps},
                        {"best_auc", best_auc}, {"best_epoch", best_epoch}, {"evals_since_best", since_best},
                        {"trained_seconds", trained_seconds}, {"windows_seen", windows_seen}, {"best_valid", best_valid}};
-    ADREC_RETURN_IF_ERROR(WriteCheckpointDir(checkpoint, RankerTensors(model), opt, tj));
+    ADREC_RETURN_IF_ERROR(WriteCheckpointDir(checkpoint, ModuleTensors(*model, kModelPrefix), opt, tj));
     if (stopped != "completed") break;
     if (o.max_steps > 0 && steps >= o.max_steps) {
       stopped = "max_steps";
@@ -433,7 +391,7 @@ StatusOr<ordered_json> EvaluateSequenceRanker(const EvalOptions& o) {
     ADREC_ASSIGN_OR_RETURN(nlohmann::json manifest, ReadBundleManifest(o.bundle, kKind));
     const std::string mpath = (o.bundle / kBundleManifestFile).string();
     if (!manifest.contains("config") || !manifest.contains("feature_spec")) return DataLossError(mpath + ": missing config or feature_spec");
-    ADREC_ASSIGN_OR_RETURN(Config cfg, ParseRankerConfig(manifest["config"].get<std::string>(), mpath + " [config]",
+    ADREC_ASSIGN_OR_RETURN(Config cfg, ParseTrainConfig(manifest["config"].get<std::string>(), mpath + " [config]",
                                                          manifest.value("model", "")));
     RankerSettings s;
     ADREC_RETURN_IF_ERROR(ReadRankerSettings(cfg, &s));
@@ -450,7 +408,7 @@ StatusOr<ordered_json> EvaluateSequenceRanker(const EvalOptions& o) {
     const auto weights = o.bundle / kBundleWeightsFile;
     ADREC_ASSIGN_OR_RETURN(auto tensors, text::LoadTensors(weights, device));
     model->to(device);
-    ADREC_RETURN_IF_ERROR(LoadRankerTensors(model, tensors, weights.string()));
+    ADREC_RETURN_IF_ERROR(LoadModuleTensors(*model, tensors, kModelPrefix, weights.string()));
     ordered_json out;
     out["bundle"] = o.bundle.string();
     out["model"] = manifest.value("model", "");

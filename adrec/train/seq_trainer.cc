@@ -30,6 +30,7 @@ namespace {
 
 using nlohmann::ordered_json;
 using Clock = std::chrono::steady_clock;
+constexpr const char* kModelPrefix = "model/";  // tensor names in bundles and checkpoints
 
 // [train] of a sequence config. Defaults are the HSTU reference's ML-1M settings (AdamW 1e-3,
 // batch 128, 128 uniform negatives plus in-batch, cosine / 0.05).
@@ -105,35 +106,6 @@ uint64_t ItemVocabularyHash(const data::Dataset& ds) {
   return h.Digest();
 }
 
-std::vector<std::pair<std::string, torch::Tensor>> SequenceTensors(models::SequenceModel& m) {
-  std::vector<std::pair<std::string, torch::Tensor>> out;
-  for (const auto& p : m.named_parameters()) out.emplace_back("model/" + p.key(), p.value());
-  for (const auto& b : m.named_buffers()) out.emplace_back("model/" + b.key(), b.value());
-  return out;
-}
-
-Status LoadSequenceTensors(models::SequenceModel& m, const std::map<std::string, torch::Tensor>& tensors,
-                           const std::string& source) {
-  torch::NoGradGuard no_grad;
-  for (auto& [name, t] : SequenceTensors(m)) {
-    auto it = tensors.find(name);
-    if (it == tensors.end()) return InvalidArgumentError(source + ": no tensor '" + name + "' (a bundle of another model?)");
-    if (!it->second.sizes().equals(t.sizes())) {
-      return InvalidArgumentError(source + ": tensor '" + name + "' has shape " + ShapeString(it->second) +
-                                  ", the model expects " + ShapeString(t));
-    }
-    t.copy_(it->second);
-  }
-  return Status::Ok();
-}
-
-// A config as a bundle or checkpoint records it, with the --model override applied.
-StatusOr<Config> ParseConfig(const std::string& text, const std::string& source, const std::string& model) {
-  ADREC_ASSIGN_OR_RETURN(Config cfg, Config::Parse(text, source));
-  if (!model.empty()) ADREC_RETURN_IF_ERROR(cfg.SetString("model", "name", model));
-  return cfg;
-}
-
 // "hr@K" for every K, then "ndcg@K", "mrr", "coverage@K", "users_evaluated": the order people
 // read them in (RankingResult::Metrics sorts by name, hr@200 before hr@50).
 ordered_json MetricsJson(const eval::RankingResult& r) {
@@ -161,9 +133,7 @@ StatusOr<SequenceBundle> LoadSequenceBundle(const std::filesystem::path& dir, to
     return DataLossError(manifest_path + ": missing config or shape");
   }
   const std::string model = j.value("model", "");
-  ADREC_ASSIGN_OR_RETURN(Config cfg, ParseConfig(j["config"].get<std::string>(), manifest_path + " [config]", model));
-  SeqSettings s;
-  ADREC_RETURN_IF_ERROR(ReadSeqSettings(cfg, &s));
+  ADREC_ASSIGN_OR_RETURN(Config cfg, ParseTrainConfig(j["config"].get<std::string>(), manifest_path + " [config]", model));
   models::SequenceShape shape{j["shape"].value("num_items", int64_t{0}), j["shape"].value("max_len", int64_t{0})};
   ADREC_ASSIGN_OR_RETURN(b.model, models::MakeSequenceModel(model, shape, cfg));
   b.model->to(device);
@@ -171,7 +141,7 @@ StatusOr<SequenceBundle> LoadSequenceBundle(const std::filesystem::path& dir, to
   const auto weights = dir / kBundleWeightsFile;
   if (!std::filesystem::exists(weights)) return NotFoundError("bundle " + dir.string() + ": no " + kBundleWeightsFile);
   ADREC_ASSIGN_OR_RETURN(auto tensors, text::LoadTensors(weights, device));
-  ADREC_RETURN_IF_ERROR(LoadSequenceTensors(*b.model, tensors, weights.string()));
+  ADREC_RETURN_IF_ERROR(LoadModuleTensors(*b.model, tensors, kModelPrefix, weights.string()));
   b.model->eval();
   return b;
 }
@@ -217,8 +187,8 @@ Status SeqTrainer::Prepare() {
     return AlreadyExistsError("bundle " + o_.out.string() + " exists; pass --overwrite to replace it or --resume to continue it");
   }
   ADREC_ASSIGN_OR_RETURN(config_text_, ReadFile(o_.config));
-  ADREC_ASSIGN_OR_RETURN(Config cfg, ParseConfig(config_text_, o_.config.string(), o_.model));
-  config_hash_ = Hash64(config_text_ + "\n--model " + o_.model);
+  ADREC_ASSIGN_OR_RETURN(Config cfg, ParseTrainConfig(config_text_, o_.config.string(), o_.model));
+  config_hash_ = TrainConfigHash(config_text_, o_.model);
   ADREC_RETURN_IF_ERROR(cfg.Require("model.name", &model_name_));
   ADREC_RETURN_IF_ERROR(ReadSeqSettings(cfg, &s_));
   if (!cfg.Has("data.split")) ADREC_RETURN_IF_ERROR(cfg.SetString("data", "split", "loo"));
@@ -316,7 +286,7 @@ Status SeqTrainer::WriteBundle(const ordered_json& valid) {
   m["weights"] = kBundleWeightsFile;
   std::error_code ec;
   std::filesystem::create_directories(o_.out, ec);
-  ADREC_RETURN_IF_ERROR(text::SaveTensors(o_.out / kBundleWeightsFile, SequenceTensors(*model_),
+  ADREC_RETURN_IF_ERROR(text::SaveTensors(o_.out / kBundleWeightsFile, ModuleTensors(*model_, kModelPrefix),
                                           {{"format", "pt"}, {"adrec_model", model_name_}}));
   return AtomicWriteFile(o_.out / kBundleManifestFile, m.dump(2) + "\n");
 }
@@ -334,7 +304,7 @@ Status SeqTrainer::WriteCheckpoint() {
   j["rows_seen"] = prog_.rows_seen;
   j["tokens_seen"] = prog_.tokens_seen;
   j["best_valid"] = best_valid_;
-  return WriteCheckpointDir(checkpoint_dir(), SequenceTensors(*model_), *opt_, j);
+  return WriteCheckpointDir(checkpoint_dir(), ModuleTensors(*model_, kModelPrefix), *opt_, j);
 }
 
 Status SeqTrainer::LoadCheckpoint() {
@@ -349,7 +319,7 @@ Status SeqTrainer::LoadCheckpoint() {
   prog_.tokens_seen = j.value("tokens_seen", int64_t{0});
   if (j.contains("best_valid")) best_valid_ = j["best_valid"];
   ADREC_RETURN_IF_ERROR(LoadCheckpointState(checkpoint_dir(), device_, *opt_, [&](const auto& tensors, const std::string& source) {
-    return LoadSequenceTensors(*model_, tensors, source);
+    return LoadModuleTensors(*model_, tensors, kModelPrefix, source);
   }));
   LogInfo("resuming after epoch " + std::to_string(prog_.epoch) + " (step " + std::to_string(prog_.step) + ")");
   return Status::Ok();

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "adrec/core/config.h"
+#include "adrec/core/hash.h"
 
 namespace adrec::train {
 
@@ -20,6 +21,16 @@ Status ReadSplitOptions(Config& cfg, data::SplitOptions* o) {
     o->positive_actions.push_back(a);
   }
   return Status::Ok();
+}
+
+StatusOr<Config> ParseTrainConfig(const std::string& text, const std::string& source, const std::string& model) {
+  ADREC_ASSIGN_OR_RETURN(Config cfg, Config::Parse(text, source));
+  if (!model.empty()) ADREC_RETURN_IF_ERROR(cfg.SetString("model", "name", model));
+  return cfg;
+}
+
+uint64_t TrainConfigHash(const std::string& text, const std::string& model) {
+  return model.empty() ? Hash64(text) : Hash64(text + "\n--model " + model);
 }
 
 nlohmann::ordered_json SplitJson(const data::SplitOptions& o) {

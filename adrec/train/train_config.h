@@ -2,7 +2,9 @@
 // the exported arrays and the trainer's batches come from the same split. Torch-free.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
+#include <string>
 
 #include <nlohmann/json.hpp>
 
@@ -19,6 +21,11 @@ namespace adrec::train {
 // data.train_fraction, data.valid_fraction, data.positive_actions. Made on the fly by
 // data::MakeSplit, deterministic in its seed.
 Status ReadSplitOptions(Config& cfg, data::SplitOptions* options);
+
+// A config's text parsed, with `model` (adrec train --model; "" = none) as its model.name.
+StatusOr<Config> ParseTrainConfig(const std::string& text, const std::string& source, const std::string& model);
+// What a checkpoint records of the config it was written with: the text and the --model override.
+uint64_t TrainConfigHash(const std::string& text, const std::string& model);
 
 // The split options as bundles record them ("split" in manifest.json), and back: evaluation
 // remakes the very split the model was trained on.

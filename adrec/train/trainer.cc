@@ -9,7 +9,6 @@
 
 #include "adrec/core/config.h"
 #include "adrec/core/file.h"
-#include "adrec/core/hash.h"
 #include "adrec/core/log_line.h"
 #include "adrec/core/progress.h"
 #include "adrec/core/text.h"
@@ -190,13 +189,9 @@ Status Trainer::Prepare() {
     return AlreadyExistsError("bundle " + o_.out.string() + " exists; pass --overwrite to replace it or --resume to continue it");
   }
   ADREC_ASSIGN_OR_RETURN(config_text_, ReadFile(o_.config));
-  config_hash_ = Hash64(config_text_);
-  ADREC_ASSIGN_OR_RETURN(Config cfg, Config::Parse(config_text_, o_.config.string()));
+  config_hash_ = TrainConfigHash(config_text_, o_.model);
+  ADREC_ASSIGN_OR_RETURN(Config cfg, ParseTrainConfig(config_text_, o_.config.string(), o_.model));
   cfg_ = std::make_unique<Config>(std::move(cfg));
-  if (!o_.model.empty()) {
-    ADREC_RETURN_IF_ERROR(cfg_->SetString("model", "name", o_.model));
-    config_hash_ = Hash64(config_text_ + "\n--model " + o_.model);
-  }
   ADREC_RETURN_IF_ERROR(ReadSettings(*cfg_, &s_));
   ADREC_RETURN_IF_ERROR(ReadSplitOptions(*cfg_, &split_options_));
   ADREC_ASSIGN_OR_RETURN(spec_, data::FeatureSpec::FromConfig(*cfg_));
@@ -245,16 +240,7 @@ Status Trainer::Prepare() {
   ADREC_ASSIGN_OR_RETURN(model_, BuildRankingModel(spec_, ds_.scenes, *cfg_, bo));
   ADREC_RETURN_IF_ERROR(cfg_->CheckNoUnknownKeys());
   if (s_.init_output_bias) {
-    const size_t T = spec_.targets.size();
-    std::vector<double> pos(T, 0.0), n(T, 0.0), rates(T, 0.5);
-    for (size_t i = 0; i < train_.size(); ++i) {
-      for (size_t t = 0; t < T; ++t) {
-        pos[t] += train_.labels[i * T + t] * train_.mask[i * T + t];
-        n[t] += train_.mask[i * T + t];
-      }
-    }
-    for (size_t t = 0; t < T; ++t) rates[t] = n[t] > 0 ? pos[t] / n[t] : 0.5;
-    if (!InitOutputBias(*model_.net, rates)) LogWarn(model_name_ + ": no output bias found to start at the base rate");
+    if (!InitOutputBias(*model_.net, BaseRates(train_))) LogWarn(model_name_ + ": no output bias found to start at the base rate");
   }
 
   if (s_.optimizer == "adamw") {
