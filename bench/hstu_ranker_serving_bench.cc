@@ -18,13 +18,6 @@
 namespace adrec::bench {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-double P50(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
 int Run(int argc, char** argv) {
   Flags flags(argc, argv);
   const torch::Device device = ParseDevice(flags.Str("device", "cpu"));
@@ -59,16 +52,8 @@ int Run(int argc, char** argv) {
                               torch::randint(1, 25, {1, len}, i64),
                               torch::arange(len, i64).mul(600).add(1700000000).unsqueeze(0)};
   auto time_us = [&](auto&& fn) {
-    std::vector<double> us;
-    for (int i = 0; i < 10; ++i) fn();
-    Sync(device);
-    for (int64_t r = 0; r < requests; ++r) {
-      const auto t0 = Clock::now();
-      fn();
-      Sync(device);
-      us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
-    }
-    return P50(us);
+    const std::vector<double> us = LatenciesUs(device, 10, requests, fn);
+    return us[us.size() / 2];  // p50
   };
   torch::Tensor state;
   const double encode_us = time_us([&] { state = model->EncodeHistory(history).select(1, len - 1).squeeze(0); });

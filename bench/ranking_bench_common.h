@@ -6,6 +6,8 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -217,6 +219,23 @@ inline torch::Device ParseDevice(const std::string& s) {
 
 inline void Sync(const torch::Device& device) {
   if (device.is_cuda()) torch::cuda::synchronize();
+}
+
+// Latencies (µs, sorted) of `requests` calls of `fn` after `warmup` untimed ones, each call
+// synchronised with the device: the latency benchmarks' loop.
+template <typename Fn>
+std::vector<double> LatenciesUs(const torch::Device& device, int warmup, int64_t requests, Fn&& fn) {
+  for (int i = 0; i < warmup; ++i) fn();
+  Sync(device);
+  std::vector<double> us;
+  for (int64_t r = 0; r < requests; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    fn();
+    Sync(device);
+    us.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(us.begin(), us.end());
+  return us;
 }
 
 }  // namespace adrec::bench

@@ -133,16 +133,7 @@ int Run(int argc, char** argv) {
     torch::NoGradGuard no_grad;
     model->eval();
     models::SequenceInput one{inputs[0].items.narrow(0, 0, 1), inputs[0].timestamps.narrow(0, 0, 1)};
-    std::vector<double> us;
-    for (int i = 0; i < 10; ++i) model->Encode(one);
-    Sync(device);
-    for (int i = 0; i < 200; ++i) {
-      const auto s0 = Clock::now();
-      torch::Tensor h = model->Encode(one).select(1, len - 1);
-      Sync(device);
-      us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - s0).count());
-    }
-    std::sort(us.begin(), us.end());
+    const std::vector<double> us = LatenciesUs(device, 10, 200, [&] { model->Encode(one).select(1, len - 1); });
     out["encode_p50_us"] = us[us.size() / 2];
     out["encode_p99_us"] = us[us.size() * 99 / 100];
   }
