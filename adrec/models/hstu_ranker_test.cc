@@ -5,6 +5,9 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <map>
+#include <string>
+
 #include "adrec/core/config.h"
 
 namespace adrec::models {
@@ -92,6 +95,32 @@ TEST(HstuRanker, GradientsReachEveryParameter) {
   for (const auto& p : m->named_parameters()) {
     ASSERT_TRUE(p.value().grad().defined()) << p.key();
     EXPECT_GT(p.value().grad().abs().sum().item<float>(), 0.f) << p.key();
+  }
+}
+
+// CPU and CUDA agree on scores and gradients (run on the GPU machine; skipped without a device).
+TEST(HstuRanker, CudaMatchesCpu) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  HstuRanker m = MakeRanker();
+  m->train();  // dropout is 0 in MakeRanker, so train mode draws no masks
+  torch::manual_seed(7);
+  EventTokens t = RandomTokens(3, 9);
+  torch::Tensor cpu = m->forward(t);
+  cpu.pow(2).mean().backward();
+  std::map<std::string, torch::Tensor> cpu_grads;
+  for (const auto& p : m->named_parameters()) cpu_grads[p.key()] = p.value().grad().clone();
+
+  m->to(torch::kCUDA);
+  m->zero_grad();
+  auto cuda = [](const torch::Tensor& x) { return x.cuda(); };
+  EventTokens g{cuda(t.items), cuda(t.actions), cuda(t.scenes), cuda(t.slots), cuda(t.hours), cuda(t.times), cuda(t.users)};
+  torch::Tensor gpu = m->forward(g);
+  gpu.pow(2).mean().backward();
+  EXPECT_TRUE(torch::allclose(cpu, gpu.cpu(), 1e-4, 1e-4)) << "max diff " << (cpu - gpu.cpu()).abs().max().item<float>();
+  for (const auto& p : m->named_parameters()) {
+    torch::Tensor grad = p.value().grad().cpu();
+    EXPECT_TRUE(torch::allclose(cpu_grads[p.key()], grad, 1e-3, 1e-4))
+        << p.key() << ": max diff " << (cpu_grads[p.key()] - grad).abs().max().item<float>();
   }
 }
 

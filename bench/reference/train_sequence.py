@@ -5,12 +5,16 @@ random sequences built before timing. Prints one JSON object on stdout.
 
     train_sequence.py [--model hstu] [--device cpu] [--threads 2] [--batch 128] [--len 200]
         [--items 3706] [--dim 50] [--blocks 2] [--heads 1] [--negatives 128] [--warmup 3]
-        [--steps 20] [--bf16 -1] [--encode-latency 0]
+        [--steps 20] [--bf16 -1] [--encode-latency 0] [--count-flops 0]
     train_sequence.py --check DIR [DIR...] [--tol 1e-5]
 
 --check reads DIR/loss.safetensors (hidden, targets, table, negatives, expected; metadata
 temperature, in_batch) written by adrec's test (adrec/train/seq_loss_test.cc), computes the loss
 here and exits 0 when |loss - expected| / max(1, |expected|) < --tol (printed either way).
+
+--count-flops 1 adds model_flops_per_step: the matmul/attention FLOPs of one training step
+(forward and backward) counted by torch.utils.flop_counter after the timed steps; the script
+that runs both sides turns it into TFLOP/s and model-FLOPs utilisation.
 """
 
 from __future__ import annotations
@@ -88,6 +92,7 @@ def main() -> int:
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--bf16", type=int, default=-1)
     p.add_argument("--encode-latency", type=int, default=0)
+    p.add_argument("--count-flops", type=int, default=0)
     a = p.parse_args()
     if a.check:
         return max(check(d, a.tol) for d in a.check)
@@ -138,6 +143,13 @@ def main() -> int:
            "sequences_per_s": a.steps * a.batch / seconds, "tokens_per_s": a.steps * a.batch * a.len / seconds,
            "ms_per_step": 1e3 * seconds / a.steps, "ms_per_step_median": 1e3 * step_s[len(step_s) // 2],
            "ms_per_step_min": 1e3 * step_s[0], "loss_first": losses[0], "loss_last": losses[-1]}
+    if a.count_flops:
+        from torch.utils.flop_counter import FlopCounterMode
+
+        counter = FlopCounterMode(display=False)
+        with counter:
+            step(a.warmup + a.steps)
+        out["model_flops_per_step"] = counter.get_total_flops()
     if a.encode_latency:
         model.eval()
         items, ts, _ = batches[0]
