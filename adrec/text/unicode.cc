@@ -1,0 +1,239 @@
+#include "adrec/text/unicode.h"
+
+#include <algorithm>
+#include <array>
+#include <utility>
+#include <vector>
+
+#include <fmt/format.h>
+
+namespace adrec::text {
+namespace {
+
+struct ClassRange {
+  char32_t first, last;
+  uint8_t value;
+};
+struct CodePointString {
+  char32_t cp;
+  const char* utf8;
+};
+struct Composition {
+  char32_t first, second, composite;
+};
+
+#include "adrec/text/unicode_tables.inc"
+
+enum ClassBit : uint8_t { kLetter = 1, kNumber = 2, kMark = 4, kControl = 8, kSpace = 16, kPunct = 32 };
+
+uint8_t RangeValue(const ClassRange* begin, const ClassRange* end, char32_t c) {
+  const ClassRange* it = std::upper_bound(begin, end, c, [](char32_t v, const ClassRange& r) { return v < r.first; });
+  if (it == begin) return 0;
+  --it;
+  return c <= it->last ? it->value : 0;
+}
+
+uint8_t Classes(char32_t c) {
+  // ASCII is most text: a direct table avoids the binary search.
+  static const auto ascii = [] {
+    std::array<uint8_t, 128> t{};
+    for (char32_t c = 0; c < 128; ++c) t[c] = RangeValue(std::begin(kClassRanges), std::end(kClassRanges), c);
+    return t;
+  }();
+  return c < 128 ? ascii[c] : RangeValue(std::begin(kClassRanges), std::end(kClassRanges), c);
+}
+
+template <typename T>
+const T* FindCodePoint(const T* begin, const T* end, char32_t c) {
+  const T* it = std::lower_bound(begin, end, c, [](const T& e, char32_t v) { return e.cp < v; });
+  return it != end && it->cp == c ? it : nullptr;
+}
+
+void AppendDecoded(const char* utf8, std::u32string* out) {
+  // Table strings are valid UTF-8 by construction (the generator encodes them).
+  if (auto decoded = DecodeUtf8(utf8); decoded.ok()) out->append(*decoded);
+}
+
+// Hangul syllables decompose and compose algorithmically (Unicode §3.12).
+constexpr char32_t kSBase = 0xAC00, kLBase = 0x1100, kVBase = 0x1161, kTBase = 0x11A7;
+constexpr char32_t kLCount = 19, kVCount = 21, kTCount = 28, kNCount = kVCount * kTCount, kSCount = kLCount * kNCount;
+
+void Decompose(char32_t c, std::u32string* out) {
+  if (c >= kSBase && c < kSBase + kSCount) {
+    const char32_t s = c - kSBase;
+    out->push_back(kLBase + s / kNCount);
+    out->push_back(kVBase + (s % kNCount) / kTCount);
+    if (s % kTCount) out->push_back(kTBase + s % kTCount);
+    return;
+  }
+  if (const CodePointString* d = FindCodePoint(std::begin(kDecompositions), std::end(kDecompositions), c)) {
+    AppendDecoded(d->utf8, out);
+  } else {
+    out->push_back(c);
+  }
+}
+
+uint8_t CombiningClass(char32_t c) { return RangeValue(std::begin(kCombiningClasses), std::end(kCombiningClasses), c); }
+
+char32_t Compose(char32_t a, char32_t b) {
+  if (a >= kLBase && a < kLBase + kLCount && b >= kVBase && b < kVBase + kVCount) {
+    return kSBase + ((a - kLBase) * kVCount + (b - kVBase)) * kTCount;
+  }
+  if (a >= kSBase && a < kSBase + kSCount && (a - kSBase) % kTCount == 0 && b > kTBase && b < kTBase + kTCount) {
+    return a + (b - kTBase);
+  }
+  const Composition* it = std::lower_bound(std::begin(kCompositions), std::end(kCompositions), std::pair{a, b},
+                                           [](const Composition& e, const std::pair<char32_t, char32_t>& v) {
+                                             return std::pair{e.first, e.second} < v;
+                                           });
+  return it != std::end(kCompositions) && it->first == a && it->second == b ? it->composite : 0;
+}
+
+}  // namespace
+
+StatusOr<std::u32string> DecodeUtf8(std::string_view bytes) {
+  std::u32string out;
+  out.reserve(bytes.size());
+  const auto* s = reinterpret_cast<const unsigned char*>(bytes.data());
+  const size_t n = bytes.size();
+  for (size_t i = 0; i < n;) {
+    const unsigned char b = s[i];
+    if (b < 0x80) {
+      out.push_back(b);
+      ++i;
+      continue;
+    }
+    int len = 0;
+    char32_t cp = 0, min = 0;
+    if ((b & 0xE0) == 0xC0) {
+      len = 2, cp = b & 0x1F, min = 0x80;
+    } else if ((b & 0xF0) == 0xE0) {
+      len = 3, cp = b & 0x0F, min = 0x800;
+    } else if ((b & 0xF8) == 0xF0) {
+      len = 4, cp = b & 0x07, min = 0x10000;
+    } else {
+      return InvalidArgumentError("invalid UTF-8: byte 0x" + fmt::format("{:02x}", b) + " at offset " + std::to_string(i));
+    }
+    if (i + len > n) return InvalidArgumentError("invalid UTF-8: truncated sequence at offset " + std::to_string(i));
+    for (int k = 1; k < len; ++k) {
+      if ((s[i + k] & 0xC0) != 0x80) {
+        return InvalidArgumentError("invalid UTF-8: bad continuation byte at offset " + std::to_string(i + k));
+      }
+      cp = (cp << 6) | (s[i + k] & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
+      return InvalidArgumentError("invalid UTF-8: overlong form, surrogate or out-of-range code point at offset " +
+                                  std::to_string(i));
+    }
+    out.push_back(cp);
+    i += len;
+  }
+  return out;
+}
+
+void AppendUtf8(char32_t cp, std::string* out) {
+  if (cp < 0x80) {
+    out->push_back(static_cast<char>(cp));
+  } else if (cp < 0x800) {
+    out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
+    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else if (cp < 0x10000) {
+    out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
+    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else {
+    out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
+    out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  }
+}
+
+std::string EncodeUtf8(std::u32string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char32_t c : text) AppendUtf8(c, &out);
+  return out;
+}
+
+namespace unicode {
+
+bool IsLetter(char32_t c) { return Classes(c) & kLetter; }
+bool IsNumber(char32_t c) { return Classes(c) & kNumber; }
+bool IsWhitespace(char32_t c) { return Classes(c) & kSpace; }
+bool IsNonspacingMark(char32_t c) { return Classes(c) & kMark; }
+bool IsBertControl(char32_t c) { return Classes(c) & kControl; }
+bool IsBertPunctuation(char32_t c) { return Classes(c) & kPunct; }
+
+bool IsCjkIdeograph(char32_t c) {
+  return (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0x3400 && c <= 0x4DBF) || (c >= 0x20000 && c <= 0x2A6DF) ||
+         (c >= 0x2A700 && c <= 0x2B73F) || (c >= 0x2B740 && c <= 0x2B81F) || (c >= 0x2B920 && c <= 0x2CEAF) ||
+         (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x2F800 && c <= 0x2FA1F);
+}
+
+void AppendLowercase(char32_t c, std::u32string* out) {
+  if (c < 128) {
+    out->push_back(c >= 'A' && c <= 'Z' ? c + 32 : c);
+    return;
+  }
+  if (const CodePointString* l = FindCodePoint(std::begin(kLowercase), std::end(kLowercase), c)) {
+    AppendDecoded(l->utf8, out);
+  } else {
+    out->push_back(c);
+  }
+}
+
+std::u32string Nfd(std::u32string_view text) {
+  std::u32string out;
+  out.reserve(text.size());
+  for (char32_t c : text) {
+    if (c < 0xC0) {
+      out.push_back(c);  // nothing below U+00C0 decomposes
+    } else {
+      Decompose(c, &out);
+    }
+  }
+  // Canonical ordering: a stable sort of each run of non-starters by combining class.
+  for (size_t i = 0; i < out.size();) {
+    if (CombiningClass(out[i]) == 0) {
+      ++i;
+      continue;
+    }
+    size_t j = i;
+    while (j < out.size() && CombiningClass(out[j]) != 0) ++j;
+    std::stable_sort(out.begin() + i, out.begin() + j,
+                     [](char32_t a, char32_t b) { return CombiningClass(a) < CombiningClass(b); });
+    i = j;
+  }
+  return out;
+}
+
+std::u32string Nfc(std::u32string_view text) {
+  std::u32string d = Nfd(text);
+  if (d.empty()) return d;
+  // Canonical composition (Unicode §3.11): a character joins the last starter unless a
+  // character between them is a starter or has a combining class >= its own (blocked).
+  std::u32string out;
+  out.reserve(d.size());
+  size_t starter = std::u32string::npos;
+  int last_class = 0;  // of the last character appended after the starter
+  for (char32_t c : d) {
+    const int cc = CombiningClass(c);
+    if (starter != std::u32string::npos) {
+      const bool adjacent = out.size() == starter + 1;
+      if (adjacent || (last_class != 0 && last_class < cc)) {
+        if (char32_t composite = Compose(out[starter], c)) {
+          out[starter] = composite;
+          continue;
+        }
+      }
+    }
+    if (cc == 0) starter = out.size();
+    out.push_back(c);
+    last_class = cc;
+  }
+  return out;
+}
+
+}  // namespace unicode
+}  // namespace adrec::text
