@@ -2,10 +2,9 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdio>
 #include <utility>
 #include <vector>
-
-#include <fmt/format.h>
 
 namespace adrec::text {
 namespace {
@@ -112,7 +111,9 @@ StatusOr<std::u32string> DecodeUtf8(std::string_view bytes) {
     } else if ((b & 0xF8) == 0xF0) {
       len = 4, cp = b & 0x07, min = 0x10000;
     } else {
-      return InvalidArgumentError("invalid UTF-8: byte 0x" + fmt::format("{:02x}", b) + " at offset " + std::to_string(i));
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "0x%02x", b);
+      return InvalidArgumentError(std::string("invalid UTF-8: byte ") + hex + " at offset " + std::to_string(i));
     }
     if (i + len > n) return InvalidArgumentError("invalid UTF-8: truncated sequence at offset " + std::to_string(i));
     for (int k = 1; k < len; ++k) {

@@ -32,5 +32,6 @@ void AddEvalBaselineCommand(CLI::App& app, Context& ctx);
 void AddTrainCommand(CLI::App& app, Context& ctx);
 void AddEvalCommand(CLI::App& app, Context& ctx);
 void AddFeaturesCommand(CLI::App& app, Context& ctx);
+void AddEmbedTextCommand(CLI::App& app, Context& ctx);
 
 }  // namespace adrec::cli

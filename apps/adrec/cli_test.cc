@@ -57,7 +57,7 @@ class CliTest : public ::testing::Test {
 };
 
 TEST_F(CliTest, EveryCommandHasHelp) {
-  for (const char* cmd : {"gen", "import", "stats", "split", "eval-baseline", "train", "eval"}) {
+  for (const char* cmd : {"gen", "import", "stats", "split", "eval-baseline", "train", "eval", "features", "embed-text"}) {
     RunResult r = Run(std::string(cmd) + " --help");
     EXPECT_EQ(r.exit_code, 0) << cmd;
     EXPECT_NE(r.out.find("Usage"), std::string::npos) << cmd << ": " << r.out;
@@ -610,6 +610,52 @@ name = "deepfm"
 
   RunResult bad = Run("features --data " + world + " --config " + config + " --out " + Path("feat3") + " --parts trian");
   EXPECT_NE(bad.exit_code, 0);
+}
+
+
+// embed-text: one JSON array per stdin line, unit vectors, nearer for texts about the same thing.
+std::vector<std::vector<double>> ParseRows(const std::string& out) {
+  std::vector<std::vector<double>> rows;
+  size_t start = 0;
+  for (size_t end; (end = out.find('\n', start)) != std::string::npos; start = end + 1) {
+    rows.push_back(json::parse(out.substr(start, end - start)).get<std::vector<double>>());
+  }
+  return rows;
+}
+
+double Dot(const std::vector<double>& a, const std::vector<double>& b) {
+  double d = 0;
+  for (size_t i = 0; i < a.size(); ++i) d += a[i] * b[i];
+  return d;
+}
+
+TEST_F(CliTest, EmbedTextPrintsOneUnitVectorPerLine) {
+  WriteText(Path("texts.txt"), "download the mobile game\ninstall a mobile game app\nfresh food delivery\n\n");
+  for (const std::string model : {"--model hashed-ngram", ""}) {
+    RunResult r = Run("embed-text " + model + " < " + Path("texts.txt"));
+    ASSERT_EQ(r.exit_code, 0) << model << ": " << r.err;
+    auto rows = ParseRows(r.out);
+    ASSERT_EQ(rows.size(), 4u) << model;
+    EXPECT_EQ(rows[0].size(), 384u) << model;
+    for (size_t i = 0; i < 3; ++i) EXPECT_NEAR(Dot(rows[i], rows[i]), 1.0, 1e-4) << model << " row " << i;
+    EXPECT_GT(Dot(rows[0], rows[1]), Dot(rows[0], rows[2]) + 0.1) << model;
+    // The log names the encoder, so nobody mistakes the fallback for a language model.
+    EXPECT_NE(r.err.find(model.empty() ? "MiniLM" : "fallback"), std::string::npos) << r.err;
+  }
+}
+
+TEST_F(CliTest, EmbedTextErrorsNameTheProblem) {
+  RunResult missing = Run("embed-text --model " + Path("no-such-model") + " < /dev/null");
+  EXPECT_NE(missing.exit_code, 0);
+  EXPECT_NE(missing.err.find("no-such-model"), std::string::npos) << missing.err;
+  fs::create_directories(Path("empty-model"));
+  RunResult no_tokenizer = Run("embed-text --model " + Path("empty-model") + " < /dev/null");
+  EXPECT_NE(no_tokenizer.exit_code, 0);
+  EXPECT_NE(no_tokenizer.err.find("tokenizer.json"), std::string::npos) << no_tokenizer.err;
+  WriteText(Path("bad.txt"), "fine\nbroken \xff line\n");
+  RunResult bad = Run("embed-text --model hashed-ngram < " + Path("bad.txt"));
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("invalid UTF-8"), std::string::npos) << bad.err;
 }
 
 }  // namespace

@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   adrec::cli::AddTrainCommand(app, ctx);
   adrec::cli::AddEvalCommand(app, ctx);
   adrec::cli::AddFeaturesCommand(app, ctx);
+  adrec::cli::AddEmbedTextCommand(app, ctx);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
