@@ -111,7 +111,10 @@ class HstuBlock(nn.Module):
         q = q.reshape(b, n, h, dqk).transpose(1, 2)
         k = k.reshape(b, n, h, dqk).transpose(1, 2)
         rel = torch.arange(n, device=x.device)[None, :] - torch.arange(n, device=x.device)[:, None]
-        rab = self.pos_w[rel + self.max_len - 1][None] + self.ts_w[buckets]
+        # index_select as in the HSTU reference: ts_w[buckets] would back-propagate through a
+        # sort-based index_put (12x slower training on CUDA).
+        rab = (self.pos_w.index_select(0, (rel + self.max_len - 1).reshape(-1)).view(1, n, n) +
+               self.ts_w.index_select(0, buckets.reshape(-1)).view(b, n, n))
         a = F.silu(q @ k.transpose(-1, -2) + rab[:, None]) * (mask / self.max_len)
         av = (a @ v).transpose(1, 2).reshape(b, n, h * dv)
         o = F.layer_norm(av, (av.shape[-1],), eps=1e-6) * u
