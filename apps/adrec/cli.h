@@ -33,5 +33,6 @@ void AddTrainCommand(CLI::App& app, Context& ctx);
 void AddEvalCommand(CLI::App& app, Context& ctx);
 void AddFeaturesCommand(CLI::App& app, Context& ctx);
 void AddEmbedTextCommand(CLI::App& app, Context& ctx);
+void AddEmbedCommand(CLI::App& app, Context& ctx);
 
 }  // namespace adrec::cli

@@ -57,7 +57,7 @@ class CliTest : public ::testing::Test {
 };
 
 TEST_F(CliTest, EveryCommandHasHelp) {
-  for (const char* cmd : {"gen", "import", "stats", "split", "eval-baseline", "train", "eval", "features", "embed-text"}) {
+  for (const char* cmd : {"gen", "import", "stats", "split", "eval-baseline", "train", "eval", "features", "embed-text", "embed"}) {
     RunResult r = Run(std::string(cmd) + " --help");
     EXPECT_EQ(r.exit_code, 0) << cmd;
     EXPECT_NE(r.out.find("Usage"), std::string::npos) << cmd << ": " << r.out;
@@ -656,6 +656,43 @@ TEST_F(CliTest, EmbedTextErrorsNameTheProblem) {
   RunResult bad = Run("embed-text --model hashed-ngram < " + Path("bad.txt"));
   EXPECT_NE(bad.exit_code, 0);
   EXPECT_NE(bad.err.find("invalid UTF-8"), std::string::npos) << bad.err;
+}
+
+// embed: items and users get a PCA-reduced text column; in-place rewrites keep what they can and
+// refuse what they would lose.
+TEST_F(CliTest, EmbedAddsTextColumnsAndKeepsTheDataset) {
+  const std::string world = SmallWorld();
+  ASSERT_EQ(Run("split " + world + " --method temporal --out " + Path("split") + " -q").exit_code, 0);
+  RunResult items = Run("embed --data " + world + " --what items --model hashed-ngram --dim 8 --split " + Path("split") +
+                        " --out " + Path("world-text") + " --json -q");
+  ASSERT_EQ(items.exit_code, 0) << items.err;
+  json r = items.Json();
+  EXPECT_EQ(r["dim"], 8);
+  EXPECT_EQ(r["rows"], 80);
+  EXPECT_GT(r["explained_variance"].get<double>(), 0.0);
+  EXPECT_LE(r["pca_fit_rows"].get<int>(), 80);
+  EXPECT_TRUE(fs::exists(Path("world-text") + "/text/items_text_emb.pca.safetensors"));
+  RunResult users = Run("embed --data " + Path("world-text") + " --what users --model hashed-ngram --dim 4 --column behaviour --split " +
+                        Path("split") + " --prompt " + std::string(ADREC_SOURCE_DIR) + "/configs/prompts/behaviour.toml --json -q");
+  ASSERT_EQ(users.exit_code, 0) << users.err;
+  EXPECT_EQ(users.Json()["rows"], 300);
+  // In place: the items' PCA file written before is still there, and stats see both columns.
+  EXPECT_TRUE(fs::exists(Path("world-text") + "/text/items_text_emb.pca.safetensors"));
+  EXPECT_TRUE(fs::exists(Path("world-text") + "/text/users_behaviour.pca.safetensors"));
+  RunResult stats = Run("stats " + Path("world-text") + " --json");
+  ASSERT_EQ(stats.exit_code, 0) << stats.err;
+  // A file rewriting would drop is refused, naming it, and the dataset is untouched.
+  WriteText(Path("world-text") + "/notes.txt", "mine");
+  RunResult refused = Run("embed --data " + Path("world-text") + " --what items --model hashed-ngram --dim 8");
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.err.find("notes.txt"), std::string::npos) << refused.err;
+  EXPECT_TRUE(fs::exists(Path("world-text") + "/notes.txt"));
+  EXPECT_EQ(Run("stats " + Path("world-text") + " --json").out, stats.out);
+  // Bad input: an unknown what, too many components.
+  EXPECT_NE(Run("embed --data " + world + " --what ads --model hashed-ngram").exit_code, 0);
+  RunResult too_many = Run("embed --data " + world + " --what items --model hashed-ngram --dim 500 --out " + Path("x"));
+  EXPECT_NE(too_many.exit_code, 0);
+  EXPECT_NE(too_many.err.find("500"), std::string::npos) << too_many.err;
 }
 
 }  // namespace

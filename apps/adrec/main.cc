@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   adrec::cli::AddEvalCommand(app, ctx);
   adrec::cli::AddFeaturesCommand(app, ctx);
   adrec::cli::AddEmbedTextCommand(app, ctx);
+  adrec::cli::AddEmbedCommand(app, ctx);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
