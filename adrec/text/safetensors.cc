@@ -12,6 +12,8 @@
 #include <numeric>
 #include <random>
 
+#include "adrec/text/unicode.h"
+
 namespace adrec::text {
 namespace fs = std::filesystem;
 
@@ -181,23 +183,6 @@ class JsonParser {
     return Status::Ok();
   }
 
-  static void AppendUtf8(uint32_t cp, std::string* out) {
-    if (cp < 0x80) {
-      out->push_back(static_cast<char>(cp));
-    } else if (cp < 0x800) {
-      out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else if (cp < 0x10000) {
-      out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else {
-      out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    }
-  }
 
   // The input was checked to be UTF-8 already; this decodes escapes and rejects raw controls.
   Status ParseString(std::string* out) {
@@ -230,7 +215,7 @@ class JsonParser {
             if (lo < 0xDC00 || lo > 0xDFFF) return Error("high surrogate without a low one");
             cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
           }
-          AppendUtf8(cp, out);
+          AppendUtf8(static_cast<char32_t>(cp), out);
           break;
         }
         default: return Error("bad escape");

@@ -10,6 +10,7 @@
 
 #include "adrec/core/file.h"
 #include "adrec/core/log_line.h"
+#include "adrec/core/progress.h"
 #include "adrec/text/bert.h"
 #include "adrec/text/hashed_ngram_encoder.h"
 #include "adrec/text/tokenizer.h"
@@ -43,9 +44,9 @@ class FallbackTextEncoder final : public TextEncoder {
 class BertTextEncoder final : public TextEncoder {
  public:
   BertTextEncoder(Tokenizer tokenizer, BertEncoder encoder, BertEmbeddingOptions pooling, int64_t max_length,
-                  int64_t batch_size, std::string name)
+                  int64_t batch_size, bool show_progress, std::string name)
       : tokenizer_(std::move(tokenizer)), encoder_(std::move(encoder)), pooling_(pooling), max_length_(max_length),
-        batch_size_(std::max<int64_t>(1, batch_size)), name_(std::move(name)) {}
+        batch_size_(std::max<int64_t>(1, batch_size)), show_progress_(show_progress), name_(std::move(name)) {}
 
   const std::string& name() const override { return name_; }
   int64_t dim() const override { return encoder_.config().hidden_size; }
@@ -71,6 +72,10 @@ class BertTextEncoder final : public TextEncoder {
     std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return ids[a].size() < ids[b].size(); });
     const int64_t dim = this->dim();
     std::vector<float> out(texts.size() * static_cast<size_t>(dim));
+    ProgressOptions po;
+    po.unit = "texts";
+    po.enabled = show_progress_ && texts.size() > static_cast<size_t>(4 * batch_size_);
+    Progress progress("embedding texts", texts.size(), po);
     for (size_t start = 0; start < order.size(); start += static_cast<size_t>(batch_size_)) {
       const size_t end = std::min(order.size(), start + static_cast<size_t>(batch_size_));
       size_t len = 1;
@@ -93,7 +98,9 @@ class BertTextEncoder final : public TextEncoder {
       for (int64_t b = 0; b < B; ++b) {
         std::copy(src + b * dim, src + (b + 1) * dim, out.begin() + static_cast<ptrdiff_t>(order[start + b] * dim));
       }
+      progress.Add(static_cast<uint64_t>(B));
     }
+    progress.Finish();
     if (stats) {
       stats->texts += local.texts;
       stats->tokens += local.tokens;
@@ -111,6 +118,7 @@ class BertTextEncoder final : public TextEncoder {
   BertEmbeddingOptions pooling_;
   int64_t max_length_;
   int64_t batch_size_;
+  bool show_progress_;
   std::string name_;
 };
 
@@ -194,7 +202,7 @@ StatusOr<std::unique_ptr<TextEncoder>> OpenTextEncoder(const std::string& model,
                                 (pooling.normalize ? ", normalised" : "") + ", max " + std::to_string(max_length) +
                                 " tokens)";
   return std::unique_ptr<TextEncoder>(new BertTextEncoder(std::move(tokenizer), std::move(encoder), pooling, max_length,
-                                                          options.batch_size, described));
+                                                          options.batch_size, options.show_progress, described));
 }
 
 }  // namespace adrec::text

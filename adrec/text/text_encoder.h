@@ -25,6 +25,7 @@ struct TextEncoderOptions {
   int64_t max_length = 0;      // tokens incl. [CLS]/[SEP]; 0: sentence_bert_config.json's max_seq_length, else the model's
   int64_t batch_size = 64;     // texts per forward pass, grouped by length so little is padding
   int threads = 0;             // intra-op threads of the model; 0: leave libtorch's setting
+  bool show_progress = false;  // a progress bar (texts/s, ETA) on stderr for calls of many texts
 };
 
 struct TextEncodeStats {

