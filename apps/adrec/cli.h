@@ -34,5 +34,6 @@ void AddEvalCommand(CLI::App& app, Context& ctx);
 void AddFeaturesCommand(CLI::App& app, Context& ctx);
 void AddEmbedTextCommand(CLI::App& app, Context& ctx);
 void AddEmbedCommand(CLI::App& app, Context& ctx);
+void AddTagCommand(CLI::App& app, Context& ctx);
 
 }  // namespace adrec::cli

@@ -57,7 +57,7 @@ class CliTest : public ::testing::Test {
 };
 
 TEST_F(CliTest, EveryCommandHasHelp) {
-  for (const char* cmd : {"gen", "import", "stats", "split", "eval-baseline", "train", "eval", "features", "embed-text", "embed"}) {
+  for (const char* cmd : {"gen", "import", "stats", "split", "eval-baseline", "train", "eval", "features", "embed-text", "embed", "tag"}) {
     RunResult r = Run(std::string(cmd) + " --help");
     EXPECT_EQ(r.exit_code, 0) << cmd;
     EXPECT_NE(r.out.find("Usage"), std::string::npos) << cmd << ": " << r.out;
@@ -672,6 +672,10 @@ TEST_F(CliTest, EmbedAddsTextColumnsAndKeepsTheDataset) {
   EXPECT_GT(r["explained_variance"].get<double>(), 0.0);
   EXPECT_LE(r["pca_fit_rows"].get<int>(), 80);
   EXPECT_TRUE(fs::exists(Path("world-text") + "/text/items_text_emb.pca.safetensors"));
+  // An existing --out is kept unless --force.
+  RunResult again = Run("embed --data " + world + " --what items --model hashed-ngram --dim 8 --out " + Path("world-text"));
+  EXPECT_NE(again.exit_code, 0);
+  EXPECT_NE(again.err.find("--force"), std::string::npos) << again.err;
   RunResult users = Run("embed --data " + Path("world-text") + " --what users --model hashed-ngram --dim 4 --column behaviour --split " +
                         Path("split") + " --prompt " + std::string(ADREC_SOURCE_DIR) + "/configs/prompts/behaviour.toml --json -q");
   ASSERT_EQ(users.exit_code, 0) << users.err;

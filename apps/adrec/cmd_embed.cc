@@ -18,11 +18,10 @@ namespace {
 namespace fs = std::filesystem;
 
 // Rewriting a dataset in place replaces its directory: anything we would not write again is
-// refused (named), and earlier PCA files are read first and written back.
-StatusOr<std::vector<std::pair<std::string, std::string>>> KeepInPlace(const fs::path& dir) {
+// refused, naming it.
+Status CheckRewritable(const fs::path& dir) {
   static const std::set<std::string> kDatasetFiles = {"dataset.toml", "events.bin", "users.bin", "items.bin",
                                                       "event_features.bin", "taxonomy.bin", "text"};
-  std::vector<std::pair<std::string, std::string>> kept;
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
     const std::string name = entry.path().filename().string();
@@ -31,11 +30,18 @@ StatusOr<std::vector<std::pair<std::string, std::string>>> KeepInPlace(const fs:
                                      "write to another directory with --out");
     }
   }
+  return Status::Ok();
+}
+
+// The PCA files of earlier runs (DIR/text/), carried to the output with the columns they made.
+StatusOr<std::vector<std::pair<std::string, std::string>>> ReadTextFiles(const fs::path& dir) {
+  std::vector<std::pair<std::string, std::string>> files;
+  std::error_code ec;
   for (const auto& entry : fs::directory_iterator(dir / "text", ec)) {
     ADREC_ASSIGN_OR_RETURN(std::string bytes, ReadFile(entry.path()));
-    kept.emplace_back(entry.path().filename().string(), std::move(bytes));
+    files.emplace_back(entry.path().filename().string(), std::move(bytes));
   }
-  return kept;
+  return files;
 }
 
 }  // namespace
@@ -43,6 +49,7 @@ StatusOr<std::vector<std::pair<std::string, std::string>>> KeepInPlace(const fs:
 void AddEmbedCommand(CLI::App& app, Context& ctx) {
   struct Flags {
     std::string data, out, split, prompt, model;
+    bool force = false;
     text::TextColumnOptions column;
     text::TextEncoderOptions encoder;
   };
@@ -58,6 +65,7 @@ void AddEmbedCommand(CLI::App& app, Context& ctx) {
   cmd->add_option("--split", f->split, "Split directory: PCA on train rows, prompts from train events only");
   cmd->add_option("--prompt", f->prompt, "Prompt template for users (configs/prompts/NAME.toml)");
   cmd->add_option("--out", f->out, "Output dataset directory (default: rewrite --data in place)");
+  cmd->add_flag("--force", f->force, "Replace an existing --out directory");
   cmd->add_option("--device", f->encoder.device, "cpu | cuda")->capture_default_str()->check(CLI::IsMember({"cpu", "cuda"}));
   cmd->add_option("--batch", f->encoder.batch_size, "Texts per forward pass")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--threads", f->encoder.threads, "Model threads (0: libtorch's default)")->capture_default_str();
@@ -67,10 +75,8 @@ void AddEmbedCommand(CLI::App& app, Context& ctx) {
       const auto t0 = std::chrono::steady_clock::now();
       const fs::path out = f->out.empty() ? fs::path(f->data) : fs::path(f->out);
       const bool in_place = f->out.empty() || fs::weakly_canonical(out) == fs::weakly_canonical(f->data);
-      std::vector<std::pair<std::string, std::string>> kept;
-      if (in_place) {
-        ADREC_ASSIGN_OR_RETURN(kept, KeepInPlace(f->data));
-      }
+      if (in_place) ADREC_RETURN_IF_ERROR(CheckRewritable(f->data));
+      ADREC_ASSIGN_OR_RETURN(auto kept, ReadTextFiles(f->data));
       ADREC_ASSIGN_OR_RETURN(data::Dataset ds, data::ReadDataset(f->data));
       std::optional<data::Split> split;
       if (!f->split.empty()) {
@@ -93,7 +99,7 @@ void AddEmbedCommand(CLI::App& app, Context& ctx) {
       ADREC_ASSIGN_OR_RETURN(text::TextColumnReport r,
                              text::AddTextColumn(&ds, split ? &*split : nullptr, *encoder, texts, f->column));
       data::WriteOptions wo;
-      wo.overwrite = in_place;
+      wo.overwrite = in_place || f->force;
       ADREC_RETURN_IF_ERROR(data::WriteDataset(ds, out, wo));
       const std::string pca_name = f->column.what + "_" + f->column.column + ".pca.safetensors";
       if (!kept.empty() || !r.pca_safetensors.empty()) fs::create_directories(out / "text");

@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   adrec::cli::AddFeaturesCommand(app, ctx);
   adrec::cli::AddEmbedTextCommand(app, ctx);
   adrec::cli::AddEmbedCommand(app, ctx);
+  adrec::cli::AddTagCommand(app, ctx);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

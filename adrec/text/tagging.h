@@ -1,0 +1,48 @@
+// Content tagging: each ad's 3-level taxonomy node from its text alone (title and description;
+// never the taxonomy columns it is scored against), as the seed's production system tags ads
+// with a language model. Zero-shot: hierarchical nearest label description (level 1 among the
+// roots, level 2 among the chosen node's children, then level 3). Few-shot: the same walk with
+// class prototypes, the mean embedding of k labelled ads per node (their label text included),
+// scored on the other ads.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "adrec/core/status.h"
+#include "adrec/data/dataset.h"
+#include "adrec/text/text_encoder.h"
+
+namespace adrec::text {
+
+struct TagOptions {
+  std::string mode = "zero-shot";  // zero-shot | few-shot
+  int shots = 5;                   // few-shot: labelled ads per node
+  uint64_t seed = 42;              // few-shot: which ads are labelled
+};
+
+struct TagLevel {
+  size_t evaluated = 0;
+  size_t correct = 0;              // the predicted path is right down to this level
+  size_t correct_given_parent = 0; // right when choosing among the true parent's children
+  double accuracy() const { return evaluated ? double(correct) / evaluated : 0.0; }
+  double conditional_accuracy() const { return evaluated ? double(correct_given_parent) / evaluated : 0.0; }
+};
+
+struct TagResult {
+  std::vector<std::array<uint32_t, 3>> predicted;  // per item: nodes at levels 1-3 (0: none)
+  std::vector<uint8_t> evaluated;                  // per item: 1 when scored (few-shot: not a labelled ad)
+  std::array<TagLevel, 3> levels;
+  size_t labelled = 0;  // few-shot support ads
+};
+
+// The item's text without its taxonomy: title, then description.
+std::vector<std::string> TaggingTexts(const data::Dataset& ds);
+
+// Needs a taxonomy and the items' cat1..cat3 columns (the ground truth); FailedPrecondition
+// naming what is missing otherwise.
+StatusOr<TagResult> TagTaxonomy(const data::Dataset& ds, const TextEncoder& encoder, const TagOptions& options);
+
+}  // namespace adrec::text
