@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "adrec/core/file.h"
+#include "adrec/text/hf_config.h"
 #include "adrec/text/tensor_io.h"
 
 namespace adrec::text {
@@ -15,21 +16,17 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-std::string Join(const std::vector<std::string>& items, std::string_view sep = ", ") {
-  std::string out;
-  for (const auto& s : items) {
-    if (!out.empty()) out += sep;
-    out += s;
-  }
-  return out;
-}
-
-std::string ShapeString(c10::IntArrayRef shape) {
-  std::string out = "[";
-  for (size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + std::to_string(shape[i]);
-  return out + "]";
-}
+using hf::Join;
+using hf::ShapeString;
+using hf::ParseObject;
+using hf::FieldError;
+using hf::ReadInt;
+using hf::ReadDouble;
+using hf::ReadString;
+using hf::ReadBool;
+using hf::ReadArchitectures;
+using hf::IsFloatDtype;
+using hf::Lowest;
 
 std::string SupportedList() {
   return "supported: model_type " + Join(SupportedLlamaModelTypes()) + " with architectures " +
@@ -37,44 +34,6 @@ std::string SupportedList() {
 }
 
 // ---- config.json fields: present with the wrong JSON type is an error, absent is the default ----
-
-Status FieldError(std::string_view source, std::string_view key, std::string_view what) {
-  return InvalidArgumentError(std::string(source) + ": field '" + std::string(key) + "' " + std::string(what));
-}
-
-Status ReadInt(const json& j, std::string_view source, const char* key, int64_t* out) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return Status::Ok();
-  if (!it->is_number_integer()) return FieldError(source, key, "must be an integer, not " + it->dump());
-  *out = it->get<int64_t>();
-  if (*out <= 0) return FieldError(source, key, "must be positive, not " + std::to_string(*out));
-  return Status::Ok();
-}
-
-Status ReadDouble(const json& j, std::string_view source, const char* key, double* out) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return Status::Ok();
-  if (!it->is_number()) return FieldError(source, key, "must be a number, not " + it->dump());
-  *out = it->get<double>();
-  if (!(*out > 0)) return FieldError(source, key, "must be positive, not " + it->dump());
-  return Status::Ok();
-}
-
-Status ReadString(const json& j, std::string_view source, const char* key, std::optional<std::string>* out) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return Status::Ok();
-  if (!it->is_string()) return FieldError(source, key, "must be a string, not " + it->dump());
-  *out = it->get<std::string>();
-  return Status::Ok();
-}
-
-Status ReadBool(const json& j, std::string_view source, const char* key, bool* out) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return Status::Ok();
-  if (!it->is_boolean()) return FieldError(source, key, "must be true or false, not " + it->dump());
-  *out = it->get<bool>();
-  return Status::Ok();
-}
 
 // eos_token_id: an integer, a list of integers, or null.
 Status ReadTokenIds(const json& j, std::string_view source, const char* key, std::vector<int64_t>* out) {
@@ -113,10 +72,6 @@ Status CheckRope(const json& j, std::string_view source, const char* key, double
 
 // ---- weights ----
 
-bool IsFloat(c10::ScalarType t) {
-  return t == torch::kFloat32 || t == torch::kFloat16 || t == torch::kBFloat16 || t == torch::kFloat64;
-}
-
 class WeightReader {
  public:
   WeightReader(const std::map<std::string, torch::Tensor>& tensors, std::string_view source,
@@ -134,7 +89,7 @@ class WeightReader {
       return DataLossError(source_ + ": tensor '" + name + "' has shape " + ShapeString(t.sizes()) +
                            ", config.json implies " + ShapeString(shape));
     }
-    if (!IsFloat(t.scalar_type())) {
+    if (!IsFloatDtype(t.scalar_type())) {
       return DataLossError(source_ + ": tensor '" + name + "' has dtype " + c10::toString(t.scalar_type()) +
                            "; weights must be F32, F16 or BF16");
     }
@@ -175,14 +130,6 @@ Status CheckTokens(const torch::Tensor& t, std::string_view what, std::optional<
   return Status::Ok();
 }
 
-double Lowest(c10::ScalarType dtype) {
-  switch (dtype) {
-    case torch::kBFloat16: return static_cast<float>(std::numeric_limits<c10::BFloat16>::lowest());
-    case torch::kFloat16: return static_cast<float>(std::numeric_limits<c10::Half>::lowest());
-    default: return std::numeric_limits<float>::lowest();
-  }
-}
-
 // transformers' LlamaRMSNorm: statistics in float32, the weight applied in the compute dtype.
 torch::Tensor RmsNorm(const torch::Tensor& x, const torch::Tensor& weight, double eps) {
   const torch::Tensor f = x.to(torch::kFloat32);
@@ -209,24 +156,12 @@ const std::vector<std::string>& SupportedLlamaArchitectures() {
 }
 
 StatusOr<LlamaConfig> ParseLlamaConfig(std::string_view text, std::string_view source) {
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const json::parse_error& e) {
-    return InvalidArgumentError(std::string(source) + ": not valid JSON: " + e.what());
-  }
-  if (!j.is_object()) return InvalidArgumentError(std::string(source) + ": expected a JSON object");
+  ADREC_ASSIGN_OR_RETURN(json j, ParseObject(text, source));
 
   LlamaConfig c;
   std::optional<std::string> model_type;
   ADREC_RETURN_IF_ERROR(ReadString(j, source, "model_type", &model_type));
-  if (auto it = j.find("architectures"); it != j.end() && !it->is_null()) {
-    if (!it->is_array()) return FieldError(source, "architectures", "must be a list of strings");
-    for (const json& a : *it) {
-      if (!a.is_string()) return FieldError(source, "architectures", "must be a list of strings, not " + it->dump());
-      c.architectures.push_back(a.get<std::string>());
-    }
-  }
+  ADREC_RETURN_IF_ERROR(ReadArchitectures(j, source, &c.architectures));
   const auto& types = SupportedLlamaModelTypes();
   const auto& archs = SupportedLlamaArchitectures();
   if (!model_type) {

@@ -1,0 +1,94 @@
+#include "adrec/text/hf_config.h"
+
+#include <torch/torch.h>  // the module's precompiled header: free here
+
+#include <limits>
+
+namespace adrec::text::hf {
+
+using nlohmann::json;
+
+std::string Join(const std::vector<std::string>& items, std::string_view sep) {
+  std::string out;
+  for (const auto& s : items) {
+    if (!out.empty()) out += sep;
+    out += s;
+  }
+  return out;
+}
+
+std::string ShapeString(c10::IntArrayRef shape) {
+  std::string out = "[";
+  for (size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + std::to_string(shape[i]);
+  return out + "]";
+}
+
+StatusOr<json> ParseObject(std::string_view text, std::string_view source) {
+  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return InvalidArgumentError(std::string(source) + ": not valid JSON");
+  if (!j.is_object()) return InvalidArgumentError(std::string(source) + ": expected a JSON object");
+  return j;
+}
+
+Status FieldError(std::string_view source, std::string_view key, std::string_view what) {
+  return InvalidArgumentError(std::string(source) + ": field '" + std::string(key) + "' " + std::string(what));
+}
+
+Status ReadInt(const json& j, std::string_view source, const char* key, int64_t* out) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return Status::Ok();
+  if (!it->is_number_integer()) return FieldError(source, key, "must be an integer, not " + it->dump());
+  *out = it->get<int64_t>();
+  if (*out <= 0) return FieldError(source, key, "must be positive, not " + std::to_string(*out));
+  return Status::Ok();
+}
+
+Status ReadDouble(const json& j, std::string_view source, const char* key, double* out) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return Status::Ok();
+  if (!it->is_number()) return FieldError(source, key, "must be a number, not " + it->dump());
+  *out = it->get<double>();
+  if (!(*out > 0)) return FieldError(source, key, "must be positive, not " + it->dump());
+  return Status::Ok();
+}
+
+Status ReadString(const json& j, std::string_view source, const char* key, std::optional<std::string>* out) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return Status::Ok();
+  if (!it->is_string()) return FieldError(source, key, "must be a string, not " + it->dump());
+  *out = it->get<std::string>();
+  return Status::Ok();
+}
+
+Status ReadBool(const json& j, std::string_view source, const char* key, bool* out) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return Status::Ok();
+  if (!it->is_boolean()) return FieldError(source, key, "must be true or false, not " + it->dump());
+  *out = it->get<bool>();
+  return Status::Ok();
+}
+
+Status ReadArchitectures(const json& j, std::string_view source, std::vector<std::string>* out) {
+  auto it = j.find("architectures");
+  if (it == j.end() || it->is_null()) return Status::Ok();
+  if (!it->is_array()) return FieldError(source, "architectures", "must be a list of strings");
+  for (const json& a : *it) {
+    if (!a.is_string()) return FieldError(source, "architectures", "must be a list of strings, not " + it->dump());
+    out->push_back(a.get<std::string>());
+  }
+  return Status::Ok();
+}
+
+bool IsFloatDtype(c10::ScalarType t) {
+  return t == torch::kFloat32 || t == torch::kFloat16 || t == torch::kBFloat16 || t == torch::kFloat64;
+}
+
+double Lowest(c10::ScalarType dtype) {
+  switch (dtype) {
+    case torch::kBFloat16: return static_cast<float>(std::numeric_limits<c10::BFloat16>::lowest());
+    case torch::kFloat16: return static_cast<float>(std::numeric_limits<c10::Half>::lowest());
+    default: return std::numeric_limits<float>::lowest();
+  }
+}
+
+}  // namespace adrec::text::hf
