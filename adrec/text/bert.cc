@@ -7,7 +7,6 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
-#include "adrec/core/file.h"
 #include "adrec/text/hf_config.h"
 #include "adrec/text/tensor_io.h"
 
@@ -27,6 +26,8 @@ using hf::ReadBool;
 using hf::ReadArchitectures;
 using hf::IsFloatDtype;
 using hf::Lowest;
+using hf::ModelWeightsPath;
+using hf::ReadModelConfig;
 
 const std::string kModelType = "bert";
 
@@ -227,28 +228,13 @@ struct BertEncoder::Weights {
 };
 
 StatusOr<BertEncoder> BertEncoder::Load(const fs::path& model_dir, const BertOptions& options) {
-  std::error_code ec;
   const fs::path config_path = model_dir / "config.json";
-  if (!fs::is_regular_file(config_path, ec)) {
-    return NotFoundError(config_path.string() + ": no such file (a Hugging Face model directory has config.json " +
-                         "and model.safetensors)");
-  }
-  ADREC_ASSIGN_OR_RETURN(std::string text, ReadFile(config_path));
+  ADREC_ASSIGN_OR_RETURN(std::string text, ReadModelConfig(model_dir));
   ADREC_ASSIGN_OR_RETURN(BertConfig config, ParseBertConfig(text, config_path.string()));
   BertOptions resolved = options;
   ADREC_RETURN_IF_ERROR(ValidateOptions(config, &resolved));  // before reading megabytes of weights
 
-  const fs::path weights_path = model_dir / "model.safetensors";
-  if (!fs::is_regular_file(weights_path, ec)) {
-    if (fs::exists(model_dir / "model.safetensors.index.json", ec)) {
-      return UnimplementedError(weights_path.string() + ": no such file; sharded checkpoints " +
-                                "(model.safetensors.index.json) are not supported");
-    }
-    std::string hint = fs::exists(model_dir / "pytorch_model.bin", ec)
-                           ? " (only safetensors weights are read, not pytorch_model.bin)"
-                           : "";
-    return NotFoundError(weights_path.string() + ": no such file" + hint);
-  }
+  ADREC_ASSIGN_OR_RETURN(const fs::path weights_path, ModelWeightsPath(model_dir));
   ADREC_ASSIGN_OR_RETURN(auto tensors, LoadTensors(weights_path));
   return FromTensors(config, tensors, resolved, weights_path.string());
 }

@@ -10,25 +10,19 @@
 #include <tuple>
 
 #include "adrec/core/file.h"
-#include "adrec/core/process.h"
 #include "adrec/text/tensor_io.h"
+#include "adrec/text/testing.h"
 
 namespace adrec::text {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::Quote;
+using testing::RunOffline;
 
 // ---- the Python reference (bench/reference/text_models.py, run by the venv's Python) ----
 
 const std::string kScript = std::string(ADREC_SOURCE_DIR) + "/bench/reference/text_models.py";
-
-std::string Quote(const std::string& s) { return "'" + s + "'"; }
-
-// Runs `command` with the Hub switched off; returns its exit status, `output` gets stdout (and
-// stderr unless `keep_stderr` is false, then stderr goes to the test log).
-int RunOffline(const std::string& command, std::string* output, bool keep_stderr = true) {
-  return RunCommand("HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 " + command, output, keep_stderr);
-}
 
 // Runs the reference script with `args`; fails the test (and returns false) on a non-zero exit.
 bool RunReference(const std::string& args, std::string* output = nullptr) {
@@ -38,19 +32,6 @@ bool RunReference(const std::string& args, std::string* output = nullptr) {
   EXPECT_EQ(rc, 0) << "text_models.py " << args << ":\n" << out;
   return rc == 0;
 }
-
-// Empty when ADREC_PYTHON imports what the reference needs, else why not (those tests skip).
-const std::string& PythonUnavailable() {
-  static const std::string why = [] {
-    std::string out;
-    if (RunOffline(Quote(ADREC_PYTHON) + " -c 'import torch, transformers, safetensors'", &out) == 0) return std::string();
-    return std::string(ADREC_PYTHON) + " cannot import torch, transformers and safetensors (run scripts/setup): " + out;
-  }();
-  return why;
-}
-
-#define SKIP_WITHOUT_REFERENCE() \
-  if (!PythonUnavailable().empty()) GTEST_SKIP() << PythonUnavailable()
 
 // ---- a small model built in C++ (tests that need no Python) ----
 

@@ -4,6 +4,8 @@
 
 #include <limits>
 
+#include "adrec/core/file.h"
+
 namespace adrec::text::hf {
 
 using nlohmann::json;
@@ -77,6 +79,30 @@ Status ReadArchitectures(const json& j, std::string_view source, std::vector<std
     out->push_back(a.get<std::string>());
   }
   return Status::Ok();
+}
+
+StatusOr<std::string> ReadModelConfig(const std::filesystem::path& model_dir) {
+  std::error_code ec;
+  const std::filesystem::path config_path = model_dir / "config.json";
+  if (!std::filesystem::is_regular_file(config_path, ec)) {
+    return NotFoundError(config_path.string() + ": no such file (a Hugging Face model directory has config.json " +
+                         "and model.safetensors)");
+  }
+  return ReadFile(config_path);
+}
+
+StatusOr<std::filesystem::path> ModelWeightsPath(const std::filesystem::path& model_dir) {
+  std::error_code ec;
+  const std::filesystem::path weights_path = model_dir / "model.safetensors";
+  if (std::filesystem::is_regular_file(weights_path, ec)) return weights_path;
+  if (std::filesystem::exists(model_dir / "model.safetensors.index.json", ec)) {
+    return UnimplementedError(weights_path.string() + ": no such file; sharded checkpoints " +
+                              "(model.safetensors.index.json) are not supported");
+  }
+  std::string hint = std::filesystem::exists(model_dir / "pytorch_model.bin", ec)
+                         ? " (only safetensors weights are read, not pytorch_model.bin)"
+                         : "";
+  return NotFoundError(weights_path.string() + ": no such file" + hint);
 }
 
 bool IsFloatDtype(c10::ScalarType t) {

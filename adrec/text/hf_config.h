@@ -6,6 +6,7 @@
 #include <torch/types.h>
 
 #include <cstdint>
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -31,6 +32,12 @@ Status ReadString(const nlohmann::json& j, std::string_view source, const char* 
 Status ReadBool(const nlohmann::json& j, std::string_view source, const char* key, bool* out);
 // "architectures": a list of strings (absent or null: empty).
 Status ReadArchitectures(const nlohmann::json& j, std::string_view source, std::vector<std::string>* out);
+
+// A Hugging Face model directory's files: config.json's text, and the path of its single
+// model.safetensors. Missing files are NotFound naming the path (with a hint when the directory
+// holds pytorch_model.bin instead); sharded checkpoints are Unimplemented.
+StatusOr<std::string> ReadModelConfig(const std::filesystem::path& model_dir);
+StatusOr<std::filesystem::path> ModelWeightsPath(const std::filesystem::path& model_dir);
 
 bool IsFloatDtype(c10::ScalarType t);
 // The most negative finite value of `dtype`: the additive mask of padded keys.

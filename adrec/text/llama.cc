@@ -7,7 +7,6 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
-#include "adrec/core/file.h"
 #include "adrec/text/hf_config.h"
 #include "adrec/text/tensor_io.h"
 
@@ -27,6 +26,8 @@ using hf::ReadBool;
 using hf::ReadArchitectures;
 using hf::IsFloatDtype;
 using hf::Lowest;
+using hf::ModelWeightsPath;
+using hf::ReadModelConfig;
 
 std::string SupportedList() {
   return "supported: model_type " + Join(SupportedLlamaModelTypes()) + " with architectures " +
@@ -268,27 +269,12 @@ struct LlamaModel::Weights {
 };
 
 StatusOr<LlamaModel> LlamaModel::Load(const fs::path& model_dir, const LlamaOptions& options) {
-  std::error_code ec;
   const fs::path config_path = model_dir / "config.json";
-  if (!fs::is_regular_file(config_path, ec)) {
-    return NotFoundError(config_path.string() + ": no such file (a Hugging Face model directory has config.json " +
-                         "and model.safetensors)");
-  }
-  ADREC_ASSIGN_OR_RETURN(std::string text, ReadFile(config_path));
+  ADREC_ASSIGN_OR_RETURN(std::string text, ReadModelConfig(model_dir));
   ADREC_ASSIGN_OR_RETURN(LlamaConfig config, ParseLlamaConfig(text, config_path.string()));
   ADREC_RETURN_IF_ERROR(ValidateOptions(options));  // before reading the weights
 
-  const fs::path weights_path = model_dir / "model.safetensors";
-  if (!fs::is_regular_file(weights_path, ec)) {
-    if (fs::exists(model_dir / "model.safetensors.index.json", ec)) {
-      return UnimplementedError(weights_path.string() + ": no such file; sharded checkpoints " +
-                                "(model.safetensors.index.json) are not supported");
-    }
-    std::string hint = fs::exists(model_dir / "pytorch_model.bin", ec)
-                           ? " (only safetensors weights are read, not pytorch_model.bin)"
-                           : "";
-    return NotFoundError(weights_path.string() + ": no such file" + hint);
-  }
+  ADREC_ASSIGN_OR_RETURN(const fs::path weights_path, ModelWeightsPath(model_dir));
   ADREC_ASSIGN_OR_RETURN(auto tensors, LoadTensors(weights_path));
   return FromTensors(config, tensors, options, weights_path.string());
 }

@@ -14,36 +14,19 @@
 #include <string>
 
 #include "adrec/core/file.h"
-#include "adrec/core/process.h"
 #include "adrec/text/tensor_io.h"
+#include "adrec/text/testing.h"
 
 namespace adrec::text {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::Quote;
+using testing::RunOffline;
 
 // ---- the Python reference (bench/reference/decoder_models.py, run by the venv's Python) ----
 
 const std::string kScript = std::string(ADREC_SOURCE_DIR) + "/bench/reference/decoder_models.py";
-
-std::string Quote(const std::string& s) { return "'" + s + "'"; }
-
-int RunOffline(const std::string& command, std::string* output) {
-  return RunCommand("HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 " + command, output);
-}
-
-// Empty when ADREC_PYTHON imports what the reference needs, else why not (those tests skip).
-const std::string& PythonUnavailable() {
-  static const std::string why = [] {
-    std::string out;
-    if (RunOffline(Quote(ADREC_PYTHON) + " -c 'import torch, transformers, safetensors'", &out) == 0) return std::string();
-    return std::string(ADREC_PYTHON) + " cannot import torch, transformers and safetensors (run scripts/setup): " + out;
-  }();
-  return why;
-}
-
-#define SKIP_WITHOUT_REFERENCE() \
-  if (!PythonUnavailable().empty()) GTEST_SKIP() << PythonUnavailable()
 
 // One tiny random model per argument string ("--arch qwen2 --tie"), built once per process:
 // DIR/model (the Hugging Face directory) and DIR/reference.safetensors (transformers' outputs).
