@@ -46,6 +46,12 @@ find_package(CLI11 REQUIRED)
 pkg_check_modules(TOMLPP REQUIRED IMPORTED_TARGET tomlplusplus)
 pkg_check_modules(ZSTD REQUIRED IMPORTED_TARGET libzstd)
 pkg_check_modules(XXHASH REQUIRED IMPORTED_TARGET libxxhash)
+# The embedded store (text-embedding cache; later the feature/event store). Off only where the
+# machine cannot have it; the vendored build never has it.
+option(ADREC_WITH_ROCKSDB "Build the RocksDB-backed stores (Debian librocksdb-dev)" ON)
+if(ADREC_WITH_ROCKSDB)
+  pkg_check_modules(ROCKSDB REQUIRED IMPORTED_TARGET rocksdb)
+endif()
 if(ADREC_BUILD_TESTS)
   find_package(GTest REQUIRED)
 endif()

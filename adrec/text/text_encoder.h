@@ -41,6 +41,9 @@ class TextEncoder {
   // What produced the vectors, for logs and manifests ("all-MiniLM-L6-v2 (bert, 6 layers,
   // mean pooling, normalised)", or the fallback's name).
   virtual const std::string& name() const = 0;
+  // Changes whenever the vectors could: a hash of the weights, tokenizer and pooling settings
+  // (the text cache's key prefix).
+  virtual const std::string& fingerprint() const = 0;
   virtual int64_t dim() const = 0;
   // Row-major [texts.size(), dim()] float32. Invalid UTF-8 is InvalidArgument naming the text's
   // index; texts longer than max_length are truncated and counted in `stats`.

@@ -31,7 +31,9 @@ class CliTest : public ::testing::Test {
  protected:
   RunResult Run(const std::string& args) {
     fs::path err_file = tmp_.path() / "stderr.txt";
-    std::string cmd = std::string(ADREC_BINARY) + " " + args + " 2>" + err_file.string();
+    // The text-embedding cache goes to this test's directory, never the user's ~/.cache.
+    std::string cmd = "ADREC_CACHE_DIR=" + tmp_.path().string() + " " + std::string(ADREC_BINARY) + " " + args + " 2>" +
+                      err_file.string();
     RunResult r;
     FILE* p = popen(cmd.c_str(), "r");
     if (!p) return r;
@@ -681,6 +683,27 @@ TEST_F(CliTest, EmbedAddsTextColumnsAndKeepsTheDataset) {
   EXPECT_GT(r["explained_variance"].get<double>(), 0.0);
   EXPECT_LE(r["pca_fit_rows"].get<int>(), 80);
   EXPECT_TRUE(fs::exists(Path("world-text") + "/text/items_text_emb.pca.safetensors"));
+  if (r["cache"].is_null()) {
+    // A build without RocksDB (the vendored GPU build) embeds without a cache, and says so
+    // when one is asked for.
+    RunResult asked = Run("embed --data " + world + " --what items --model hashed-ngram --dim 8 --cache " +
+                          Path("cache") + " --out " + Path("world-asked"));
+    EXPECT_NE(asked.exit_code, 0);
+    EXPECT_NE(asked.err.find("without RocksDB"), std::string::npos) << asked.err;
+  } else {
+    EXPECT_EQ(r["cache"]["misses"], 80) << r.dump();
+    // A re-run answers every text from the cache and writes the same column.
+    RunResult cached = Run("embed --data " + world + " --what items --model hashed-ngram --dim 8 --split " + Path("split") +
+                           " --out " + Path("world-cached") + " --json -q");
+    ASSERT_EQ(cached.exit_code, 0) << cached.err;
+    EXPECT_EQ(cached.Json()["cache"]["hits"], 80) << cached.out;
+    EXPECT_EQ(cached.Json()["cache"]["misses"], 0) << cached.out;
+    EXPECT_EQ(*adrec::ReadFile(Path("world-cached") + "/items.bin"), *adrec::ReadFile(Path("world-text") + "/items.bin"));
+    RunResult uncached = Run("embed --data " + world + " --what items --model hashed-ngram --dim 8 --no-cache --out " +
+                             Path("world-uncached") + " --json -q");
+    ASSERT_EQ(uncached.exit_code, 0) << uncached.err;
+    EXPECT_TRUE(uncached.Json()["cache"].is_null()) << uncached.out;
+  }
   // An existing --out is kept unless --force.
   RunResult again = Run("embed --data " + world + " --what items --model hashed-ngram --dim 8 --out " + Path("world-text"));
   EXPECT_NE(again.exit_code, 0);

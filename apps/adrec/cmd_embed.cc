@@ -9,6 +9,7 @@
 #include "adrec/core/log_line.h"
 #include "adrec/data/dataset_io.h"
 #include "adrec/data/split.h"
+#include "adrec/text/text_cache.h"
 #include "adrec/text/text_features.h"
 #include "apps/adrec/cli.h"
 
@@ -48,8 +49,8 @@ StatusOr<std::vector<std::pair<std::string, std::string>>> ReadTextFiles(const f
 
 void AddEmbedCommand(CLI::App& app, Context& ctx) {
   struct Flags {
-    std::string data, out, split, prompt, model;
-    bool force = false;
+    std::string data, out, split, prompt, model, cache;
+    bool force = false, no_cache = false;
     text::TextColumnOptions column;
     text::TextEncoderOptions encoder;
   };
@@ -66,6 +67,10 @@ void AddEmbedCommand(CLI::App& app, Context& ctx) {
   cmd->add_option("--prompt", f->prompt, "Prompt template for users (configs/prompts/NAME.toml)");
   cmd->add_option("--out", f->out, "Output dataset directory (default: rewrite --data in place)");
   cmd->add_flag("--force", f->force, "Replace an existing --out directory");
+  cmd->add_option("--cache", f->cache,
+                  "Text-embedding cache (RocksDB, keyed by model and text); default $ADREC_CACHE_DIR/text-embeddings "
+                  "or ~/.cache/adrec/text-embeddings");
+  cmd->add_flag("--no-cache", f->no_cache, "Embed every text, reading and writing no cache");
   cmd->add_option("--device", f->encoder.device, "cpu | cuda")->capture_default_str()->check(CLI::IsMember({"cpu", "cuda"}));
   cmd->add_option("--batch", f->encoder.batch_size, "Texts per forward pass")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--threads", f->encoder.threads, "Model threads (0: libtorch's default)")->capture_default_str();
@@ -95,6 +100,16 @@ void AddEmbedCommand(CLI::App& app, Context& ctx) {
       }
       f->encoder.show_progress = !ctx.quiet;
       ADREC_ASSIGN_OR_RETURN(std::unique_ptr<text::TextEncoder> encoder, text::OpenTextEncoder(f->model, f->encoder));
+      const text::CachingTextEncoder* cached = nullptr;
+      if (!f->cache.empty() && f->no_cache) return InvalidArgumentError("--cache and --no-cache exclude each other");
+      // Without RocksDB (the vendored GPU build) only an explicit --cache is an error.
+      if (!f->no_cache && (text::TextCacheAvailable() || !f->cache.empty())) {
+        ADREC_ASSIGN_OR_RETURN(auto cache, text::TextEmbeddingCache::Open(f->cache.empty() ? text::DefaultTextCacheDir()
+                                                                                           : fs::path(f->cache)));
+        auto wrapped = std::make_unique<text::CachingTextEncoder>(std::move(encoder), std::move(cache));
+        cached = wrapped.get();
+        encoder = std::move(wrapped);
+      }
       if (!ctx.quiet) LogInfo("embed: " + std::to_string(texts.size()) + " " + f->column.what + " with " + encoder->name());
       ADREC_ASSIGN_OR_RETURN(text::TextColumnReport r,
                              text::AddTextColumn(&ds, split ? &*split : nullptr, *encoder, texts, f->column));
@@ -120,6 +135,10 @@ void AddEmbedCommand(CLI::App& app, Context& ctx) {
                         {"explained_variance", r.explained_variance},
                         {"tokens", r.stats.tokens},
                         {"truncated_texts", r.stats.truncated_texts},
+                        {"cache", cached ? nlohmann::ordered_json{{"dir", cached->cache_dir().string()},
+                                                                  {"hits", cached->cache_stats().hits},
+                                                                  {"misses", cached->cache_stats().misses}}
+                                         : nlohmann::ordered_json()},
                         {"seconds", secs}});
       return Status::Ok();
     };
