@@ -37,12 +37,13 @@ nlohmann::ordered_json Metrics(const Column& c) {
   return j;
 }
 
-// Samples where target t is defined, optionally of one scene.
-Column Select(const CtrPredictions& p, size_t t, int scene) {
+// Samples where target t is defined, optionally only those `keep` accepts.
+template <typename Keep>
+Column Select(const CtrPredictions& p, size_t t, Keep keep) {
   const size_t T = p.targets.size();
   Column c;
   for (size_t i = 0; i < p.size(); ++i) {
-    if (p.mask[i * T + t] == 0.f || (scene >= 0 && p.scene[i] != scene)) continue;
+    if (p.mask[i * T + t] == 0.f || !keep(i)) continue;
     c.pred.push_back(p.pred[i * T + t]);
     c.label.push_back(p.labels[i * T + t]);
     c.user.push_back(p.user[i]);
@@ -54,17 +55,25 @@ Column Select(const CtrPredictions& p, size_t t, int scene) {
 }  // namespace
 
 nlohmann::ordered_json CtrReport(const CtrPredictions& p) {
-  nlohmann::ordered_json out = Metrics(Select(p, p.primary, -1));
+  const auto all = [](size_t) { return true; };
+  nlohmann::ordered_json out = Metrics(Select(p, p.primary, all));
   out["primary_target"] = p.targets[p.primary];
   nlohmann::ordered_json targets = nlohmann::ordered_json::object();
-  for (size_t t = 0; t < p.targets.size(); ++t) targets[p.targets[t]] = Metrics(Select(p, t, -1));
+  for (size_t t = 0; t < p.targets.size(); ++t) targets[p.targets[t]] = Metrics(Select(p, t, all));
   out["targets"] = std::move(targets);
   nlohmann::ordered_json scenes = nlohmann::ordered_json::object();
   for (size_t s = 0; s < p.scene_names.size(); ++s) {
-    Column c = Select(p, p.primary, static_cast<int>(s));
+    Column c = Select(p, p.primary, [&](size_t i) { return static_cast<size_t>(p.scene[i]) == s; });
     if (!c.label.empty()) scenes[p.scene_names[s]] = Metrics(c);
   }
   out["scenes"] = std::move(scenes);
+  if (!p.item_cold.empty()) {
+    nlohmann::ordered_json items;
+    items["cold_threshold"] = p.cold_threshold;
+    items["cold"] = Metrics(Select(p, p.primary, [&](size_t i) { return p.item_cold[i] == 1; }));
+    items["warm"] = Metrics(Select(p, p.primary, [&](size_t i) { return p.item_cold[i] == 0; }));
+    out["items"] = std::move(items);
+  }
   return out;
 }
 

@@ -18,6 +18,11 @@ struct CtrPredictions {
   std::vector<float> mask;               // n × T (1 = target defined on the sample)
   std::vector<uint32_t> user;            // n (GAUC groups)
   std::vector<uint8_t> scene;            // n
+  std::vector<uint32_t> item;            // n (empty: not recorded)
+  // n: 1 for a sample whose item is cold (fewer than cold_threshold training samples), 0 for a
+  // warm one; empty = no cold/warm report.
+  std::vector<uint8_t> item_cold;
+  uint32_t cold_threshold = 5;
   std::vector<std::string> scene_names;  // scene ID -> name
   // n: the true probability of the primary target (synthetic world), else empty.
   std::vector<float> truth;
@@ -27,7 +32,8 @@ struct CtrPredictions {
 
 // {"auc", "gauc", "logloss", "ne", "calibration", "samples", "positives" of the primary target,
 //  "bayes_auc", "bayes_logloss" (with truth), "targets": {name: {same keys}}, "scenes":
-//  {name: {same keys, primary target}}}. A target whose defined samples are all of one class
+//  {name: {same keys, primary target}}, "items": {"cold_threshold", "cold": {…}, "warm": {…}}
+//  (primary target; only with item_cold)}. A target whose defined samples are all of one class
 // gets {"samples", "positives", "skipped": reason} instead of metrics.
 nlohmann::ordered_json CtrReport(const CtrPredictions& p);
 

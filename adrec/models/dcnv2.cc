@@ -27,16 +27,16 @@ DcnV2Model::DcnV2Model(const ModelShape& shape, const DcnV2Options& options) : s
   out_ = register_module("out", torch::nn::Linear(head, static_cast<int64_t>(shape.targets.size())));
 }
 
-torch::Tensor DcnV2Model::forward(const nn::ModelInput& input) {
+torch::Tensor DcnV2Model::forward(const nn::ModelInput& input) { return out_->forward(represent(input)); }
+
+torch::Tensor DcnV2Model::represent(const nn::ModelInput& input) {
   CheckInput(shape_, input, "dcnv2");
   // The cross GEMMs and the MLP's first run on the aligned width (zero columns past the
   // features): the same function, up to twice as fast on CPU for odd widths such as Criteo's 429.
   const int64_t width = FeatureWidth(shape_);
   torch::Tensor x0 = ConcatFeatures(input, AlignedWidth(width));
-  torch::Tensor h = options_.structure == "parallel"
-                        ? torch::cat({cross_->forward(x0).narrow(1, 0, width), mlp_->forward(x0)}, 1)
-                        : mlp_->forward(cross_->forward(x0));
-  return out_->forward(h);
+  return options_.structure == "parallel" ? torch::cat({cross_->forward(x0).narrow(1, 0, width), mlp_->forward(x0)}, 1)
+                                          : mlp_->forward(cross_->forward(x0));
 }
 
 }  // namespace adrec::models

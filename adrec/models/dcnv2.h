@@ -30,6 +30,8 @@ class DcnV2Model : public RankingModel {
  public:
   DcnV2Model(const ModelShape& shape, const DcnV2Options& options);
   torch::Tensor forward(const nn::ModelInput& input) override;
+  // The layer the heads read: the MLP output (stacked) or cross and MLP outputs side by side.
+  torch::Tensor represent(const nn::ModelInput& input) override;
   std::string kind() const override { return "dcnv2"; }
   CrossNetV2& cross() { return cross_; }
 

@@ -6,12 +6,15 @@
 #include "adrec/models/dcnv2.h"
 #include "adrec/models/deepfm.h"
 #include "adrec/models/fm.h"
+#include "adrec/models/layers.h"
 #include "adrec/models/lr.h"
 #include "adrec/models/mmoe.h"
 #include "adrec/models/ple.h"
 #include "adrec/models/split_moe.h"
 
 namespace adrec::models {
+
+torch::Tensor RankingModel::represent(const nn::ModelInput& input) { return ConcatFeatures(input); }
 
 namespace {
 Status CheckShape(const ModelShape& shape, std::string_view name) {

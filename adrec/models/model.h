@@ -34,6 +34,9 @@ class RankingModel : public torch::nn::Module {
   // Logits [B, targets].
   virtual torch::Tensor forward(const nn::ModelInput& input) = 0;
   virtual std::string kind() const = 0;
+  // [B, H]: what CTRL aligns with a text model's representation (train/ctrl.h). Models whose
+  // heads read a hidden layer return it; the default is the concatenated input features.
+  virtual torch::Tensor represent(const nn::ModelInput& input);
   // LR, FM and DeepFM read ModelInput::linear: the collection must be built with linear terms.
   virtual bool wants_linear_terms() const { return false; }
 };

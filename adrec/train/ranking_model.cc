@@ -239,6 +239,7 @@ eval::CtrPredictions Predict(RankingModel& m, const data::Dataset& ds, const dat
     p.mask.insert(p.mask.end(), batch.mask.begin(), batch.mask.end());
     p.user.insert(p.user.end(), batch.user.begin(), batch.user.end());
     p.scene.insert(p.scene.end(), batch.scene.begin(), batch.scene.end());
+    for (size_t i = 0; i < batch.size; ++i) p.item.push_back(ds.events.item[batch.event[i]]);
     if (options.with_truth) p.truth.insert(p.truth.end(), batch.truth.begin(), batch.truth.end());
   }
   return p;

@@ -17,6 +17,7 @@
 #include "adrec/text/tensor_io.h"
 #include "adrec/models/sequence_model.h"
 #include "adrec/train/autocast.h"
+#include "adrec/train/ctrl.h"
 #include "adrec/train/ranking_model.h"
 #include "adrec/train/run_files.h"
 #include "adrec/train/seq_ranker.h"
@@ -173,6 +174,9 @@ class Trainer {
   data::Dataset ds_;
   data::Split split_;
   data::FeatureSpec spec_;
+  CtrlSettings ctrl_;
+  data::FeatureSpec ctrl_spec_;   // the text fields only CTRL's pretraining reads
+  ordered_json ctrl_summary_;     // what PretrainCtrl returned (null without a CTRL stage)
   data::SampleSet train_, valid_, test_;
   torch::Device device_ = torch::kCPU;
   RankingModel model_;
@@ -195,6 +199,10 @@ Status Trainer::Prepare() {
   ADREC_RETURN_IF_ERROR(ReadSettings(*cfg_, &s_));
   ADREC_RETURN_IF_ERROR(ReadSplitOptions(*cfg_, &split_options_));
   ADREC_ASSIGN_OR_RETURN(spec_, data::FeatureSpec::FromConfig(*cfg_));
+  ADREC_RETURN_IF_ERROR(ReadCtrlSettings(*cfg_, &ctrl_));
+  if (ctrl_.enabled()) {
+    ADREC_ASSIGN_OR_RETURN(ctrl_spec_, TakeCtrlFields(&spec_, ctrl_, o_.config.string()));
+  }
   ADREC_RETURN_IF_ERROR(cfg_->Require("model.name", &model_name_));
   if (s_.deterministic) o_.deterministic = true;
 
@@ -214,6 +222,7 @@ Status Trainer::Prepare() {
     ADREC_ASSIGN_OR_RETURN(split_, data::MakeSplit(ds_, split_options_));
   }
   ADREC_RETURN_IF_ERROR(spec_.Bind(ds_));
+  if (ctrl_.enabled()) ADREC_RETURN_IF_ERROR(ctrl_spec_.Bind(ds_));
   primary_ = s_.primary_target.empty() ? 0 : spec_.TargetIndex(s_.primary_target);
   if (primary_ < 0) return InvalidArgumentError(o_.config.string() + ": train.primary_target '" + s_.primary_target + "' is not a target");
   ADREC_ASSIGN_OR_RETURN(train_, data::MakeSamples(ds_, spec_, &split_, data::SplitPart::kTrain));
@@ -304,6 +313,7 @@ ordered_json Trainer::Manifest(const ordered_json& metrics) const {
                {"items", ds_.num_items()}};
   m["step"] = prog_.step;
   m["seed"] = o_.seed;
+  if (!ctrl_summary_.is_null()) m["ctrl"] = ctrl_summary_;
   m["metrics"] = metrics;
   m["weights"] = kBundleWeightsFile;
   return m;
@@ -312,6 +322,7 @@ ordered_json Trainer::Manifest(const ordered_json& metrics) const {
 Status Trainer::WriteCheckpoint() {
   ordered_json tj = ProgressionJson(prog_, model_name_, config_hash_);
   tj["best_valid"] = best_valid_;
+  if (!ctrl_summary_.is_null()) tj["ctrl"] = ctrl_summary_;
   return WriteCheckpointDir(checkpoint_dir(), ModelTensors(model_, /*with_optimizer=*/true), *opt_, tj);
 }
 
@@ -326,6 +337,7 @@ Status Trainer::LoadCheckpoint() {
   prog_.trained_seconds = j.value("trained_seconds", 0.0);
   prog_.samples_seen = j.value("samples_seen", uint64_t{0});
   if (j.contains("best_valid")) best_valid_ = j["best_valid"];
+  if (j.contains("ctrl")) ctrl_summary_ = j["ctrl"];
   ADREC_RETURN_IF_ERROR(LoadCheckpointState(checkpoint_dir(), device_, *opt_, [&](const auto& tensors, const std::string& source) {
     return LoadModelTensors(model_, tensors, /*with_optimizer=*/true, source);
   }));
@@ -344,6 +356,19 @@ StatusOr<ordered_json> Trainer::Run() {
   std::filesystem::create_directories(o_.out, ec);
   if (ec) return IoError("cannot create " + o_.out.string() + ": " + ec.message());
   if (o_.resume) ADREC_RETURN_IF_ERROR(LoadCheckpoint());
+  if (ctrl_.enabled() && !o_.resume) {
+    CtrlRunOptions co;
+    co.seed = o_.seed;
+    co.threads = o_.threads > 0 ? o_.threads : 0;
+    co.show_progress = o_.show_progress;
+    co.autocast = device_.is_cuda() && s_.bf16;
+    co.stop = o_.stop;
+    ADREC_ASSIGN_OR_RETURN(ctrl_summary_, PretrainCtrl(model_, ds_, ctrl_spec_, train_, s_.batch_size, ctrl_, co));
+    LogInfo("ctrl: contrastive loss " + FixedDigits(ctrl_summary_.value("first_loss", 0.0), 3) + " -> " +
+            FixedDigits(ctrl_summary_.value("last_epoch_loss", 0.0), 3) + " (chance " +
+            FixedDigits(ctrl_summary_.value("chance_loss", 0.0), 3) + ") in " +
+            FixedDigits(ctrl_summary_.value("seconds", 0.0), 1) + " s; fine-tuning the tabular model alone");
+  }
 
   data::BatchStreamOptions so;
   so.batch_size = s_.batch_size;
@@ -459,6 +484,7 @@ StatusOr<ordered_json> Trainer::Run() {
   const uint64_t seen = prog_.samples_seen - samples_before;
   const double secs = prog_.trained_seconds - seconds_before;
   summary["samples_per_s"] = secs > 0 ? static_cast<double>(seen) / secs : 0.0;
+  if (!ctrl_summary_.is_null()) summary["ctrl"] = ctrl_summary_;
   if (stopped == "max_steps") return summary;
 
   // The bundle holds the best weights by valid AUC: test them from disk, as a user would.
@@ -514,6 +540,15 @@ StatusOr<ordered_json> EvaluateRanking(const EvalOptions& o) {
     po.primary = std::max(0, m.spec.TargetIndex(b.manifest.value("primary_target", "")));
     po.with_truth = TruthMatchesPrimary(ds, m.spec, po.primary);
     eval::CtrPredictions p = Predict(m, ds, samples, po);
+    if (split_ptr != nullptr && part != data::SplitPart::kTrain && o.cold_threshold > 0) {
+      // Cold items: those the model saw fewer than cold_threshold times while training.
+      ADREC_ASSIGN_OR_RETURN(data::SampleSet train, data::MakeSamples(ds, m.spec, split_ptr, data::SplitPart::kTrain));
+      std::vector<uint32_t> seen(ds.num_items(), 0);
+      for (uint64_t e : train.events) ++seen[ds.events.item[e]];
+      p.cold_threshold = o.cold_threshold;
+      p.item_cold.reserve(p.size());
+      for (uint32_t item : p.item) p.item_cold.push_back(seen[item] < o.cold_threshold ? 1 : 0);
+    }
     ordered_json out;
     out["bundle"] = o.bundle.string();
     out["model"] = b.manifest.value("model", "");

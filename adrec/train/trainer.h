@@ -51,10 +51,14 @@ struct EvalOptions {
   std::string device = "cpu";
   int threads = 0;
   size_t batch_size = 8192;
+  // Ranking bundles: test items with fewer train-part samples than this are reported as cold
+  // (report key "items"); 0 = no cold/warm report.
+  uint32_t cold_threshold = 5;
 };
 
 // Top-level "auc", "gauc", "logloss", "ne" of the primary target, then "targets" (each target),
-// "scenes" (primary target per scene), "bayes_auc" where the dataset has ground truth.
+// "scenes" (primary target per scene), "items" (cold and warm items, with a split),
+// "bayes_auc" where the dataset has ground truth.
 StatusOr<nlohmann::ordered_json> EvaluateRanking(const EvalOptions& options);
 
 // The evaluation of the bundle a training run wrote: its data, split, device and threads.

@@ -61,6 +61,9 @@ void AddEvalCommand(CLI::App& app, Context& ctx) {
   cmd->add_option("--protocol", o->protocol, "ctr (ranking bundles) or loo (sequence bundles); default: the bundle's")
       ->check(CLI::IsMember({"ctr", "loo"}));
   cmd->add_flag("--exclude-seen", o->exclude_seen, "loo: drop the user's history items from its ranking");
+  cmd->add_option("--cold-threshold", o->cold_threshold,
+                  "ctr: report items with fewer train samples than this as cold (0 = no cold/warm report)")
+      ->capture_default_str();
   cmd->add_option("--device", o->device, "cpu, cuda or cuda:N")->capture_default_str();
   cmd->add_option("--threads", o->threads, "Threads (0 = all cores)")->capture_default_str();
   cmd->add_option("--batch-size", o->batch_size, "Samples per forward pass")->capture_default_str();
