@@ -28,8 +28,9 @@ torch::Tensor SasRecBlockImpl::forward(const torch::Tensor& x, const torch::Tens
   const torch::Tensor& b = qkv_->bias;
   auto heads = [&](const torch::Tensor& t) { return t.view({B, L, heads_, dh}).transpose(1, 2); };
   torch::Tensor q = heads(torch::linear(q_in, w.narrow(0, 0, dim_), b.narrow(0, 0, dim_)));
-  torch::Tensor k = heads(torch::linear(x, w.narrow(0, dim_, dim_), b.narrow(0, dim_, dim_)));
-  torch::Tensor v = heads(torch::linear(x, w.narrow(0, 2 * dim_, dim_), b.narrow(0, 2 * dim_, dim_)));
+  // Keys and values both read x (queries read the normed x, as in the authors' code): one GEMM.
+  std::vector<torch::Tensor> kv = torch::linear(x, w.narrow(0, dim_, 2 * dim_), b.narrow(0, dim_, 2 * dim_)).chunk(2, -1);
+  torch::Tensor k = heads(kv[0]), v = heads(kv[1]);
   // Fused causal softmax attention (flash / memory-efficient kernels on CUDA).
   torch::Tensor a = at::scaled_dot_product_attention(q, k, v, {}, is_training() ? dropout_ : 0.0, /*is_causal=*/true);
   torch::Tensor h = q_in + attn_out_->forward(a.transpose(1, 2).reshape({B, L, dim_}));

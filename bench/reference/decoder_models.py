@@ -18,9 +18,9 @@ models load from directories only).
         max_new_tokens=N): the new token IDs only).
 
     decoder_models.py speed MODEL_DIR [--prompt-len 16] [--new-tokens 64] [--threads 2]
-                            [--repeats 3]
-        Tokens/s of greedy model.generate on CPU (float32, sdpa attention, KV cache): the
-        reference of the C++ figure. The prompt is IDs 1..prompt-len; eos is disabled so every
+                            [--repeats 3] [--device cpu|cuda] [--bf16 0|1] [--json]
+        Tokens/s of greedy model.generate (float32 unless --bf16, sdpa attention, KV cache): the
+        reference of bench/generate_bench (scripts/bench-decode). The prompt is IDs 1..prompt-len; eos is disabled so every
         run generates exactly --new-tokens.
 """
 
@@ -116,25 +116,38 @@ def cmd_tiny(args) -> int:
 
 
 def cmd_speed(args) -> int:
+    import json
+    import resource
+
     torch.set_num_threads(args.threads)
-    model = load_decoder(args.model_dir, attn="sdpa")
-    prompt = torch.arange(1, args.prompt_len + 1).unsqueeze(0) % model.config.vocab_size
+    model = load_decoder(args.model_dir, attn="sdpa").to(args.device)
+    if args.bf16:
+        model = model.to(torch.bfloat16)
+    prompt = (torch.arange(1, args.prompt_len + 1).unsqueeze(0) % model.config.vocab_size).to(args.device)
     mask = torch.ones_like(prompt)
 
     def run():
+        t = time.perf_counter()
         with torch.inference_mode():
-            return model.generate(prompt, attention_mask=mask, do_sample=False, max_new_tokens=args.new_tokens,
-                                  min_new_tokens=args.new_tokens, eos_token_id=None, pad_token_id=0)
+            out = model.generate(prompt, attention_mask=mask, do_sample=False, max_new_tokens=args.new_tokens,
+                                 min_new_tokens=args.new_tokens, eos_token_id=None, pad_token_id=0)
+        if args.device.startswith("cuda"):
+            torch.cuda.synchronize()
+        return out, time.perf_counter() - t
 
     run()  # warm-up
-    best = float("inf")
+    rates = []
     for _ in range(args.repeats):
-        t = time.perf_counter()
-        out = run()
-        best = min(best, time.perf_counter() - t)
-    n = out.shape[1] - args.prompt_len
-    print(f"transformers generate: {n} tokens in {best * 1e3:.1f} ms: {n / best:.1f} tokens/s "
-          f"(threads {args.threads}, prompt {args.prompt_len})")
+        out, seconds = run()
+        rates.append((out.shape[1] - args.prompt_len) / seconds)
+    rates.sort()
+    if args.json:
+        print(json.dumps({"side": "transformers", "new_tokens": out.shape[1] - args.prompt_len,
+                          "tokens_per_s_best": rates[-1], "tokens_per_s_median": rates[len(rates) // 2],
+                          "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    else:
+        print(f"transformers generate: {out.shape[1] - args.prompt_len} tokens: {rates[-1]:.1f} tokens/s best "
+              f"(threads {args.threads}, prompt {args.prompt_len}, {args.device})")
     return 0
 
 
@@ -165,6 +178,9 @@ def main() -> int:
     s.add_argument("--new-tokens", type=int, default=64)
     s.add_argument("--threads", type=int, default=2)
     s.add_argument("--repeats", type=int, default=3)
+    s.add_argument("--device", default="cpu")
+    s.add_argument("--bf16", type=int, default=0)
+    s.add_argument("--json", action="store_true")
     s.set_defaults(fn=cmd_speed)
 
     args = p.parse_args()

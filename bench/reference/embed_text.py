@@ -34,8 +34,8 @@ def main() -> int:
     if texts and texts[-1] == "":
         texts.pop()
     model = SentenceTransformer(a.model, device=a.device)
-    if a.bf16:
-        model = model.to(torch.bfloat16)
+    # f32 unless --bf16, whatever dtype the checkpoint was stored in (adrec computes likewise).
+    model = model.to(torch.bfloat16) if a.bf16 else model.float()
     model.encode(texts[:64], batch_size=a.batch)
     rates = []
     for _ in range(a.repeats):
