@@ -17,6 +17,11 @@ const data::Column* CategoryColumn(const data::Dataset& ds, int level) {
 // Rows of `emb` L2-normalised (the fallback and MiniLM are already; a model without Normalize is not).
 torch::Tensor Normalized(torch::Tensor emb) { return emb / emb.norm(2, 1, true).clamp_min(1e-12); }
 
+StatusOr<torch::Tensor> EmbedRows(const TextEncoder& encoder, const std::vector<std::string>& texts) {
+  ADREC_ASSIGN_OR_RETURN(std::vector<float> raw, encoder.Embed(texts));
+  return Normalized(torch::from_blob(raw.data(), {int64_t(texts.size()), encoder.dim()}, torch::kFloat32).clone());
+}
+
 }  // namespace
 
 std::vector<std::string> TaggingTexts(const data::Dataset& ds) {
@@ -48,11 +53,8 @@ StatusOr<TagResult> TagTaxonomy(const data::Dataset& ds, const TextEncoder& enco
     labels[v] = ds.taxonomy.Path(v);
     if (!node.name_zh.empty()) labels[v] += " / " + node.name_zh;
   }
-  ADREC_ASSIGN_OR_RETURN(std::vector<float> label_raw, encoder.Embed(labels));
-  ADREC_ASSIGN_OR_RETURN(std::vector<float> item_raw, encoder.Embed(TaggingTexts(ds)));
-  const int64_t dim = encoder.dim();
-  torch::Tensor label_emb = Normalized(torch::from_blob(label_raw.data(), {int64_t(n_nodes), dim}, torch::kFloat32).clone());
-  torch::Tensor item_emb = Normalized(torch::from_blob(item_raw.data(), {int64_t(n_items), dim}, torch::kFloat32).clone());
+  ADREC_ASSIGN_OR_RETURN(torch::Tensor label_emb, EmbedRows(encoder, labels));
+  ADREC_ASSIGN_OR_RETURN(torch::Tensor item_emb, EmbedRows(encoder, TaggingTexts(ds)));
 
   TagResult r;
   r.predicted.assign(n_items, {0, 0, 0});
@@ -115,6 +117,88 @@ StatusOr<TagResult> TagTaxonomy(const data::Dataset& ds, const TextEncoder& enco
     }
   }
   return r;
+}
+
+StatusOr<std::vector<AttributeResult>> TagAttributes(const data::Dataset& ds, const TextEncoder& encoder,
+                                                     const std::vector<std::string>& columns, const TagOptions& options) {
+  if (options.mode != "zero-shot" && options.mode != "few-shot") {
+    return InvalidArgumentError("mode must be zero-shot or few-shot, not " + options.mode);
+  }
+  std::vector<AttributeResult> out;
+  if (columns.empty()) return out;
+  const size_t n_items = ds.num_items();
+  ADREC_ASSIGN_OR_RETURN(torch::Tensor item_emb, EmbedRows(encoder, TaggingTexts(ds)));
+  for (const std::string& name : columns) {
+    const data::Column* col = ds.item_table.Find(name);
+    if (!col || col->type != data::ColumnType::kCategorical || !col->vocab || col->vocab->size() < 2) {
+      return InvalidArgumentError("--attributes: '" + name + "' is not a categorical item column of the dataset");
+    }
+    AttributeResult r;
+    r.column = name;
+    const uint32_t n_classes = col->vocab->size() - 1;  // code 0 is "missing"
+    std::vector<std::string> labels;
+    for (uint32_t c = 1; c <= n_classes; ++c) {
+      r.classes.push_back(col->vocab->Name(c));
+      std::string label = col->vocab->Name(c);
+      std::replace(label.begin(), label.end(), '_', ' ');
+      labels.push_back(label);
+    }
+    ADREC_ASSIGN_OR_RETURN(torch::Tensor prototypes, EmbedRows(encoder, labels));
+    r.evaluated.assign(n_items, 0);
+    for (uint32_t i = 0; i < n_items; ++i) r.evaluated[i] = col->u32[i] != 0;
+    torch::Tensor scores;
+    if (options.mode == "few-shot") {
+      // A softmax head on the labelled ads' embeddings: an attribute is a small part of the copy
+      // (a hook phrase among the product's words), which a class mean washes out but a linear
+      // head can pick out.
+      std::mt19937_64 rng(options.seed);
+      std::vector<std::vector<uint32_t>> by_class(n_classes + 1);
+      for (uint32_t i = 0; i < n_items; ++i) by_class[col->u32[i]].push_back(i);
+      std::vector<int64_t> rows, ys;
+      for (uint32_t c = 1; c <= n_classes; ++c) {
+        auto& items = by_class[c];
+        std::shuffle(items.begin(), items.end(), rng);
+        for (size_t k = 0; k < items.size() && k < static_cast<size_t>(options.shots); ++k) {
+          rows.push_back(items[k]);
+          ys.push_back(c - 1);
+          r.evaluated[items[k]] = 0;
+          ++r.labelled;
+        }
+      }
+      torch::Tensor x = item_emb.index_select(0, torch::tensor(rows, torch::kLong));
+      torch::Tensor y = torch::tensor(ys, torch::kLong);
+      torch::manual_seed(options.seed);
+      torch::Tensor w = torch::zeros({encoder.dim(), int64_t(n_classes)}, torch::requires_grad());
+      torch::Tensor bias = torch::zeros({int64_t(n_classes)}, torch::requires_grad());
+      torch::optim::Adam opt({w, bias}, torch::optim::AdamOptions(0.05).weight_decay(1e-4));
+      for (int step = 0; step < 300; ++step) {
+        opt.zero_grad();
+        // Scaled like cosine logits with temperature 0.05, so a few steps separate the classes.
+        torch::Tensor loss = torch::nn::functional::cross_entropy(torch::addmm(bias, x, w) * 20.0, y);
+        loss.backward();
+        opt.step();
+      }
+      torch::NoGradGuard no_grad;
+      scores = torch::addmm(bias, item_emb, w);
+    } else {
+      scores = torch::matmul(item_emb, prototypes.t());
+    }
+    torch::Tensor best = scores.argmax(1).contiguous();
+    const int64_t* b = best.data_ptr<int64_t>();
+    std::vector<size_t> freq(n_classes + 1, 0);
+    for (uint32_t i = 0; i < n_items; ++i) freq[col->u32[i]] += col->u32[i] != 0;
+    const uint32_t majority = static_cast<uint32_t>(std::max_element(freq.begin(), freq.end()) - freq.begin());
+    r.predicted.resize(n_items);
+    for (uint32_t i = 0; i < n_items; ++i) {
+      r.predicted[i] = static_cast<uint32_t>(b[i]) + 1;
+      if (!r.evaluated[i]) continue;
+      ++r.evaluated_count;
+      r.correct += r.predicted[i] == col->u32[i];
+      r.majority_correct += majority == col->u32[i];
+    }
+    out.push_back(std::move(r));
+  }
+  return out;
 }
 
 }  // namespace adrec::text

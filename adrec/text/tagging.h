@@ -45,4 +45,23 @@ std::vector<std::string> TaggingTexts(const data::Dataset& ds);
 // naming what is missing otherwise.
 StatusOr<TagResult> TagTaxonomy(const data::Dataset& ds, const TextEncoder& encoder, const TagOptions& options);
 
+// A creative attribute read from the ad's text, scored against a categorical item column (the
+// synthetic world's text_type: which kind of hook the copy uses; lang; objective).
+struct AttributeResult {
+  std::string column;
+  std::vector<std::string> classes;  // class c is code c + 1 of the column
+  std::vector<uint32_t> predicted;   // per item: predicted code (0: none)
+  std::vector<uint8_t> evaluated;    // per item: 1 when scored (not labelled, not missing)
+  size_t correct = 0, evaluated_count = 0;
+  size_t majority_correct = 0;  // the most frequent class of the column, always predicted: the floor
+  size_t labelled = 0;
+  double accuracy() const { return evaluated_count ? double(correct) / evaluated_count : 0.0; }
+  double majority_accuracy() const { return evaluated_count ? double(majority_correct) / evaluated_count : 0.0; }
+};
+
+// Zero-shot: the class whose name ("social_proof" read as "social proof") is nearest to the text;
+// few-shot: a softmax head trained on `shots` labelled ads per class, scored on the others. A column that is missing or not categorical is InvalidArgument naming it.
+StatusOr<std::vector<AttributeResult>> TagAttributes(const data::Dataset& ds, const TextEncoder& encoder,
+                                                     const std::vector<std::string>& columns, const TagOptions& options);
+
 }  // namespace adrec::text

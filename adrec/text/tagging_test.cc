@@ -64,5 +64,29 @@ TEST(Tagging, TextsCarryNoTaxonomyAndMissingTruthIsAnError) {
   EXPECT_EQ(TagTaxonomy(ds, **encoder, bad).status().code(), StatusCode::kInvalidArgument);
 }
 
+TEST(Tagging, CreativeAttributesFromTheTextBeatTheMajorityClass) {
+  data::Dataset ds = World();
+  auto encoder = OpenTextEncoder(std::string(kHashedNgramModel));
+  ASSERT_TRUE(encoder.ok());
+  TagOptions o;
+  o.mode = "few-shot";
+  o.shots = 20;  // the hooks of a type come in 8 phrasings (4 phrases, 2 languages)
+  auto r = TagAttributes(ds, **encoder, {"text_type", "lang"}, o);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->size(), 2u);
+  for (const AttributeResult& a : *r) {
+    EXPECT_EQ(a.evaluated_count + a.labelled, ds.num_items()) << a.column;
+    // The hook phrase names the text type and the script gives the language away: reading the
+    // copy must beat always answering the most frequent class.
+    EXPECT_GT(a.accuracy(), a.majority_accuracy() + 0.08) << a.column << " " << a.accuracy() << " vs " << a.majority_accuracy();
+    for (uint32_t p : a.predicted) EXPECT_TRUE(p >= 1 && p <= a.classes.size()) << a.column;
+  }
+  EXPECT_GT((*r)[1].accuracy(), 0.9) << "lang";
+  auto bad = TagAttributes(ds, **encoder, {"title"}, o);  // a string column
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("'title'"), std::string::npos) << bad.status().ToString();
+  EXPECT_FALSE(TagAttributes(ds, **encoder, {"no_such_column"}, o).ok());
+}
+
 }  // namespace
 }  // namespace adrec::text

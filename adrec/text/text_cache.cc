@@ -167,4 +167,12 @@ StatusOr<std::vector<float>> CachingTextEncoder::Embed(std::span<const std::stri
   return out;
 }
 
+StatusOr<std::unique_ptr<TextEncoder>> WithTextCache(std::unique_ptr<TextEncoder> encoder, const std::string& dir,
+                                                     bool no_cache) {
+  if (!dir.empty() && no_cache) return InvalidArgumentError("--cache and --no-cache exclude each other");
+  if (no_cache || (!TextCacheAvailable() && dir.empty())) return encoder;
+  ADREC_ASSIGN_OR_RETURN(auto cache, TextEmbeddingCache::Open(dir.empty() ? DefaultTextCacheDir() : fs::path(dir)));
+  return std::unique_ptr<TextEncoder>(new CachingTextEncoder(std::move(encoder), std::move(cache)));
+}
+
 }  // namespace adrec::text

@@ -68,4 +68,11 @@ class CachingTextEncoder final : public TextEncoder {
   mutable TextCacheStats stats_;
 };
 
+// What `adrec embed` and `adrec tag` do with --cache/--no-cache: `encoder` behind the cache at
+// `dir` (DefaultTextCacheDir() when empty), or `encoder` itself with `no_cache`, or without
+// RocksDB when no dir was asked for. InvalidArgument for both flags; Unimplemented for an
+// explicit dir without RocksDB.
+StatusOr<std::unique_ptr<TextEncoder>> WithTextCache(std::unique_ptr<TextEncoder> encoder, const std::string& dir,
+                                                     bool no_cache);
+
 }  // namespace adrec::text

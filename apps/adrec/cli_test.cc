@@ -731,4 +731,28 @@ TEST_F(CliTest, EmbedAddsTextColumnsAndKeepsTheDataset) {
   EXPECT_NE(too_many.err.find("500"), std::string::npos) << too_many.err;
 }
 
+// tag: taxonomy levels and creative attributes from the ads' texts, per ad in --out.
+TEST_F(CliTest, TagReadsTheTaxonomyAndAttributesFromTheText) {
+  const std::string world = SmallWorld();
+  RunResult r = Run("tag --data " + world + " --model hashed-ngram --mode few-shot --shots 3 --attributes text_type,lang --out " +
+                    Path("tags.jsonl") + " --json -q");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  json j = r.Json();
+  ASSERT_EQ(j["levels"].size(), 3u);
+  EXPECT_GT(j["levels"][0]["accuracy"].get<double>(), 0.0);
+  ASSERT_TRUE(j["attributes"].contains("text_type")) << r.out;
+  EXPECT_EQ(j["attributes"]["lang"]["classes"].size(), 2u) << r.out;
+  EXPECT_GT(j["attributes"]["lang"]["accuracy"].get<double>(), 0.8) << r.out;
+  std::ifstream in(Path("tags.jsonl"));
+  size_t lines = 0;
+  for (std::string line; std::getline(in, line); ++lines) {
+    json row = json::parse(line);
+    EXPECT_TRUE(row["attributes"]["text_type"].contains("predicted")) << line;
+  }
+  EXPECT_EQ(lines, 80u);
+  RunResult bad = Run("tag --data " + world + " --model hashed-ngram --attributes nope");
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("'nope'"), std::string::npos) << bad.err;
+}
+
 }  // namespace

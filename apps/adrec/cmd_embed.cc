@@ -100,16 +100,8 @@ void AddEmbedCommand(CLI::App& app, Context& ctx) {
       }
       f->encoder.show_progress = !ctx.quiet;
       ADREC_ASSIGN_OR_RETURN(std::unique_ptr<text::TextEncoder> encoder, text::OpenTextEncoder(f->model, f->encoder));
-      const text::CachingTextEncoder* cached = nullptr;
-      if (!f->cache.empty() && f->no_cache) return InvalidArgumentError("--cache and --no-cache exclude each other");
-      // Without RocksDB (the vendored GPU build) only an explicit --cache is an error.
-      if (!f->no_cache && (text::TextCacheAvailable() || !f->cache.empty())) {
-        ADREC_ASSIGN_OR_RETURN(auto cache, text::TextEmbeddingCache::Open(f->cache.empty() ? text::DefaultTextCacheDir()
-                                                                                           : fs::path(f->cache)));
-        auto wrapped = std::make_unique<text::CachingTextEncoder>(std::move(encoder), std::move(cache));
-        cached = wrapped.get();
-        encoder = std::move(wrapped);
-      }
+      ADREC_ASSIGN_OR_RETURN(encoder, text::WithTextCache(std::move(encoder), f->cache, f->no_cache));
+      const auto* cached = dynamic_cast<const text::CachingTextEncoder*>(encoder.get());
       if (!ctx.quiet) LogInfo("embed: " + std::to_string(texts.size()) + " " + f->column.what + " with " + encoder->name());
       ADREC_ASSIGN_OR_RETURN(text::TextColumnReport r,
                              text::AddTextColumn(&ds, split ? &*split : nullptr, *encoder, texts, f->column));

@@ -7,13 +7,16 @@
 #include "adrec/core/log_line.h"
 #include "adrec/data/dataset_io.h"
 #include "adrec/text/tagging.h"
+#include "adrec/text/text_cache.h"
 #include "apps/adrec/cli.h"
 
 namespace adrec::cli {
 
 void AddTagCommand(CLI::App& app, Context& ctx) {
   struct Flags {
-    std::string data, model, out;
+    std::string data, model, out, cache;
+    bool no_cache = false;
+    std::vector<std::string> attributes;
     text::TagOptions tag;
     text::TextEncoderOptions encoder;
   };
@@ -26,7 +29,12 @@ void AddTagCommand(CLI::App& app, Context& ctx) {
       ->check(CLI::IsMember({"zero-shot", "few-shot"}));
   cmd->add_option("--shots", f->tag.shots, "few-shot: labelled ads per node")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--seed", f->tag.seed, "few-shot: which ads are labelled")->capture_default_str();
-  cmd->add_option("--out", f->out, "Write one JSON line per ad: item, predicted and true path");
+  cmd->add_option("--attributes", f->attributes,
+                  "Categorical item columns to read from the text too, e.g. text_type,lang,objective")
+      ->delimiter(',');
+  cmd->add_option("--out", f->out, "Write one JSON line per ad: item, predicted and true path (and attributes)");
+  cmd->add_option("--cache", f->cache, "Text-embedding cache (as adrec embed)");
+  cmd->add_flag("--no-cache", f->no_cache, "Embed every text, reading and writing no cache");
   cmd->add_option("--device", f->encoder.device, "cpu | cuda")->capture_default_str()->check(CLI::IsMember({"cpu", "cuda"}));
   cmd->add_option("--threads", f->encoder.threads, "Model threads (0: libtorch's default)")->capture_default_str();
   AddJsonFlag(cmd, ctx);
@@ -35,7 +43,10 @@ void AddTagCommand(CLI::App& app, Context& ctx) {
       ADREC_ASSIGN_OR_RETURN(data::Dataset ds, data::ReadDataset(f->data));
       f->encoder.show_progress = !ctx.quiet;
       ADREC_ASSIGN_OR_RETURN(std::unique_ptr<text::TextEncoder> encoder, text::OpenTextEncoder(f->model, f->encoder));
+      // The attributes embed the same texts again: the cache answers them.
+      ADREC_ASSIGN_OR_RETURN(encoder, text::WithTextCache(std::move(encoder), f->cache, f->no_cache));
       ADREC_ASSIGN_OR_RETURN(text::TagResult r, text::TagTaxonomy(ds, *encoder, f->tag));
+      ADREC_ASSIGN_OR_RETURN(std::vector<text::AttributeResult> attrs, text::TagAttributes(ds, *encoder, f->attributes, f->tag));
       if (!f->out.empty()) {
         std::ofstream out(f->out);
         if (!out) return IoError("cannot write " + f->out);
@@ -47,6 +58,11 @@ void AddTagCommand(CLI::App& app, Context& ctx) {
             const uint32_t t = ds.item_table.Find(cats[l])->u32[i];
             row["true"].push_back(t ? ds.taxonomy.nodes[t].name_en : "");
           }
+          for (const text::AttributeResult& a : attrs) {
+            const uint32_t t = ds.item_table.Find(a.column)->u32[i];
+            row["attributes"][a.column] = {{"predicted", a.classes[a.predicted[i] - 1]},
+                                           {"true", t ? a.classes[t - 1] : ""}};
+          }
           out << row.dump() << "\n";
         }
       }
@@ -57,11 +73,20 @@ void AddTagCommand(CLI::App& app, Context& ctx) {
                           {"accuracy", r.levels[l].accuracy()},
                           {"accuracy_given_parent", r.levels[l].conditional_accuracy()}});
       }
+      nlohmann::ordered_json attributes = nlohmann::ordered_json::object();
+      for (const text::AttributeResult& a : attrs) {
+        attributes[a.column] = {{"classes", a.classes},
+                                {"evaluated", a.evaluated_count},
+                                {"labelled", a.labelled},
+                                {"accuracy", a.accuracy()},
+                                {"majority_accuracy", a.majority_accuracy()}};
+      }
       PrintResult(ctx, {{"encoder", encoder->name()},
                         {"mode", f->tag.mode},
                         {"items", ds.num_items()},
                         {"labelled", r.labelled},
-                        {"levels", levels}});
+                        {"levels", levels},
+                        {"attributes", attributes}});
       return Status::Ok();
     };
   });
