@@ -13,6 +13,8 @@
 // --encode-latency the p50/p99 latency of encoding one history of --len items (eval mode).
 #include "bench/ranking_bench_common.h"
 
+#include <torch/csrc/autograd/profiler_legacy.h>
+
 #include <algorithm>
 #include <chrono>
 #include <iostream>
@@ -94,6 +96,10 @@ int Run(int argc, char** argv) {
   };
   for (int64_t i = 0; i < warmup; ++i) step(i);
   Sync(device);
+  if (const char* prof = std::getenv("ADREC_PROFILE_TRACE"); prof && *prof) {
+    torch::autograd::profiler::RecordProfile guard(prof);
+    for (int64_t i = 0; i < 3; ++i) step(i);
+  }
   const auto t0 = Clock::now();
   for (int64_t i = 0; i < steps; ++i) {
     const auto s0 = Clock::now();

@@ -129,6 +129,11 @@ def main() -> int:
     for i in range(a.warmup):
         step(i)
     sync(device)
+    if os.environ.get("ADREC_PROFILE_TRACE"):  # the same op trace as train_sequence_bench writes
+        with torch.autograd.profiler.profile() as prof:
+            for i in range(3):
+                step(i)
+        prof.export_chrome_trace(os.environ["ADREC_PROFILE_TRACE"])
     t0 = time.perf_counter()
     for i in range(a.steps):
         s0 = time.perf_counter()
