@@ -11,6 +11,7 @@
 #include "adrec/models/mmoe.h"
 #include "adrec/models/ple.h"
 #include "adrec/models/split_moe.h"
+#include "adrec/models/two_tower.h"
 
 namespace adrec::models {
 
@@ -46,7 +47,7 @@ StatusOr<std::shared_ptr<RankingModel>> MakeRankingModel(std::string_view name, 
                                                          std::string_view section) {
   const std::string known(kRankingModelNames);
   if (name != "lr" && name != "fm" && name != "deepfm" && name != "dcnv2" && name != "mmoe" && name != "ple" &&
-      name != "split_moe") {
+      name != "split_moe" && name != "two_tower") {
     return InvalidArgumentError("unknown ranking model '" + std::string(name) + "' (known: " + known + ")");
   }
   ADREC_RETURN_IF_ERROR(CheckShape(shape, name));
@@ -75,6 +76,11 @@ StatusOr<std::shared_ptr<RankingModel>> MakeRankingModel(std::string_view name, 
   if (name == "ple") {
     ADREC_ASSIGN_OR_RETURN(PleOptions o, ReadPleOptions(cfg, section));
     return Make<PleModel>(shape, o);
+  }
+  if (name == "two_tower") {
+    ADREC_ASSIGN_OR_RETURN(TwoTowerOptions o, ReadTwoTowerOptions(cfg, section));
+    ADREC_RETURN_IF_ERROR(CheckTwoTowerShape(shape, o));
+    return Make<TwoTowerModel>(shape, o);
   }
   ADREC_ASSIGN_OR_RETURN(SplitMoeOptions o, ReadSplitMoeOptions(cfg, section));
   ADREC_ASSIGN_OR_RETURN(std::shared_ptr<SplitMoeModel> m, SplitMoeModel::Create(shape, o, section));

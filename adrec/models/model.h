@@ -26,6 +26,9 @@ struct ModelShape {
   std::vector<std::string> targets;  // output heads, in order (click, download, conversion…)
   int num_scenes = 1;
   std::vector<std::string> sparse_names;  // field names (split-expert groups, explanations)
+  // Where each field reads from ("item", "item.cat1", "user.age", "history.item", …; empty in
+  // hand-made shapes): the two-tower model puts item fields on its item tower.
+  std::vector<std::string> sparse_sources, text_names, text_sources;
   int num_fields() const { return static_cast<int>(sparse_dims.size() + text_dims.size()) + (dense_width > 0 ? 1 : 0); }
 };
 
@@ -41,7 +44,7 @@ class RankingModel : public torch::nn::Module {
   virtual bool wants_linear_terms() const { return false; }
 };
 
-inline constexpr std::string_view kRankingModelNames = "lr, fm, deepfm, dcnv2, mmoe, ple, split_moe";
+inline constexpr std::string_view kRankingModelNames = "lr, fm, deepfm, dcnv2, mmoe, ple, split_moe, two_tower";
 
 // Reads the model's options from `cfg` under `section` (model.hidden, model.cross_layers, …;
 // every model documents its keys in its header and configs/). InvalidArgument naming the key

@@ -12,6 +12,7 @@
 #include "adrec/models/ple.h"
 #include "adrec/models/split_moe.h"
 #include "adrec/models/testing.h"
+#include "adrec/models/two_tower.h"
 
 namespace adrec::models {
 namespace {
@@ -421,6 +422,50 @@ TEST_P(CudaMatchesCpu, ForwardAndBackward) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, CudaMatchesCpu, ::testing::ValuesIn(kNames));
+
+// The two-tower model: fields of the item's own sources feed the item tower, whose vectors do
+// not move when the user and context inputs do (what lets serving precompute them).
+TEST(TwoTower, ItemTowerReadsOnlyItemFields) {
+  torch::manual_seed(3);
+  ModelShape shape = SmallShape(2);
+  shape.sparse_sources = {"user", "item", "item.advertiser"};
+  shape.text_names = {"item_text"};
+  shape.text_sources = {"item.text_emb"};
+  auto model = MustMake("two_tower", shape, "[model]\nhidden = [8]\ndim = 4\n");
+  auto* tt = dynamic_cast<TwoTowerModel*>(model.get());
+  ASSERT_NE(tt, nullptr);
+  model->eval();
+  nn::ModelInput in = RandomInput(shape, 6);
+  torch::Tensor logits = model->forward(in);
+  EXPECT_EQ(logits.sizes(), (std::vector<int64_t>{6, 2}));
+  torch::Tensor items = tt->ItemVectors(in);
+  EXPECT_EQ(items.sizes(), (std::vector<int64_t>{6, 2, 4}));
+  nn::ModelInput other = in;
+  other.sparse[0] = torch::randn_like(in.sparse[0]);  // the user
+  other.dense = torch::randn_like(in.dense);
+  EXPECT_TRUE(torch::equal(tt->ItemVectors(other), items));
+  EXPECT_FALSE(torch::allclose(model->forward(other), logits));
+  other = in;
+  other.text[0] = torch::randn_like(in.text[0]);  // the item's text
+  EXPECT_FALSE(torch::allclose(tt->ItemVectors(other), items));
+  EXPECT_EQ(model->represent(in).sizes(), (std::vector<int64_t>{6, 16}));
+  // The bias is "out.bias", so the trainer starts it at the base rate.
+  EXPECT_TRUE(model->named_parameters().contains("out.bias"));
+}
+
+TEST(TwoTower, EmptyTowersAndUnknownItemFieldsAreErrors) {
+  ModelShape shape = SmallShape(1);
+  Config none = MustParse("");
+  auto no_item = MakeRankingModel("two_tower", shape, none);  // hand-made shape: no sources
+  ASSERT_FALSE(no_item.ok());
+  EXPECT_NE(no_item.status().message().find("item tower"), std::string::npos) << no_item.status().ToString();
+  Config named = MustParse("[model]\nitem_fields = [\"item\", \"ad\"]\n");
+  EXPECT_TRUE(MakeRankingModel("two_tower", shape, named).ok());
+  Config unknown = MustParse("[model]\nitem_fields = [\"creative\"]\n");
+  auto bad = MakeRankingModel("two_tower", shape, unknown);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("'creative'"), std::string::npos) << bad.status().ToString();
+}
 
 }  // namespace
 }  // namespace adrec::models

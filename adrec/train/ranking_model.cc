@@ -15,9 +15,14 @@ models::ModelShape ShapeOf(const data::FeatureSpec& spec, size_t num_scenes) {
     const data::TableSpec* t = spec.FindTable(f->table.empty() ? f->name : f->table);
     shape.sparse_dims.push_back(t ? t->dim : 0);
     shape.sparse_names.push_back(f->name);
+    shape.sparse_sources.push_back(f->source);
   }
   shape.dense_width = spec.DenseWidth();
-  for (const data::FieldSpec* f : spec.TextFields()) shape.text_dims.push_back(f->width);
+  for (const data::FieldSpec* f : spec.TextFields()) {
+    shape.text_dims.push_back(f->width);
+    shape.text_names.push_back(f->name);
+    shape.text_sources.push_back(f->source);
+  }
   for (const data::TargetSpec& t : spec.targets) shape.targets.push_back(t.name);
   shape.num_scenes = static_cast<int>(std::max<size_t>(1, num_scenes));
   return shape;
