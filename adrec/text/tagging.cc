@@ -17,6 +17,25 @@ const data::Column* CategoryColumn(const data::Dataset& ds, int level) {
 // Rows of `emb` L2-normalised (the fallback and MiniLM are already; a model without Normalize is not).
 torch::Tensor Normalized(torch::Tensor emb) { return emb / emb.norm(2, 1, true).clamp_min(1e-12); }
 
+// A softmax head trained on labelled rows x [n, d] with classes y [n] (< classes), scored on
+// every row of `all`: a class is often a few words of the text (a hook phrase, a product
+// word), which a class mean washes out and a linear head can pick out.
+torch::Tensor SoftmaxHeadScores(const torch::Tensor& x, const torch::Tensor& y, int64_t classes, const torch::Tensor& all,
+                                uint64_t seed) {
+  torch::manual_seed(seed);
+  torch::Tensor w = torch::zeros({x.size(1), classes}, torch::requires_grad());
+  torch::Tensor bias = torch::zeros({classes}, torch::requires_grad());
+  torch::optim::Adam opt({w, bias}, torch::optim::AdamOptions(0.05).weight_decay(1e-4));
+  for (int step = 0; step < 300; ++step) {
+    opt.zero_grad();
+    // Scaled like cosine logits at temperature 0.05 (the rows are unit vectors).
+    torch::nn::functional::cross_entropy(torch::addmm(bias, x, w) * 20.0, y).backward();
+    opt.step();
+  }
+  torch::NoGradGuard no_grad;
+  return torch::addmm(bias, all, w);
+}
+
 StatusOr<torch::Tensor> EmbedRows(const TextEncoder& encoder, const std::vector<std::string>& texts) {
   ADREC_ASSIGN_OR_RETURN(std::vector<float> raw, encoder.Embed(texts));
   return Normalized(torch::from_blob(raw.data(), {int64_t(texts.size()), encoder.dim()}, torch::kFloat32).clone());
@@ -59,33 +78,43 @@ StatusOr<TagResult> TagTaxonomy(const data::Dataset& ds, const TextEncoder& enco
   TagResult r;
   r.predicted.assign(n_items, {0, 0, 0});
   r.evaluated.assign(n_items, 1);
-  torch::Tensor prototypes = label_emb;
+  torch::Tensor scores = torch::matmul(item_emb, label_emb.t());  // [items, nodes]
   if (options.mode == "few-shot") {
-    // k labelled ads per leaf-level node (each ad labels its whole path); prototypes are the mean
-    // of the label text and the labelled ads, so a node with no labelled ad falls back to its text.
+    // k labelled ads per leaf-level node (each ad labels its whole path), then one softmax head
+    // per level over that level's nodes; its logits replace the label similarities there.
     std::mt19937_64 rng(options.seed);
     std::vector<std::vector<uint32_t>> by_leaf(n_nodes);
     for (uint32_t i = 0; i < n_items; ++i) by_leaf[truth[2]->u32[i]].push_back(i);
-    torch::Tensor sums = label_emb.clone();
-    std::vector<double> counts(n_nodes, 1.0);
+    std::vector<uint32_t> support;
     for (uint32_t leaf = 1; leaf < n_nodes; ++leaf) {
       auto& items = by_leaf[leaf];
       std::shuffle(items.begin(), items.end(), rng);
       for (size_t k = 0; k < items.size() && k < static_cast<size_t>(options.shots); ++k) {
-        const uint32_t i = items[k];
-        r.evaluated[i] = 0;
-        ++r.labelled;
-        for (int l = 0; l < 3; ++l) {
-          const uint32_t v = truth[l]->u32[i];
-          if (v == 0) continue;
-          sums[v] += item_emb[i];
-          counts[v] += 1;
-        }
+        r.evaluated[items[k]] = 0;
+        support.push_back(items[k]);
       }
     }
-    prototypes = Normalized(sums / torch::tensor(counts, torch::kFloat64).to(torch::kFloat32).unsqueeze(1));
+    r.labelled = support.size();
+    for (int l = 0; l < 3; ++l) {
+      std::vector<int64_t> nodes, class_of(n_nodes, -1), rows, ys;
+      for (uint32_t v = 1; v < n_nodes; ++v) {
+        if (ds.taxonomy.nodes[v].level != l + 1) continue;
+        class_of[v] = static_cast<int64_t>(nodes.size());
+        nodes.push_back(v);
+      }
+      for (uint32_t i : support) {
+        const uint32_t v = truth[l]->u32[i];
+        if (v == 0 || class_of[v] < 0) continue;
+        rows.push_back(i);
+        ys.push_back(class_of[v]);
+      }
+      if (rows.empty() || nodes.empty()) continue;  // the label similarities stay
+      torch::Tensor head = SoftmaxHeadScores(item_emb.index_select(0, torch::tensor(rows, torch::kLong)),
+                                             torch::tensor(ys, torch::kLong), static_cast<int64_t>(nodes.size()),
+                                             item_emb, options.seed + l);
+      scores.index_copy_(1, torch::tensor(nodes, torch::kLong), head);
+    }
   }
-  torch::Tensor scores = torch::matmul(item_emb, prototypes.t());  // [items, nodes]
   auto score = scores.accessor<float, 2>();
   std::vector<std::vector<uint32_t>> children(n_nodes);
   for (uint32_t v = 1; v < n_nodes; ++v) children[ds.taxonomy.nodes[v].parent].push_back(v);
@@ -148,9 +177,7 @@ StatusOr<std::vector<AttributeResult>> TagAttributes(const data::Dataset& ds, co
     for (uint32_t i = 0; i < n_items; ++i) r.evaluated[i] = col->u32[i] != 0;
     torch::Tensor scores;
     if (options.mode == "few-shot") {
-      // A softmax head on the labelled ads' embeddings: an attribute is a small part of the copy
-      // (a hook phrase among the product's words), which a class mean washes out but a linear
-      // head can pick out.
+      // A softmax head on `shots` labelled ads per class.
       std::mt19937_64 rng(options.seed);
       std::vector<std::vector<uint32_t>> by_class(n_classes + 1);
       for (uint32_t i = 0; i < n_items; ++i) by_class[col->u32[i]].push_back(i);
@@ -165,21 +192,8 @@ StatusOr<std::vector<AttributeResult>> TagAttributes(const data::Dataset& ds, co
           ++r.labelled;
         }
       }
-      torch::Tensor x = item_emb.index_select(0, torch::tensor(rows, torch::kLong));
-      torch::Tensor y = torch::tensor(ys, torch::kLong);
-      torch::manual_seed(options.seed);
-      torch::Tensor w = torch::zeros({encoder.dim(), int64_t(n_classes)}, torch::requires_grad());
-      torch::Tensor bias = torch::zeros({int64_t(n_classes)}, torch::requires_grad());
-      torch::optim::Adam opt({w, bias}, torch::optim::AdamOptions(0.05).weight_decay(1e-4));
-      for (int step = 0; step < 300; ++step) {
-        opt.zero_grad();
-        // Scaled like cosine logits with temperature 0.05, so a few steps separate the classes.
-        torch::Tensor loss = torch::nn::functional::cross_entropy(torch::addmm(bias, x, w) * 20.0, y);
-        loss.backward();
-        opt.step();
-      }
-      torch::NoGradGuard no_grad;
-      scores = torch::addmm(bias, item_emb, w);
+      scores = SoftmaxHeadScores(item_emb.index_select(0, torch::tensor(rows, torch::kLong)), torch::tensor(ys, torch::kLong),
+                                 int64_t(n_classes), item_emb, options.seed);
     } else {
       scores = torch::matmul(item_emb, prototypes.t());
     }

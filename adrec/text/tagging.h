@@ -2,8 +2,8 @@
 // never the taxonomy columns it is scored against), as the seed's production system tags ads
 // with a language model. Zero-shot: hierarchical nearest label description (level 1 among the
 // roots, level 2 among the chosen node's children, then level 3). Few-shot: the same walk with
-// class prototypes, the mean embedding of k labelled ads per node (their label text included),
-// scored on the other ads.
+// the logits of a softmax head per level, trained on k labelled ads per leaf node, scored on the
+// other ads.
 #pragma once
 
 #include <array>
