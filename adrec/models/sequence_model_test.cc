@@ -70,6 +70,28 @@ TEST_P(SequenceModels, NoLaterItemReachesAnEarlierState) {
   }
 }
 
+// The same in training, with dropout on (SASRec draws its CPU attention dropout only for the
+// causal triangle): with the generator reseeded, both runs draw the same masks, so the earlier
+// states must still be equal.
+TEST_P(SequenceModels, NoLaterItemReachesAnEarlierStateInTraining) {
+  torch::manual_seed(4);
+  auto model = MustMakeSeq(GetParam().first, GetParam().second);
+  model->train();
+  SequenceInput a = RandomSequences({kMaxLen, kMaxLen, 9}, kMaxLen);
+  SequenceInput b{a.items.clone(), a.timestamps.clone()};
+  const int64_t p = 3, rest = kMaxLen - p - 1;
+  b.items.narrow(1, p + 1, rest).copy_(torch::randint(1, kItems + 1, {3, rest}, torch::kInt64));
+  b.timestamps.narrow(1, p + 1, rest).add_(777777);
+  torch::manual_seed(9);
+  torch::Tensor ha = model->Encode(a);
+  torch::manual_seed(9);
+  torch::Tensor hb = model->Encode(b);
+  EXPECT_TRUE(torch::allclose(ha.narrow(1, 0, p + 1), hb.narrow(1, 0, p + 1), 1e-5, 1e-6));
+  EXPECT_FALSE(torch::allclose(ha.narrow(1, p + 1, rest), hb.narrow(1, p + 1, rest), 1e-5, 1e-6));
+  // Dropout is on: two draws differ.
+  EXPECT_FALSE(torch::allclose(ha, model->Encode(a), 1e-5, 1e-6));
+}
+
 // A batch padded to a longer length gives the real positions the same states.
 TEST_P(SequenceModels, PaddingDoesNotChangeRealPositions) {
   torch::manual_seed(2);
