@@ -6,8 +6,8 @@
 //
 // [ctrl] keys: text_fields (names of [[features.fields]] of kind "text"; required), epochs (1),
 // temperature (0.1), dim (64: the shared space), lr (1e-3), batch_size (0 = train.batch_size),
-// representation ("model": the layer the heads read, e.g. DCN-V2's last MLP output |
-// "embeddings": the concatenated input features).
+// representation ("model": the model's represent(): DCN-V2's head input, the two-tower's query
+// and item vectors, the concatenated inputs elsewhere | "embeddings": the concatenated inputs).
 #pragma once
 
 #include <atomic>
