@@ -102,9 +102,12 @@ Status TextEmbeddingCache::Get(std::string_view fingerprint, std::span<const std
   for (size_t i = 0; i < texts.size(); ++i) {
     if (st[i].IsNotFound()) continue;
     uint32_t magic = 0, d = 0;
-    if (!st[i].ok() || values[i].size() != 8 + bytes ||
-        (std::memcpy(&magic, values[i].data(), 4), std::memcpy(&d, values[i].data() + 4, 4), magic != kValueMagic) ||
-        d != static_cast<uint32_t>(dim)) {
+    const bool sized = st[i].ok() && values[i].size() == 8 + bytes;
+    if (sized) {
+      std::memcpy(&magic, values[i].data(), 4);
+      std::memcpy(&d, values[i].data() + 4, 4);
+    }
+    if (!sized || magic != kValueMagic || d != static_cast<uint32_t>(dim)) {
       ++unreadable;  // re-encoded and overwritten by the caller's Put
       continue;
     }
