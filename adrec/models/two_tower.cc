@@ -31,6 +31,22 @@ int64_t Width(const std::vector<int>& dims, const std::vector<bool>& item, bool 
   return w;
 }
 
+// Which fields feed which tower, and each tower's input width (dense fields: the query's).
+struct TowerSplit {
+  std::vector<bool> sparse_item, text_item;
+  int64_t item_width = 0, query_width = 0;
+};
+
+TowerSplit SplitTowers(const ModelShape& shape, const TwoTowerOptions& options) {
+  TowerSplit t;
+  t.sparse_item = ItemSide(shape.sparse_names, shape.sparse_sources, options.item_fields, shape.sparse_dims.size());
+  t.text_item = ItemSide(shape.text_names, shape.text_sources, options.item_fields, shape.text_dims.size());
+  t.item_width = Width(shape.sparse_dims, t.sparse_item, true) + Width(shape.text_dims, t.text_item, true);
+  t.query_width =
+      Width(shape.sparse_dims, t.sparse_item, false) + Width(shape.text_dims, t.text_item, false) + shape.dense_width;
+  return t;
+}
+
 }  // namespace
 
 StatusOr<TwoTowerOptions> ReadTwoTowerOptions(Config& cfg, std::string_view section) {
@@ -47,27 +63,22 @@ Status CheckTwoTowerShape(const ModelShape& shape, const TwoTowerOptions& option
                        std::count(shape.text_names.begin(), shape.text_names.end(), f) > 0;
     if (!known) return InvalidArgumentError("two_tower: model.item_fields names '" + f + "', which is not a sparse or text field");
   }
-  const auto sparse = ItemSide(shape.sparse_names, shape.sparse_sources, options.item_fields, shape.sparse_dims.size());
-  const auto text = ItemSide(shape.text_names, shape.text_sources, options.item_fields, shape.text_dims.size());
-  const int64_t item = Width(shape.sparse_dims, sparse, true) + Width(shape.text_dims, text, true);
-  const int64_t query = Width(shape.sparse_dims, sparse, false) + Width(shape.text_dims, text, false) + shape.dense_width;
-  if (item == 0) {
+  const TowerSplit split = SplitTowers(shape, options);
+  if (split.item_width == 0) {
     return InvalidArgumentError("two_tower: no field feeds the item tower (fields of source item or item.<column>, or "
                                 "model.item_fields)");
   }
-  if (query == 0) return InvalidArgumentError("two_tower: no field feeds the query tower (user and context fields)");
+  if (split.query_width == 0) return InvalidArgumentError("two_tower: no field feeds the query tower (user and context fields)");
   return Status::Ok();
 }
 
 TwoTowerModel::TwoTowerModel(const ModelShape& shape, const TwoTowerOptions& options) : shape_(shape), options_(options) {
-  sparse_item_ = ItemSide(shape.sparse_names, shape.sparse_sources, options.item_fields, shape.sparse_dims.size());
-  text_item_ = ItemSide(shape.text_names, shape.text_sources, options.item_fields, shape.text_dims.size());
+  const TowerSplit split = SplitTowers(shape, options);
+  sparse_item_ = split.sparse_item;
+  text_item_ = split.text_item;
   const int64_t T = static_cast<int64_t>(shape.targets.size());
-  const int64_t item_in = Width(shape.sparse_dims, sparse_item_, true) + Width(shape.text_dims, text_item_, true);
-  const int64_t query_in =
-      Width(shape.sparse_dims, sparse_item_, false) + Width(shape.text_dims, text_item_, false) + shape.dense_width;
-  query_ = register_module("query", Mlp(query_in, options.mlp));
-  item_ = register_module("item", Mlp(item_in, options.mlp));
+  query_ = register_module("query", Mlp(split.query_width, options.mlp));
+  item_ = register_module("item", Mlp(split.item_width, options.mlp));
   query_out_ = register_module("query_out", torch::nn::Linear(query_->out_dim(), options.dim * T));
   item_out_ = register_module("item_out", torch::nn::Linear(item_->out_dim(), options.dim * T));
   out_ = register_module("out", std::make_shared<torch::nn::Module>());

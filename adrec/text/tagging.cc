@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <random>
+#include <span>
 
 namespace adrec::text {
 namespace {
@@ -34,6 +35,20 @@ torch::Tensor SoftmaxHeadScores(const torch::Tensor& x, const torch::Tensor& y, 
   }
   torch::NoGradGuard no_grad;
   return torch::addmm(bias, all, w);
+}
+
+// Up to `shots` items per label value 1..n_labels-1 (labels[i] = 0: unlabelled), shuffled
+// with `seed`: the few-shot support set. Returned per value, in value order.
+std::vector<std::vector<uint32_t>> PickSupport(std::span<const uint32_t> labels, size_t n_labels, int shots, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<std::vector<uint32_t>> by_label(n_labels);
+  for (uint32_t i = 0; i < labels.size(); ++i) by_label[labels[i]].push_back(i);
+  by_label[0].clear();
+  for (auto& items : by_label) {
+    std::shuffle(items.begin(), items.end(), rng);
+    if (items.size() > static_cast<size_t>(shots)) items.resize(static_cast<size_t>(shots));
+  }
+  return by_label;
 }
 
 StatusOr<torch::Tensor> EmbedRows(const TextEncoder& encoder, const std::vector<std::string>& texts) {
@@ -82,16 +97,11 @@ StatusOr<TagResult> TagTaxonomy(const data::Dataset& ds, const TextEncoder& enco
   if (options.mode == "few-shot") {
     // k labelled ads per leaf-level node (each ad labels its whole path), then one softmax head
     // per level over that level's nodes; its logits replace the label similarities there.
-    std::mt19937_64 rng(options.seed);
-    std::vector<std::vector<uint32_t>> by_leaf(n_nodes);
-    for (uint32_t i = 0; i < n_items; ++i) by_leaf[truth[2]->u32[i]].push_back(i);
     std::vector<uint32_t> support;
-    for (uint32_t leaf = 1; leaf < n_nodes; ++leaf) {
-      auto& items = by_leaf[leaf];
-      std::shuffle(items.begin(), items.end(), rng);
-      for (size_t k = 0; k < items.size() && k < static_cast<size_t>(options.shots); ++k) {
-        r.evaluated[items[k]] = 0;
-        support.push_back(items[k]);
+    for (const auto& items : PickSupport(truth[2]->u32, n_nodes, options.shots, options.seed)) {
+      for (uint32_t i : items) {
+        r.evaluated[i] = 0;
+        support.push_back(i);
       }
     }
     r.labelled = support.size();
@@ -165,37 +175,29 @@ StatusOr<std::vector<AttributeResult>> TagAttributes(const data::Dataset& ds, co
     AttributeResult r;
     r.column = name;
     const uint32_t n_classes = col->vocab->size() - 1;  // code 0 is "missing"
-    std::vector<std::string> labels;
-    for (uint32_t c = 1; c <= n_classes; ++c) {
-      r.classes.push_back(col->vocab->Name(c));
-      std::string label = col->vocab->Name(c);
-      std::replace(label.begin(), label.end(), '_', ' ');
-      labels.push_back(label);
-    }
-    ADREC_ASSIGN_OR_RETURN(torch::Tensor prototypes, EmbedRows(encoder, labels));
+    for (uint32_t c = 1; c <= n_classes; ++c) r.classes.push_back(col->vocab->Name(c));
     r.evaluated.assign(n_items, 0);
     for (uint32_t i = 0; i < n_items; ++i) r.evaluated[i] = col->u32[i] != 0;
     torch::Tensor scores;
     if (options.mode == "few-shot") {
       // A softmax head on `shots` labelled ads per class.
-      std::mt19937_64 rng(options.seed);
-      std::vector<std::vector<uint32_t>> by_class(n_classes + 1);
-      for (uint32_t i = 0; i < n_items; ++i) by_class[col->u32[i]].push_back(i);
+      const auto support = PickSupport(col->u32, n_classes + 1, options.shots, options.seed);
       std::vector<int64_t> rows, ys;
       for (uint32_t c = 1; c <= n_classes; ++c) {
-        auto& items = by_class[c];
-        std::shuffle(items.begin(), items.end(), rng);
-        for (size_t k = 0; k < items.size() && k < static_cast<size_t>(options.shots); ++k) {
-          rows.push_back(items[k]);
+        for (uint32_t i : support[c]) {
+          rows.push_back(i);
           ys.push_back(c - 1);
-          r.evaluated[items[k]] = 0;
+          r.evaluated[i] = 0;
           ++r.labelled;
         }
       }
       scores = SoftmaxHeadScores(item_emb.index_select(0, torch::tensor(rows, torch::kLong)), torch::tensor(ys, torch::kLong),
                                  int64_t(n_classes), item_emb, options.seed);
     } else {
-      scores = torch::matmul(item_emb, prototypes.t());
+      std::vector<std::string> labels = r.classes;
+      for (std::string& label : labels) std::replace(label.begin(), label.end(), '_', ' ');
+      ADREC_ASSIGN_OR_RETURN(torch::Tensor label_emb, EmbedRows(encoder, labels));
+      scores = torch::matmul(item_emb, label_emb.t());
     }
     torch::Tensor best = scores.argmax(1).contiguous();
     const int64_t* b = best.data_ptr<int64_t>();

@@ -541,10 +541,14 @@ StatusOr<ordered_json> EvaluateRanking(const EvalOptions& o) {
     po.with_truth = TruthMatchesPrimary(ds, m.spec, po.primary);
     eval::CtrPredictions p = Predict(m, ds, samples, po);
     if (split_ptr != nullptr && part != data::SplitPart::kTrain && o.cold_threshold > 0) {
-      // Cold items: those the model saw fewer than cold_threshold times while training.
-      ADREC_ASSIGN_OR_RETURN(data::SampleSet train, data::MakeSamples(ds, m.spec, split_ptr, data::SplitPart::kTrain));
+      // Cold items: those the model saw fewer than cold_threshold times while training (train
+      // samples: sample-action events of the train part; no labels or histories needed).
       std::vector<uint32_t> seen(ds.num_items(), 0);
-      for (uint64_t e : train.events) ++seen[ds.events.item[e]];
+      for (uint64_t e = 0; e < ds.num_events(); ++e) {
+        if (((m.spec.sample_actions >> ds.events.action[e]) & 1u) && split_ptr->PartOf(e) == data::SplitPart::kTrain) {
+          ++seen[ds.events.item[e]];
+        }
+      }
       p.cold_threshold = o.cold_threshold;
       p.item_cold.reserve(p.size());
       for (uint32_t item : p.item) p.item_cold.push_back(seen[item] < o.cold_threshold ? 1 : 0);
