@@ -29,7 +29,9 @@ std::string Json(const std::vector<std::string>& v) {
 std::string ShapeJson(const ModelShape& s) {
   return "{\"sparse_dims\": " + Json(s.sparse_dims) + ", \"dense_width\": " + std::to_string(s.dense_width) +
          ", \"text_dims\": " + Json(s.text_dims) + ", \"targets\": " + Json(s.targets) +
-         ", \"num_scenes\": " + std::to_string(s.num_scenes) + ", \"sparse_names\": " + Json(s.sparse_names) + "}";
+         ", \"num_scenes\": " + std::to_string(s.num_scenes) + ", \"sparse_names\": " + Json(s.sparse_names) +
+         ", \"sparse_sources\": " + Json(s.sparse_sources) + ", \"text_names\": " + Json(s.text_names) +
+         ", \"text_sources\": " + Json(s.text_sources) + "}";
 }
 
 struct Variant {
@@ -52,12 +54,17 @@ TEST(PythonTwin, SameLogitsOnSameWeights) {
       {"split_moe", "[model]\nnum_experts = 3\nexpert_hidden = [8]\nnorm = \"batch\"\n"},
       {"split_moe", "[ranker]\ngroups = [[\"ad\", \"text0\"], [\"user\", \"item\", \"dense\"]]\nexpert_hidden = [8]\n"},
       {"split_moe", "[model]\nnum_experts = 2\nexpert_hidden = [8]\n", {0.5, 0.1, 0.9, 0.3, 0.7}},
+      {"two_tower", "[model]\nhidden = [8]\ndim = 3\n"},  // towers by source: item and ad fields, item text
+      {"two_tower", "[model]\nhidden = [8, 6]\ndim = 2\nnorm = \"layer\"\nitem_fields = [\"ad\"]\n"},
   };
   const auto root = std::filesystem::temp_directory_path() / ("adrec_models_reference_" + std::to_string(getpid()));
   std::filesystem::remove_all(root);
   std::vector<std::string> dirs;
   torch::manual_seed(31);
   ModelShape shape = testing::SmallShape(2);
+  shape.sparse_sources = {"user", "item", "item.advertiser"};
+  shape.text_names = {"title"};
+  shape.text_sources = {"item.title"};
   for (size_t v = 0; v < variants.size(); ++v) {
     const Variant& var = variants[v];
     const std::string section = var.toml.rfind("[ranker]", 0) == 0 ? "ranker" : "model";

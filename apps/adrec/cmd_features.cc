@@ -235,7 +235,7 @@ Status Run(const Flags& flags, const Context& ctx) {
   }
   j["sparse_fields"] = nlohmann::ordered_json::array();
   for (const data::FieldSpec* f : spec.SparseFields()) {
-    j["sparse_fields"].push_back({{"name", f->name}, {"kind", data::FieldKindName(f->kind)},
+    j["sparse_fields"].push_back({{"name", f->name}, {"kind", data::FieldKindName(f->kind)}, {"source", f->source},
                                   {"table", f->table.empty() ? f->name : f->table},
                                   {"pooling", f->pooling == data::Pooling::kMean ? "mean" : "sum"}});
   }
@@ -245,7 +245,7 @@ Status Run(const Flags& flags, const Context& ctx) {
   }
   j["dense_width"] = spec.DenseWidth();
   j["text_fields"] = nlohmann::ordered_json::array();
-  for (const data::FieldSpec* f : spec.TextFields()) j["text_fields"].push_back({{"name", f->name}, {"width", f->width}});
+  for (const data::FieldSpec* f : spec.TextFields()) j["text_fields"].push_back({{"name", f->name}, {"source", f->source}, {"width", f->width}});
   j["targets"] = nlohmann::ordered_json::array();
   for (const data::TargetSpec& t : spec.targets) j["targets"].push_back({{"name", t.name}, {"weight", t.weight}});
   j["scenes"] = ds.scenes;

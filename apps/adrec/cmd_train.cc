@@ -21,7 +21,7 @@ extern "C" void OnStopSignal(int sig) {
 
 void AddTrainCommand(CLI::App& app, Context& ctx) {
   auto o = std::make_shared<train::TrainOptions>();
-  CLI::App* cmd = app.add_subcommand("train", "Train a ranking model (lr, fm, deepfm, dcnv2, mmoe, ple, split_moe), a sequence model (sasrec, hstu) or the HSTU ranker (hstu_ranker) into a bundle");
+  CLI::App* cmd = app.add_subcommand("train", "Train a ranking model (lr, fm, deepfm, dcnv2, mmoe, ple, split_moe, two_tower), a sequence model (sasrec, hstu) or the HSTU ranker (hstu_ranker) into a bundle");
   cmd->add_option("--data", o->data, "Dataset directory")->required();
   cmd->add_option("--config", o->config, "Config TOML ([data], [features], [model], [train]; see configs/)")->required();
   cmd->add_option("--out", o->out, "Bundle directory to write")->required();

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-RANKING_MODEL_NAMES = ["lr", "fm", "deepfm", "dcnv2", "mmoe", "ple", "split_moe"]
+RANKING_MODEL_NAMES = ["lr", "fm", "deepfm", "dcnv2", "mmoe", "ple", "split_moe", "two_tower"]
 
 
 @dataclass
@@ -38,6 +38,9 @@ class ModelShape:
     targets: list[str] = field(default_factory=lambda: ["click"])
     num_scenes: int = 1
     sparse_names: list[str] = field(default_factory=list)
+    sparse_sources: list[str] = field(default_factory=list)
+    text_names: list[str] = field(default_factory=list)
+    text_sources: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -395,7 +398,46 @@ class SplitMoE(nn.Module):
         return torch.cat([t(h) for t in self.towers], 1)
 
 
-_MODELS = {"lr": LR, "fm": FM, "deepfm": DeepFM, "dcnv2": DCNv2, "mmoe": MMoE, "ple": PLE, "split_moe": SplitMoE}
+def _item_side(names, sources, item_fields, n):
+    """Per field: on the item tower? By item_fields when given, else by source (two_tower.cc)."""
+    if item_fields:
+        return [i < len(names) and names[i] in item_fields for i in range(n)]
+    return [i < len(sources) and (sources[i] == "item" or sources[i].startswith("item.")) for i in range(n)]
+
+
+class TwoTower(nn.Module):
+    """Yi et al. 2019: query and item MLPs to dim per target; the logit is their dot product + bias."""
+
+    def __init__(self, shape: ModelShape, opts: Options):
+        super().__init__()
+        item_fields = list(opts.get("item_fields", []))
+        self.sparse_item = _item_side(shape.sparse_names, shape.sparse_sources, item_fields, len(shape.sparse_dims))
+        self.text_item = _item_side(shape.text_names, shape.text_sources, item_fields, len(shape.text_dims))
+        item_w = sum(d for d, i in zip(shape.sparse_dims, self.sparse_item) if i) + \
+            sum(d for d, i in zip(shape.text_dims, self.text_item) if i)
+        query_w = feature_width(shape) - item_w
+        self.dim, self.targets = opts.get("dim", 32), len(shape.targets)
+        self.query = Mlp(query_w, **opts.mlp("hidden", [128, 64]))
+        self.item = Mlp(item_w, **opts.mlp("hidden", [128, 64]))
+        self.query_out = nn.Linear(self.query.out_dim, self.dim * self.targets)
+        self.item_out = nn.Linear(self.item.out_dim, self.dim * self.targets)
+        self.out = nn.Module()
+        self.out.bias = nn.Parameter(torch.zeros(self.targets))
+
+    def forward(self, x: ModelInput):
+        q = [t for t, i in zip(x.sparse, self.sparse_item) if not i] + \
+            [t for t, i in zip(x.text, self.text_item) if not i]
+        v = [t for t, i in zip(x.sparse, self.sparse_item) if i] + [t for t, i in zip(x.text, self.text_item) if i]
+        if _has_columns(x.dense):
+            q.append(x.dense)
+        shape = (-1, self.targets, self.dim)
+        qv = self.query_out(self.query(torch.cat(q, 1))).view(shape)
+        iv = self.item_out(self.item(torch.cat(v, 1))).view(shape)
+        return (qv * iv).sum(-1) + self.out.bias
+
+
+_MODELS = {"lr": LR, "fm": FM, "deepfm": DeepFM, "dcnv2": DCNv2, "mmoe": MMoE, "ple": PLE, "split_moe": SplitMoE,
+           "two_tower": TwoTower}
 
 
 def make_model(kind: str, shape: ModelShape, section: dict | None = None, **extra) -> nn.Module:

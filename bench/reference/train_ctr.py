@@ -305,7 +305,10 @@ def main() -> int:
     shape = ModelShape(sparse_dims=[tables[f["table"]]["dim"] for f in meta["sparse_fields"]],
                        dense_width=meta["dense_width"], text_dims=[f["width"] for f in meta["text_fields"]],
                        targets=targets, num_scenes=max(1, len(meta["scenes"])),
-                       sparse_names=[f["name"] for f in meta["sparse_fields"]])
+                       sparse_names=[f["name"] for f in meta["sparse_fields"]],
+                       sparse_sources=[f.get("source", "") for f in meta["sparse_fields"]],
+                       text_names=[f["name"] for f in meta["text_fields"]],
+                       text_sources=[f.get("source", "") for f in meta["text_fields"]])
     model = make_model(kind, shape, cfg.get("model", {}))
     model.train()
     gen = torch.Generator().manual_seed(a.seed)
