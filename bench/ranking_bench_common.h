@@ -131,13 +131,16 @@ inline RankingData LoadRankingData(const std::filesystem::path& dir, int64_t fie
 
 // Fields C1..C26, each on its own hashed table of `rows` rows (XXH3 of the raw ID mod rows),
 // one dense field of the 13 columns, one target.
-inline data::FeatureSpec CriteoSpec(int64_t fields, int64_t dense_width, uint64_t rows, int dim) {
+// kind kHashed: `rows` per table; kDynamic: collision-free tables that start at `rows` capacity
+// (0: the table's default) and grow as IDs arrive.
+inline data::FeatureSpec CriteoSpec(int64_t fields, int64_t dense_width, uint64_t rows, int dim,
+                                    data::TableKind kind = data::TableKind::kHashed) {
   data::FeatureSpec spec;
   for (int64_t f = 0; f < fields; ++f) {
     const std::string name = "C" + std::to_string(f + 1);
     data::TableSpec t;
     t.name = name;
-    t.kind = data::TableKind::kHashed;
+    t.kind = kind;
     t.rows = rows;
     t.dim = dim;
     t.init_std = 0.01f;

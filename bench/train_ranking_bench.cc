@@ -6,7 +6,11 @@
 //   train_ranking_bench --data DIR [--device cpu|cuda] [--threads 2] [--batch 4096]
 //       [--rows 1000000] [--dim 16] [--hidden 256,128] [--cross-layers 3] [--low-rank 0] [--warmup 5]
 //       [--steps 40] [--lr 1e-3] [--embedding-lr 0.05] [--bf16 -1|0|1] [--phases]
+//       [--tables hashed|dynamic]
 //
+// --tables dynamic trains on collision-free tables keyed by the raw IDs (growing from --rows
+// capacity, 0 = the default) and reports their bytes (weights + ID index) against the raw row
+// bytes (rows in use × dim × 4), the issue's ≤ 1.5× target.
 // Prints one JSON object on stdout. --phases times the step's phases (on CUDA it syncs between
 // them, which costs throughput; the headline figure is taken without it there).
 #include "bench/ranking_bench_common.h"
@@ -50,8 +54,11 @@ int Run(int argc, char** argv) {
   const double embedding_lr = flags.Double("embedding-lr", 0.05);
   const int64_t bf16_flag = flags.Int("bf16", -1);
   const bool phases_on = flags.Int("phases", 0) != 0;
+  const std::string tables = flags.Str("tables", "hashed");
   flags.CheckAllUsed();
   if (dir.empty()) Die("--data DIR is required (bench/reference/ranking_data.py writes it)");
+  if (tables != "hashed" && tables != "dynamic") Die("--tables must be hashed or dynamic, not '" + tables + "'");
+  const data::TableKind table_kind = tables == "dynamic" ? data::TableKind::kDynamic : data::TableKind::kHashed;
   // The trainer autocasts to bf16 on CUDA by default (train.bf16).
   const bool bf16 = bf16_flag < 0 ? device.is_cuda() : bf16_flag != 0;
 
@@ -67,7 +74,7 @@ int Run(int argc, char** argv) {
   co.table.optimizer.kind = "adagrad";
   co.table.optimizer.lr = embedding_lr;
   co.table.optimizer.eps = 1e-8;
-  auto collection = nn::EmbeddingCollection::Create(CriteoSpec(d.fields, d.dense_width, rows, dim), co);
+  auto collection = nn::EmbeddingCollection::Create(CriteoSpec(d.fields, d.dense_width, rows, dim, table_kind), co);
   if (!collection.ok()) Die(collection.status().ToString());
   nn::EmbeddingCollection& emb = **collection;
   std::shared_ptr<models::RankingModel> model = MakeDcnV2(d.fields, d.dense_width, dim, hidden, cross_layers, low_rank);
@@ -152,6 +159,14 @@ int Run(int argc, char** argv) {
   out["low_rank"] = low_rank;
   out["setup_s"] = setup_s;
   out["peak_rss_mib"] = PeakRssMiB();
+  out["tables"] = tables;
+  uint64_t rows_in_use = 0;
+  for (size_t i = 0; i < emb.num_tables(); ++i) rows_in_use += emb.table(i).rows_in_use();
+  const double raw_bytes = static_cast<double>(rows_in_use) * dim * sizeof(float);
+  out["rows_in_use"] = rows_in_use;
+  out["table_mib"] = static_cast<double>(emb.MemoryBytes()) / (1 << 20);
+  out["raw_row_mib"] = raw_bytes / (1 << 20);
+  out["table_bytes_ratio"] = static_cast<double>(emb.MemoryBytes()) / raw_bytes;
   if (losses.size() >= 3) {
     out["loss_first"] = mean3(losses.data());
     out["loss_last"] = mean3(losses.data() + losses.size() - 3);
