@@ -1,5 +1,8 @@
 // Fixed-vocabulary and hashed tables (their rows never move), and the table factory.
 #include <ATen/CPUGeneratorImpl.h>
+#include <sys/mman.h>
+
+#include <cstdint>
 
 #include "adrec/core/hash.h"
 #include "adrec/nn/embedding.h"
@@ -11,8 +14,22 @@ at::Generator TableGenerator(const data::TableSpec& spec, const TableOptions& op
   return at::make_generator<at::CPUGeneratorImpl>(HashCombine(options.seed, Hash64(spec.name)));
 }
 
+torch::Tensor EmptyTable(c10::IntArrayRef shape, torch::Dtype dtype, torch::Device device) {
+  torch::Tensor t = torch::empty(shape, torch::TensorOptions().dtype(dtype).device(device));
+#ifdef MADV_HUGEPAGE
+  constexpr uintptr_t kHuge = uintptr_t{2} << 20;
+  const uintptr_t begin = reinterpret_cast<uintptr_t>(t.data_ptr());
+  const uintptr_t end = begin + t.nbytes();
+  const uintptr_t first = (begin + kHuge - 1) & ~(kHuge - 1), last = end & ~(kHuge - 1);
+  // Advice only: where the kernel has transparent huge pages off, the call fails and nothing changes.
+  if (device.is_cpu() && last > first) madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE);
+#endif
+  return t;
+}
+
 torch::Tensor InitialRows(int64_t n, int dim, float init_std, at::Generator& gen, torch::Device device) {
-  torch::Tensor rows = torch::randn({n, dim}, gen, torch::kFloat);
+  // randn's own draw (normal_ on an empty tensor), into huge-page-advised memory.
+  torch::Tensor rows = EmptyTable({n, dim}, torch::kFloat, torch::kCPU).normal_(0.0, 1.0, gen);
   if (init_std != 1.f) rows.mul_(init_std);
   return device.is_cpu() ? rows : rows.to(device);
 }

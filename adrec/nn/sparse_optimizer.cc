@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "adrec/nn/embedding_table_internal.h"
+
 namespace adrec::nn {
 namespace {
 
@@ -251,7 +253,7 @@ void SparseOptimizer::Init(int64_t rows, int64_t dim, torch::Device device) {
   dim_ = dim;
   for (Slot& s : slots_) {
     std::vector<int64_t> shape = s.per_coordinate ? std::vector<int64_t>{rows, dim} : std::vector<int64_t>{rows};
-    s.value = torch::full(shape, s.initial, torch::TensorOptions().dtype(s.dtype).device(device));
+    s.value = EmptyTable(shape, s.dtype, device).fill_(s.initial);
   }
 }
 
@@ -260,7 +262,7 @@ void SparseOptimizer::Resize(int64_t rows) {
     std::vector<int64_t> shape = s.value.sizes().vec();
     const int64_t keep = std::min(rows, shape[0]);
     shape[0] = rows;
-    torch::Tensor grown = torch::full(shape, s.initial, s.value.options());
+    torch::Tensor grown = EmptyTable(shape, s.value.scalar_type(), s.value.device()).fill_(s.initial);
     grown.narrow(0, 0, keep).copy_(s.value.narrow(0, 0, keep));
     s.value = grown;
   }
