@@ -7,6 +7,7 @@
 
 #include "adrec/core/hash.h"
 #include "adrec/nn/embedding.h"
+#include "adrec/nn/embedding_table_internal.h"
 
 namespace adrec::nn {
 namespace {
@@ -75,6 +76,19 @@ TEST(EmbeddingTable, InitialRowsFollowInitStd) {
   auto t = Make(spec);
   EXPECT_NEAR(t->weight().std().item<double>(), 0.05, 0.003);
   EXPECT_NEAR(t->weight().mean().item<double>(), 0.0, 0.003);
+}
+
+// Tables over 2 MiB draw their rows into huge-page-advised memory; the numbers must stay
+// torch::randn's with the table's generator, so bundles and checkpoints do not change.
+TEST(EmbeddingTable, LargeTablesDrawTheRowsOfRandn) {
+  auto spec = Spec("big", data::TableKind::kHashed, 70'000, 16);  // 4.3 MiB
+  spec.init_std = 0.01f;
+  TableOptions options;
+  auto t = MakeEmbeddingTable(spec, options);
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  at::Generator gen = TableGenerator(spec, options);
+  torch::Tensor expected = torch::randn({70'000, 16}, gen, torch::kFloat).mul_(0.01f);
+  EXPECT_TRUE(torch::equal((*t)->weight(), expected));
 }
 
 TEST(DynamicTable, AdmitsAnIdOnlyAfterAdmitAfterOccurrences) {
