@@ -238,7 +238,7 @@ class DynamicTable final : public EmbeddingTable {
   // a checkpoint is about to overwrite them (then the generator is left untouched).
   void Reset(int64_t capacity, bool init_row0 = true) {
     capacity_ = capacity;
-    weight_ = torch::zeros({capacity, spec_.dim}, torch::TensorOptions().dtype(torch::kFloat).device(device_));
+    weight_ = EmptyTable({capacity, spec_.dim}, torch::kFloat, device_).zero_();
     if (init_row0) weight_.narrow(0, 0, 1).copy_(InitialRows(1, spec_.dim, spec_.init_std, gen_, device_));
     optimizer_->Init(capacity, spec_.dim, device_);
     row_id_.assign(capacity, -1);
@@ -331,7 +331,7 @@ class DynamicTable final : public EmbeddingTable {
   }
 
   void Grow(int64_t capacity) {
-    torch::Tensor grown = torch::zeros({capacity, spec_.dim}, weight_.options());
+    torch::Tensor grown = EmptyTable({capacity, spec_.dim}, torch::kFloat, device_).zero_();
     grown.narrow(0, 0, capacity_).copy_(weight_);
     weight_ = grown;
     optimizer_->Resize(capacity);

@@ -56,8 +56,8 @@ struct CtrlRunOptions {
 // Runs the contrastive stage on `m` (its dense part and embedding rows are updated; the two
 // projection heads are dropped afterwards). `text_spec` must be bound to `ds`. Returns
 // {"text_fields", "text_width", "representation", "dim", "temperature", "epochs", "steps",
-// "batch_size", "first_loss", "last_epoch_loss", "chance_loss", "seconds"}. Cancelled when `stop` is raised (nothing is kept to resume), DataLoss on a
-// non-finite loss.
+// "batch_size", "first_loss", "last_epoch_loss", "chance_loss", "seconds"}. Cancelled when
+// `stop` is raised (nothing is kept to resume), DataLoss on a non-finite loss.
 StatusOr<nlohmann::ordered_json> PretrainCtrl(RankingModel& m, const data::Dataset& ds, const data::FeatureSpec& text_spec,
                                               const data::SampleSet& train, size_t default_batch, const CtrlSettings& s,
                                               const CtrlRunOptions& o);
