@@ -59,6 +59,10 @@ struct TrainSettings {
   bool deterministic = false;
   bool bf16 = true;               // autocast to bf16 on CUDA (ignored on CPU)
   std::string primary_target;     // "" = the first target
+  // Which valid figure picks the kept weights and drives early stopping: the primary target's
+  // AUC, or the mean AUC of every target with a loss weight (multi-task towers peak at
+  // different epochs: the sparse conversion tower overfits while click still improves).
+  std::string select = "primary_auc";  // primary_auc | mean_auc
   bool init_output_bias = true;   // start each target's output at its train base rate
 };
 
@@ -87,6 +91,7 @@ Status ReadSettings(Config& cfg, TrainSettings* s) {
   ADREC_RETURN_IF_ERROR(cfg.Get("train.deterministic", &s->deterministic));
   ADREC_RETURN_IF_ERROR(cfg.Get("train.bf16", &s->bf16));
   ADREC_RETURN_IF_ERROR(cfg.Get("train.primary_target", &s->primary_target));
+  ADREC_RETURN_IF_ERROR(cfg.Get("train.select", &s->select));
   ADREC_RETURN_IF_ERROR(cfg.Get("train.init_output_bias", &s->init_output_bias));
   const std::string src = cfg.source() + ": ";
   if (s->epochs <= 0) return InvalidArgumentError(src + "train.epochs must be positive");
@@ -101,6 +106,9 @@ Status ReadSettings(Config& cfg, TrainSettings* s) {
   if (s->schedule != "constant" && s->schedule != "cosine" && s->schedule != "linear") {
     return InvalidArgumentError(src + "train.schedule '" + s->schedule + "' is not one of constant, cosine, linear");
   }
+  if (s->select != "primary_auc" && s->select != "mean_auc") {
+    return InvalidArgumentError(src + "train.select '" + s->select + "' is not one of primary_auc, mean_auc");
+  }
   if (s->clip_norm < 0 || s->warmup_steps < 0 || s->eval_every < 0 || s->checkpoint_every < 0 || s->patience < 0) {
     return InvalidArgumentError(src + "train.clip_norm, warmup_steps, eval_every, checkpoint_every and patience must be >= 0");
   }
@@ -114,6 +122,20 @@ double LearningRate(const TrainSettings& s, int64_t step, int64_t total_steps) {
   if (s.schedule == "cosine") return s.lr * 0.5 * (1.0 + std::cos(M_PI * progress));
   if (s.schedule == "linear") return s.lr * (1.0 - progress);
   return s.lr;
+}
+
+// The valid figure that train.select names; -1 where it is undefined (no positives).
+double SelectionScore(const ordered_json& valid, const data::FeatureSpec& spec, const std::string& select) {
+  if (select != "mean_auc") return valid.value("auc", -1.0);
+  double sum = 0;
+  int n = 0;
+  const ordered_json& targets = valid.contains("targets") ? valid["targets"] : ordered_json::object();
+  for (const auto& t : spec.targets) {
+    if (!(t.weight > 0) || !targets.contains(t.name) || !targets[t.name].contains("auc")) continue;
+    sum += targets[t.name]["auc"].get<double>();
+    ++n;
+  }
+  return n > 0 ? sum / n : -1.0;
 }
 
 // Mean BCE per target over the samples where it is defined, weighted-summed over targets.
@@ -438,11 +460,12 @@ StatusOr<ordered_json> Trainer::Run() {
         ADREC_RETURN_IF_ERROR(Evaluate(&valid, loss_n ? loss_sum / loss_n : 0.0));
         loss_sum = 0;
         loss_n = 0;
-        const double auc = valid.value("auc", -1.0);
-        LogInfo("step " + std::to_string(prog_.step) + ": valid auc " + FixedDigits(auc, 4) + " logloss " +
-                FixedDigits(valid.value("logloss", 0.0), 4));
-        if (auc > prog_.best_auc || prog_.best_step < 0) {
-          prog_.best_auc = auc;
+        const double score = SelectionScore(valid, spec_, s_.select);
+        LogInfo("step " + std::to_string(prog_.step) + ": valid auc " + FixedDigits(valid.value("auc", -1.0), 4) +
+                " logloss " + FixedDigits(valid.value("logloss", 0.0), 4) +
+                (s_.select == "primary_auc" ? "" : ", " + s_.select + " " + FixedDigits(score, 4)));
+        if (score > prog_.best_auc || prog_.best_step < 0) {
+          prog_.best_auc = score;
           prog_.best_step = prog_.step;
           prog_.evals_since_best = 0;
           best_valid_ = valid;
@@ -479,6 +502,7 @@ StatusOr<ordered_json> Trainer::Run() {
   summary["steps"] = prog_.step;
   summary["epochs"] = prog_.epoch;
   summary["best_step"] = prog_.best_step;
+  summary["select"] = s_.select;
   summary["stopped"] = stopped;
   summary["train_seconds"] = prog_.trained_seconds;
   const uint64_t seen = prog_.samples_seen - samples_before;
@@ -487,7 +511,7 @@ StatusOr<ordered_json> Trainer::Run() {
   if (!ctrl_summary_.is_null()) summary["ctrl"] = ctrl_summary_;
   if (stopped == "max_steps") return summary;
 
-  // The bundle holds the best weights by valid AUC: test them from disk, as a user would.
+  // The bundle holds the best weights by the train.select figure: test them from disk, as a user would.
   EvalOptions eo = EvalOptionsFor(o_);
   eo.batch_size = s_.eval_batch_size;
   eo.part = test_.size() > 0 ? "test" : "valid";

@@ -122,6 +122,41 @@ TEST_F(TrainerTest, ResumeReproducesAnUninterruptedRun) {
   EXPECT_DOUBLE_EQ((*rest)["test"]["logloss"].get<double>(), (*full)["test"]["logloss"].get<double>());
 }
 
+TEST_F(TrainerTest, MeanAucSelectionKeepsTheEvaluationWithTheBestMeanOverTargets) {
+  // Stopped at step 100 of 166, where click still improves and the mean over targets does not.
+  const fs::path cfg = Config("mmoe", {{"epochs", "2"}, {"eval_every", "10"}, {"patience", "20"}, {"select", "\"mean_auc\""}},
+                              "select");
+  TrainOptions o = Options(cfg, "select");
+  o.max_steps = 100;
+  auto r = TrainRanking(o);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ((*r)["select"], "mean_auc");
+  // Recompute the choice from the metrics log: the mean AUC over click, download, conversion.
+  std::ifstream log(o.out / "metrics.jsonl");
+  std::string line;
+  double best = -1, best_conversion = -1, best_primary = -1;
+  int64_t best_step = -1, evals = 0, primary_step = -1;
+  while (std::getline(log, line)) {
+    const auto j = nlohmann::json::parse(line);
+    const auto& t = j["valid"]["targets"];
+    const double conversion = t["conversion"]["auc"];
+    const double mean = (t["click"]["auc"].get<double>() + t["download"]["auc"].get<double>() + conversion) / 3;
+    if (mean > best) best = mean, best_step = j["step"], best_conversion = conversion;
+    if (j["valid"]["auc"].get<double>() > best_primary) best_primary = j["valid"]["auc"], primary_step = j["step"];
+    ++evals;
+  }
+  ASSERT_GE(evals, 5);
+  EXPECT_EQ((*r)["best_step"].get<int64_t>(), best_step) << "primary_auc would keep step " << primary_step;
+  // The bundle holds that evaluation's weights and figures.
+  auto manifest = nlohmann::json::parse(*ReadFile(o.out / "manifest.json"));
+  EXPECT_DOUBLE_EQ(manifest["metrics"]["valid"]["targets"]["conversion"]["auc"].get<double>(), best_conversion);
+  if (best_step == primary_step) GTEST_LOG_(WARNING) << "both rules kept step " << best_step << ": the check did not tell them apart";
+
+  auto bad = TrainRanking(Options(Config("mmoe", {{"select", "\"best_guess\""}}, "select-bad"), "select-bad"));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("best_guess"), std::string::npos) << bad.status().ToString();
+}
+
 TEST_F(TrainerTest, InterruptWritesACheckpointAndReturnsCancelled) {
   std::atomic<bool> stop{true};  // as if SIGINT arrived before the first step ended
   TrainOptions o = Options(Config("fm", {{"epochs", "1"}}, "stop"), "stop");
