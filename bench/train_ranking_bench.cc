@@ -6,16 +6,19 @@
 //   train_ranking_bench --data DIR [--device cpu|cuda] [--threads 2] [--batch 4096]
 //       [--rows 1000000] [--dim 16] [--hidden 256,128] [--cross-layers 3] [--low-rank 0] [--warmup 5]
 //       [--steps 40] [--lr 1e-3] [--embedding-lr 0.05] [--bf16 -1|0|1] [--phases]
-//       [--tables hashed|dynamic]
+//       [--tables hashed|dynamic] [--trace FILE]
 //
 // --tables dynamic trains on collision-free tables keyed by the raw IDs (growing from --rows
 // capacity, 0 = the default) and reports their bytes (weights + ID index) against the raw row
 // bytes (rows in use × dim × 4), the issue's ≤ 1.5× target.
+// --trace FILE writes a Chrome trace (torch profiler) of the timed steps; bench/reference/
+// trace_summary.py turns it into self time per op and step.
 // Prints one JSON object on stdout. --phases times the step's phases (on CUDA it syncs between
 // them, which costs throughput; the headline figure is taken without it there).
 #include "bench/ranking_bench_common.h"
 
 #include <ATen/Parallel.h>
+#include <torch/csrc/autograd/profiler_kineto.h>
 
 #include <algorithm>
 #include <chrono>
@@ -55,6 +58,7 @@ int Run(int argc, char** argv) {
   const int64_t bf16_flag = flags.Int("bf16", -1);
   const bool phases_on = flags.Int("phases", 0) != 0;
   const std::string tables = flags.Str("tables", "hashed");
+  const std::string trace = flags.Str("trace", "");
   flags.CheckAllUsed();
   if (dir.empty()) Die("--data DIR is required (bench/reference/ranking_data.py writes it)");
   if (tables != "hashed" && tables != "dynamic") Die("--tables must be hashed or dynamic, not '" + tables + "'");
@@ -126,6 +130,13 @@ int Run(int argc, char** argv) {
 
   for (int64_t i = 0; i < warmup; ++i) step(i, false);
   Sync(device);
+  namespace prof = torch::autograd::profiler;
+  const torch::profiler::impl::ProfilerConfig trace_config(torch::profiler::impl::ProfilerState::KINETO);
+  const std::set<torch::profiler::impl::ActivityType> activities{torch::profiler::impl::ActivityType::CPU};
+  if (!trace.empty()) {
+    prof::prepareProfiler(trace_config, activities);
+    prof::enableProfiler(trace_config, activities);
+  }
   const auto t0 = Clock::now();
   for (int64_t i = warmup; i < warmup + steps; ++i) {
     const auto s0 = Clock::now();
@@ -135,6 +146,7 @@ int Run(int argc, char** argv) {
   }
   Sync(device);
   const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  if (!trace.empty()) prof::disableProfiler()->save(trace);
 
   auto mean3 = [](const double* p) { return (p[0] + p[1] + p[2]) / 3.0; };
   nlohmann::ordered_json out;

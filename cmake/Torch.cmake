@@ -30,5 +30,18 @@ if(NOT TARGET adrec_torch)
   target_link_libraries(adrec_torch INTERFACE "-Wl,--push-state,--no-as-needed" stdc++ "-Wl,--pop-state" ${TORCH_LIBRARIES})
   # libtorch headers trip -Wextra in places that are not ours.
   target_compile_options(adrec_torch INTERFACE -Wno-unused-parameter)
+  # at::parallel_for is an inline `#pragma omp parallel` (libtorch is built with OpenMP): without
+  # -fopenmp our own loops through it (row gathers, sparse optimiser steps, fused backward passes)
+  # compile to one thread. The runtime is libtorch's own libgomp, which it already loads.
+  if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" OR CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    target_compile_options(adrec_torch INTERFACE $<$<COMPILE_LANGUAGE:CXX>:-fopenmp>)
+    file(GLOB _adrec_torch_gomp "${TORCH_INSTALL_PREFIX}/lib/libgomp*.so*")
+    if(_adrec_torch_gomp)
+      list(GET _adrec_torch_gomp 0 _adrec_torch_gomp)
+      target_link_libraries(adrec_torch INTERFACE "${_adrec_torch_gomp}")
+    else()
+      target_link_options(adrec_torch INTERFACE -fopenmp)
+    endif()
+  endif()
 endif()
 message(STATUS "libtorch ${Torch_VERSION} from ${ADREC_TORCH_PREFIX}")

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "adrec/core/config.h"
+#include "adrec/models/fused_cross.h"
 #include "adrec/models/model.h"
 
 namespace adrec::models {
@@ -80,6 +81,10 @@ CrossNetV2Impl::CrossNetV2Impl(int64_t dim, int64_t layers, int64_t low_rank) {
 }
 
 torch::Tensor CrossNetV2Impl::forward(const torch::Tensor& x0) {
+  std::vector<CrossWeights> weights;
+  for (auto& layer : layers_) weights.push_back({layer->w, layer->u, layer->v, layer->b});
+  // On the CPU one autograd node for the stack: the same function, a third fewer backward passes.
+  if (FusedCrossApplies(x0, weights)) return FusedCrossNet(x0, weights);
   torch::Tensor x = x0;
   for (auto& layer : layers_) x = layer->forward(x0, x);
   return x;

@@ -114,6 +114,79 @@ TEST(CrossNetV2, PaddedInputIsTheSameFunction) {
   EXPECT_THROW(Mlp(5, MlpOptions{{4}, "none", 0.0})->forward(torch::randn({2, 4})), c10::Error);
 }
 
+// The CPU forward is one fused autograd node (fused_cross.cc); each layer's own forward is plain
+// autograd. Both must give the same output and the same gradients for x0 and every weight.
+TEST(CrossNetV2, FusedNodeMatchesLayerByLayerAutograd) {
+  for (int64_t low_rank : {0, 3}) {
+    for (int64_t layers : {1, 3}) {
+      for (bool pad : {false, true}) {
+        for (bool x0_grad : {true, false}) {
+          SCOPED_TRACE("low_rank " + std::to_string(low_rank) + " layers " + std::to_string(layers) + " pad " +
+                       std::to_string(pad) + " x0_grad " + std::to_string(x0_grad));
+          torch::manual_seed(11);
+          const int64_t d = 13, width = pad ? AlignedWidth(d) : d;
+          CrossNetV2 net(d, layers, low_rank);
+          {
+            torch::NoGradGuard ng;
+            for (auto& p : net->parameters()) p.normal_(0.0, 0.3);  // nonzero biases too
+          }
+          torch::Tensor base = torch::constant_pad_nd(torch::randn({150, d}), {0, width - d});  // > one row block
+          torch::Tensor head = torch::randn({width, 1});
+          auto run = [&](bool fused) {
+            torch::Tensor x0 = base.clone().requires_grad_(x0_grad);
+            torch::Tensor x = x0;
+            if (fused) {
+              x = net->forward(x0);
+            } else {
+              for (int64_t l = 0; l < layers; ++l) x = net->layer(l)->forward(x0, x);
+            }
+            EXPECT_EQ(x.grad_fn()->name(), fused ? "adrec::FusedCrossBackward" : "AddcmulBackward0");
+            net->zero_grad();
+            torch::mm(torch::tanh(x), head).sum().backward();
+            std::vector<torch::Tensor> out{x.detach(), x0_grad ? x0.grad() : torch::zeros({1})};
+            for (auto& p : net->parameters()) out.push_back(p.grad().clone());
+            return out;
+          };
+          const auto fused = run(true), plain = run(false);
+          ASSERT_EQ(fused.size(), plain.size());
+          for (size_t i = 0; i < fused.size(); ++i) {
+            EXPECT_TRUE(torch::allclose(fused[i], plain[i], 1e-4, 1e-5)) << "tensor " << i << "\n"
+                                                                         << (fused[i] - plain[i]).abs().max();
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(CrossNetV2, FusedNodeIsTheSameOutputWithoutGradAndTheSameBitsAtAnyThreadCount) {
+  torch::manual_seed(12);
+  CrossNetV2 net(29, 3, 0);
+  torch::Tensor x0 = torch::constant_pad_nd(torch::randn({300, 29}), {0, 3}).requires_grad_();
+  torch::Tensor with_grad = net->forward(x0);
+  {
+    torch::NoGradGuard ng;
+    torch::Tensor without = net->forward(x0);
+    EXPECT_FALSE(without.requires_grad());
+    EXPECT_TRUE(torch::equal(without, with_grad.detach()));
+  }
+  const int threads = at::get_num_threads();
+  std::vector<torch::Tensor> grads[2];
+  for (int k = 0; k < 2; ++k) {
+    at::set_num_threads(k == 0 ? 1 : 2);
+    net->zero_grad();
+    x0.mutable_grad() = torch::Tensor();
+    net->forward(x0).square().sum().backward();
+    grads[k].push_back(x0.grad().clone());
+    for (auto& p : net->parameters()) grads[k].push_back(p.grad().clone());
+  }
+  at::set_num_threads(threads);
+  // The bias sums run in fixed blocks of rows. The last layer's bias gradient (the first one
+  // backward) depends on no GEMM, whose bits may change with the thread count: it must not change.
+  ASSERT_EQ(grads[0].size(), 7u);  // x0, then 0.w, 0.b, 1.w, 1.b, 2.w, 2.b
+  EXPECT_TRUE(torch::equal(grads[0][6], grads[1][6]));
+}
+
 TEST(CrossNetV2, ParameterCounts) {
   auto count = [](torch::nn::Module& m) {
     int64_t n = 0;
