@@ -10,17 +10,12 @@
 #include <memory>
 #include <string>
 
+#include "adrec/models/layers.h"
+
 namespace adrec::models {
 namespace {
 
 constexpr int64_t kRowBlock = 64;  // rows per task of the fused pass; also fixes the bias sum's order
-
-// Zero rows (and, with cols, columns) past the weight's own up to p.
-at::Tensor PadTo(const at::Tensor& t, int64_t p, bool cols) {
-  const int64_t rows = p - t.size(0), extra = cols ? p - t.size(1) : 0;
-  if (rows == 0 && extra == 0) return t;
-  return torch::constant_pad_nd(t, {0, extra, 0, rows});
-}
 
 // One layer's elementwise backward in one pass over [B, P]:
 //   gh = G ⊙ x0  (the gradient of h = W x + b);  dx0 (=, +=) G ⊙ h (+ G on layer 0, where x = x0);
@@ -160,14 +155,14 @@ at::Tensor FusedCrossNet(const at::Tensor& x0_in, const std::vector<CrossWeights
     x0 = x0_in.detach().contiguous();
     x = x0;
     for (const CrossWeights& w : layers) {
-      const at::Tensor b = p == dim ? w.b.detach() : torch::constant_pad_nd(w.b.detach(), {0, p - dim});
+      const at::Tensor b = ZeroPadTo(w.b.detach(), p);
       at::Tensor h, a, v, xv;
       if (!low_rank) {
-        a = PadTo(w.w.detach(), p, true);
+        a = ZeroPadTo(w.w.detach(), p, p);
         h = torch::addmm(b, x, a.t());
       } else {
-        a = PadTo(w.u.detach(), p, false);
-        v = PadTo(w.v.detach(), p, false);
+        a = ZeroPadTo(w.u.detach(), p);
+        v = ZeroPadTo(w.v.detach(), p);
         xv = torch::mm(x, v);
         h = torch::addmm(b, xv, a.t());
       }

@@ -32,7 +32,8 @@ torch::Tensor MlpImpl::forward(torch::Tensor x) {
     TORCH_CHECK(pad >= 0, "Mlp: input is ", x.sizes(), ", want ", in_dim_, " columns or more (zero-padded)");
     // A padded input meets a weight padded with zero columns: the same product, aligned.
     x = pad == 0 ? linears_[i]->forward(x)
-                 : torch::linear(x, torch::constant_pad_nd(linears_[i]->weight, {0, pad}), linears_[i]->bias);
+                 : torch::linear(x, ZeroPadTo(linears_[i]->weight, linears_[i]->weight.size(0), x.size(-1)),
+                                 linears_[i]->bias);
     if (options_.norm == "batch") {
       x = norms_[i]->as<torch::nn::BatchNorm1d>()->forward(x);
     } else if (options_.norm == "layer") {
@@ -63,12 +64,10 @@ torch::Tensor CrossLayerImpl::forward(const torch::Tensor& x0, const torch::Tens
               ", want ", dim_, " columns or more (zero-padded), both alike");
   // Row vectors: W x_l is x_l W^T; U (V^T x_l) is (x_l V) U^T. Padded rows and columns of the
   // weights are zero, so the padded output columns are x0 (zero) times something plus x (zero).
-  auto padded = [pad](const torch::Tensor& t, bool cols) {
-    return pad == 0 ? t : torch::constant_pad_nd(t, cols ? std::vector<int64_t>{0, pad, 0, pad} : std::vector<int64_t>{0, 0, 0, pad});
-  };
-  const torch::Tensor bias = pad == 0 ? b : torch::constant_pad_nd(b, {0, pad});
-  const torch::Tensor xv = w.defined() ? x : torch::matmul(x, padded(v, false));
-  const torch::Tensor wt = w.defined() ? padded(w, true).t() : padded(u, false).t();
+  const int64_t p = x.size(-1);
+  const torch::Tensor bias = ZeroPadTo(b, p);
+  const torch::Tensor xv = w.defined() ? x : torch::matmul(x, ZeroPadTo(v, p));
+  const torch::Tensor wt = w.defined() ? ZeroPadTo(w, p, p).t() : ZeroPadTo(u, p).t();
   // Fused where the shapes allow (2-D): the bias rides in the GEMM, x + x0 ⊙ wx is one pass.
   if (x.dim() == 2) return torch::addcmul(x, x0, torch::addmm(bias, xv, wt));
   return x0 * (torch::matmul(xv, wt) + bias) + x;
@@ -144,6 +143,13 @@ int64_t SideWidth(const ModelShape& shape) {
 namespace {
 bool HasColumns(const torch::Tensor& t) { return t.defined() && t.dim() == 2 && t.size(1) > 0; }
 }  // namespace
+
+torch::Tensor ZeroPadTo(const torch::Tensor& t, int64_t rows, int64_t cols) {
+  const int64_t extra_rows = rows - t.size(0);
+  const int64_t extra_cols = t.dim() == 2 && cols > 0 ? cols - t.size(1) : 0;
+  if (extra_rows == 0 && extra_cols == 0) return t;
+  return t.dim() == 1 ? torch::constant_pad_nd(t, {0, extra_rows}) : torch::constant_pad_nd(t, {0, extra_cols, 0, extra_rows});
+}
 
 int64_t AlignedWidth(int64_t width) { return (width + kGemmAlign - 1) / kGemmAlign * kGemmAlign; }
 

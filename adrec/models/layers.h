@@ -136,6 +136,9 @@ int64_t FeatureWidth(const ModelShape& shape);
 inline constexpr int64_t kGemmAlign = 16;
 // `width` rounded up to a multiple of kGemmAlign.
 int64_t AlignedWidth(int64_t width);
+// `t` with zero rows appended up to `rows` and, for a 2-D `t` with cols > 0, zero columns up to
+// `cols` (weights padded to meet an AlignedWidth input); `t` itself when nothing is added.
+torch::Tensor ZeroPadTo(const torch::Tensor& t, int64_t rows, int64_t cols = 0);
 // Width of ConcatDenseAndText: dense width + Σ text dims.
 int64_t SideWidth(const ModelShape& shape);
 // [B, FeatureWidth]: the sparse embeddings, dense features and text embeddings side by side;
