@@ -53,13 +53,15 @@ Timing RunAdrec(const std::string& opt, const std::vector<data::Batch>& batches,
   data::FeatureSpec spec;
   for (int f = 0; f < kFields; ++f) {
     data::TableSpec t;
-    t.name = "t" + std::to_string(f);
+    t.name = "t";
+    t.name += std::to_string(f);  // not "t" + ...: GCC 12 reports a false overflow in that insert
     t.kind = data::TableKind::kHashed;
     t.rows = kRows;
     t.dim = kDim;
     spec.tables.push_back(t);
     data::FieldSpec field;
-    field.name = "f" + std::to_string(f);
+    field.name = "f";
+    field.name += std::to_string(f);
     field.table = t.name;
     spec.fields.push_back(field);
   }
