@@ -122,6 +122,27 @@ TEST_F(TrainerTest, ResumeReproducesAnUninterruptedRun) {
   EXPECT_DOUBLE_EQ((*rest)["test"]["logloss"].get<double>(), (*full)["test"]["logloss"].get<double>());
 }
 
+TEST_F(TrainerTest, RunsOnTwoThreadsAreBitReproducible) {
+  // Our parallel loops (pooling, per-table optimiser steps, the fused cross pass) split work so
+  // that no float sum depends on thread timing; two runs must give the same weights, byte for byte.
+  const fs::path cfg = Config("mmoe_ids", {{"epochs", "1"}}, "threads2");
+  std::string weights[2];
+  double auc[2];
+  for (int run = 0; run < 2; ++run) {
+    TrainOptions o = Options(cfg, "threads2-" + std::to_string(run));
+    o.threads = 2;
+    auto r = TrainRanking(o);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    auc[run] = (*r)["test"]["targets"]["conversion"]["auc"];
+    auto w = ReadFile(o.out / "model.safetensors");
+    ASSERT_TRUE(w.ok()) << w.status().ToString();
+    weights[run] = std::move(*w);
+  }
+  EXPECT_EQ(auc[0], auc[1]);
+  ASSERT_FALSE(weights[0].empty());
+  EXPECT_TRUE(weights[0] == weights[1]) << "model.safetensors differs between two 2-thread runs";
+}
+
 TEST_F(TrainerTest, MeanAucSelectionKeepsTheEvaluationWithTheBestMeanOverTargets) {
   // Stopped at step 100 of 166, where click still improves and the mean over targets does not.
   const fs::path cfg = Config("mmoe", {{"epochs", "2"}, {"eval_every", "10"}, {"patience", "20"}, {"select", "\"mean_auc\""}},
