@@ -123,7 +123,7 @@ TEST_F(TrainerTest, ResumeReproducesAnUninterruptedRun) {
 }
 
 TEST_F(TrainerTest, RunsOnTwoThreadsAreBitReproducible) {
-  // Our parallel loops (pooling, per-table optimiser steps, the fused cross pass) split work so
+  // Our parallel loops (pooling, per-table optimiser steps) and the batch pool split work so
   // that no float sum depends on thread timing; two runs must give the same weights, byte for byte.
   const fs::path cfg = Config("mmoe_ids", {{"epochs", "1"}}, "threads2");
   std::string weights[2];
