@@ -44,11 +44,11 @@ int Run(int argc, char** argv) {
   torch::manual_seed(42);
   const RankingData d = LoadRankingData(dir, 26, 13);
   if (d.samples <= candidates) Die(dir + ": fewer samples than candidates");
-  nn::CollectionOptions co;
+  embedding::CollectionOptions co;
   co.table.device = device;
-  auto collection = nn::EmbeddingCollection::Create(CriteoSpec(d.fields, d.dense_width, rows, dim), co);
+  auto collection = embedding::EmbeddingCollection::Create(CriteoSpec(d.fields, d.dense_width, rows, dim), co);
   if (!collection.ok()) Die(collection.status().ToString());
-  nn::EmbeddingCollection& emb = **collection;
+  embedding::EmbeddingCollection& emb = **collection;
   std::shared_ptr<models::RankingModel> model = MakeDcnV2(d.fields, d.dense_width, dim, hidden, cross_layers);
   model->to(device);
   model->eval();

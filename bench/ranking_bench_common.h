@@ -23,7 +23,8 @@
 #include "adrec/core/config.h"
 #include "adrec/data/features.h"
 #include "adrec/models/model.h"
-#include "adrec/nn/embedding.h"
+#include "adrec/embedding/embedding.h"
+#include "adrec/tensor/device.h"
 
 namespace adrec::bench {
 
@@ -215,9 +216,9 @@ inline double PeakRssMiB() {
 }
 
 inline torch::Device ParseDevice(const std::string& s) {
-  torch::Device device(s);
-  if (device.is_cuda() && !torch::cuda::is_available()) Die("--device " + s + ": CUDA is not available");
-  return device;
+  auto device = adrec::tensor::ParseDevice(s);
+  if (!device.ok()) Die(device.status().ToString());
+  return *device;
 }
 
 inline void Sync(const torch::Device& device) {

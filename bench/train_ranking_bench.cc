@@ -73,14 +73,14 @@ int Run(int argc, char** argv) {
   if (batches < 1) Die(dir + ": fewer samples than one batch");
 
   auto t_setup = Clock::now();
-  nn::CollectionOptions co;
+  embedding::CollectionOptions co;
   co.table.device = device;
   co.table.optimizer.kind = "adagrad";
   co.table.optimizer.lr = embedding_lr;
   co.table.optimizer.eps = 1e-8;
-  auto collection = nn::EmbeddingCollection::Create(CriteoSpec(d.fields, d.dense_width, rows, dim, table_kind), co);
+  auto collection = embedding::EmbeddingCollection::Create(CriteoSpec(d.fields, d.dense_width, rows, dim, table_kind), co);
   if (!collection.ok()) Die(collection.status().ToString());
-  nn::EmbeddingCollection& emb = **collection;
+  embedding::EmbeddingCollection& emb = **collection;
   std::shared_ptr<models::RankingModel> model = MakeDcnV2(d.fields, d.dense_width, dim, hidden, cross_layers, low_rank);
   model->to(device);
   model->train();

@@ -22,7 +22,7 @@
 
 #include "adrec/models/sequence_model.h"
 #include "adrec/train/autocast.h"
-#include "adrec/train/seq_loss.h"
+#include "adrec/train/losses.h"
 
 namespace adrec::bench {
 namespace {

@@ -50,6 +50,9 @@ function(adrec_module name)
       target_precompile_headers(${target} REUSE_FROM adrec_${name})
     endif()
     gtest_discover_tests(${target} DISCOVERY_MODE PRE_TEST
-      PROPERTIES LABELS "${name};${kind}" TIMEOUT 900)
+      # One label, "<module>-fast" or "<module>-slow": the discovery script flattens a list value
+      # into the property list ("LABELS a b TIMEOUT 900" set neither b nor the timeout), and
+      # ctest's -L/-LE are regular expressions ("-LE slow", "-L 'data|core'") either way.
+      PROPERTIES LABELS "${name}-${kind}" TIMEOUT 900)
   endforeach()
 endfunction()

@@ -2,6 +2,7 @@
 
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <limits>
 #include <sstream>
 
@@ -62,6 +63,7 @@ bool ReadInteger(const toml::node_view<toml::node>& n, T* out) {
 }  // namespace
 
 #define ADREC_CONFIG_GET_PRELUDE()                       \
+  asked_.emplace(key);                                   \
   auto n = impl_->root.at_path(key);                     \
   if (!n) return Status::Ok();                           \
   read_.emplace(key)
@@ -180,6 +182,35 @@ void CollectUnread(const toml::node& node, const std::string& path, const std::s
   }
   unread->emplace_back(path, static_cast<int>(node.source().begin.line));
 }
+
+// Levenshtein distance of short strings (config keys).
+size_t EditDistance(std::string_view a, std::string_view b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+// The candidate nearest to `key` when it is near enough to be a typo of it (a third of the
+// key's length, at least 2 edits); "" otherwise.
+std::string Nearest(std::string_view key, const std::set<std::string, std::less<>>& candidates) {
+  std::string best;
+  size_t best_d = std::max<size_t>(2, key.size() / 3) + 1;
+  for (const std::string& c : candidates) {
+    if (c == key) continue;
+    const size_t d = EditDistance(key, c);
+    if (d < best_d) best_d = d, best = c;
+  }
+  return best;
+}
 }  // namespace
 
 Status Config::CheckNoUnknownKeys() const {
@@ -190,8 +221,23 @@ Status Config::CheckNoUnknownKeys() const {
   for (size_t i = 0; i < unread.size(); ++i) {
     if (i) m << "; ";
     m << source_ << ":" << unread[i].second << ": unknown key '" << unread[i].first << "'";
+    if (std::string near = Nearest(unread[i].first, asked_); !near.empty()) m << " (did you mean '" << near << "'?)";
   }
   return InvalidArgumentError(m.str());
+}
+
+Status Config::MissingKeyError(std::string_view key) {
+  asked_.emplace(key);
+  std::vector<std::pair<std::string, int>> unread;
+  CollectUnread(impl_->root, "", read_, &unread);
+  std::set<std::string, std::less<>> target{std::string(key)};
+  for (const auto& [name, line] : unread) {
+    if (!Nearest(name, target).empty()) {
+      return NotFoundError(source_ + ":" + std::to_string(line) + ": unknown key '" + name + "' (did you mean '" +
+                           std::string(key) + "'?); the required key '" + std::string(key) + "' is missing");
+    }
+  }
+  return NotFoundError(source_ + ": missing required key '" + std::string(key) + "'");
 }
 
 }  // namespace adrec

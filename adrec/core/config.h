@@ -38,9 +38,10 @@ class Config {
   Status Get(std::string_view key, std::vector<int64_t>* out);
   Status Get(std::string_view key, std::vector<double>* out);
   // Like Get, but a missing key is a NotFound error naming it.
+  // An unread key of the file that is a near-miss of `key` ("model.nmae") is named first.
   template <typename T>
   Status Require(std::string_view key, T* out) {
-    if (!Has(key)) return NotFoundError(source_ + ": missing required key '" + std::string(key) + "'");
+    if (!Has(key)) return MissingKeyError(key);
     return Get(key, out);
   }
 
@@ -55,16 +56,19 @@ class Config {
   // `adrec train --model`). InvalidArgument when `section` exists and is not a table.
   Status SetString(std::string_view section, std::string_view name, std::string value);
 
-  // InvalidArgument listing every key never read ("x.toml:3: unknown key 'model.dropuot'").
+  // InvalidArgument listing every key never read, each with the closest key a reader asked
+  // for ("x.toml:3: unknown key 'model.dropuot' (did you mean 'model.dropout'?)").
   Status CheckNoUnknownKeys() const;
   const std::string& source() const { return source_; }
 
  private:
   struct Impl;
   Status TypeError(std::string_view key, std::string_view want) const;
+  Status MissingKeyError(std::string_view key);
   std::unique_ptr<Impl> impl_;
   std::string source_;
   std::set<std::string, std::less<>> read_;
+  std::set<std::string, std::less<>> asked_;  // every key a reader asked for, present or not
 };
 
 }  // namespace adrec

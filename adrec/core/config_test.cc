@@ -81,6 +81,40 @@ TEST(ConfigTest, RequireReportsMissing) {
   EXPECT_EQ(c->Require("nope", &s).code(), StatusCode::kNotFound);
 }
 
+TEST(ConfigTest, AMisspeltKeyIsNamedBeforeTheMissingRequiredOne) {
+  auto c = Config::Parse("[model]\nnmae = \"dcnv2\"\ndropout = 0.1\n", "typo.toml");
+  ASSERT_TRUE(c.ok());
+  std::string name;
+  Status s = c->Require("model.name", &name);
+  ASSERT_EQ(s.code(), StatusCode::kNotFound);
+  const std::string& m = s.message();
+  const size_t unknown = m.find("unknown key 'model.nmae'"), missing = m.find("'model.name' is missing");
+  ASSERT_NE(unknown, std::string::npos) << m;
+  ASSERT_NE(missing, std::string::npos) << m;
+  EXPECT_LT(unknown, missing) << m;
+  EXPECT_NE(m.find("typo.toml:2"), std::string::npos) << m;
+  // Nothing near the missing key: the plain message.
+  Status far = c->Require("train.epochs", &name);
+  EXPECT_EQ(far.message(), "typo.toml: missing required key 'train.epochs'");
+}
+
+TEST(ConfigTest, UnknownKeysNameTheClosestKeyAReaderAskedFor) {
+  auto c = Config::Parse("[model]\ndropuot = 0.1\nzzzzzzzzzz = 1\n[train]\nepochz = 2\n", "typo.toml");
+  ASSERT_TRUE(c.ok());
+  double d = 0;
+  int64_t e = 0, h = 0;
+  ASSERT_TRUE(c->Get("model.dropout", &d).ok());  // absent: the reader's default stays
+  ASSERT_TRUE(c->Get("model.hidden", &h).ok());
+  ASSERT_TRUE(c->Get("train.epochs", &e).ok());
+  Status s = c->CheckNoUnknownKeys();
+  ASSERT_EQ(s.code(), StatusCode::kInvalidArgument);
+  const std::string& m = s.message();
+  EXPECT_NE(m.find("typo.toml:2: unknown key 'model.dropuot' (did you mean 'model.dropout'?)"), std::string::npos) << m;
+  EXPECT_NE(m.find("typo.toml:5: unknown key 'train.epochz' (did you mean 'train.epochs'?)"), std::string::npos) << m;
+  // A key like no asked one gets no suggestion.
+  EXPECT_NE(m.find("unknown key 'model.zzzzzzzzzz';"), std::string::npos) << m;
+}
+
 TEST(ConfigTest, SetStringOverridesOrCreates) {
   auto c = Config::Parse(kToml, "test.toml");
   ASSERT_TRUE(c.ok());

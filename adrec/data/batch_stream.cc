@@ -1,6 +1,8 @@
 // BatchStream: batches of a shuffled epoch built ahead on a pool. Each batch is a pure function
 // of (seed, epoch, batch index), so thread timing only changes when a batch is ready, never
 // what it holds.
+#include "adrec/data/batch_stream.h"
+
 #include <algorithm>
 #include <atomic>
 #include <future>
@@ -9,7 +11,6 @@
 
 #include "adrec/core/hash.h"
 #include "adrec/core/thread_pool.h"
-#include "adrec/data/features.h"
 
 namespace adrec::data {
 

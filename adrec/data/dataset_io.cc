@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include <zstd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -683,6 +684,25 @@ StatusOr<DatasetSummary> ReadDatasetSummary(const fs::path& dir) {
 StatusOr<DatasetInfo> ReadDatasetInfo(const fs::path& dir) {
   ADREC_ASSIGN_OR_RETURN(DatasetSummary s, ReadDatasetSummary(dir));
   return s.info;
+}
+
+std::span<const std::string_view> DatasetFileNames() {
+  static constexpr std::string_view kNames[] = {kDatasetManifestName, kEventsFile,   kUsersFile,     kItemsFile,
+                                                kEventFeaturesFile,   kTaxonomyFile, kDatasetTextDir};
+  return kNames;
+}
+
+Status CheckDatasetRewritable(const std::filesystem::path& dir) {
+  const auto names = DatasetFileNames();
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (std::find(names.begin(), names.end(), name) == names.end()) {
+      return FailedPreconditionError(dir.string() + " holds " + name +
+                                     ", which rewriting the dataset in place would drop; write to another directory with --out");
+    }
+  }
+  return Status::Ok();
 }
 
 }  // namespace adrec::data

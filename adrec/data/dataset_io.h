@@ -12,7 +12,9 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "adrec/core/status.h"
@@ -23,6 +25,15 @@ namespace adrec::data {
 // Version of dataset.toml and of the layout of the directory; column files carry their own.
 inline constexpr uint32_t kDatasetFormatVersion = 1;
 inline constexpr std::string_view kDatasetManifestName = "dataset.toml";
+// Where derived side files live (text/: the PCA of each text-embedding column,
+// text/text_features.h names them); rewrites carry the folder along.
+inline constexpr std::string_view kDatasetTextDir = "text";
+
+// Every name a dataset directory may hold: the manifest, the column files and the side folder.
+std::span<const std::string_view> DatasetFileNames();
+// OK when `dir` holds only what WriteDataset would write again (so rewriting it in place loses
+// nothing); FailedPrecondition naming the first other entry.
+Status CheckDatasetRewritable(const std::filesystem::path& dir);
 
 struct WriteOptions {
   bool overwrite = false;  // replace an existing non-empty directory

@@ -42,10 +42,26 @@ enum class ImportFormat { kMovieLens, kS3Rec, kLibFm, kCriteo, kCsv, kJsonl };
 StatusOr<ImportFormat> ParseImportFormat(std::string_view name);
 std::string_view ImportFormatName(ImportFormat f);
 
+// One field of a libFM file: the global feature indices [first, last] that belong to it.
+struct LibFmField {
+  std::string name;
+  uint32_t first = 0, last = 0;
+};
+
 struct LibFmOptions {
   uint32_t user_feature = 0;  // position (0-based, among the features of a line) of the user
   uint32_t item_feature = 1;  // and of the item
+  // Empty: every feature of a line goes into one sparse event column "features". Otherwise each
+  // field becomes a categorical event column of its own name whose value is the line's feature
+  // index in the field's range (so a feature spec reads it as `event.<name>`); a line with an
+  // index in no field, or two in one field, is a malformed row naming it.
+  std::vector<LibFmField> fields;
 };
+
+// A field map file: one field per line, `name first last` (inclusive global feature indices),
+// '#' comments. InvalidArgument naming the line for bad numbers, first > last, a repeated name,
+// a name that is not [A-Za-z0-9_]+, or ranges that overlap (naming both fields).
+StatusOr<std::vector<LibFmField>> ParseLibFmFieldMap(std::string_view text, const std::string& source);
 
 struct CriteoOptions {
   uint32_t item_column = 1;  // C<k> whose value names the item (1..26)

@@ -63,5 +63,60 @@ TEST(ImportLibFmTest, MalformedLines) {
   EXPECT_FALSE(ImportLibFmFromBuffer("\n\n", Opts("t.libfm")).ok());
 }
 
+TEST(ImportLibFmTest, AFieldMapMakesOneCategoricalColumnPerField) {
+  auto fields = ParseLibFmFieldMap("# Frappe-like\nuser 0 9\nitem 10 99   # apps\n\nweekday 100 106\n", "f.fields");
+  ASSERT_TRUE(fields.ok()) << fields.status().ToString();
+  ImportOptions o = Opts("t.libfm");
+  o.libfm.fields = *fields;
+  // Features in any order on a line; line 3 lacks a weekday.
+  auto ds = ImportLibFmFromBuffer("1 3:1 12:1 101:1\n-1 4:1 104:1 12:1\n1 3:1 50:1\n", o);
+  ASSERT_TRUE(ds.ok()) << ds.status().ToString();
+  EXPECT_EQ(ds->event_table.Find("features"), nullptr);
+  for (const char* name : {"user", "item", "weekday"}) {
+    const Column* c = ds->event_table.Find(name);
+    ASSERT_NE(c, nullptr) << name;
+    EXPECT_EQ(c->type, ColumnType::kCategorical) << name;
+  }
+  const Column& weekday = *ds->event_table.Find("weekday");
+  const Column& item = *ds->event_table.Find("item");
+  // User 4 holds line 2 only: weekday index 104, item 12.
+  const uint64_t e4 = ds->UserRange(*ds->users.Find("4")).first;
+  EXPECT_EQ(weekday.vocab->Name(weekday.u32[e4]), "104");
+  EXPECT_EQ(item.vocab->Name(item.u32[e4]), "12");
+  // User 3's second line (time 3) has no weekday: code 0, missing.
+  const uint64_t e3 = ds->UserRange(*ds->users.Find("3")).first;
+  EXPECT_EQ(ds->events.time[e3 + 1], 3u);
+  EXPECT_EQ(weekday.u32[e3 + 1], 0u);
+  EXPECT_EQ(item.vocab->Name(item.u32[e3 + 1]), "50");
+}
+
+TEST(ImportLibFmTest, FieldMapFaultsNameTheLineOrTheFeature) {
+  auto fields = ParseLibFmFieldMap("user 0 9\nitem 10 99\n", "f.fields");
+  ASSERT_TRUE(fields.ok());
+  ImportOptions o = Opts("t.libfm");
+  o.libfm.fields = *fields;
+  auto stray = ImportLibFmFromBuffer("1 3:1 12:1 500:1\n", o);
+  ASSERT_FALSE(stray.ok());
+  EXPECT_NE(stray.status().message().find("t.libfm:1: feature index 500 is in no field"), std::string::npos)
+      << stray.status().message();
+  auto twice = ImportLibFmFromBuffer("1 3:1 12:1 13:1\n", o);
+  ASSERT_FALSE(twice.ok());
+  EXPECT_NE(twice.status().message().find("two features of field 'item' (12 and 13)"), std::string::npos)
+      << twice.status().message();
+
+  struct Case { const char* text; const char* want; };
+  for (const Case& c : {Case{"user 0\n", "f.fields:1: expected 'name first last'"},
+                        Case{"user 0 9\nitem 9 20\n", "f.fields:2: field 'item' overlaps field 'user' (line 1)"},
+                        Case{"user 5 1\n", "first index above last"},
+                        Case{"user 0 1\nuser 2 3\n", "declared twice"},
+                        Case{"us-er 0 1\n", "is not [A-Za-z0-9_]+"},
+                        Case{"# nothing\n", "declares no field"}}) {
+    auto r = ParseLibFmFieldMap(c.text, "f.fields");
+    ASSERT_FALSE(r.ok()) << c.text;
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(r.status().message().find(c.want), std::string::npos) << r.status().message();
+  }
+}
+
 }  // namespace
 }  // namespace adrec::data

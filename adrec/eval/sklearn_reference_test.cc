@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "adrec/core/file.h"
+#include "adrec/core/testing.h"
 #include "adrec/eval/metrics.h"
 #include "adrec/eval/ranking.h"
 
@@ -26,7 +27,7 @@ TEST(SklearnReferenceTest, AucLogLossNdcgAgreeWithScikitLearn) {
   const std::filesystem::path python = ADREC_PYTHON;
   const std::filesystem::path script = std::filesystem::path(ADREC_SOURCE_DIR) / "adrec/eval/testdata/sklearn_metrics.py";
   if (!std::filesystem::exists(python)) {
-    GTEST_SKIP() << "project venv python " << python << " not found (run the setup script to create .venv)";
+    ADREC_SKIP_WITHOUT_REFERENCE("project venv python " + python.string() + " not found (run the setup script to create .venv)");
   }
   ASSERT_TRUE(std::filesystem::exists(script)) << script;
 

@@ -27,9 +27,9 @@ DcnV2Model::DcnV2Model(const ModelShape& shape, const DcnV2Options& options) : s
   out_ = register_module("out", torch::nn::Linear(head, static_cast<int64_t>(shape.targets.size())));
 }
 
-torch::Tensor DcnV2Model::forward(const nn::ModelInput& input) { return out_->forward(represent(input)); }
+torch::Tensor DcnV2Model::forward(const embedding::ModelInput& input) { return out_->forward(represent(input)); }
 
-torch::Tensor DcnV2Model::represent(const nn::ModelInput& input) {
+torch::Tensor DcnV2Model::represent(const embedding::ModelInput& input) {
   CheckInput(shape_, input, "dcnv2");
   // The cross GEMMs and the MLP's first run on the aligned width (zero columns past the
   // features): the same function, up to twice as fast on CPU for odd widths such as Criteo's 429.

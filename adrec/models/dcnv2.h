@@ -29,9 +29,9 @@ StatusOr<DcnV2Options> ReadDcnV2Options(Config& cfg, std::string_view section);
 class DcnV2Model : public RankingModel {
  public:
   DcnV2Model(const ModelShape& shape, const DcnV2Options& options);
-  torch::Tensor forward(const nn::ModelInput& input) override;
+  torch::Tensor forward(const embedding::ModelInput& input) override;
   // The layer the heads read: the MLP output (stacked) or cross and MLP outputs side by side.
-  torch::Tensor represent(const nn::ModelInput& input) override;
+  torch::Tensor represent(const embedding::ModelInput& input) override;
   std::string kind() const override { return "dcnv2"; }
   CrossNetV2& cross() { return cross_; }
 

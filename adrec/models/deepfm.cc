@@ -23,7 +23,7 @@ DeepFmModel::DeepFmModel(const ModelShape& shape, const DeepFmOptions& options) 
   out_->weight.narrow(1, 0, fm_width).fill_(1.0);
 }
 
-torch::Tensor DeepFmModel::forward(const nn::ModelInput& input) {
+torch::Tensor DeepFmModel::forward(const embedding::ModelInput& input) {
   CheckInput(shape_, input, "deepfm");
   TORCH_CHECK(input.linear.defined(), "deepfm: ModelInput::linear is undefined; build the embedding collection with linear_terms");
   torch::Tensor fm = FmBiInteraction(FmFields(input, dense_proj_));

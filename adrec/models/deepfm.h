@@ -25,7 +25,7 @@ class DeepFmModel : public RankingModel {
  public:
   // `shape` must have passed FmFieldDim.
   DeepFmModel(const ModelShape& shape, const DeepFmOptions& options);
-  torch::Tensor forward(const nn::ModelInput& input) override;
+  torch::Tensor forward(const embedding::ModelInput& input) override;
   std::string kind() const override { return "deepfm"; }
   bool wants_linear_terms() const override { return true; }
 

@@ -27,7 +27,7 @@ StatusOr<int> FmFieldDim(const ModelShape& shape, std::string_view model) {
   return shape.sparse_dims[0];
 }
 
-torch::Tensor FmFields(const nn::ModelInput& input, torch::nn::Linear& dense_proj) {
+torch::Tensor FmFields(const embedding::ModelInput& input, torch::nn::Linear& dense_proj) {
   std::vector<torch::Tensor> fields(input.sparse.begin(), input.sparse.end());
   if (dense_proj) fields.push_back(dense_proj->forward(ConcatDenseAndText(input)));
   return torch::stack(fields, 1);
@@ -41,7 +41,7 @@ FmModel::FmModel(const ModelShape& shape, const FmOptions&) : shape_(shape) {
   out_->bias.zero_();
 }
 
-torch::Tensor FmModel::forward(const nn::ModelInput& input) {
+torch::Tensor FmModel::forward(const embedding::ModelInput& input) {
   CheckInput(shape_, input, "fm");
   TORCH_CHECK(input.linear.defined(), "fm: ModelInput::linear is undefined; build the embedding collection with linear_terms");
   torch::Tensor fm = FmBiInteraction(FmFields(input, dense_proj_));

@@ -20,7 +20,7 @@ StatusOr<FmOptions> ReadFmOptions(Config& cfg, std::string_view section);
 StatusOr<int> FmFieldDim(const ModelShape& shape, std::string_view model);
 // [B, F (+1), k]: the sparse embeddings stacked, plus the projected dense/text field when
 // `dense_proj` is defined.
-torch::Tensor FmFields(const nn::ModelInput& input, torch::nn::Linear& dense_proj);
+torch::Tensor FmFields(const embedding::ModelInput& input, torch::nn::Linear& dense_proj);
 
 // Parameters: "dense_proj.weight/bias" (only with dense or text inputs), "out.weight" [T, 1 + k]
 // over [linear, FmBiInteraction] started at 1 (so it starts as plain FM, linear + Σ_{i<j}
@@ -30,7 +30,7 @@ class FmModel : public RankingModel {
  public:
   // `shape` must have passed FmFieldDim.
   FmModel(const ModelShape& shape, const FmOptions& options);
-  torch::Tensor forward(const nn::ModelInput& input) override;
+  torch::Tensor forward(const embedding::ModelInput& input) override;
   std::string kind() const override { return "fm"; }
   bool wants_linear_terms() const override { return true; }
 

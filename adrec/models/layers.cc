@@ -153,7 +153,7 @@ torch::Tensor ZeroPadTo(const torch::Tensor& t, int64_t rows, int64_t cols) {
 
 int64_t AlignedWidth(int64_t width) { return (width + kGemmAlign - 1) / kGemmAlign * kGemmAlign; }
 
-torch::Tensor ConcatFeatures(const nn::ModelInput& input, int64_t padded_width) {
+torch::Tensor ConcatFeatures(const embedding::ModelInput& input, int64_t padded_width) {
   std::vector<torch::Tensor> parts(input.sparse.begin(), input.sparse.end());
   if (HasColumns(input.dense)) parts.push_back(input.dense);
   for (const auto& t : input.text) parts.push_back(t);
@@ -164,7 +164,7 @@ torch::Tensor ConcatFeatures(const nn::ModelInput& input, int64_t padded_width) 
   return torch::cat(parts, 1);
 }
 
-torch::Tensor ConcatDenseAndText(const nn::ModelInput& input) {
+torch::Tensor ConcatDenseAndText(const embedding::ModelInput& input) {
   std::vector<torch::Tensor> parts;
   if (HasColumns(input.dense)) parts.push_back(input.dense);
   for (const auto& t : input.text) parts.push_back(t);
@@ -172,7 +172,7 @@ torch::Tensor ConcatDenseAndText(const nn::ModelInput& input) {
   return parts.size() == 1 ? parts[0] : torch::cat(parts, 1);
 }
 
-void CheckInput(const ModelShape& shape, const nn::ModelInput& input, std::string_view model) {
+void CheckInput(const ModelShape& shape, const embedding::ModelInput& input, std::string_view model) {
   const std::string m(model);
   TORCH_CHECK(input.sparse.size() == shape.sparse_dims.size(), m, ": input has ", input.sparse.size(),
               " sparse fields, the model was built for ", shape.sparse_dims.size());

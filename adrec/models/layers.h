@@ -16,7 +16,7 @@
 #include <torch/nn/pimpl.h>
 
 #include "adrec/core/status.h"
-#include "adrec/nn/input.h"
+#include "adrec/embedding/input.h"
 
 namespace adrec {
 class Config;
@@ -143,12 +143,12 @@ torch::Tensor ZeroPadTo(const torch::Tensor& t, int64_t rows, int64_t cols = 0);
 int64_t SideWidth(const ModelShape& shape);
 // [B, FeatureWidth]: the sparse embeddings, dense features and text embeddings side by side;
 // with padded_width > FeatureWidth, zero columns follow up to that width (one copy either way).
-torch::Tensor ConcatFeatures(const nn::ModelInput& input, int64_t padded_width = 0);
+torch::Tensor ConcatFeatures(const embedding::ModelInput& input, int64_t padded_width = 0);
 // [B, dense + Σ text] (undefined when the shape has neither).
-torch::Tensor ConcatDenseAndText(const nn::ModelInput& input);
+torch::Tensor ConcatDenseAndText(const embedding::ModelInput& input);
 // Checks that `input` has the tensors `shape` promises (a model's forward calls it first: a
 // mismatched feature spec fails here with the field named, not deep inside a matmul).
-void CheckInput(const ModelShape& shape, const nn::ModelInput& input, std::string_view model);
+void CheckInput(const ModelShape& shape, const embedding::ModelInput& input, std::string_view model);
 
 // ---- Options from Config ---------------------------------------------------------------------
 

@@ -275,7 +275,7 @@ TEST(Options, ErrorsNameTheKey) {
 
 TEST(Inputs, ConcatAndCheck) {
   ModelShape shape = testing::SmallShape();
-  nn::ModelInput in = testing::RandomInput(shape, 4);
+  embedding::ModelInput in = testing::RandomInput(shape, 4);
   EXPECT_EQ(FeatureWidth(shape), 3 * 4 + 3 + 5);
   EXPECT_EQ(ConcatFeatures(in).sizes(), (std::vector<int64_t>{4, FeatureWidth(shape)}));
   torch::Tensor padded = ConcatFeatures(in, 32);

@@ -16,7 +16,7 @@ LrModel::LrModel(const ModelShape& shape, const LrOptions&) : shape_(shape) {
   out_->bias.zero_();
 }
 
-torch::Tensor LrModel::forward(const nn::ModelInput& input) {
+torch::Tensor LrModel::forward(const embedding::ModelInput& input) {
   CheckInput(shape_, input, "lr");
   TORCH_CHECK(input.linear.defined(), "lr: ModelInput::linear is undefined; build the embedding collection with linear_terms");
   torch::Tensor side = ConcatDenseAndText(input);

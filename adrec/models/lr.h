@@ -21,7 +21,7 @@ StatusOr<LrOptions> ReadLrOptions(Config& cfg, std::string_view section);
 class LrModel : public RankingModel {
  public:
   LrModel(const ModelShape& shape, const LrOptions& options);
-  torch::Tensor forward(const nn::ModelInput& input) override;
+  torch::Tensor forward(const embedding::ModelInput& input) override;
   std::string kind() const override { return "lr"; }
   bool wants_linear_terms() const override { return true; }
 

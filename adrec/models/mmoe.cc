@@ -15,7 +15,7 @@ StatusOr<MmoeOptions> ReadMmoeOptions(Config& cfg, std::string_view section) {
   return o;
 }
 
-torch::Tensor SceneEmbedding(torch::nn::Embedding& table, const nn::ModelInput& input, std::string_view model) {
+torch::Tensor SceneEmbedding(torch::nn::Embedding& table, const embedding::ModelInput& input, std::string_view model) {
   TORCH_CHECK(input.scene.defined() && input.scene.dim() == 1, model, ": ModelInput::scene must be int64 [B]");
   const int64_t scenes = table->weight.size(0);
   if (input.scene.numel() > 0 && input.scene.is_cpu()) {
@@ -40,19 +40,19 @@ MmoeModel::MmoeModel(const ModelShape& shape, const MmoeOptions& options) : shap
   }
 }
 
-std::vector<torch::Tensor> MmoeModel::Gates(const nn::ModelInput& input, const torch::Tensor& x) {
+std::vector<torch::Tensor> MmoeModel::Gates(const embedding::ModelInput& input, const torch::Tensor& x) {
   torch::Tensor gate_in = torch::cat({x, SceneEmbedding(scene_, input, "mmoe")}, 1);
   std::vector<torch::Tensor> weights;
   for (auto& gate : gates_) weights.push_back(GateWeights(gate, gate_in));
   return weights;
 }
 
-std::vector<torch::Tensor> MmoeModel::gate_weights(const nn::ModelInput& input) {
+std::vector<torch::Tensor> MmoeModel::gate_weights(const embedding::ModelInput& input) {
   CheckInput(shape_, input, "mmoe");
   return Gates(input, ConcatFeatures(input));
 }
 
-torch::Tensor MmoeModel::forward(const nn::ModelInput& input) {
+torch::Tensor MmoeModel::forward(const embedding::ModelInput& input) {
   CheckInput(shape_, input, "mmoe");
   torch::Tensor x = ConcatFeatures(input);
   torch::Tensor experts = experts_->forward(x);

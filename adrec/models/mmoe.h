@@ -30,14 +30,14 @@ StatusOr<MmoeOptions> ReadMmoeOptions(Config& cfg, std::string_view section);
 class MmoeModel : public RankingModel {
  public:
   MmoeModel(const ModelShape& shape, const MmoeOptions& options);
-  torch::Tensor forward(const nn::ModelInput& input) override;
+  torch::Tensor forward(const embedding::ModelInput& input) override;
   std::string kind() const override { return "mmoe"; }
   // Per target, the gate's expert weights [B, num_experts] (for tests and explanations).
-  std::vector<torch::Tensor> gate_weights(const nn::ModelInput& input);
+  std::vector<torch::Tensor> gate_weights(const embedding::ModelInput& input);
 
  private:
   // Per target, the softmax gate weights [B, E].
-  std::vector<torch::Tensor> Gates(const nn::ModelInput& input, const torch::Tensor& x);
+  std::vector<torch::Tensor> Gates(const embedding::ModelInput& input, const torch::Tensor& x);
   ModelShape shape_;
   torch::nn::Embedding scene_{nullptr};
   Experts experts_{nullptr};
@@ -47,6 +47,6 @@ class MmoeModel : public RankingModel {
 
 // [B, scene_dim]: the scene embedding of each sample (shared by MMoE and PLE); checks the scene
 // IDs' range on CPU.
-torch::Tensor SceneEmbedding(torch::nn::Embedding& table, const nn::ModelInput& input, std::string_view model);
+torch::Tensor SceneEmbedding(torch::nn::Embedding& table, const embedding::ModelInput& input, std::string_view model);
 
 }  // namespace adrec::models

@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include <map>
+
 #include "adrec/core/config.h"
 #include "adrec/models/dcnv2.h"
 #include "adrec/models/deepfm.h"
@@ -10,12 +12,13 @@
 #include "adrec/models/lr.h"
 #include "adrec/models/mmoe.h"
 #include "adrec/models/ple.h"
+#include "adrec/models/registry.h"
 #include "adrec/models/split_moe.h"
 #include "adrec/models/two_tower.h"
 
 namespace adrec::models {
 
-torch::Tensor RankingModel::represent(const nn::ModelInput& input) { return ConcatFeatures(input); }
+torch::Tensor RankingModel::represent(const embedding::ModelInput& input) { return ConcatFeatures(input); }
 
 namespace {
 Status CheckShape(const ModelShape& shape, std::string_view name) {
@@ -41,50 +44,65 @@ template <typename Model, typename Options>
 std::shared_ptr<RankingModel> Make(const ModelShape& shape, const Options& options) {
   return std::make_shared<Model>(shape, options);
 }
+
+using Factory = StatusOr<std::shared_ptr<RankingModel>> (*)(const ModelShape&, Config&, std::string_view);
+
+// One factory per ranking model of the registry (registry.h); model_test checks they match.
+const std::map<std::string_view, Factory>& Factories() {
+  static const std::map<std::string_view, Factory> factories = {
+      {"lr", [](const ModelShape& shape, Config& cfg, std::string_view section) -> StatusOr<std::shared_ptr<RankingModel>> {
+         ADREC_ASSIGN_OR_RETURN(LrOptions o, ReadLrOptions(cfg, section));
+         return Make<LrModel>(shape, o);
+       }},
+      {"fm", [](const ModelShape& shape, Config& cfg, std::string_view section) -> StatusOr<std::shared_ptr<RankingModel>> {
+         ADREC_ASSIGN_OR_RETURN(FmOptions o, ReadFmOptions(cfg, section));
+         ADREC_RETURN_IF_ERROR(FmFieldDim(shape, "fm").status());
+         return Make<FmModel>(shape, o);
+       }},
+      {"deepfm", [](const ModelShape& shape, Config& cfg, std::string_view section) -> StatusOr<std::shared_ptr<RankingModel>> {
+         ADREC_ASSIGN_OR_RETURN(DeepFmOptions o, ReadDeepFmOptions(cfg, section));
+         ADREC_RETURN_IF_ERROR(FmFieldDim(shape, "deepfm").status());
+         return Make<DeepFmModel>(shape, o);
+       }},
+      {"dcnv2", [](const ModelShape& shape, Config& cfg, std::string_view section) -> StatusOr<std::shared_ptr<RankingModel>> {
+         ADREC_ASSIGN_OR_RETURN(DcnV2Options o, ReadDcnV2Options(cfg, section));
+         return Make<DcnV2Model>(shape, o);
+       }},
+      {"mmoe", [](const ModelShape& shape, Config& cfg, std::string_view section) -> StatusOr<std::shared_ptr<RankingModel>> {
+         ADREC_ASSIGN_OR_RETURN(MmoeOptions o, ReadMmoeOptions(cfg, section));
+         return Make<MmoeModel>(shape, o);
+       }},
+      {"ple", [](const ModelShape& shape, Config& cfg, std::string_view section) -> StatusOr<std::shared_ptr<RankingModel>> {
+         ADREC_ASSIGN_OR_RETURN(PleOptions o, ReadPleOptions(cfg, section));
+         return Make<PleModel>(shape, o);
+       }},
+      {"two_tower", [](const ModelShape& shape, Config& cfg, std::string_view section) -> StatusOr<std::shared_ptr<RankingModel>> {
+         ADREC_ASSIGN_OR_RETURN(TwoTowerOptions o, ReadTwoTowerOptions(cfg, section));
+         ADREC_RETURN_IF_ERROR(CheckTwoTowerShape(shape, o));
+         return Make<TwoTowerModel>(shape, o);
+       }},
+      {"split_moe", [](const ModelShape& shape, Config& cfg, std::string_view section) -> StatusOr<std::shared_ptr<RankingModel>> {
+         ADREC_ASSIGN_OR_RETURN(SplitMoeOptions o, ReadSplitMoeOptions(cfg, section));
+         ADREC_ASSIGN_OR_RETURN(std::shared_ptr<SplitMoeModel> m, SplitMoeModel::Create(shape, o, section));
+         return std::shared_ptr<RankingModel>(std::move(m));
+       }},
+  };
+  return factories;
+}
 }  // namespace
+
+bool HasRankingFactory(std::string_view name) { return Factories().count(name) > 0; }
 
 StatusOr<std::shared_ptr<RankingModel>> MakeRankingModel(std::string_view name, const ModelShape& shape, Config& cfg,
                                                          std::string_view section) {
-  const std::string known(kRankingModelNames);
-  if (name != "lr" && name != "fm" && name != "deepfm" && name != "dcnv2" && name != "mmoe" && name != "ple" &&
-      name != "split_moe" && name != "two_tower") {
-    return InvalidArgumentError("unknown ranking model '" + std::string(name) + "' (known: " + known + ")");
+  const ModelEntry* entry = FindModel(name);
+  const auto it = Factories().find(name);
+  if (entry == nullptr || entry->family != ModelFamily::kRanking || it == Factories().end()) {
+    return InvalidArgumentError("unknown ranking model '" + std::string(name) + "' (known: " +
+                                ModelNames(ModelFamily::kRanking) + ")");
   }
   ADREC_RETURN_IF_ERROR(CheckShape(shape, name));
-  if (name == "lr") {
-    ADREC_ASSIGN_OR_RETURN(LrOptions o, ReadLrOptions(cfg, section));
-    return Make<LrModel>(shape, o);
-  }
-  if (name == "fm") {
-    ADREC_ASSIGN_OR_RETURN(FmOptions o, ReadFmOptions(cfg, section));
-    ADREC_RETURN_IF_ERROR(FmFieldDim(shape, "fm").status());
-    return Make<FmModel>(shape, o);
-  }
-  if (name == "deepfm") {
-    ADREC_ASSIGN_OR_RETURN(DeepFmOptions o, ReadDeepFmOptions(cfg, section));
-    ADREC_RETURN_IF_ERROR(FmFieldDim(shape, "deepfm").status());
-    return Make<DeepFmModel>(shape, o);
-  }
-  if (name == "dcnv2") {
-    ADREC_ASSIGN_OR_RETURN(DcnV2Options o, ReadDcnV2Options(cfg, section));
-    return Make<DcnV2Model>(shape, o);
-  }
-  if (name == "mmoe") {
-    ADREC_ASSIGN_OR_RETURN(MmoeOptions o, ReadMmoeOptions(cfg, section));
-    return Make<MmoeModel>(shape, o);
-  }
-  if (name == "ple") {
-    ADREC_ASSIGN_OR_RETURN(PleOptions o, ReadPleOptions(cfg, section));
-    return Make<PleModel>(shape, o);
-  }
-  if (name == "two_tower") {
-    ADREC_ASSIGN_OR_RETURN(TwoTowerOptions o, ReadTwoTowerOptions(cfg, section));
-    ADREC_RETURN_IF_ERROR(CheckTwoTowerShape(shape, o));
-    return Make<TwoTowerModel>(shape, o);
-  }
-  ADREC_ASSIGN_OR_RETURN(SplitMoeOptions o, ReadSplitMoeOptions(cfg, section));
-  ADREC_ASSIGN_OR_RETURN(std::shared_ptr<SplitMoeModel> m, SplitMoeModel::Create(shape, o, section));
-  return std::shared_ptr<RankingModel>(std::move(m));
+  return it->second(shape, cfg, section);
 }
 
 }  // namespace adrec::models

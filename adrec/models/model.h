@@ -10,7 +10,7 @@
 #include <torch/nn/module.h>
 
 #include "adrec/core/status.h"
-#include "adrec/nn/input.h"
+#include "adrec/embedding/input.h"
 
 namespace adrec {
 class Config;
@@ -35,22 +35,22 @@ struct ModelShape {
 class RankingModel : public torch::nn::Module {
  public:
   // Logits [B, targets].
-  virtual torch::Tensor forward(const nn::ModelInput& input) = 0;
+  virtual torch::Tensor forward(const embedding::ModelInput& input) = 0;
   virtual std::string kind() const = 0;
   // [B, H]: what CTRL aligns with a text model's representation (train/ctrl.h). Models whose
   // heads read a hidden layer return it; the default is the concatenated input features.
-  virtual torch::Tensor represent(const nn::ModelInput& input);
+  virtual torch::Tensor represent(const embedding::ModelInput& input);
   // LR, FM and DeepFM read ModelInput::linear: the collection must be built with linear terms.
   virtual bool wants_linear_terms() const { return false; }
 };
 
-inline constexpr std::string_view kRankingModelNames = "lr, fm, deepfm, dcnv2, mmoe, ple, split_moe, two_tower";
-
 // Reads the model's options from `cfg` under `section` (model.hidden, model.cross_layers, …;
 // every model documents its keys in its header and configs/). InvalidArgument naming the key
-// for a bad option or a shape the model cannot take (FM with unequal field dims); an unknown
-// name is InvalidArgument listing kRankingModelNames.
+// for a bad option or a shape the model cannot take (FM with unequal field dims); a name that
+// is not a ranking model of the registry (registry.h) is InvalidArgument listing them.
 StatusOr<std::shared_ptr<RankingModel>> MakeRankingModel(std::string_view name, const ModelShape& shape, Config& cfg,
                                                          std::string_view section = "model");
+// Whether MakeRankingModel has a factory for `name` (the registry test checks every entry).
+bool HasRankingFactory(std::string_view name);
 
 }  // namespace adrec::models

@@ -10,6 +10,7 @@
 #include "adrec/models/dcnv2.h"
 #include "adrec/models/mmoe.h"
 #include "adrec/models/ple.h"
+#include "adrec/models/registry.h"
 #include "adrec/models/split_moe.h"
 #include "adrec/models/testing.h"
 #include "adrec/models/two_tower.h"
@@ -33,9 +34,9 @@ std::map<std::string, std::vector<int64_t>> ParamShapes(torch::nn::Module& m) {
 TEST(MakeRankingModel, BuildsEveryListedNameWithLogitsPerTarget) {
   torch::manual_seed(1);
   ModelShape shape = SmallShape(3);
-  std::string listed(kRankingModelNames);
+  const std::string listed = ModelNames(ModelFamily::kRanking);
   for (const std::string& name : kNames) {
-    EXPECT_NE(listed.find(name), std::string::npos) << name << " missing from kRankingModelNames";
+    EXPECT_NE(listed.find(name), std::string::npos) << name << " missing from the registry";
     auto model = MustMake(name, shape, "");
     EXPECT_EQ(model->kind(), name);
     EXPECT_EQ(model->wants_linear_terms(), name == "lr" || name == "fm" || name == "deepfm") << name;
@@ -45,13 +46,26 @@ TEST(MakeRankingModel, BuildsEveryListedNameWithLogitsPerTarget) {
   }
 }
 
+TEST(ModelRegistry, EveryRankingEntryHasAFactoryAndNamesAreUnique) {
+  std::set<std::string_view> seen;
+  for (const ModelEntry& m : RegisteredModels()) {
+    EXPECT_TRUE(seen.insert(m.name).second) << m.name << " is registered twice";
+    EXPECT_FALSE(m.summary.empty()) << m.name;
+    EXPECT_EQ(HasRankingFactory(m.name), m.family == ModelFamily::kRanking) << m.name;
+    EXPECT_EQ(FindModel(m.name), &m);
+  }
+  EXPECT_EQ(FindModel("xgboost"), nullptr);
+  EXPECT_EQ(ModelNames(ModelFamily::kSequence), "sasrec, hstu");
+  EXPECT_EQ(ModelNames(ModelFamily::kSequenceRanker), "hstu_ranker");
+}
+
 TEST(MakeRankingModel, UnknownNameListsKnownNames) {
   Config cfg;
   auto m = MakeRankingModel("xgboost", SmallShape(), cfg);
   ASSERT_FALSE(m.ok());
   EXPECT_EQ(m.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(m.status().message().find("xgboost"), std::string::npos);
-  EXPECT_NE(m.status().message().find(std::string(kRankingModelNames)), std::string::npos) << m.status().message();
+  EXPECT_NE(m.status().message().find(ModelNames(ModelFamily::kRanking)), std::string::npos) << m.status().message();
 }
 
 TEST(MakeRankingModel, FmNeedsEqualDimsAndNamesTheFields) {
@@ -171,7 +185,7 @@ TEST(ModelParameters, FreshFmIsPlainFmForEveryTarget) {
   shape.dense_width = 0;
   shape.text_dims.clear();
   auto model = MustMake("fm", shape, "");
-  nn::ModelInput in = RandomInput(shape, 6);
+  embedding::ModelInput in = RandomInput(shape, 6);
   torch::Tensor expected = in.linear.squeeze(1).clone();
   for (size_t i = 0; i < in.sparse.size(); ++i) {
     for (size_t j = i + 1; j < in.sparse.size(); ++j) expected += (in.sparse[i] * in.sparse[j]).sum(1);
@@ -187,7 +201,7 @@ void ExpectGatesSumToOneAndFollowScene(const std::string& name, const std::strin
   ModelShape shape = SmallShape(2);
   auto model = std::dynamic_pointer_cast<Model>(MustMake(name, shape, toml));
   ASSERT_TRUE(model);
-  nn::ModelInput in = RandomInput(shape, 16);
+  embedding::ModelInput in = RandomInput(shape, 16);
   in.scene = torch::zeros({16}, torch::kInt64);
   std::vector<torch::Tensor> g0 = model->gate_weights(in);
   in.scene = torch::ones({16}, torch::kInt64);
@@ -238,7 +252,7 @@ TEST(SplitMoe, ConfigGroupsAndImportance) {
 
   // Each expert sees only its group: with expert 1's first layer zeroed, nothing flows back to
   // "item" (expert 1's field), while "user" (expert 0's) still gets a gradient.
-  nn::ModelInput in = RandomInput(shape, 8);
+  embedding::ModelInput in = RandomInput(shape, 8);
   in.sparse[0].requires_grad_(true);
   in.sparse[1].requires_grad_(true);
   model->forward(in).sum().backward();
@@ -315,8 +329,8 @@ struct Tables : torch::nn::Module {
       lin.back()->weight.zero_();
     }
   }
-  nn::ModelInput Input(const SyntheticTask::Batch& b) {
-    nn::ModelInput in;
+  embedding::ModelInput Input(const SyntheticTask::Batch& b) {
+    embedding::ModelInput in;
     in.linear = torch::zeros({b.ids.size(0), 1});
     for (int f = 0; f < SyntheticTask::kFields; ++f) {
       in.sparse.push_back(emb[f]->forward(b.ids.select(1, f)));
@@ -401,7 +415,7 @@ TEST_P(CudaMatchesCpu, ForwardAndBackward) {
   ModelShape shape = SmallShape(2);
   const std::string toml = name == "deepfm" || name == "dcnv2" ? "[model]\nnorm = \"batch\"\n" : "[model]\nnorm = \"layer\"\n";
   auto model = MustMake(name, shape, name == "lr" || name == "fm" ? "" : toml);
-  nn::ModelInput in = RandomInput(shape, 64);
+  embedding::ModelInput in = RandomInput(shape, 64);
   model->train();
   torch::Tensor cpu = model->forward(in);
   (cpu * cpu).sum().backward();
@@ -435,12 +449,12 @@ TEST(TwoTower, ItemTowerReadsOnlyItemFields) {
   auto* tt = dynamic_cast<TwoTowerModel*>(model.get());
   ASSERT_NE(tt, nullptr);
   model->eval();
-  nn::ModelInput in = RandomInput(shape, 6);
+  embedding::ModelInput in = RandomInput(shape, 6);
   torch::Tensor logits = model->forward(in);
   EXPECT_EQ(logits.sizes(), (std::vector<int64_t>{6, 2}));
   torch::Tensor items = tt->ItemVectors(in);
   EXPECT_EQ(items.sizes(), (std::vector<int64_t>{6, 2, 4}));
-  nn::ModelInput other = in;
+  embedding::ModelInput other = in;
   other.sparse[0] = torch::randn_like(in.sparse[0]);  // the user
   other.dense = torch::randn_like(in.dense);
   EXPECT_TRUE(torch::equal(tt->ItemVectors(other), items));

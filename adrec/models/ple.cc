@@ -72,7 +72,7 @@ PleModel::PleModel(const ModelShape& shape, const PleOptions& options) : shape_(
   }
 }
 
-PleLevel::Impl::Output PleModel::Run(const nn::ModelInput& input) {
+PleLevel::Impl::Output PleModel::Run(const embedding::ModelInput& input) {
   CheckInput(shape_, input, "ple");
   torch::Tensor x = ConcatFeatures(input);
   torch::Tensor scene = SceneEmbedding(scene_, input, "ple");
@@ -87,9 +87,9 @@ PleLevel::Impl::Output PleModel::Run(const nn::ModelInput& input) {
   return out;
 }
 
-std::vector<torch::Tensor> PleModel::gate_weights(const nn::ModelInput& input) { return Run(input).gates; }
+std::vector<torch::Tensor> PleModel::gate_weights(const embedding::ModelInput& input) { return Run(input).gates; }
 
-torch::Tensor PleModel::forward(const nn::ModelInput& input) {
+torch::Tensor PleModel::forward(const embedding::ModelInput& input) {
   PleLevel::Impl::Output out = Run(input);
   std::vector<torch::Tensor> logits;
   for (size_t t = 0; t < towers_.size(); ++t) logits.push_back(towers_[t]->forward(out.specific[t]));

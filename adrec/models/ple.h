@@ -56,13 +56,13 @@ TORCH_MODULE(PleLevel);
 class PleModel : public RankingModel {
  public:
   PleModel(const ModelShape& shape, const PleOptions& options);
-  torch::Tensor forward(const nn::ModelInput& input) override;
+  torch::Tensor forward(const embedding::ModelInput& input) override;
   std::string kind() const override { return "ple"; }
   // Per target, the last level's gate weights [B, shared + specific experts].
-  std::vector<torch::Tensor> gate_weights(const nn::ModelInput& input);
+  std::vector<torch::Tensor> gate_weights(const embedding::ModelInput& input);
 
  private:
-  PleLevel::Impl::Output Run(const nn::ModelInput& input);
+  PleLevel::Impl::Output Run(const embedding::ModelInput& input);
   ModelShape shape_;
   torch::nn::Embedding scene_{nullptr};
   std::vector<PleLevel> levels_;

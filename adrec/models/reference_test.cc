@@ -8,10 +8,11 @@
 #include <fstream>
 #include <sstream>
 
+#include "adrec/core/testing.h"
 #include "adrec/models/model.h"
 #include "adrec/models/split_moe.h"
 #include "adrec/models/testing.h"
-#include "adrec/text/tensor_io.h"
+#include "adrec/tensor/tensor_io.h"
 
 namespace adrec::models {
 namespace {
@@ -42,7 +43,7 @@ struct Variant {
 };
 
 TEST(PythonTwin, SameLogitsOnSameWeights) {
-  if (std::string why = testing::PythonTwinUnavailable(); !why.empty()) GTEST_SKIP() << why;
+  if (std::string why = testing::PythonTwinUnavailable(); !why.empty()) ADREC_SKIP_WITHOUT_REFERENCE(why);
   const std::vector<Variant> variants = {
       {"lr", ""},
       {"fm", ""},
@@ -97,7 +98,7 @@ TEST(PythonTwin, SameLogitsOnSameWeights) {
       }
     }
     model->eval();
-    nn::ModelInput in = testing::RandomInput(shape, 16);
+    embedding::ModelInput in = testing::RandomInput(shape, 16);
     torch::Tensor expected = model->forward(in).detach();
     std::vector<std::pair<std::string, torch::Tensor>> inputs;
     for (size_t i = 0; i < in.sparse.size(); ++i) inputs.emplace_back("sparse." + std::to_string(i), in.sparse[i]);
@@ -108,9 +109,9 @@ TEST(PythonTwin, SameLogitsOnSameWeights) {
     inputs.emplace_back("expected", expected);
     const auto dir = root / (std::to_string(v) + "_" + var.model);
     std::filesystem::create_directories(dir);
-    Status s = text::SaveTensors(dir / "inputs.safetensors", inputs, meta);
+    Status s = tensor::SaveTensors(dir / "inputs.safetensors", inputs, meta);
     ASSERT_TRUE(s.ok()) << s.ToString();
-    s = text::SaveTensors(dir / "weights.safetensors", weights);
+    s = tensor::SaveTensors(dir / "weights.safetensors", weights);
     ASSERT_TRUE(s.ok()) << s.ToString();
     dirs.push_back(dir.string());
   }

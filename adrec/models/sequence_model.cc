@@ -7,6 +7,7 @@
 #include "adrec/core/config.h"
 #include "adrec/models/hstu.h"
 #include "adrec/models/layers.h"
+#include "adrec/models/registry.h"
 #include "adrec/models/sasrec.h"
 
 namespace adrec::models {
@@ -39,9 +40,9 @@ torch::Tensor CausalMask(int64_t length, const torch::Device& device) {
 
 StatusOr<std::shared_ptr<SequenceModel>> MakeSequenceModel(std::string_view name, const SequenceShape& shape,
                                                            Config& cfg, std::string_view section) {
-  if (!IsSequenceModel(name)) {
+  if (const ModelEntry* m = FindModel(name); m == nullptr || m->family != ModelFamily::kSequence) {
     return InvalidArgumentError("unknown sequence model '" + std::string(name) + "' (known: " +
-                                std::string(kSequenceModelNames) + ")");
+                                ModelNames(ModelFamily::kSequence) + ")");
   }
   if (shape.num_items <= 0) return InvalidArgumentError(std::string(name) + ": the dataset has no items");
   if (shape.max_len <= 0) return InvalidArgumentError(std::string(name) + ": max_len must be > 0");

@@ -53,11 +53,8 @@ class SequenceModel : public torch::nn::Module {
   virtual const SequenceShape& shape() const = 0;
 };
 
-inline constexpr std::string_view kSequenceModelNames = "sasrec, hstu";
-inline bool IsSequenceModel(std::string_view name) { return name == "sasrec" || name == "hstu"; }
-
 // Reads the model's options from `cfg` under `section` (see the model headers and configs/).
-// InvalidArgument naming the key for a bad option; an unknown name lists kSequenceModelNames.
+// InvalidArgument naming the key for a bad option; a name that is not a sequence model of the registry lists them.
 StatusOr<std::shared_ptr<SequenceModel>> MakeSequenceModel(std::string_view name, const SequenceShape& shape,
                                                            Config& cfg, std::string_view section = "model");
 

@@ -12,10 +12,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "adrec/core/testing.h"
 #include "adrec/models/hstu.h"
 #include "adrec/models/sequence_model.h"
 #include "adrec/models/testing.h"
-#include "adrec/text/tensor_io.h"
+#include "adrec/tensor/tensor_io.h"
 
 namespace adrec::models {
 namespace {
@@ -186,7 +187,7 @@ TEST(HstuTimeBuckets, LogScaleClampedAndSymmetric) {
 }
 
 TEST(SequencePythonTwin, SameHiddenStatesOnSameWeights) {
-  if (std::string why = testing::PythonTwinUnavailable(); !why.empty()) GTEST_SKIP() << why;
+  if (std::string why = testing::PythonTwinUnavailable(); !why.empty()) ADREC_SKIP_WITHOUT_REFERENCE(why);
   const auto root = std::filesystem::temp_directory_path() / ("adrec_seq_reference_" + std::to_string(::getpid()));
   std::vector<std::string> dirs;
   const std::vector<std::pair<std::string, std::string>> variants = {
@@ -222,10 +223,10 @@ TEST(SequencePythonTwin, SameHiddenStatesOnSameWeights) {
         {"kind", kind},
         {"shape", "{\"num_items\": " + std::to_string(kItems) + ", \"max_len\": " + std::to_string(kMaxLen) + "}"},
         {"options", opts}};
-    Status s = text::SaveTensors(dir / "inputs.safetensors",
+    Status s = tensor::SaveTensors(dir / "inputs.safetensors",
                                  {{"items", in.items}, {"timestamps", in.timestamps}, {"expected", expected}}, meta);
     ASSERT_TRUE(s.ok()) << s.ToString();
-    s = text::SaveTensors(dir / "weights.safetensors", weights);
+    s = tensor::SaveTensors(dir / "weights.safetensors", weights);
     ASSERT_TRUE(s.ok()) << s.ToString();
     dirs.push_back(dir.string());
   }

@@ -149,7 +149,7 @@ Status SplitMoeModel::SetFieldImportance(const std::vector<double>& importance) 
   return Status::Ok();
 }
 
-torch::Tensor SplitMoeModel::forward(const nn::ModelInput& input) {
+torch::Tensor SplitMoeModel::forward(const embedding::ModelInput& input) {
   CheckInput(shape_, input, "split_moe");
   std::vector<torch::Tensor> fields(input.sparse.begin(), input.sparse.end());
   if (shape_.dense_width > 0) fields.push_back(input.dense);

@@ -45,7 +45,7 @@ class SplitMoeModel : public RankingModel {
   // InvalidArgument naming `model.groups` for an unknown, repeated or missing field.
   static StatusOr<std::shared_ptr<SplitMoeModel>> Create(const ModelShape& shape, const SplitMoeOptions& options,
                                                          std::string_view section = "model");
-  torch::Tensor forward(const nn::ModelInput& input) override;
+  torch::Tensor forward(const embedding::ModelInput& input) override;
   std::string kind() const override { return "split_moe"; }
 
   // Re-partitions the fields round-robin by `importance` (one score per field, in field order;

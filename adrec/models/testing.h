@@ -13,7 +13,7 @@
 #include "adrec/core/config.h"
 #include "adrec/core/process.h"
 #include "adrec/models/model.h"
-#include "adrec/nn/input.h"
+#include "adrec/embedding/input.h"
 
 namespace adrec::models::testing {
 
@@ -31,8 +31,8 @@ inline ModelShape SmallShape(int targets = 2) {
 }
 
 // Normal features, linear terms and uniform scenes, from torch's global generator.
-inline nn::ModelInput RandomInput(const ModelShape& shape, int64_t batch, torch::Device device = torch::kCPU) {
-  nn::ModelInput in;
+inline embedding::ModelInput RandomInput(const ModelShape& shape, int64_t batch, torch::Device device = torch::kCPU) {
+  embedding::ModelInput in;
   auto f = torch::TensorOptions().dtype(torch::kFloat32);
   for (int d : shape.sparse_dims) in.sparse.push_back(torch::randn({batch, d}, f).to(device));
   in.dense = torch::randn({batch, shape.dense_width}, f).to(device);
@@ -42,8 +42,8 @@ inline nn::ModelInput RandomInput(const ModelShape& shape, int64_t batch, torch:
   return in;
 }
 
-inline nn::ModelInput ToDevice(const nn::ModelInput& in, torch::Device device) {
-  nn::ModelInput out;
+inline embedding::ModelInput ToDevice(const embedding::ModelInput& in, torch::Device device) {
+  embedding::ModelInput out;
   for (const auto& t : in.sparse) out.sparse.push_back(t.to(device));
   out.dense = in.dense.to(device);
   for (const auto& t : in.text) out.text.push_back(t.to(device));

@@ -34,15 +34,15 @@ Status CheckTwoTowerShape(const ModelShape& shape, const TwoTowerOptions& option
 class TwoTowerModel : public RankingModel {
  public:
   TwoTowerModel(const ModelShape& shape, const TwoTowerOptions& options);
-  torch::Tensor forward(const nn::ModelInput& input) override;
+  torch::Tensor forward(const embedding::ModelInput& input) override;
   // The query and item vectors side by side [B, 2 · dim · T]: what CTRL aligns with the text.
-  torch::Tensor represent(const nn::ModelInput& input) override;
+  torch::Tensor represent(const embedding::ModelInput& input) override;
   std::string kind() const override { return "two_tower"; }
   // Item vectors [B, T, dim] (inputs of the item fields only are read).
-  torch::Tensor ItemVectors(const nn::ModelInput& input);
+  torch::Tensor ItemVectors(const embedding::ModelInput& input);
 
  private:
-  std::pair<torch::Tensor, torch::Tensor> Towers(const nn::ModelInput& input);
+  std::pair<torch::Tensor, torch::Tensor> Towers(const embedding::ModelInput& input);
   ModelShape shape_;
   TwoTowerOptions options_;
   std::vector<bool> sparse_item_, text_item_;

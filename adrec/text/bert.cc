@@ -7,8 +7,9 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
+#include "adrec/core/safetensors.h"  // ShapeString
+#include "adrec/tensor/tensor_io.h"
 #include "adrec/text/hf_config.h"
-#include "adrec/text/tensor_io.h"
 
 namespace adrec::text {
 namespace {
@@ -16,7 +17,6 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 using hf::Join;
-using hf::ShapeString;
 using hf::ParseObject;
 using hf::FieldError;
 using hf::ReadInt;
@@ -235,7 +235,7 @@ StatusOr<BertEncoder> BertEncoder::Load(const fs::path& model_dir, const BertOpt
   ADREC_RETURN_IF_ERROR(ValidateOptions(config, &resolved));  // before reading megabytes of weights
 
   ADREC_ASSIGN_OR_RETURN(const fs::path weights_path, ModelWeightsPath(model_dir));
-  ADREC_ASSIGN_OR_RETURN(auto tensors, LoadTensors(weights_path));
+  ADREC_ASSIGN_OR_RETURN(auto tensors, tensor::LoadTensors(weights_path));
   return FromTensors(config, tensors, resolved, weights_path.string());
 }
 

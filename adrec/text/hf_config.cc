@@ -19,12 +19,6 @@ std::string Join(const std::vector<std::string>& items, std::string_view sep) {
   return out;
 }
 
-std::string ShapeString(c10::IntArrayRef shape) {
-  std::string out = "[";
-  for (size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + std::to_string(shape[i]);
-  return out + "]";
-}
-
 StatusOr<json> ParseObject(std::string_view text, std::string_view source) {
   json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return InvalidArgumentError(std::string(source) + ": not valid JSON");

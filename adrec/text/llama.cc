@@ -7,8 +7,9 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
+#include "adrec/core/safetensors.h"  // ShapeString
+#include "adrec/tensor/tensor_io.h"
 #include "adrec/text/hf_config.h"
-#include "adrec/text/tensor_io.h"
 
 namespace adrec::text {
 namespace {
@@ -16,7 +17,6 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 using hf::Join;
-using hf::ShapeString;
 using hf::ParseObject;
 using hf::FieldError;
 using hf::ReadInt;
@@ -275,7 +275,7 @@ StatusOr<LlamaModel> LlamaModel::Load(const fs::path& model_dir, const LlamaOpti
   ADREC_RETURN_IF_ERROR(ValidateOptions(options));  // before reading the weights
 
   ADREC_ASSIGN_OR_RETURN(const fs::path weights_path, ModelWeightsPath(model_dir));
-  ADREC_ASSIGN_OR_RETURN(auto tensors, LoadTensors(weights_path));
+  ADREC_ASSIGN_OR_RETURN(auto tensors, tensor::LoadTensors(weights_path));
   return FromTensors(config, tensors, options, weights_path.string());
 }
 

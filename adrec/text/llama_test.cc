@@ -14,7 +14,7 @@
 #include <string>
 
 #include "adrec/core/file.h"
-#include "adrec/text/tensor_io.h"
+#include "adrec/tensor/tensor_io.h"
 #include "adrec/text/testing.h"
 
 namespace adrec::text {
@@ -45,7 +45,7 @@ const fs::path& ReferenceDir(const std::string& args) {
 }
 
 std::map<std::string, torch::Tensor> MustLoadTensors(const fs::path& path) {
-  auto t = LoadTensors(path);
+  auto t = tensor::LoadTensors(path);
   if (!t.ok()) throw std::runtime_error(t.status().ToString());
   return std::move(t).value();
 }
@@ -356,7 +356,7 @@ TEST(LlamaLoadTest, WrongShapeOrMissingTensorIsDataLossNamingIt) {
   WriteText(dir.path() / "config.json", TinyConfigJson());
   w = RandomWeights(c);
   w.erase("lm_head.weight");
-  ASSERT_TRUE(SaveTensors(dir.path() / "model.safetensors", Entries(w)).ok());
+  ASSERT_TRUE(tensor::SaveTensors(dir.path() / "model.safetensors", Entries(w)).ok());
   auto loaded = LlamaModel::Load(dir.path());
   ASSERT_FALSE(loaded.ok());
   EXPECT_EQ(loaded.status().code(), StatusCode::kDataLoss);

@@ -2,8 +2,8 @@
 
 #include <torch/torch.h>
 
-#include "adrec/text/safetensors.h"
-#include "adrec/text/tensor_io.h"
+#include "adrec/core/safetensors.h"
+#include "adrec/tensor/tensor_io.h"
 
 namespace adrec::text {
 
@@ -46,7 +46,7 @@ std::map<std::string, std::string> WithExplained(const Pca& pca, std::map<std::s
 }  // namespace
 
 Status SavePca(const Pca& pca, const std::filesystem::path& path, const std::map<std::string, std::string>& metadata) {
-  return SaveTensors(path, {{"mean", pca.mean}, {"components", pca.components}}, WithExplained(pca, metadata));
+  return tensor::SaveTensors(path, {{"mean", pca.mean}, {"components", pca.components}}, WithExplained(pca, metadata));
 }
 
 StatusOr<std::string> SerializePca(const Pca& pca, const std::map<std::string, std::string>& metadata) {
@@ -62,7 +62,7 @@ StatusOr<std::string> SerializePca(const Pca& pca, const std::map<std::string, s
 
 StatusOr<Pca> LoadPca(const std::filesystem::path& path, std::map<std::string, std::string>* metadata) {
   std::map<std::string, std::string> meta;
-  ADREC_ASSIGN_OR_RETURN(auto tensors, LoadTensors(path, torch::kCPU, &meta));
+  ADREC_ASSIGN_OR_RETURN(auto tensors, tensor::LoadTensors(path, torch::kCPU, &meta));
   auto mean = tensors.find("mean"), comp = tensors.find("components");
   if (mean == tensors.end() || comp == tensors.end() || comp->second.dim() != 2 || mean->second.dim() != 1 ||
       comp->second.size(1) != mean->second.size(0)) {

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "adrec/core/process.h"
+#include "adrec/core/testing.h"
 
 namespace adrec::text::testing {
 
@@ -32,4 +33,4 @@ inline const std::string& PythonUnavailable() {
 
 #define SKIP_WITHOUT_REFERENCE()                                          \
   if (!::adrec::text::testing::PythonUnavailable().empty())              \
-  GTEST_SKIP() << ::adrec::text::testing::PythonUnavailable()
+  ADREC_SKIP_WITHOUT_REFERENCE(::adrec::text::testing::PythonUnavailable())

@@ -5,12 +5,13 @@
 #include <gtest/gtest.h>
 
 #include "adrec/core/file.h"
+#include "adrec/core/testing.h"
 
 namespace adrec::text {
 namespace {
 
 TEST(TextCacheTest, CachesByModelAndTextAndEncodesOnlyMisses) {
-  if (!TextCacheAvailable()) GTEST_SKIP() << "built without RocksDB";
+  if (!TextCacheAvailable()) ADREC_SKIP_WITHOUT_REFERENCE("built without RocksDB");
   ScopedTempDir tmp("adrec-text-cache");
   auto base = OpenTextEncoder(std::string(kHashedNgramModel));
   ASSERT_TRUE(base.ok()) << base.status().ToString();
@@ -53,7 +54,7 @@ TEST(TextCacheTest, CachesByModelAndTextAndEncodesOnlyMisses) {
 }
 
 TEST(TextCacheTest, UnwritableDirectoryIsAnError) {
-  if (!TextCacheAvailable()) GTEST_SKIP() << "built without RocksDB";
+  if (!TextCacheAvailable()) ADREC_SKIP_WITHOUT_REFERENCE("built without RocksDB");
   ScopedTempDir tmp("adrec-text-cache");
   ASSERT_TRUE(AtomicWriteFile(tmp.path() / "file", "x").ok());
   auto cache = TextEmbeddingCache::Open(tmp.path() / "file" / "cache");

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "adrec/tensor/device.h"
 #include "adrec/core/file.h"
 #include "adrec/core/hash.h"
 #include "adrec/core/log_line.h"
@@ -186,13 +187,8 @@ StatusOr<std::unique_ptr<TextEncoder>> OpenTextEncoder(const std::string& model,
   ADREC_ASSIGN_OR_RETURN(Tokenizer tokenizer, Tokenizer::FromFile(dir / "tokenizer.json"));
   if (options.threads > 0) torch::set_num_threads(options.threads);
   BertOptions bo;
-  if (options.device == "cuda") {
-    if (!torch::cuda::is_available()) return FailedPreconditionError("--device cuda: no CUDA device is available");
-    bo.device = torch::kCUDA;
-    if (options.bf16) bo.dtype = torch::kBFloat16;
-  } else if (options.device != "cpu") {
-    return InvalidArgumentError("device must be cpu or cuda, not " + options.device);
-  }
+  ADREC_ASSIGN_OR_RETURN(bo.device, tensor::ParseDevice(options.device));
+  if (bo.device.is_cuda() && options.bf16) bo.dtype = torch::kBFloat16;
   ADREC_ASSIGN_OR_RETURN(BertEncoder encoder, BertEncoder::Load(dir, bo));
   // sentence-transformers' settings where the directory has them.
   const nlohmann::json pooling_cfg = ReadJsonOrNull(dir / "1_Pooling" / "config.json");
@@ -228,7 +224,7 @@ StatusOr<std::unique_ptr<TextEncoder>> OpenTextEncoder(const std::string& model,
                                 " tokens)";
   // Not the name: the same files reached by another path are the same model.
   const std::string settings = pool + (pooling.normalize ? "/norm" : "") + "/max" + std::to_string(max_length) +
-                               (options.bf16 && options.device == "cuda" ? "/bf16" : "");
+                               (options.bf16 && options.device.rfind("cuda", 0) == 0 ? "/bf16" : "");
   ADREC_ASSIGN_OR_RETURN(std::string fingerprint, ModelFingerprint(dir, settings));
   return std::unique_ptr<TextEncoder>(new BertTextEncoder(std::move(tokenizer), std::move(encoder), pooling, max_length,
                                                           options.batch_size, options.show_progress, described,

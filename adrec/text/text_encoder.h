@@ -18,7 +18,7 @@ namespace adrec::text {
 inline constexpr std::string_view kHashedNgramModel = "hashed-ngram";
 
 struct TextEncoderOptions {
-  std::string device = "cpu";  // cpu | cuda
+  std::string device = "cpu";  // cpu | cuda | cuda:N
   bool bf16 = false;           // bfloat16 weights and compute (CUDA)
   std::string pool = "";       // mean | cls; empty: the model directory's 1_Pooling/config.json, else mean
   int normalize = -1;          // 1 / 0; -1: normalise when the directory's modules.json has Normalize (else no)

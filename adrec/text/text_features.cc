@@ -5,6 +5,8 @@
 #include <algorithm>
 
 #include "adrec/core/config.h"
+#include "adrec/core/file.h"
+#include "adrec/data/dataset_io.h"
 #include "adrec/text/pca.h"
 
 namespace adrec::text {
@@ -219,6 +221,35 @@ StatusOr<TextColumnReport> AddTextColumn(data::Dataset* ds, const data::Split* s
     table.columns.push_back(std::move(col));
   }
   return r;
+}
+
+std::string PcaFileName(const TextColumnOptions& options) {
+  return options.what + "_" + options.column + ".pca.safetensors";
+}
+
+StatusOr<std::vector<std::pair<std::string, std::string>>> ReadTextSideFiles(const std::filesystem::path& dataset) {
+  std::vector<std::pair<std::string, std::string>> files;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dataset / data::kDatasetTextDir, ec)) {
+    ADREC_ASSIGN_OR_RETURN(std::string bytes, ReadFile(entry.path()));
+    files.emplace_back(entry.path().filename().string(), std::move(bytes));
+  }
+  return files;
+}
+
+Status WriteTextSideFiles(const std::filesystem::path& dataset, const std::vector<std::pair<std::string, std::string>>& kept,
+                          const TextColumnOptions& options, const TextColumnReport& report) {
+  const std::filesystem::path dir = dataset / data::kDatasetTextDir;
+  const std::string pca_name = PcaFileName(options);
+  if (kept.empty() && report.pca_safetensors.empty()) return Status::Ok();
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return IoError("cannot create " + dir.string() + ": " + ec.message());
+  for (const auto& [name, bytes] : kept) {
+    if (name != pca_name) ADREC_RETURN_IF_ERROR(AtomicWriteFile(dir / name, bytes));
+  }
+  if (!report.pca_safetensors.empty()) ADREC_RETURN_IF_ERROR(AtomicWriteFile(dir / pca_name, report.pca_safetensors));
+  return Status::Ok();
 }
 
 }  // namespace adrec::text

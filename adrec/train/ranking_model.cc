@@ -4,7 +4,8 @@
 
 #include "adrec/core/config.h"
 #include "adrec/core/file.h"
-#include "adrec/text/tensor_io.h"
+#include "adrec/models/bundle.h"
+#include "adrec/tensor/tensor_io.h"
 
 namespace adrec::train {
 namespace {
@@ -30,31 +31,6 @@ models::ModelShape ShapeOf(const data::FeatureSpec& spec, size_t num_scenes) {
 
 }  // namespace
 
-std::string ShapeString(const torch::Tensor& t) {
-  std::string s = "[";
-  for (int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
-  return s + "]";
-}
-
-StatusOr<torch::Device> ParseDevice(const std::string& name) {
-  if (name == "cpu") return torch::Device(torch::kCPU);
-  if (name.rfind("cuda", 0) == 0) {
-    if (!torch::cuda::is_available()) {
-      return FailedPreconditionError("--device " + name + ": this libtorch sees no CUDA device");
-    }
-    try {
-      torch::Device d(name);
-      if (d.has_index() && d.index() >= static_cast<int>(torch::cuda::device_count())) {
-        return InvalidArgumentError("--device " + name + ": only " + std::to_string(torch::cuda::device_count()) +
-                                    " CUDA device(s)");
-      }
-      return d;
-    } catch (const std::exception&) {
-    }
-  }
-  return InvalidArgumentError("unknown device '" + name + "' (expected cpu, cuda or cuda:N)");
-}
-
 StatusOr<RankingModel> BuildRankingModel(const data::FeatureSpec& spec, std::vector<std::string> scenes, Config& cfg,
                                          const BuildOptions& options) {
   std::string name;
@@ -66,13 +42,13 @@ StatusOr<RankingModel> BuildRankingModel(const data::FeatureSpec& spec, std::vec
   torch::manual_seed(options.seed);
   ADREC_ASSIGN_OR_RETURN(m.net, models::MakeRankingModel(name, ShapeOf(spec, m.scenes.size()), cfg, "model"));
   m.net->to(options.device);
-  nn::CollectionOptions co;
+  embedding::CollectionOptions co;
   co.table.optimizer = options.embedding_optimizer;
   co.table.device = options.device;
   co.table.seed = options.seed;
   co.linear_terms = m.net->wants_linear_terms();
   co.linear_optimizer = options.linear_optimizer;
-  ADREC_ASSIGN_OR_RETURN(m.embeddings, nn::EmbeddingCollection::Create(spec, co));
+  ADREC_ASSIGN_OR_RETURN(m.embeddings, embedding::EmbeddingCollection::Create(spec, co));
   return m;
 }
 
@@ -113,39 +89,15 @@ bool InitOutputBias(torch::nn::Module& net, const std::vector<double>& base_rate
   return any;
 }
 
-std::vector<std::pair<std::string, torch::Tensor>> ModuleTensors(torch::nn::Module& module, const std::string& prefix) {
-  std::vector<std::pair<std::string, torch::Tensor>> out;
-  for (const auto& p : module.named_parameters()) out.emplace_back(prefix + p.key(), p.value().detach());
-  for (const auto& b : module.named_buffers()) out.emplace_back(prefix + b.key(), b.value());
-  return out;
-}
-
-Status LoadModuleTensors(torch::nn::Module& module, const std::map<std::string, torch::Tensor>& tensors,
-                         const std::string& prefix, const std::string& source) {
-  torch::NoGradGuard no_grad;
-  for (auto& [name, target] : ModuleTensors(module, prefix)) {
-    auto it = tensors.find(name);
-    if (it == tensors.end()) {
-      return InvalidArgumentError(source + ": no tensor '" + name + "' (written by another model or config?)");
-    }
-    if (!it->second.sizes().equals(target.sizes())) {
-      return InvalidArgumentError(source + ": tensor '" + name + "' has shape " + ShapeString(it->second) +
-                                  ", the model expects " + ShapeString(target));
-    }
-    target.copy_(it->second);
-  }
-  return Status::Ok();
-}
-
 std::vector<std::pair<std::string, torch::Tensor>> ModelTensors(const RankingModel& m, bool with_optimizer) {
-  std::vector<std::pair<std::string, torch::Tensor>> out = ModuleTensors(*m.net, "dense/");
+  std::vector<std::pair<std::string, torch::Tensor>> out = tensor::ModuleTensors(*m.net, "dense/");
   for (auto& [name, t] : m.embeddings->State(with_optimizer)) out.emplace_back("emb/" + name, t);
   return out;
 }
 
 Status LoadModelTensors(RankingModel& m, const std::map<std::string, torch::Tensor>& tensors, bool with_optimizer,
                         const std::string& source) {
-  ADREC_RETURN_IF_ERROR(LoadModuleTensors(*m.net, tensors, "dense/", source));
+  ADREC_RETURN_IF_ERROR(tensor::LoadModuleTensors(*m.net, tensors, "dense/", source));
   std::map<std::string, torch::Tensor> emb;
   for (const auto& [name, t] : tensors) {
     if (name.rfind("emb/", 0) == 0) emb.emplace(name.substr(4), t);
@@ -155,58 +107,24 @@ Status LoadModelTensors(RankingModel& m, const std::map<std::string, torch::Tens
   return Status::Ok();
 }
 
-Status WriteBundle(const std::filesystem::path& dir, const RankingModel& m, const nlohmann::ordered_json& manifest) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) return InternalError("cannot create bundle directory " + dir.string() + ": " + ec.message());
-  ADREC_RETURN_IF_ERROR(text::SaveTensors(dir / kBundleWeightsFile, ModelTensors(m, /*with_optimizer=*/false),
-                                          {{"format", "pt"}, {"adrec_model", manifest.value("model", "")}}));
-  return AtomicWriteFile(dir / kBundleManifestFile, manifest.dump(2) + "\n");
-}
-
-StatusOr<nlohmann::json> ReadBundleManifest(const std::filesystem::path& dir, std::string_view kind) {
-  const auto manifest_path = dir / kBundleManifestFile;
-  if (!std::filesystem::exists(manifest_path)) {
-    return NotFoundError("bundle " + dir.string() + ": no " + kBundleManifestFile + " (not a bundle directory?)");
-  }
-  ADREC_ASSIGN_OR_RETURN(std::string text, ReadFile(manifest_path));
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(text);
-  } catch (const std::exception& e) {
-    return DataLossError(manifest_path.string() + ": not valid JSON: " + e.what());
-  }
-  if (!j.is_object() || j.value("format", "") != "adrec-bundle") {
-    return InvalidArgumentError(manifest_path.string() + ": not an adrec bundle manifest");
-  }
-  if (!kind.empty() && j.value("kind", "") != kind) {
-    return InvalidArgumentError(manifest_path.string() + ": not a " + std::string(kind) + " bundle (kind '" +
-                                j.value("kind", "") + "')");
-  }
-  if (j.value("format_version", 0) != kBundleFormatVersion) {
-    return InvalidArgumentError(manifest_path.string() + ": format_version " + std::to_string(j.value("format_version", 0)) +
-                                " is not supported (this adrec reads " + std::to_string(kBundleFormatVersion) + ")");
-  }
-  return j;
-}
-
 StatusOr<LoadedBundle> LoadBundle(const std::filesystem::path& dir, torch::Device device) {
-  const auto manifest_path = dir / kBundleManifestFile;
+  const auto manifest_path = dir / models::kBundleManifestFile;
   LoadedBundle b;
-  ADREC_ASSIGN_OR_RETURN(b.manifest, ReadBundleManifest(dir, "ranking"));
+  ADREC_ASSIGN_OR_RETURN(b.manifest, models::ReadBundleManifest(dir, models::kRankingBundle));
   const nlohmann::json& j = b.manifest;
   if (!j.contains("feature_spec") || !j.contains("config") || !j.contains("scenes")) {
     return DataLossError(manifest_path.string() + ": missing feature_spec, config or scenes");
   }
   ADREC_ASSIGN_OR_RETURN(data::FeatureSpec spec, data::FeatureSpec::FromJson(j["feature_spec"]));
-  ADREC_ASSIGN_OR_RETURN(Config cfg, Config::Parse(j["config"].get<std::string>(), manifest_path.string() + " [config]"));
+  ADREC_ASSIGN_OR_RETURN(std::string config_text, models::ManifestString(j, dir, "config"));
+  ADREC_ASSIGN_OR_RETURN(Config cfg, Config::Parse(config_text, manifest_path.string() + " [config]"));
+  if (!j["scenes"].is_array()) return DataLossError(manifest_path.string() + ": \"scenes\" is not a list of names");
   BuildOptions bo;
   bo.device = device;
   ADREC_ASSIGN_OR_RETURN(b.model, BuildRankingModel(spec, j["scenes"].get<std::vector<std::string>>(), cfg, bo));
-  const auto weights = dir / kBundleWeightsFile;
-  if (!std::filesystem::exists(weights)) return NotFoundError("bundle " + dir.string() + ": no " + kBundleWeightsFile);
-  ADREC_ASSIGN_OR_RETURN(auto tensors, text::LoadTensors(weights, device));
-  ADREC_RETURN_IF_ERROR(LoadModelTensors(b.model, tensors, /*with_optimizer=*/false, weights.string()));
+  ADREC_ASSIGN_OR_RETURN(auto tensors, models::ReadBundleWeights(dir, device));
+  ADREC_RETURN_IF_ERROR(
+      LoadModelTensors(b.model, tensors, /*with_optimizer=*/false, (dir / models::kBundleWeightsFile).string()));
   b.model.net->eval();
   return b;
 }

@@ -17,7 +17,7 @@
 #include "adrec/data/features.h"
 #include "adrec/eval/ctr_report.h"
 #include "adrec/models/model.h"
-#include "adrec/nn/embedding.h"
+#include "adrec/embedding/embedding.h"
 
 namespace adrec {
 class Config;
@@ -25,22 +25,18 @@ class Config;
 
 namespace adrec::train {
 
-inline constexpr int kBundleFormatVersion = 1;
-inline constexpr const char* kBundleWeightsFile = "model.safetensors";
-inline constexpr const char* kBundleManifestFile = "manifest.json";
-
 struct RankingModel {
   data::FeatureSpec spec;  // bound (fixed-table rows, widths, normalisation filled)
   std::vector<std::string> scenes;
   std::shared_ptr<models::RankingModel> net;
-  std::unique_ptr<nn::EmbeddingCollection> embeddings;
+  std::unique_ptr<embedding::EmbeddingCollection> embeddings;
   torch::Device device = torch::kCPU;
 };
 
 struct BuildOptions {
   torch::Device device = torch::kCPU;
   uint64_t seed = 42;
-  nn::SparseOptimizerOptions embedding_optimizer;
+  embedding::SparseOptimizerOptions embedding_optimizer;
   std::string linear_optimizer;  // "" = embedding_optimizer.kind
 };
 
@@ -58,13 +54,6 @@ bool InitOutputBias(torch::nn::Module& net, const std::vector<double>& base_rate
 // is), over every sample, or over those `keep(i)` accepts.
 std::vector<double> BaseRates(const data::SampleSet& samples, const std::function<bool(size_t)>& keep = {});
 
-// Every parameter and buffer of `module` as "<prefix><name>" (the layout bundles and
-// checkpoints store), and back: InvalidArgument naming the tensor when one is missing or has
-// another shape (written by another model or config).
-std::vector<std::pair<std::string, torch::Tensor>> ModuleTensors(torch::nn::Module& module, const std::string& prefix);
-Status LoadModuleTensors(torch::nn::Module& module, const std::map<std::string, torch::Tensor>& tensors,
-                         const std::string& prefix, const std::string& source);
-
 // Named tensors of the whole model: "dense/<parameter or buffer>", "emb/<table tensor>".
 std::vector<std::pair<std::string, torch::Tensor>> ModelTensors(const RankingModel& m, bool with_optimizer);
 // Restores ModelTensors' output. InvalidArgument naming the tensor when one is missing or has
@@ -72,21 +61,13 @@ std::vector<std::pair<std::string, torch::Tensor>> ModelTensors(const RankingMod
 Status LoadModelTensors(RankingModel& m, const std::map<std::string, torch::Tensor>& tensors, bool with_optimizer,
                         const std::string& source);
 
-// Writes model.safetensors then manifest.json into `dir` (each atomically; the manifest last,
-// so a reader never sees a manifest without its weights).
-Status WriteBundle(const std::filesystem::path& dir, const RankingModel& m, const nlohmann::ordered_json& manifest);
-
-// The parsed manifest.json of a bundle of `kind` ("ranking", "sequence"; "" = any kind).
-// NotFound when there is none, DataLoss for bad JSON, InvalidArgument for another kind or an
-// unknown format version, each naming the file.
-StatusOr<nlohmann::json> ReadBundleManifest(const std::filesystem::path& dir, std::string_view kind);
-
 struct LoadedBundle {
   nlohmann::json manifest;
   RankingModel model;
 };
-// NotFound naming the missing file; DataLoss or InvalidArgument naming the file for a corrupt
-// manifest, an unknown format version, or weights that do not fit the manifest's model.
+// A ranking bundle (models/bundle.h) rebuilt into its model. NotFound naming the missing file;
+// DataLoss or InvalidArgument naming the file for a corrupt manifest, an unknown format
+// version, or weights that do not fit the manifest's model.
 StatusOr<LoadedBundle> LoadBundle(const std::filesystem::path& dir, torch::Device device);
 
 struct PredictOptions {
@@ -103,9 +84,5 @@ eval::CtrPredictions Predict(RankingModel& m, const data::Dataset& ds, const dat
 // truth column is the true probability of exactly that label.
 bool TruthMatchesPrimary(const data::Dataset& ds, const data::FeatureSpec& spec, int primary);
 
-StatusOr<torch::Device> ParseDevice(const std::string& name);
-
-// "[3, 16]": tensor shapes in error messages.
-std::string ShapeString(const torch::Tensor& t);
 
 }  // namespace adrec::train

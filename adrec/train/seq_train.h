@@ -14,7 +14,7 @@
 #include "adrec/data/sequences.h"
 #include "adrec/eval/ranking.h"
 #include "adrec/models/sequence_model.h"
-#include "adrec/train/seq_loss.h"
+#include "adrec/train/losses.h"
 
 namespace torch::optim {
 class Optimizer;

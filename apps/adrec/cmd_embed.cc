@@ -3,7 +3,6 @@
 // (a `text` field of any feature spec); the PCA goes to OUT/text/ for serving.
 #include <chrono>
 #include <filesystem>
-#include <set>
 
 #include "adrec/core/file.h"
 #include "adrec/core/log_line.h"
@@ -14,38 +13,8 @@
 #include "apps/adrec/cli.h"
 
 namespace adrec::cli {
-namespace {
 
 namespace fs = std::filesystem;
-
-// Rewriting a dataset in place replaces its directory: anything we would not write again is
-// refused, naming it.
-Status CheckRewritable(const fs::path& dir) {
-  static const std::set<std::string> kDatasetFiles = {"dataset.toml", "events.bin", "users.bin", "items.bin",
-                                                      "event_features.bin", "taxonomy.bin", "text"};
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    const std::string name = entry.path().filename().string();
-    if (!kDatasetFiles.count(name)) {
-      return FailedPreconditionError(dir.string() + " holds " + name + ", which rewriting the dataset in place would drop; "
-                                     "write to another directory with --out");
-    }
-  }
-  return Status::Ok();
-}
-
-// The PCA files of earlier runs (DIR/text/), carried to the output with the columns they made.
-StatusOr<std::vector<std::pair<std::string, std::string>>> ReadTextFiles(const fs::path& dir) {
-  std::vector<std::pair<std::string, std::string>> files;
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(dir / "text", ec)) {
-    ADREC_ASSIGN_OR_RETURN(std::string bytes, ReadFile(entry.path()));
-    files.emplace_back(entry.path().filename().string(), std::move(bytes));
-  }
-  return files;
-}
-
-}  // namespace
 
 void AddEmbedCommand(CLI::App& app, Context& ctx) {
   struct Flags {
@@ -71,7 +40,7 @@ void AddEmbedCommand(CLI::App& app, Context& ctx) {
                   "Text-embedding cache (RocksDB, keyed by model and text); default $ADREC_CACHE_DIR/text-embeddings "
                   "or ~/.cache/adrec/text-embeddings");
   cmd->add_flag("--no-cache", f->no_cache, "Embed every text, reading and writing no cache");
-  cmd->add_option("--device", f->encoder.device, "cpu | cuda")->capture_default_str()->check(CLI::IsMember({"cpu", "cuda"}));
+  cmd->add_option("--device", f->encoder.device, "cpu, cuda or cuda:N")->capture_default_str();
   cmd->add_option("--batch", f->encoder.batch_size, "Texts per forward pass")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--threads", f->encoder.threads, "Model threads (0: libtorch's default)")->capture_default_str();
   AddJsonFlag(cmd, ctx);
@@ -80,8 +49,8 @@ void AddEmbedCommand(CLI::App& app, Context& ctx) {
       const auto t0 = std::chrono::steady_clock::now();
       const fs::path out = f->out.empty() ? fs::path(f->data) : fs::path(f->out);
       const bool in_place = f->out.empty() || fs::weakly_canonical(out) == fs::weakly_canonical(f->data);
-      if (in_place) ADREC_RETURN_IF_ERROR(CheckRewritable(f->data));
-      ADREC_ASSIGN_OR_RETURN(auto kept, ReadTextFiles(f->data));
+      if (in_place) ADREC_RETURN_IF_ERROR(data::CheckDatasetRewritable(f->data));
+      ADREC_ASSIGN_OR_RETURN(auto kept, text::ReadTextSideFiles(f->data));
       ADREC_ASSIGN_OR_RETURN(data::Dataset ds, data::ReadDataset(f->data));
       std::optional<data::Split> split;
       if (!f->split.empty()) {
@@ -108,12 +77,7 @@ void AddEmbedCommand(CLI::App& app, Context& ctx) {
       data::WriteOptions wo;
       wo.overwrite = in_place || f->force;
       ADREC_RETURN_IF_ERROR(data::WriteDataset(ds, out, wo));
-      const std::string pca_name = f->column.what + "_" + f->column.column + ".pca.safetensors";
-      if (!kept.empty() || !r.pca_safetensors.empty()) fs::create_directories(out / "text");
-      for (const auto& [name, bytes] : kept) {
-        if (name != pca_name) ADREC_RETURN_IF_ERROR(AtomicWriteFile(out / "text" / name, bytes));
-      }
-      if (!r.pca_safetensors.empty()) ADREC_RETURN_IF_ERROR(AtomicWriteFile(out / "text" / pca_name, r.pca_safetensors));
+      ADREC_RETURN_IF_ERROR(text::WriteTextSideFiles(out, kept, f->column, r));
       const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       PrintResult(ctx, {{"out", out.string()},
                         {"what", f->column.what},

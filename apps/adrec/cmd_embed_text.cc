@@ -35,7 +35,7 @@ void AddEmbedTextCommand(CLI::App& app, Context& ctx) {
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--batch", flags->opt.batch_size, "Texts per forward pass")->capture_default_str()->check(CLI::PositiveNumber);
-  cmd->add_option("--device", flags->opt.device, "cpu | cuda")->capture_default_str()->check(CLI::IsMember({"cpu", "cuda"}));
+  cmd->add_option("--device", flags->opt.device, "cpu, cuda or cuda:N")->capture_default_str();
   cmd->add_flag("--bf16", flags->opt.bf16, "bfloat16 weights and compute (CUDA)");
   cmd->add_option("--threads", flags->opt.threads, "Model threads (0: libtorch's default)")->capture_default_str();
   cmd->callback([flags, &ctx] {

@@ -14,6 +14,7 @@
 #include "adrec/core/file.h"
 #include "adrec/data/dataset_io.h"
 #include "adrec/data/features.h"
+#include "adrec/data/ranking_data.h"
 #include "adrec/data/split.h"
 #include "adrec/train/train_config.h"
 #include "apps/adrec/cli.h"
@@ -169,18 +170,15 @@ Status Run(const Flags& flags, const Context& ctx) {
   // The same readers as `adrec train`, so the arrays are the ones its batches hold.
   data::SplitOptions split_options;
   ADREC_RETURN_IF_ERROR(train::ReadSplitOptions(cfg, &split_options));
-  ADREC_ASSIGN_OR_RETURN(data::FeatureSpec spec, data::FeatureSpec::FromConfig(cfg));
-  ADREC_ASSIGN_OR_RETURN(data::Dataset ds, data::ReadDataset(flags.data));
-  data::Split split;
-  if (!flags.split_dir.empty()) {
-    ADREC_ASSIGN_OR_RETURN(split, data::ReadSplit(flags.split_dir, ds));
-  } else {
-    ADREC_ASSIGN_OR_RETURN(split, data::MakeSplit(ds, split_options));
-  }
-  ADREC_RETURN_IF_ERROR(spec.Bind(ds));
-  // Normalisation statistics come from the train part, whichever parts are written.
-  ADREC_ASSIGN_OR_RETURN(data::SampleSet train, data::MakeSamples(ds, spec, &split, data::SplitPart::kTrain));
-  spec.FitNormalization(ds, train.events);
+  ADREC_ASSIGN_OR_RETURN(data::FeatureSpec config_spec, data::FeatureSpec::FromConfig(cfg));
+  data::RankingDataOptions ro;
+  ro.data = flags.data;
+  ro.split_dir = flags.split_dir;
+  ro.split = split_options;
+  ADREC_ASSIGN_OR_RETURN(data::RankingData prepared, data::PrepareRankingData(std::move(config_spec), ro));
+  const data::Dataset& ds = prepared.ds;
+  const data::Split& split = prepared.split;
+  const data::FeatureSpec& spec = prepared.spec;
 
   std::error_code ec;
   std::filesystem::create_directories(flags.out, ec);
@@ -192,11 +190,9 @@ Status Run(const Flags& flags, const Context& ctx) {
   nlohmann::ordered_json part_info = nlohmann::ordered_json::object();
   for (data::SplitPart p : parts) {
     const std::string name(data::SplitPartName(p));
-    data::SampleSet other;
-    if (p != data::SplitPart::kTrain) {
-      ADREC_ASSIGN_OR_RETURN(other, data::MakeSamples(ds, spec, &split, p));
-    }
-    const data::SampleSet& samples = p == data::SplitPart::kTrain ? train : other;
+    const data::SampleSet& samples = p == data::SplitPart::kTrain   ? prepared.train
+                                     : p == data::SplitPart::kValid ? prepared.valid
+                                                                    : prepared.test;
     ADREC_ASSIGN_OR_RETURN(std::vector<std::string> files, WritePart(ds, spec, samples, name, flags.out));
     const size_t T = spec.targets.size();
     std::vector<double> positives(T, 0.0), defined(T, 0.0);

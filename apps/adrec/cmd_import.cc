@@ -1,6 +1,7 @@
 // adrec import: real logs (MovieLens, S3-Rec text, libFM, Criteo, CSV/JSONL + schema) → dataset.
 #include <chrono>
 
+#include "adrec/core/file.h"
 #include "adrec/data/dataset_io.h"
 #include "adrec/data/import.h"
 #include "apps/adrec/cli.h"
@@ -9,7 +10,7 @@ namespace adrec::cli {
 
 void AddImportCommand(CLI::App& app, Context& ctx) {
   struct Flags {
-    std::string format, in, out, schema;
+    std::string format, in, out, schema, libfm_field_map;
     uint64_t max_errors = 0;
     bool force = false;
     data::LibFmOptions libfm;
@@ -29,6 +30,10 @@ void AddImportCommand(CLI::App& app, Context& ctx) {
                   "libfm: position of the user among a line's features (Frappe: 0)")->capture_default_str();
   cmd->add_option("--libfm-item-feature", flags->libfm.item_feature,
                   "libfm: position of the item among a line's features (Frappe: 1)")->capture_default_str();
+  cmd->add_option("--libfm-field-map", flags->libfm_field_map,
+                  "libfm: file of 'name first last' lines (the global feature indices of each field); each field "
+                  "becomes a categorical event column a feature spec reads as event.<name> (scripts/libfm-field-map "
+                  "writes one from the data)");
   cmd->add_option("--criteo-item-column", flags->criteo.item_column, "criteo: the C column (1..26) naming the item")
       ->capture_default_str()->check(CLI::Range(1, 26));
   cmd->add_flag("--force", flags->force, "Replace an existing output directory");
@@ -43,6 +48,11 @@ void AddImportCommand(CLI::App& app, Context& ctx) {
       opt.max_errors = flags->max_errors;
       opt.show_progress = !ctx.quiet;
       opt.libfm = flags->libfm;
+      if (!flags->libfm_field_map.empty()) {
+        if (format != data::ImportFormat::kLibFm) return InvalidArgumentError("--libfm-field-map needs --format libfm");
+        ADREC_ASSIGN_OR_RETURN(std::string map, ReadFile(flags->libfm_field_map));
+        ADREC_ASSIGN_OR_RETURN(opt.libfm.fields, data::ParseLibFmFieldMap(map, flags->libfm_field_map));
+      }
       opt.criteo = flags->criteo;
       if ((format == data::ImportFormat::kCsv || format == data::ImportFormat::kJsonl) && flags->schema.empty()) {
         return InvalidArgumentError("--format " + flags->format + " needs --schema (examples in configs/schemas/)");

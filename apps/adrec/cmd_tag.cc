@@ -35,7 +35,7 @@ void AddTagCommand(CLI::App& app, Context& ctx) {
   cmd->add_option("--out", f->out, "Write one JSON line per ad: item, predicted and true path (and attributes)");
   cmd->add_option("--cache", f->cache, "Text-embedding cache (as adrec embed)");
   cmd->add_flag("--no-cache", f->no_cache, "Embed every text, reading and writing no cache");
-  cmd->add_option("--device", f->encoder.device, "cpu | cuda")->capture_default_str()->check(CLI::IsMember({"cpu", "cuda"}));
+  cmd->add_option("--device", f->encoder.device, "cpu, cuda or cuda:N")->capture_default_str();
   cmd->add_option("--threads", f->encoder.threads, "Model threads (0: libtorch's default)")->capture_default_str();
   AddJsonFlag(cmd, ctx);
   cmd->callback([f, &ctx] {

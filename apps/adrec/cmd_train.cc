@@ -3,6 +3,7 @@
 // --resume. adrec eval: evaluates a bundle (AUC family for ranking, leave-one-out for sequence).
 #include <csignal>
 
+#include "adrec/models/registry.h"
 #include "adrec/train/trainer.h"
 #include "apps/adrec/cli.h"
 
@@ -21,7 +22,11 @@ extern "C" void OnStopSignal(int sig) {
 
 void AddTrainCommand(CLI::App& app, Context& ctx) {
   auto o = std::make_shared<train::TrainOptions>();
-  CLI::App* cmd = app.add_subcommand("train", "Train a ranking model (lr, fm, deepfm, dcnv2, mmoe, ple, split_moe, two_tower), a sequence model (sasrec, hstu) or the HSTU ranker (hstu_ranker) into a bundle");
+  using models::ModelFamily;
+  CLI::App* cmd = app.add_subcommand(
+      "train", "Train a ranking model (" + models::ModelNames(ModelFamily::kRanking) + "), a sequence model (" +
+                   models::ModelNames(ModelFamily::kSequence) + ") or the HSTU ranker (" +
+                   models::ModelNames(ModelFamily::kSequenceRanker) + ") into a bundle");
   cmd->add_option("--data", o->data, "Dataset directory")->required();
   cmd->add_option("--config", o->config, "Config TOML ([data], [features], [model], [train]; see configs/)")->required();
   cmd->add_option("--out", o->out, "Bundle directory to write")->required();

@@ -2,7 +2,7 @@
 
 Same math, same parameter names as the C++ models' named_parameters() (so a bundle's
 safetensors loads with load_state_dict(strict=True)), same config keys with the same defaults,
-and the same inputs as adrec::nn::ModelInput: a list of [B, d] sparse embeddings, dense [B, w],
+and the same inputs as adrec::embedding::ModelInput: a list of [B, d] sparse embeddings, dense [B, w],
 a list of [B, t] text embeddings, linear [B, 1] (LR/FM/DeepFM) and scene int64 [B].
 They are the speed and quality references of the benchmarks, and the C++ tests check that both
 sides compute the same logits:

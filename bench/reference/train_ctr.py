@@ -13,7 +13,7 @@ written the way a PyTorch user would:
   * LR/FM/DeepFM: a dim-1 companion table per table, zero-initialised, pooled like its field and
     summed over fields into `linear`.
   * embeddings: row-wise Adagrad (one accumulator per row, the mean of g² over the row, as
-    adrec/nn and TorchRec's EXACT_ROWWISE_ADAGRAD) at train.embedding_lr; torch.optim.Adagrad
+    adrec/embedding and TorchRec's EXACT_ROWWISE_ADAGRAD) at train.embedding_lr; torch.optim.Adagrad
     would be per coordinate. train.linear_optimizer = "ftrl": FTRL-proximal per coordinate
     (McMahan et al. 2013) with train.ftrl_alpha/beta/l1/l2, as adrec.
   * dense parameters: torch.optim.Adam (or AdamW) at train.lr with train.weight_decay, the same
@@ -133,7 +133,7 @@ class Part:
 
 
 class RowWiseAdagrad:
-    """adrec/nn/sparse_optimizer.cc RowWiseAdagrad: sum[r] += mean_j(g_rj²); w_r -= lr g_r / (√sum[r] + eps)."""
+    """adrec/embedding/sparse_optimizer.cc RowWiseAdagrad: sum[r] += mean_j(g_rj²); w_r -= lr g_r / (√sum[r] + eps)."""
 
     def __init__(self, weight: torch.Tensor, lr: float, weight_decay: float, eps: float = 1e-8):
         self.weight, self.lr, self.wd, self.eps = weight, lr, weight_decay, eps

@@ -1,0 +1,126 @@
+// Embedding tables of three kinds (fixed vocabulary, hashed, dynamic collision-free) with their
+// sparse optimisers, and the collection that turns a data::Batch into a ModelInput. A training
+// step reads and writes only the rows its batch touches: lookups gather the batch's unique rows
+// into a small leaf tensor, autograd fills its gradient, and Step applies it row-wise to the
+// table with the table's optimiser state (no dense gradient over a million-row table).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <torch/types.h>
+
+#include "adrec/core/status.h"
+#include "adrec/data/features.h"
+#include "adrec/embedding/input.h"
+
+namespace adrec::embedding {
+
+// Sparse optimisers for embedding rows. adagrad: row-wise Adagrad (one accumulator per row, the
+// mean of g² over the row, as TorchRec/FBGEMM's EXACT_ROWWISE_ADAGRAD). adam: lazy Adam (moments
+// and bias correction per row, updated only when the row is touched; step counted per row).
+// sgd: plain. ftrl: FTRL-proximal (McMahan et al. 2013) per coordinate, for LR's weights.
+struct SparseOptimizerOptions {
+  std::string kind = "adagrad";  // adagrad | adam | sgd | ftrl
+  double lr = 0.05;
+  double eps = 1e-8;
+  double beta1 = 0.9, beta2 = 0.999;       // adam
+  double weight_decay = 0.0;               // L2 on touched rows (adagrad, adam, sgd)
+  double initial_accumulator = 0.0;        // adagrad
+  double ftrl_alpha = 0.05, ftrl_beta = 1.0, ftrl_l1 = 0.0, ftrl_l2 = 0.0;  // ftrl (alpha is its lr)
+};
+// "adagrad, adam, sgd, ftrl"
+inline constexpr const char* kSparseOptimizerNames = "adagrad, adam, sgd, ftrl";
+
+struct TableOptions {
+  SparseOptimizerOptions optimizer;  // the table spec's `optimizer` overrides `kind`
+  torch::Device device = torch::kCPU;
+  uint64_t seed = 42;
+  // CPU tables apply the optimiser with a fused multi-threaded row loop; false selects the
+  // torch-ops path that CUDA runs (tests compare the two on CPU).
+  bool fused_cpu_optimizer = true;
+};
+
+class EmbeddingTable {
+ public:
+  virtual ~EmbeddingTable() = default;
+  const data::TableSpec& spec() const { return spec_; }
+  int dim() const { return spec_.dim; }
+
+  // Maps raw values (data::SparseFieldBatch::ids) to row indices. Dynamic tables count
+  // occurrences and allocate or evict rows only when `train` is true; unknown, unadmitted or
+  // (serving) unseen IDs read row 0. `step` is the trainer's step (TTL and LRU clocks).
+  virtual void MapIds(std::span<const int64_t> ids, std::span<int64_t> rows, bool train, int64_t step) = 0;
+  // [rows, dim] float on the table's device; rows may grow between steps (dynamic tables).
+  virtual torch::Tensor weight() const = 0;
+  // Applies the gradient of the unique `rows` (int64 [n]) — grad is [n, dim] — with the table's
+  // optimiser and its per-row state.
+  virtual void ApplyGradient(const torch::Tensor& rows, const torch::Tensor& grad, int64_t step) = 0;
+  virtual uint64_t rows_in_use() const = 0;
+  // Bytes of weights plus the ID index (not optimiser state): the dynamic table's overhead check.
+  virtual uint64_t MemoryBytes() const = 0;
+  // Named tensors for a checkpoint or a bundle: "<table>.weight", dynamic tables add their ID
+  // map, optimiser state is included when asked ("<table>.opt.*").
+  virtual std::vector<std::pair<std::string, torch::Tensor>> State(bool with_optimizer) const = 0;
+  // Restores what State wrote; InvalidArgument naming the tensor on a missing name or a shape
+  // that does not match the spec.
+  virtual Status LoadState(const std::map<std::string, torch::Tensor>& tensors, bool with_optimizer) = 0;
+
+ protected:
+  explicit EmbeddingTable(data::TableSpec spec) : spec_(std::move(spec)) {}
+  data::TableSpec spec_;
+};
+
+StatusOr<std::unique_ptr<EmbeddingTable>> MakeEmbeddingTable(const data::TableSpec& spec, const TableOptions& options);
+
+struct CollectionOptions {
+  TableOptions table;
+  // Also a dim-1 table beside every table, summed into ModelInput::linear (LR/FM/DeepFM).
+  bool linear_terms = false;
+  // Optimiser of the linear tables ("" = table.optimizer.kind; LR configs use ftrl).
+  std::string linear_optimizer;
+};
+
+// The bound feature spec's tables, and the batch → ModelInput step.
+class EmbeddingCollection {
+ public:
+  // InvalidArgument when the spec is not bound (fixed tables with 0 rows) or names a table
+  // that is not declared.
+  static StatusOr<std::unique_ptr<EmbeddingCollection>> Create(const data::FeatureSpec& spec, const CollectionOptions& options);
+  ~EmbeddingCollection();
+
+  // A looked-up batch: the model input plus what Step needs to route gradients back.
+  struct Lookup {
+    ModelInput input;
+    struct TableRows {
+      int table = 0;
+      torch::Tensor rows;    // int64 [n] unique rows of the table touched by the batch
+      torch::Tensor leaf;    // [n, dim], requires_grad when training
+    };
+    std::vector<TableRows> touched;
+  };
+  // Copies the batch to the device (pinned host memory and non-blocking copies on CUDA) and
+  // looks every sparse field up. With train, leaves require grad.
+  Lookup Forward(const data::Batch& batch, bool train, int64_t step);
+  // After loss.backward(): applies each touched table's leaf gradient to its rows.
+  void Step(Lookup& lookup, int64_t step);
+
+  const data::FeatureSpec& spec() const;
+  size_t num_tables() const;
+  EmbeddingTable& table(size_t i);
+  std::vector<std::pair<std::string, torch::Tensor>> State(bool with_optimizer) const;
+  Status LoadState(const std::map<std::string, torch::Tensor>& tensors, bool with_optimizer);
+  uint64_t MemoryBytes() const;
+
+ private:
+  EmbeddingCollection();
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace adrec::embedding

@@ -1,0 +1,434 @@
+// The batch → ModelInput step: per table, the unique rows its fields touch become one small leaf
+// tensor; fields read it by index (categorical) or pool it (multi-hot, sequence), so autograd
+// accumulates every row's gradient across fields and repeats, and Step applies it row-wise.
+#include <ATen/Parallel.h>
+#include <torch/csrc/autograd/function.h>
+#include <torch/csrc/autograd/functions/utils.h>
+
+#include <algorithm>
+#include <cstring>
+#include <unordered_map>
+
+#include "adrec/embedding/embedding.h"
+#include "adrec/embedding/embedding_table_internal.h"
+
+namespace adrec::embedding {
+namespace {
+
+// Rows of one table touched by a batch, deduplicated in order of first appearance: a function of
+// the batch alone (no thread timing), so the leaf's row order and hence every sum is reproducible.
+class FirstSeenUnique {
+ public:
+  // inverse[i] = position of rows[i] in unique().
+  void Run(std::span<const int64_t> rows, int64_t* inverse) {
+    size_t cap = 16;
+    while (cap < 2 * rows.size()) cap <<= 1;
+    keys_.assign(cap, -1);
+    pos_.resize(cap);
+    unique_.clear();
+    const size_t mask = cap - 1;
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const int64_t r = rows[i];
+      // Fibonacci hashing: rows of a hashed table are already uniform; dynamic rows are dense.
+      size_t s = static_cast<size_t>((static_cast<uint64_t>(r) * 0x9E3779B97F4A7C15ULL) >> 32) & mask;
+      while (keys_[s] != -1 && keys_[s] != r) s = (s + 1) & mask;
+      if (keys_[s] == -1) {
+        keys_[s] = r;
+        pos_[s] = static_cast<int64_t>(unique_.size());
+        unique_.push_back(r);
+      }
+      inverse[i] = pos_[s];
+    }
+  }
+  const std::vector<int64_t>& unique() const { return unique_; }
+
+ private:
+  std::vector<int64_t> keys_, pos_, unique_;
+};
+
+torch::Tensor VectorTensor(const std::vector<int64_t>& v) {
+  torch::Tensor t = torch::empty({static_cast<int64_t>(v.size())}, torch::kLong);
+  if (!v.empty()) std::memcpy(t.data_ptr<int64_t>(), v.data(), v.size() * sizeof(int64_t));
+  return t;
+}
+
+// The backward of PoolOnCpu: scatters each sample's gradient onto the leaf rows it read.
+// Autograd's index_select / embedding_bag backward goes through index_add, whose CPU kernel
+// costs a dispatch per index; this is one sequential loop per field, so its sums run in a fixed
+// order (reproducible). A plain Node rather than autograd::Function: GCC 13 reports a false
+// -Warray-bounds inside Function::apply.
+struct PooledGatherBackward final : torch::autograd::Node {
+  torch::Tensor inverse, offsets;  // offsets empty: one value per sample
+  bool mean = false;
+  int64_t rows = 0;
+
+  std::string name() const override { return "adrec::PooledGatherBackward"; }
+  void release_variables() override {
+    inverse.reset();
+    offsets.reset();
+  }
+  torch::autograd::variable_list apply(torch::autograd::variable_list&& grads) override {
+    if (!grads[0].defined()) return {torch::Tensor()};
+    torch::Tensor go = grads[0].contiguous();
+    const int64_t dim = go.size(1), batch = go.size(0);
+    torch::Tensor grad = torch::zeros({rows, dim}, go.options());
+    const float* g = go.data_ptr<float>();
+    const int64_t* inv = inverse.data_ptr<int64_t>();
+    float* out = grad.data_ptr<float>();
+    if (offsets.numel() == 0) {
+      for (int64_t b = 0; b < batch; ++b) {
+        float* r = out + inv[b] * dim;
+        for (int64_t d = 0; d < dim; ++d) r[d] += g[b * dim + d];
+      }
+    } else {
+      const int64_t* off = offsets.data_ptr<int64_t>();
+      for (int64_t b = 0; b < batch; ++b) {
+        const int64_t len = off[b + 1] - off[b];
+        const float scale = mean && len > 1 ? 1.f / static_cast<float>(len) : 1.f;
+        const float* gb = g + b * dim;
+        for (int64_t j = off[b]; j < off[b + 1]; ++j) {
+          float* r = out + inv[j] * dim;
+          for (int64_t d = 0; d < dim; ++d) r[d] += scale * gb[d];
+        }
+      }
+    }
+    return {grad};
+  }
+};
+
+// Sum or mean of leaf rows per sample over CSR offsets (empty offsets: one value per sample, a
+// plain gather) on the CPU, samples in parallel (each writes its own output row).
+torch::Tensor PoolOnCpu(const torch::Tensor& leaf, const torch::Tensor& inverse, const torch::Tensor& offsets,
+                        bool mean) {
+  const bool bags = offsets.numel() > 0;
+  const int64_t dim = leaf.size(1);
+  const int64_t batch = bags ? offsets.numel() - 1 : inverse.numel();
+  torch::Tensor out = torch::empty({batch, dim}, leaf.options().requires_grad(false));
+  const float* w = leaf.data_ptr<float>();  // leaves are made contiguous by GatherRows
+  const int64_t* inv = inverse.data_ptr<int64_t>();
+  const int64_t* off = bags ? offsets.data_ptr<int64_t>() : nullptr;
+  float* o = out.data_ptr<float>();
+  at::parallel_for(0, batch, 256, [&](int64_t begin, int64_t end) {
+    for (int64_t b = begin; b < end; ++b) {
+      float* ob = o + b * dim;
+      if (!off) {
+        std::memcpy(ob, w + inv[b] * dim, dim * sizeof(float));
+        continue;
+      }
+      std::fill(ob, ob + dim, 0.f);
+      for (int64_t j = off[b]; j < off[b + 1]; ++j) {
+        const float* wr = w + inv[j] * dim;
+        for (int64_t d = 0; d < dim; ++d) ob[d] += wr[d];
+      }
+      const int64_t len = off[b + 1] - off[b];
+      if (mean && len > 1) {
+        const float scale = 1.f / static_cast<float>(len);
+        for (int64_t d = 0; d < dim; ++d) ob[d] *= scale;
+      }
+    }
+  });
+  if (torch::autograd::compute_requires_grad(leaf)) {
+    auto node = std::shared_ptr<PooledGatherBackward>(new PooledGatherBackward(), torch::autograd::deleteNode);
+    node->set_next_edges(torch::autograd::collect_next_edges(leaf));
+    node->inverse = inverse;
+    node->offsets = offsets;
+    node->mean = mean;
+    node->rows = leaf.size(0);
+    torch::autograd::set_history(out, node);
+  }
+  return out;
+}
+
+// weight[rows] on the CPU, one row copy each: what index_select does, without its dispatch, so
+// it can run inside the per-table parallel phase.
+torch::Tensor GatherRows(const torch::Tensor& weight, const std::vector<int64_t>& rows) {
+  TORCH_CHECK(weight.is_contiguous() && weight.scalar_type() == torch::kFloat, "internal: table weight layout");
+  const int64_t dim = weight.size(1);
+  torch::Tensor out = torch::empty({static_cast<int64_t>(rows.size()), dim}, weight.options());
+  const float* w = weight.data_ptr<float>();
+  float* o = out.data_ptr<float>();
+  constexpr size_t kAhead = 8;  // the copies are cache-miss bound: start the misses early
+  for (size_t i = 0; i < rows.size(); ++i) {
+    if (i + kAhead < rows.size()) __builtin_prefetch(w + rows[i + kAhead] * dim);
+    std::memcpy(o + i * dim, w + rows[i] * dim, dim * sizeof(float));
+  }
+  return out;
+}
+
+}  // namespace
+
+struct EmbeddingCollection::Impl {
+  struct SparseField {
+    const data::FieldSpec* spec = nullptr;
+    int table = 0;
+  };
+  // The fields of one table, looked up together so their shared rows form one leaf.
+  struct Group {
+    int table = 0;
+    int linear = -1;  // companion dim-1 table, or -1
+    std::vector<int> fields;  // indices into sparse
+  };
+  struct Scratch {
+    std::vector<int64_t> rows, linear_rows;
+    FirstSeenUnique unique;
+    // Made by the host phase: unique rows, each value's position among them, and on CPU the
+    // gathered leaves (the gather is cache-miss bound, so tables gather in parallel).
+    torch::Tensor unique_rows, inverse, leaf, linear_leaf;
+  };
+
+  data::FeatureSpec spec;
+  CollectionOptions options;
+  std::vector<std::unique_ptr<EmbeddingTable>> tables;  // the spec's tables, then their linear companions
+  std::vector<SparseField> sparse;
+  std::vector<Group> groups;
+  std::vector<Scratch> scratch;  // per group
+  int dense_width = 0;
+  std::vector<int> text_widths;
+
+  // Host tensor → the collection's device: pinned staging and a non-blocking copy on CUDA (the
+  // caching host allocator keeps the staging buffer alive until the copy has run).
+  torch::Tensor ToDevice(const torch::Tensor& host) const {
+    const torch::Device device = options.table.device;
+    if (device.is_cpu()) return host;
+    torch::Tensor pinned = torch::empty(host.sizes(), host.options().pinned_memory(true));
+    pinned.copy_(host);
+    return pinned.to(device, /*non_blocking=*/true);
+  }
+};
+
+EmbeddingCollection::EmbeddingCollection() : impl_(std::make_unique<Impl>()) {}
+EmbeddingCollection::~EmbeddingCollection() = default;
+
+StatusOr<std::unique_ptr<EmbeddingCollection>> EmbeddingCollection::Create(const data::FeatureSpec& spec,
+                                                                            const CollectionOptions& options) {
+  std::unique_ptr<EmbeddingCollection> c(new EmbeddingCollection());
+  Impl& m = *c->impl_;
+  m.spec = spec;
+  m.options = options;
+  std::unordered_map<std::string, int> by_name;
+  for (const data::TableSpec& t : m.spec.tables) {
+    if (!by_name.emplace(t.name, static_cast<int>(m.tables.size())).second) {
+      return InvalidArgumentError("table '" + t.name + "' is declared twice");
+    }
+    ADREC_ASSIGN_OR_RETURN(auto table, MakeEmbeddingTable(t, options.table));
+    m.tables.push_back(std::move(table));
+  }
+  std::vector<int> group_of(m.tables.size(), -1);
+  for (const data::FieldSpec& f : m.spec.fields) {
+    if (f.kind == data::FieldKind::kDense) m.dense_width += f.width;
+    if (f.kind == data::FieldKind::kText) m.text_widths.push_back(f.width);
+    if (!f.is_sparse()) continue;
+    const std::string& table = f.table.empty() ? f.name : f.table;
+    auto it = by_name.find(table);
+    if (it == by_name.end()) {
+      return InvalidArgumentError("field '" + f.name + "': table '" + table + "' is not declared");
+    }
+    const int idx = static_cast<int>(m.sparse.size());
+    m.sparse.push_back({&f, it->second});
+    if (group_of[it->second] < 0) {
+      group_of[it->second] = static_cast<int>(m.groups.size());
+      m.groups.push_back({it->second, -1, {}});
+    }
+    m.groups[group_of[it->second]].fields.push_back(idx);
+  }
+  if (options.linear_terms) {
+    for (Impl::Group& g : m.groups) {
+      data::TableSpec lin = m.spec.tables[g.table];
+      lin.name += ".linear";
+      lin.dim = 1;
+      lin.init_std = 0.f;  // first-order weights start at zero, as LR/FTRL assume
+      if (!options.linear_optimizer.empty()) lin.optimizer = options.linear_optimizer;
+      ADREC_ASSIGN_OR_RETURN(auto table, MakeEmbeddingTableHashedAs(lin, options.table, m.spec.tables[g.table].name));
+      g.linear = static_cast<int>(m.tables.size());
+      m.tables.push_back(std::move(table));
+    }
+  }
+  m.scratch.resize(m.groups.size());
+  return c;
+}
+
+EmbeddingCollection::Lookup EmbeddingCollection::Forward(const data::Batch& batch, bool train, int64_t step) {
+  Impl& m = *impl_;
+  const int64_t B = static_cast<int64_t>(batch.size);
+  TORCH_CHECK(batch.sparse.size() == m.sparse.size(), "batch has ", batch.sparse.size(), " sparse fields, spec has ",
+              m.sparse.size());
+  for (size_t f = 0; f < m.sparse.size(); ++f) {
+    const data::SparseFieldBatch& s = batch.sparse[f];
+    TORCH_CHECK(static_cast<int64_t>(s.offsets.size()) == B + 1 && s.offsets.front() == 0 &&
+                    s.offsets.back() == static_cast<int64_t>(s.ids.size()),
+                "field '", m.sparse[f].spec->name, "': malformed CSR offsets");
+  }
+
+  const torch::Device device = m.options.table.device;
+  const bool cpu = device.is_cpu();
+  // Host phase, one table per task: map IDs to rows (dynamic tables allocate here), then
+  // deduplicate. Tables are independent, so the result does not depend on the split.
+  at::parallel_for(0, static_cast<int64_t>(m.groups.size()), 1, [&](int64_t begin, int64_t end) {
+    for (int64_t gi = begin; gi < end; ++gi) {
+      const Impl::Group& g = m.groups[gi];
+      Impl::Scratch& s = m.scratch[gi];
+      size_t total = 0;
+      for (int f : g.fields) total += batch.sparse[f].ids.size();
+      s.rows.resize(total);
+      s.inverse = torch::empty({static_cast<int64_t>(total)}, torch::kLong);
+      size_t off = 0;
+      for (int f : g.fields) {
+        const std::vector<int64_t>& ids = batch.sparse[f].ids;
+        std::span<int64_t> out(s.rows.data() + off, ids.size());
+        m.tables[g.table]->MapIds(ids, out, train, step);
+        if (g.linear >= 0 && m.tables[g.table]->spec().kind == data::TableKind::kDynamic) {
+          // The dynamic companion sees the same ID stream, so it makes the same decisions; it
+          // must, since both read the main table's rows.
+          s.linear_rows.resize(ids.size());
+          m.tables[g.linear]->MapIds(ids, s.linear_rows, train, step);
+          TORCH_CHECK(std::memcmp(s.linear_rows.data(), out.data(), ids.size() * sizeof(int64_t)) == 0,
+                      "internal: linear table of '", m.tables[g.table]->spec().name, "' diverged from it");
+        }
+        off += ids.size();
+      }
+      s.unique.Run(s.rows, s.inverse.data_ptr<int64_t>());
+      s.unique_rows = VectorTensor(s.unique.unique());
+      if (cpu) {
+        s.leaf = GatherRows(m.tables[g.table]->weight(), s.unique.unique());
+        if (g.linear >= 0) s.linear_leaf = GatherRows(m.tables[g.linear]->weight(), s.unique.unique());
+      }
+    }
+  });
+
+  // Index tensors of every table and field: on CUDA packed into one host buffer and sent with
+  // one pinned, non-blocking copy (dozens of small copies cost more than the bytes).
+  std::vector<torch::Tensor> host_index;  // per group: unique rows, inverse, then bag offsets
+  std::vector<std::vector<int>> offsets_part(m.groups.size());
+  for (size_t gi = 0; gi < m.groups.size(); ++gi) {
+    Impl::Scratch& s = m.scratch[gi];
+    host_index.push_back(std::move(s.unique_rows));
+    host_index.push_back(std::move(s.inverse));
+    for (int f : m.groups[gi].fields) {
+      const bool single = m.sparse[f].spec->kind == data::FieldKind::kCategorical &&
+                          static_cast<int64_t>(batch.sparse[f].ids.size()) == B;
+      offsets_part[gi].push_back(single ? -1 : static_cast<int>(host_index.size()));
+      // A copy, not a view of the batch: backward runs after the batch's buffers may be reused.
+      if (!single) host_index.push_back(VectorTensor(batch.sparse[f].offsets));
+    }
+  }
+  std::vector<torch::Tensor> index = host_index;
+  if (!cpu && !host_index.empty()) {
+    torch::Tensor packed = m.ToDevice(torch::cat(host_index));
+    int64_t at = 0;
+    for (size_t i = 0; i < index.size(); ++i) {
+      index[i] = packed.narrow(0, at, host_index[i].numel());
+      at += host_index[i].numel();
+    }
+  }
+
+  Lookup lookup;
+  ModelInput& in = lookup.input;
+  in.sparse.resize(m.sparse.size());
+  if (m.options.linear_terms) in.linear = torch::zeros({B, 1}, torch::TensorOptions().device(device));
+  const torch::Tensor no_offsets = torch::empty({0}, torch::kLong);
+  size_t part = 0;
+  for (size_t gi = 0; gi < m.groups.size(); ++gi) {
+    const Impl::Group& g = m.groups[gi];
+    Impl::Scratch& s = m.scratch[gi];
+    torch::Tensor rows = index[part++];
+    torch::Tensor inverse = index[part++];
+    torch::Tensor leaf = cpu ? std::move(s.leaf) : m.tables[g.table]->weight().index_select(0, rows);
+    leaf.requires_grad_(train);
+    lookup.touched.push_back({g.table, rows, leaf});
+    torch::Tensor linear_leaf;
+    if (g.linear >= 0) {
+      linear_leaf = cpu ? std::move(s.linear_leaf) : m.tables[g.linear]->weight().index_select(0, rows);
+      linear_leaf.requires_grad_(train);
+      lookup.touched.push_back({g.linear, rows, linear_leaf});
+    }
+    int64_t off = 0;
+    for (size_t k = 0; k < g.fields.size(); ++k) {
+      const int f = g.fields[k];
+      const data::FieldSpec& field = *m.sparse[f].spec;
+      const int64_t n = static_cast<int64_t>(batch.sparse[f].ids.size());
+      torch::Tensor idx = inverse.narrow(0, off, n);
+      off += n;
+      torch::Tensor offsets;
+      if (offsets_part[gi][k] >= 0) offsets = index[part++];
+      const bool mean = field.pooling == data::Pooling::kMean;
+      auto pool = [&](const torch::Tensor& table_leaf) -> torch::Tensor {
+        if (cpu) return PoolOnCpu(table_leaf, idx, offsets.defined() ? offsets : no_offsets, mean);
+        if (!offsets.defined()) return table_leaf.index_select(0, idx);
+        // include_last_offset: offsets are the batch's B + 1 CSR offsets; empty lists pool to zeros.
+        return std::get<0>(torch::embedding_bag(table_leaf, idx, offsets, /*scale_grad_by_freq=*/false, mean ? 1 : 0,
+                                                /*sparse=*/false, /*per_sample_weights=*/{},
+                                                /*include_last_offset=*/true));
+      };
+      in.sparse[f] = pool(leaf);
+      if (linear_leaf.defined()) in.linear = in.linear + pool(linear_leaf);
+    }
+  }
+
+  const auto f32 = torch::TensorOptions().dtype(torch::kFloat);
+  TORCH_CHECK(batch.dense.size() == static_cast<size_t>(B * m.dense_width), "batch has ", batch.dense.size(),
+              " dense values, expected ", B, " x ", m.dense_width);
+  in.dense = m.dense_width == 0
+                 ? torch::zeros({B, 0}, f32.device(device))
+                 : m.ToDevice(torch::from_blob(const_cast<float*>(batch.dense.data()), {B, m.dense_width}, f32).clone());
+  TORCH_CHECK(batch.text.size() == m.text_widths.size(), "batch has ", batch.text.size(), " text fields, spec has ",
+              m.text_widths.size());
+  for (size_t t = 0; t < m.text_widths.size(); ++t) {
+    const int w = m.text_widths[t];
+    TORCH_CHECK(batch.text[t].size() == static_cast<size_t>(B * w), "text field ", t, ": ", batch.text[t].size(),
+                " values, expected ", B, " x ", w);
+    in.text.push_back(
+        m.ToDevice(torch::from_blob(const_cast<float*>(batch.text[t].data()), {B, w}, f32).clone()));
+  }
+  if (batch.scene.empty()) {
+    in.scene = torch::zeros({B}, torch::TensorOptions().dtype(torch::kLong).device(device));
+  } else {
+    TORCH_CHECK(batch.scene.size() == batch.size, "batch has ", batch.scene.size(), " scenes for ", B, " samples");
+    in.scene = m.ToDevice(
+        torch::from_blob(const_cast<uint8_t*>(batch.scene.data()), {B}, torch::kUInt8).to(torch::kLong));
+  }
+  return lookup;
+}
+
+void EmbeddingCollection::Step(Lookup& lookup, int64_t step) {
+  auto apply = [&](int64_t i) {
+    Lookup::TableRows& t = lookup.touched[i];
+    const torch::Tensor& grad = t.leaf.grad();
+    if (!grad.defined()) return;  // the loss did not reach this table
+    impl_->tables[t.table]->ApplyGradient(t.rows, grad, step);
+  };
+  const int64_t n = static_cast<int64_t>(lookup.touched.size());
+  if (impl_->options.table.device.is_cpu()) {
+    // Each entry is its own table, so tables update in parallel (rows of many small tables are
+    // too few to split one table's update well).
+    at::parallel_for(0, n, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) apply(i);
+    });
+  } else {
+    for (int64_t i = 0; i < n; ++i) apply(i);
+  }
+}
+
+const data::FeatureSpec& EmbeddingCollection::spec() const { return impl_->spec; }
+size_t EmbeddingCollection::num_tables() const { return impl_->tables.size(); }
+EmbeddingTable& EmbeddingCollection::table(size_t i) { return *impl_->tables.at(i); }
+
+std::vector<std::pair<std::string, torch::Tensor>> EmbeddingCollection::State(bool with_optimizer) const {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (const auto& t : impl_->tables) {
+    for (auto& named : t->State(with_optimizer)) out.push_back(std::move(named));
+  }
+  return out;
+}
+
+Status EmbeddingCollection::LoadState(const std::map<std::string, torch::Tensor>& tensors, bool with_optimizer) {
+  for (const auto& t : impl_->tables) ADREC_RETURN_IF_ERROR(t->LoadState(tensors, with_optimizer));
+  return Status::Ok();
+}
+
+uint64_t EmbeddingCollection::MemoryBytes() const {
+  uint64_t bytes = 0;
+  for (const auto& t : impl_->tables) bytes += t->MemoryBytes();
+  return bytes;
+}
+
+}  // namespace adrec::embedding

@@ -1,0 +1,61 @@
+#include "adrec/train/losses.h"
+
+#include <torch/torch.h>
+
+#include <limits>
+
+namespace adrec::train {
+
+torch::Tensor MaskedBce(const torch::Tensor& logits, const torch::Tensor& labels, const torch::Tensor& mask,
+                        const torch::Tensor& target_weights) {
+  TORCH_CHECK(logits.dim() == 2 && logits.sizes() == labels.sizes() && labels.sizes() == mask.sizes() &&
+                  target_weights.dim() == 1 && target_weights.size(0) == logits.size(1),
+              "MaskedBce: logits ", logits.sizes(), ", labels ", labels.sizes(), ", mask ", mask.sizes(),
+              " and target weights ", target_weights.sizes(), " do not match");
+  torch::Tensor per = torch::binary_cross_entropy_with_logits(logits.to(torch::kFloat32), labels, mask, {},
+                                                              at::Reduction::None);
+  torch::Tensor per_target = per.sum(0) / mask.sum(0).clamp_min(1.0);
+  return (per_target * target_weights).sum();
+}
+
+torch::Tensor UniformNegatives(int64_t num_items, const SampledSoftmaxOptions& options, const torch::Device& device) {
+  return torch::randint(1, num_items + 1, {options.num_negatives}, torch::TensorOptions().dtype(torch::kInt64).device(device));
+}
+
+torch::Tensor SampledSoftmaxLoss(const torch::Tensor& hidden, const torch::Tensor& targets, const torch::Tensor& table,
+                                 const SampledSoftmaxOptions& options, const torch::Tensor& negatives) {
+  TORCH_CHECK(hidden.dim() == 2 && targets.dim() == 1 && hidden.size(0) == targets.size(0),
+              "SampledSoftmaxLoss: hidden ", hidden.sizes(), " and targets ", targets.sizes(), " do not match");
+  auto norm = [&](const torch::Tensor& t) {
+    return options.l2_normalize ? torch::nn::functional::normalize(t, torch::nn::functional::NormalizeFuncOptions().dim(-1).eps(1e-6)) : t;
+  };
+  torch::Tensor h = norm(hidden);
+  torch::Tensor pos = norm(table.index_select(0, targets));
+  // Candidates per row: its positive (column 0), then the shared negatives, then in-batch.
+  torch::Tensor neg_ids = negatives;
+  if (options.in_batch) {
+    torch::Tensor in_batch = targets;
+    if (targets.size(0) > options.in_batch_max) {
+      in_batch = targets.index_select(0, torch::randperm(targets.size(0), targets.options()).narrow(0, 0, options.in_batch_max));
+    }
+    neg_ids = torch::cat({negatives, in_batch});
+  }
+  torch::Tensor neg = norm(table.index_select(0, neg_ids));
+  const double inv_t = 1.0 / options.temperature;
+  torch::Tensor pos_logit = (h * pos).sum(-1, /*keepdim=*/true) * inv_t;              // [N, 1]
+  torch::Tensor neg_logit = torch::matmul(h, neg.t()) * inv_t;                       // [N, M]
+  // A negative that is the row's own positive is no negative (and in-batch always has one).
+  torch::Tensor hit = neg_ids.unsqueeze(0).eq(targets.unsqueeze(1));
+  neg_logit = neg_logit.masked_fill(hit, -std::numeric_limits<float>::infinity());
+  torch::Tensor logits = torch::cat({pos_logit, neg_logit}, 1);
+  return -torch::log_softmax(logits.to(torch::kFloat32), 1).select(1, 0).mean();
+}
+
+torch::Tensor BceOneNegativeLoss(const torch::Tensor& hidden, const torch::Tensor& targets, const torch::Tensor& table,
+                                 const torch::Tensor& negatives) {
+  torch::Tensor pos = (hidden * table.index_select(0, targets)).sum(-1);
+  torch::Tensor neg = (hidden * table.index_select(0, negatives)).sum(-1);
+  return -(torch::log_sigmoid(pos) + torch::log_sigmoid(-neg)).mean();
+}
+
+}  // namespace adrec::train

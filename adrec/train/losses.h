@@ -1,0 +1,47 @@
+// The training losses, in one place. Ranking (the CTR models and the HSTU ranker): masked
+// binary cross-entropy over several targets. Next item (SASRec, HSTU): sampled softmax as the
+// HSTU reference trains it (the positive against shared uniform negatives and the other rows'
+// positives, on L2-normalised embeddings with a temperature) and SASRec's original binary
+// cross-entropy with one uniform negative per position.
+#pragma once
+
+#include <cstdint>
+
+#include <torch/types.h>
+
+namespace adrec::train {
+
+// logits, labels, mask [N, T] (mask 1 where target t is defined for sample n, float32 labels and
+// mask), target_weights [T]: the mean BCE of each target over the samples where it is defined
+// (0 where none is), weighted-summed over targets. Logits of any float dtype (bf16 under
+// autocast) are computed in float32.
+torch::Tensor MaskedBce(const torch::Tensor& logits, const torch::Tensor& labels, const torch::Tensor& mask,
+                        const torch::Tensor& target_weights);
+
+struct SampledSoftmaxOptions {
+  int64_t num_negatives = 128;  // uniform negatives shared by the batch (train.num_negatives)
+  bool in_batch = true;         // the other rows' positives are negatives too (train.in_batch_negatives)
+  // At most this many in-batch candidates, a random subset of the batch's positives (drawn with
+  // the torch generator): every position of every row would make the logits [N, N] — 21k² per
+  // step on ML-1M — for candidates mostly repeated (train.in_batch_max).
+  int64_t in_batch_max = 128;
+  double temperature = 0.05;    // logits are cosine / temperature (train.temperature)
+  bool l2_normalize = true;     // cosine instead of dot product (train.l2_normalize)
+};
+
+// hidden [N, d]: the states of the N positions that have a target; targets [N] int64 (1-based
+// item rows of `table` [V + 1, d]). Negatives equal to a row's positive are masked out
+// ("accidental hits"). Mean over rows of −log softmax(positive). Candidates: `negatives`, then
+// with options.in_batch the targets (all when N ≤ in_batch_max, else a random in_batch_max).
+torch::Tensor SampledSoftmaxLoss(const torch::Tensor& hidden, const torch::Tensor& targets, const torch::Tensor& table,
+                                 const SampledSoftmaxOptions& options, const torch::Tensor& negatives);
+
+// Draws `options.num_negatives` uniform item rows in [1, V] on the table's device.
+torch::Tensor UniformNegatives(int64_t num_items, const SampledSoftmaxOptions& options, const torch::Device& device);
+
+// SASRec (Kang & McAuley 2018): −log σ(h·e_pos) − log σ(−h·e_neg) per position, mean over
+// positions; negatives [N] one per position.
+torch::Tensor BceOneNegativeLoss(const torch::Tensor& hidden, const torch::Tensor& targets, const torch::Tensor& table,
+                                 const torch::Tensor& negatives);
+
+}  // namespace adrec::train

@@ -1,0 +1,146 @@
+#include "adrec/train/losses.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cmath>
+
+#include "adrec/core/file.h"
+#include "adrec/core/testing.h"
+#include "adrec/models/testing.h"
+#include "adrec/tensor/tensor_io.h"
+
+namespace adrec::train {
+namespace {
+
+// The loss by hand: per row, the positive against every distinct candidate that is not it.
+double BruteForce(const torch::Tensor& h, const torch::Tensor& targets, const torch::Tensor& table,
+                  const std::vector<int64_t>& candidates, double temperature) {
+  double total = 0;
+  const int64_t n = h.size(0);
+  for (int64_t r = 0; r < n; ++r) {
+    const int64_t t = targets[r].item<int64_t>();
+    auto cosine = [&](int64_t item) {
+      torch::Tensor a = h[r], b = table[item];
+      return (a.dot(b) / (a.norm() * b.norm())).item<double>() / temperature;
+    };
+    const double pos = cosine(t);
+    double denom = std::exp(pos);
+    for (int64_t c : candidates) {
+      if (c != t) denom += std::exp(cosine(c));
+    }
+    total += -(pos - std::log(denom));
+  }
+  return total / static_cast<double>(n);
+}
+
+TEST(MaskedBce, MeanPerTargetOverDefinedSamplesWeightedSummed) {
+  torch::manual_seed(3);
+  const torch::Tensor logits = torch::randn({5, 3});
+  const torch::Tensor labels = torch::tensor({1, 0, 1, 0, 0, 1, 1, 1, 0, 0, 1, 0, 1, 0, 0}, torch::kFloat32).view({5, 3});
+  // Target 2 is defined on two samples only, target 1 on none.
+  const torch::Tensor mask = torch::tensor({1, 0, 1, 1, 0, 0, 1, 0, 1, 1, 0, 0, 1, 0, 0}, torch::kFloat32).view({5, 3});
+  const torch::Tensor weights = torch::tensor({1.0f, 0.5f, 2.0f});
+  double want = 0;
+  for (int64_t t = 0; t < 3; ++t) {
+    double sum = 0;
+    int n = 0;
+    for (int64_t i = 0; i < 5; ++i) {
+      if (mask[i][t].item<float>() == 0) continue;
+      const double z = logits[i][t].item<double>(), y = labels[i][t].item<double>();
+      sum += -(y * std::log(1 / (1 + std::exp(-z))) + (1 - y) * std::log(1 - 1 / (1 + std::exp(-z))));
+      ++n;
+    }
+    want += weights[t].item<double>() * (n > 0 ? sum / n : 0.0);
+  }
+  EXPECT_NEAR(MaskedBce(logits, labels, mask, weights).item<double>(), want, 1e-5);
+  // bf16 logits (autocast) are scored in float32: the same value as their float32 copy.
+  const torch::Tensor half = logits.to(torch::kBFloat16);
+  EXPECT_EQ(MaskedBce(half, labels, mask, weights).item<float>(),
+            MaskedBce(half.to(torch::kFloat32), labels, mask, weights).item<float>());
+  EXPECT_THROW(MaskedBce(logits, labels.view({3, 5}), mask, weights), c10::Error);
+}
+
+TEST(SampledSoftmaxLoss, EqualsTheFormulaWithAccidentalHitsRemoved) {
+  torch::manual_seed(1);
+  torch::Tensor table = torch::randn({11, 6}, torch::kFloat64);
+  torch::Tensor h = torch::randn({4, 6}, torch::kFloat64);
+  torch::Tensor targets = torch::tensor({3, 5, 3, 9}, torch::kInt64);
+  torch::Tensor negatives = torch::tensor({1, 5, 7}, torch::kInt64);  // 5 is row 1's positive
+  SampledSoftmaxOptions o;
+  o.temperature = 0.5;
+  o.in_batch = false;
+  EXPECT_NEAR(SampledSoftmaxLoss(h, targets, table, o, negatives).item<double>(),
+              BruteForce(h, targets, table, {1, 5, 7}, 0.5), 1e-6);
+  // In-batch: the other rows' positives join (row 0 and row 2 share item 3: not a negative).
+  o.in_batch = true;
+  const double with_batch = SampledSoftmaxLoss(h, targets, table, o, negatives).item<double>();
+  // Repeated candidates count once per occurrence in the sampled softmax; the brute force lists
+  // them the same way: negatives, then every row's positive.
+  EXPECT_NEAR(with_batch, BruteForce(h, targets, table, {1, 5, 7, 3, 5, 3, 9}, 0.5), 1e-6);
+  // With more rows than in_batch_max, a random subset of the positives joins: the loss lies
+  // between none and all of them joining, and equals the formula over the subset drawn.
+  o.in_batch_max = 2;
+  torch::manual_seed(9);
+  const double subset = SampledSoftmaxLoss(h, targets, table, o, negatives).item<double>();
+  torch::manual_seed(9);
+  torch::Tensor drawn = targets.index_select(0, torch::randperm(4, torch::kInt64).narrow(0, 0, 2));
+  EXPECT_NEAR(subset, BruteForce(h, targets, table, {1, 5, 7, drawn[0].item<int64_t>(), drawn[1].item<int64_t>()}, 0.5), 1e-6);
+}
+
+TEST(SampledSoftmaxLoss, GradientsFlowAndUniformNegativesStayInRange) {
+  torch::manual_seed(2);
+  torch::Tensor table = torch::randn({21, 8}).requires_grad_();
+  torch::Tensor h = torch::randn({5, 8}).requires_grad_();
+  torch::Tensor targets = torch::randint(1, 21, {5}, torch::kInt64);
+  SampledSoftmaxOptions o;
+  o.num_negatives = 64;
+  torch::Tensor neg = UniformNegatives(20, o, torch::kCPU);
+  EXPECT_EQ(neg.size(0), 64);
+  EXPECT_GE(neg.min().item<int64_t>(), 1);
+  EXPECT_LE(neg.max().item<int64_t>(), 20);
+  torch::Tensor loss = SampledSoftmaxLoss(h, targets, table, o, neg);
+  loss.backward();
+  EXPECT_TRUE(std::isfinite(loss.item<float>()));
+  EXPECT_GT(h.grad().abs().sum().item<float>(), 0.f);
+  EXPECT_EQ(table.grad()[0].abs().sum().item<float>(), 0.f);  // the padding row is never a candidate
+}
+
+// The PyTorch reference trainer (bench/reference/train_sequence.py, the other side of the speed
+// benchmark) computes the same loss on the same inputs, with and without in-batch negatives.
+TEST(SampledSoftmaxLoss, PyTorchTwinGivesTheSameLoss) {
+  if (std::string why = models::testing::PythonTwinUnavailable(); !why.empty()) ADREC_SKIP_WITHOUT_REFERENCE(why);
+  ScopedTempDir tmp("adrec-loss-twin");
+  std::vector<std::string> dirs;
+  for (bool in_batch : {false, true}) {
+    torch::manual_seed(in_batch ? 4 : 3);
+    torch::Tensor table = torch::randn({41, 12});
+    torch::Tensor h = torch::randn({30, 12});
+    torch::Tensor targets = torch::randint(1, 41, {30}, torch::kInt64);
+    SampledSoftmaxOptions o;
+    o.num_negatives = 16;
+    o.in_batch = in_batch;
+    torch::Tensor negatives = UniformNegatives(40, o, torch::kCPU);
+    const torch::Tensor loss = SampledSoftmaxLoss(h, targets, table, o, negatives);
+    const std::string dir = (tmp.path() / (in_batch ? "in_batch" : "uniform")).string();
+    std::filesystem::create_directories(dir);
+    ASSERT_TRUE(tensor::SaveTensors(dir + "/loss.safetensors",
+                                  {{"hidden", h}, {"targets", targets}, {"table", table}, {"negatives", negatives},
+                                   {"expected", loss.reshape({1})}},
+                                  {{"temperature", "0.05"}, {"in_batch", in_batch ? "1" : "0"}})
+                    .ok());
+    dirs.push_back(dir);
+  }
+  models::testing::ExpectTwinAgrees("train_sequence.py", dirs, 1e-5);
+}
+
+TEST(BceOneNegativeLoss, EqualsTheFormula) {
+  torch::Tensor table = torch::tensor({{0.0, 0.0}, {1.0, 0.0}, {0.0, 2.0}});
+  torch::Tensor h = torch::tensor({{1.0, 1.0}});
+  torch::Tensor loss = BceOneNegativeLoss(h, torch::tensor({1}, torch::kInt64), table, torch::tensor({2}, torch::kInt64));
+  const double expected = -(std::log(1 / (1 + std::exp(-1.0))) + std::log(1 / (1 + std::exp(2.0))));
+  EXPECT_NEAR(loss.item<double>(), expected, 1e-6);
+}
+
+}  // namespace
+}  // namespace adrec::train

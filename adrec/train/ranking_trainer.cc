@@ -1,0 +1,438 @@
+// The ranking trainer (LR … PLE, the two-tower model): a TrainingTask of the run loop that
+// steps over shuffled sample batches with the masked BCE, evaluates the CTR report on the valid
+// part, and keeps the weights of the best train.select figure.
+#include "adrec/train/trainer.h"
+
+#include <torch/torch.h>
+
+#include <cmath>
+
+#include "adrec/core/config.h"
+#include "adrec/core/log_line.h"
+#include "adrec/core/progress.h"
+#include "adrec/core/text.h"
+#include "adrec/data/dataset_io.h"
+#include "adrec/data/ranking_data.h"
+#include "adrec/data/split.h"
+#include "adrec/models/bundle.h"
+#include "adrec/tensor/device.h"
+#include "adrec/train/autocast.h"
+#include "adrec/train/ctrl.h"
+#include "adrec/train/losses.h"
+#include "adrec/train/ranking_model.h"
+#include "adrec/train/run_loop.h"
+#include "adrec/train/train_config.h"
+
+namespace adrec::train {
+namespace {
+
+using nlohmann::ordered_json;
+
+// [train] of a config. Defaults follow common CTR practice (Adam 1e-3 for dense parts,
+// row-wise Adagrad for embeddings as in TorchRec/FBGEMM).
+struct TrainSettings {
+  int epochs = 5;
+  size_t batch_size = 4096;
+  size_t eval_batch_size = 16384;
+  std::string optimizer = "adam";  // adam | adamw (dense parameters)
+  double lr = 1e-3;
+  double weight_decay = 0.0;
+  std::string embedding_optimizer = "adagrad";
+  double embedding_lr = 0.05;
+  double embedding_weight_decay = 0.0;
+  std::string linear_optimizer;  // "" = embedding_optimizer (LR configs use ftrl)
+  // FTRL-proximal (McMahan et al. 2013): per-coordinate rate alpha / (beta + sqrt(n)); l1 makes
+  // rare features exactly zero, l2 shrinks them.
+  double ftrl_alpha = 0.05, ftrl_beta = 1.0, ftrl_l1 = 0.0, ftrl_l2 = 0.0;
+  double clip_norm = 0.0;        // global L2 norm of dense gradients; 0 = no clipping
+  std::string schedule = "constant";  // constant | cosine | linear (decay to 0), all with warmup
+  int64_t warmup_steps = 0;
+  int64_t eval_every = 0;         // steps; 0 = once per epoch
+  int64_t checkpoint_every = 1000;
+  int patience = 2;               // evaluations without a better valid AUC before stopping
+  bool bf16 = true;               // autocast to bf16 on CUDA (ignored on CPU)
+  std::string primary_target;     // "" = the first target
+  // Which valid figure picks the kept weights and drives early stopping: the primary target's
+  // AUC, or the mean AUC of every target with a loss weight (multi-task towers peak at
+  // different epochs: the sparse conversion tower overfits while click still improves).
+  std::string select = "primary_auc";  // primary_auc | mean_auc
+  bool init_output_bias = true;   // start each target's output at its train base rate
+};
+
+Status ReadSettings(Config& cfg, TrainSettings* s) {
+  ADREC_RETURN_IF_ERROR(cfg.Get("train.epochs", &s->epochs));
+  int64_t bs = static_cast<int64_t>(s->batch_size), ebs = static_cast<int64_t>(s->eval_batch_size);
+  ADREC_RETURN_IF_ERROR(cfg.Get("train.batch_size", &bs));
+  ADREC_RETURN_IF_ERROR(cfg.Get("train.eval_batch_size", &ebs));
+  ADREC_RETURN_IF_ERROR(cfg.Get("train.optimizer", &s->optimizer));
+  ADREC_RETURN_IF_ERROR(cfg.Get("train.lr", &s->lr));
+  ADREC_RETURN_IF_ERROR(cfg.Get("train.weight_decay", &s->weight_decay));
+  ADREC_RETURN_IF_ERROR(cfg.Get("train.embedding_optimizer", &s->embedding_optimizer));
+  ADREC_RETURN_IF_ERROR(cfg.Get("train.embedding_lr", &s->embedding_lr));
+  ADREC_RETURN_IF_ERROR(cfg.Get("train.embedding_weight_decay", &s->embedding_weight_decay));
+  ADREC_RETURN_IF_ERROR(cfg.Get("train.linear_optimizer", &s->linear_optimizer));
+  ADREC_RETURN_IF_ERROR(cfg.Get("train.ftrl_alpha", &s->ftrl_alpha));
+  ADREC_RETURN_IF_ERROR(cfg.Get("train.ftrl_beta", &s->ftrl_beta));
+  ADREC_RETURN_IF_ERROR(cfg.Get("train.ftrl_l1", &s->ftrl_l1));
+  ADREC_RETURN_IF_ERROR(cfg.Get("train.ftrl_l2", &s->ftrl_l2));
+  ADREC_RETURN_IF_ERROR(cfg.Get("train.clip_norm", &s->clip_norm));
+  ADREC_RETURN_IF_ERROR(cfg.Get("train.schedule", &s->schedule));
+  ADREC_RETURN_IF_ERROR(cfg.Get("train.warmup_steps", &s->warmup_steps));
+  ADREC_RETURN_IF_ERROR(cfg.Get("train.eval_every", &s->eval_every));
+  ADREC_RETURN_IF_ERROR(cfg.Get("train.checkpoint_every", &s->checkpoint_every));
+  ADREC_RETURN_IF_ERROR(cfg.Get("train.patience", &s->patience));
+  ADREC_RETURN_IF_ERROR(cfg.Get("train.bf16", &s->bf16));
+  ADREC_RETURN_IF_ERROR(cfg.Get("train.primary_target", &s->primary_target));
+  ADREC_RETURN_IF_ERROR(cfg.Get("train.select", &s->select));
+  ADREC_RETURN_IF_ERROR(cfg.Get("train.init_output_bias", &s->init_output_bias));
+  const std::string src = cfg.source() + ": ";
+  if (s->epochs <= 0) return InvalidArgumentError(src + "train.epochs must be positive");
+  if (bs <= 0 || bs > (1 << 24)) return InvalidArgumentError(src + "train.batch_size must be in [1, 16777216]");
+  if (ebs <= 0 || ebs > (1 << 24)) return InvalidArgumentError(src + "train.eval_batch_size must be in [1, 16777216]");
+  s->batch_size = static_cast<size_t>(bs);
+  s->eval_batch_size = static_cast<size_t>(ebs);
+  if (s->optimizer != "adam" && s->optimizer != "adamw") {
+    return InvalidArgumentError(src + "train.optimizer '" + s->optimizer + "' is not one of adam, adamw");
+  }
+  if (!(s->lr > 0) || !(s->embedding_lr > 0)) return InvalidArgumentError(src + "train.lr and train.embedding_lr must be positive");
+  if (s->schedule != "constant" && s->schedule != "cosine" && s->schedule != "linear") {
+    return InvalidArgumentError(src + "train.schedule '" + s->schedule + "' is not one of constant, cosine, linear");
+  }
+  if (s->select != "primary_auc" && s->select != "mean_auc") {
+    return InvalidArgumentError(src + "train.select '" + s->select + "' is not one of primary_auc, mean_auc");
+  }
+  if (s->clip_norm < 0 || s->warmup_steps < 0 || s->eval_every < 0 || s->checkpoint_every < 0 || s->patience < 0) {
+    return InvalidArgumentError(src + "train.clip_norm, warmup_steps, eval_every, checkpoint_every and patience must be >= 0");
+  }
+  return Status::Ok();
+}
+
+double LearningRate(const TrainSettings& s, int64_t step, int64_t total_steps) {
+  if (s.warmup_steps > 0 && step < s.warmup_steps) return s.lr * static_cast<double>(step + 1) / s.warmup_steps;
+  const double span = std::max<double>(1.0, static_cast<double>(total_steps - s.warmup_steps));
+  const double progress = std::clamp(static_cast<double>(step - s.warmup_steps) / span, 0.0, 1.0);
+  if (s.schedule == "cosine") return s.lr * 0.5 * (1.0 + std::cos(M_PI * progress));
+  if (s.schedule == "linear") return s.lr * (1.0 - progress);
+  return s.lr;
+}
+
+// The valid figure that train.select names; -1 where it is undefined (no positives).
+double SelectionScore(const ordered_json& valid, const data::FeatureSpec& spec, const std::string& select) {
+  if (select != "mean_auc") return valid.value("auc", -1.0);
+  double sum = 0;
+  int n = 0;
+  const ordered_json& targets = valid.contains("targets") ? valid["targets"] : ordered_json::object();
+  for (const auto& t : spec.targets) {
+    if (!(t.weight > 0) || !targets.contains(t.name) || !targets[t.name].contains("auc")) continue;
+    sum += targets[t.name]["auc"].get<double>();
+    ++n;
+  }
+  return n > 0 ? sum / n : -1.0;
+}
+
+class RankingTask : public TrainingTask {
+ public:
+  std::string_view bundle_kind() const override { return models::kRankingBundle; }
+  Status Prepare(const RunContext& ctx) override;
+  LoopSettings loop() const override {
+    LoopSettings l;
+    l.cadence = Cadence::kSteps;
+    l.epochs = s_.epochs;
+    l.eval_every = s_.eval_every;
+    l.checkpoint_every = s_.checkpoint_every;
+    l.patience = s_.patience;
+    return l;
+  }
+  torch::optim::Optimizer& optimizer() override { return *opt_; }
+  std::vector<std::pair<std::string, torch::Tensor>> CheckpointTensors() override {
+    return ModelTensors(model_, /*with_optimizer=*/true);
+  }
+  Status RestoreCheckpointTensors(const std::map<std::string, torch::Tensor>& tensors, const std::string& source) override {
+    return LoadModelTensors(model_, tensors, /*with_optimizer=*/true, source);
+  }
+  void SaveCounters(ordered_json* j) const override {
+    (*j)["samples_seen"] = samples_seen_;
+    if (!ctrl_summary_.is_null()) (*j)["ctrl"] = ctrl_summary_;
+  }
+  void RestoreCounters(const nlohmann::json& j) override {
+    samples_seen_ = j.value("samples_seen", uint64_t{0});
+    if (j.contains("ctrl")) ctrl_summary_ = j["ctrl"];
+  }
+  Status BeforeLoop(bool resumed) override;
+  std::string progress_unit() const override { return "samples"; }
+  uint64_t progress_total() const override { return static_cast<uint64_t>(total_steps_) * s_.batch_size; }
+  uint64_t progress_done(const RunProgress&) const override { return samples_seen_; }
+  StatusOr<TrainChunk> Train(const RunProgress& p, Progress& progress) override;
+  StatusOr<ordered_json> EvaluateValid() override;
+  double SelectionScore(const ordered_json& valid) const override {
+    return train::SelectionScore(valid, spec_, s_.select);
+  }
+  std::string DescribeValid(const ordered_json& valid, double score) const override {
+    return "valid auc " + FixedDigits(valid.value("auc", -1.0), 4) + " logloss " + FixedDigits(valid.value("logloss", 0.0), 4) +
+           (s_.select == "primary_auc" ? "" : ", " + s_.select + " " + FixedDigits(score, 4));
+  }
+  void AddManifestFields(ordered_json* m) const override;
+  std::vector<std::pair<std::string, torch::Tensor>> BundleTensors() override {
+    return ModelTensors(model_, /*with_optimizer=*/false);
+  }
+  void AddSummary(ordered_json* summary, double seconds) const override {
+    (*summary)["select"] = s_.select;
+    const uint64_t seen = samples_seen_ - samples_before_;
+    (*summary)["samples_per_s"] = seconds > 0 ? static_cast<double>(seen) / seconds : 0.0;
+    if (!ctrl_summary_.is_null()) (*summary)["ctrl"] = ctrl_summary_;
+  }
+  StatusOr<TestReport> Test(EvalOptions eo) override {
+    eo.batch_size = s_.eval_batch_size;
+    eo.part = test_.size() > 0 ? "test" : "valid";
+    ADREC_ASSIGN_OR_RETURN(ordered_json report, EvaluateRanking(eo));
+    return TestReport{eo.part, std::move(report)};
+  }
+
+ private:
+  const TrainOptions* o_ = nullptr;
+  std::filesystem::path split_dir_;
+  TrainSettings s_;
+  data::SplitOptions split_options_;
+  data::Dataset ds_;
+  data::Split split_;
+  data::FeatureSpec spec_;
+  CtrlSettings ctrl_;
+  data::FeatureSpec ctrl_spec_;   // the text fields only CTRL's pretraining reads
+  ordered_json ctrl_summary_;     // what PretrainCtrl returned (null without a CTRL stage)
+  data::SampleSet train_, valid_, test_;
+  torch::Device device_ = torch::kCPU;
+  RankingModel model_;
+  std::string model_name_;
+  std::unique_ptr<torch::optim::Optimizer> opt_;
+  torch::Tensor target_weights_;
+  int primary_ = 0;
+  std::unique_ptr<data::BatchStream> stream_;
+  int64_t per_epoch_ = 0, total_steps_ = 0, stream_epoch_ = -1;
+  uint64_t samples_seen_ = 0, samples_before_ = 0;
+  data::Batch batch_;
+};
+
+Status RankingTask::Prepare(const RunContext& ctx) {
+  o_ = &ctx.options;
+  Config& cfg = ctx.config;
+  model_name_ = ctx.model;
+  device_ = ctx.device;
+  ADREC_RETURN_IF_ERROR(ReadSettings(cfg, &s_));
+  ADREC_RETURN_IF_ERROR(ReadSplitOptions(cfg, &split_options_));
+  ADREC_ASSIGN_OR_RETURN(spec_, data::FeatureSpec::FromConfig(cfg));
+  ADREC_RETURN_IF_ERROR(ReadCtrlSettings(cfg, &ctrl_));
+  if (ctrl_.enabled()) {
+    ADREC_ASSIGN_OR_RETURN(ctrl_spec_, TakeCtrlFields(&spec_, ctrl_, o_->config.string()));
+  }
+
+  LogInfo("loading " + o_->data.string());
+  data::RankingDataOptions ro;
+  ro.data = o_->data;
+  ro.split_dir = o_->split_dir;
+  ro.split = split_options_;
+  ADREC_ASSIGN_OR_RETURN(data::RankingData d, data::PrepareRankingData(std::move(spec_), ro));
+  ds_ = std::move(d.ds);
+  split_ = std::move(d.split);
+  spec_ = std::move(d.spec);
+  train_ = std::move(d.train);
+  valid_ = std::move(d.valid);
+  test_ = std::move(d.test);
+  if (ctrl_.enabled()) ADREC_RETURN_IF_ERROR(ctrl_spec_.Bind(ds_));
+  primary_ = s_.primary_target.empty() ? 0 : spec_.TargetIndex(s_.primary_target);
+  if (primary_ < 0) return InvalidArgumentError(o_->config.string() + ": train.primary_target '" + s_.primary_target + "' is not a target");
+
+  BuildOptions bo;
+  bo.device = device_;
+  bo.seed = o_->seed;
+  bo.embedding_optimizer.kind = s_.embedding_optimizer;
+  bo.embedding_optimizer.lr = s_.embedding_lr;
+  bo.embedding_optimizer.weight_decay = s_.embedding_weight_decay;
+  bo.embedding_optimizer.ftrl_alpha = s_.ftrl_alpha;
+  bo.embedding_optimizer.ftrl_beta = s_.ftrl_beta;
+  bo.embedding_optimizer.ftrl_l1 = s_.ftrl_l1;
+  bo.embedding_optimizer.ftrl_l2 = s_.ftrl_l2;
+  bo.linear_optimizer = s_.linear_optimizer;
+  ADREC_ASSIGN_OR_RETURN(model_, BuildRankingModel(spec_, ds_.scenes, cfg, bo));
+  if (s_.init_output_bias) {
+    if (!InitOutputBias(*model_.net, BaseRates(train_))) LogWarn(model_name_ + ": no output bias found to start at the base rate");
+  }
+
+  if (s_.optimizer == "adamw") {
+    opt_ = std::make_unique<torch::optim::AdamW>(model_.net->parameters(),
+                                                 torch::optim::AdamWOptions(s_.lr).weight_decay(s_.weight_decay));
+  } else {
+    opt_ = std::make_unique<torch::optim::Adam>(model_.net->parameters(),
+                                                torch::optim::AdamOptions(s_.lr).weight_decay(s_.weight_decay));
+  }
+  std::vector<float> w;
+  for (const auto& t : spec_.targets) w.push_back(t.weight);
+  target_weights_ = torch::tensor(w).to(device_);
+  split_dir_ = o_->split_dir;
+  LogInfo(model_name_ + ": " + std::to_string(train_.size()) + " train / " + std::to_string(valid_.size()) + " valid / " +
+          std::to_string(test_.size()) + " test samples, " + std::to_string(spec_.targets.size()) + " targets, split " +
+          split_.method);
+  return Status::Ok();
+}
+
+Status RankingTask::BeforeLoop(bool resumed) {
+  if (ctrl_.enabled() && !resumed) {
+    CtrlRunOptions co;
+    co.seed = o_->seed;
+    co.threads = o_->threads > 0 ? o_->threads : 0;
+    co.show_progress = o_->show_progress;
+    co.autocast = device_.is_cuda() && s_.bf16;
+    co.stop = o_->stop;
+    ADREC_ASSIGN_OR_RETURN(ctrl_summary_, PretrainCtrl(model_, ds_, ctrl_spec_, train_, s_.batch_size, ctrl_, co));
+    LogInfo("ctrl: contrastive loss " + FixedDigits(ctrl_summary_.value("first_loss", 0.0), 3) + " -> " +
+            FixedDigits(ctrl_summary_.value("last_epoch_loss", 0.0), 3) + " (chance " +
+            FixedDigits(ctrl_summary_.value("chance_loss", 0.0), 3) + ") in " +
+            FixedDigits(ctrl_summary_.value("seconds", 0.0), 1) + " s; fine-tuning the tabular model alone");
+  }
+  data::BatchStreamOptions so;
+  so.batch_size = s_.batch_size;
+  so.shuffle = true;
+  so.seed = o_->seed;
+  so.threads = o_->threads > 0 ? o_->threads : 0;
+  stream_ = std::make_unique<data::BatchStream>(ds_, spec_, train_, so);
+  per_epoch_ = static_cast<int64_t>(stream_->batches_per_epoch());
+  total_steps_ = per_epoch_ * s_.epochs;
+  samples_before_ = samples_seen_;
+  model_.net->train();
+  return Status::Ok();
+}
+
+StatusOr<TrainChunk> RankingTask::Train(const RunProgress& p, Progress& progress) {
+  if (stream_epoch_ != p.epoch) {
+    stream_->StartEpoch(static_cast<uint64_t>(p.epoch), static_cast<uint64_t>(p.batch_in_epoch));
+    stream_epoch_ = p.epoch;
+  }
+  if (!stream_->Next(&batch_)) {
+    return InternalError("the batch stream ended after " + std::to_string(p.batch_in_epoch) + " of " +
+                         std::to_string(per_epoch_) + " batches of epoch " + std::to_string(p.epoch));
+  }
+  const double lr = LearningRate(s_, p.step, total_steps_);
+  for (auto& g : opt_->param_groups()) g.options().set_lr(lr);
+  auto lookup = model_.embeddings->Forward(batch_, /*train=*/true, p.step);
+  const bool autocast = device_.is_cuda() && s_.bf16;
+  torch::Tensor logits = MaybeAutocastBf16(autocast, [&] { return model_.net->forward(lookup.input); });
+  const int64_t B = static_cast<int64_t>(batch_.size), T = static_cast<int64_t>(spec_.targets.size());
+  torch::Tensor labels = torch::from_blob(batch_.labels.data(), {B, T}, torch::kFloat32).to(device_);
+  torch::Tensor mask = torch::from_blob(batch_.mask.data(), {B, T}, torch::kFloat32).to(device_);
+  torch::Tensor loss = MaskedBce(logits, labels, mask, target_weights_);
+  TrainChunk chunk;
+  const double loss_value = loss.item<double>();
+  if (!std::isfinite(loss_value)) {
+    chunk.diverged = true;
+    chunk.diverged_loss = loss_value;
+    return chunk;
+  }
+  opt_->zero_grad();
+  loss.backward();
+  if (s_.clip_norm > 0) torch::nn::utils::clip_grad_norm_(model_.net->parameters(), s_.clip_norm);
+  opt_->step();
+  model_.embeddings->Step(lookup, p.step);
+  samples_seen_ += batch_.size;
+  progress.Add(batch_.size);
+  chunk.steps = 1;
+  chunk.loss_sum = loss_value;
+  chunk.epoch_done = p.batch_in_epoch + 1 == per_epoch_;
+  return chunk;
+}
+
+StatusOr<ordered_json> RankingTask::EvaluateValid() {
+  PredictOptions po;
+  po.batch_size = s_.eval_batch_size;
+  po.threads = o_->threads > 0 ? o_->threads : 0;
+  po.primary = primary_;
+  po.with_truth = TruthMatchesPrimary(ds_, spec_, primary_);
+  eval::CtrPredictions p = Predict(model_, ds_, valid_.size() > 0 ? valid_ : train_, po);
+  model_.net->train();
+  return eval::CtrReport(p);
+}
+
+void RankingTask::AddManifestFields(ordered_json* m) const {
+  (*m)["targets"] = nlohmann::json::array();
+  for (const auto& t : spec_.targets) (*m)["targets"].push_back(t.name);
+  (*m)["primary_target"] = spec_.targets[primary_].name;
+  (*m)["scenes"] = ds_.scenes;
+  (*m)["feature_spec"] = spec_.ToJson();
+  (*m)["split"] = SplitJson(split_options_);
+  if (!split_dir_.empty()) (*m)["split"]["dir"] = std::filesystem::absolute(split_dir_).string();
+  (*m)["data"] = {{"name", ds_.info.name},
+                  {"source_format", ds_.info.source_format},
+                  {"provenance", ds_.info.provenance},
+                  {"events", ds_.num_events()},
+                  {"users", ds_.num_users()},
+                  {"items", ds_.num_items()}};
+  if (!ctrl_summary_.is_null()) (*m)["ctrl"] = ctrl_summary_;
+}
+
+}  // namespace
+
+StatusOr<ordered_json> TrainRanking(const TrainOptions& options) {
+  RankingTask task;
+  return RunTraining(options, task);
+}
+
+StatusOr<ordered_json> EvaluateRanking(const EvalOptions& o) {
+  try {
+    if (!o.protocol.empty() && o.protocol != "ctr") {
+      return InvalidArgumentError("--protocol " + o.protocol + ": " + o.bundle.string() +
+                                  " is a ranking bundle, evaluated with --protocol ctr (AUC, GAUC, log loss per target)");
+    }
+    ADREC_ASSIGN_OR_RETURN(torch::Device device, tensor::ParseDevice(o.device));
+    if (o.threads > 0) at::set_num_threads(o.threads);
+    ADREC_ASSIGN_OR_RETURN(LoadedBundle b, LoadBundle(o.bundle, device));
+    ADREC_ASSIGN_OR_RETURN(data::Dataset ds, data::ReadDataset(o.data));
+    RankingModel& m = b.model;
+    if (Status s = m.spec.Bind(ds); !s.ok()) {
+      return Status(s.code(), "the dataset does not fit the bundle's features: " + s.message());
+    }
+    data::Split split;
+    const data::Split* split_ptr = nullptr;
+    data::SplitPart part = data::SplitPart::kTest;
+    if (o.part != "all") {
+      if (o.part == "train") part = data::SplitPart::kTrain;
+      else if (o.part == "valid") part = data::SplitPart::kValid;
+      else if (o.part != "test") return InvalidArgumentError("--split '" + o.part + "' is not one of test, valid, train, all");
+      if (const auto dir = EvalSplitDir(b.manifest, o.split_dir); !dir.empty()) {
+        ADREC_ASSIGN_OR_RETURN(split, data::ReadSplit(dir, ds));
+      } else {
+        ADREC_ASSIGN_OR_RETURN(split, data::MakeSplit(ds, SplitFromJson(b.manifest.value("split", nlohmann::json::object()))));
+      }
+      split_ptr = &split;
+    }
+    ADREC_ASSIGN_OR_RETURN(data::SampleSet samples, data::MakeSamples(ds, m.spec, split_ptr, part));
+    if (samples.size() == 0) return FailedPreconditionError("no samples in the '" + o.part + "' part");
+    PredictOptions po;
+    po.batch_size = o.batch_size;
+    po.threads = o.threads > 0 ? o.threads : 0;
+    po.primary = std::max(0, m.spec.TargetIndex(b.manifest.value("primary_target", "")));
+    po.with_truth = TruthMatchesPrimary(ds, m.spec, po.primary);
+    eval::CtrPredictions p = Predict(m, ds, samples, po);
+    if (split_ptr != nullptr && part != data::SplitPart::kTrain && o.cold_threshold > 0) {
+      // Cold items: those the model saw fewer than cold_threshold times while training (train
+      // samples: sample-action events of the train part; no labels or histories needed).
+      std::vector<uint32_t> seen(ds.num_items(), 0);
+      for (uint64_t e = 0; e < ds.num_events(); ++e) {
+        if (((m.spec.sample_actions >> ds.events.action[e]) & 1u) && split_ptr->PartOf(e) == data::SplitPart::kTrain) {
+          ++seen[ds.events.item[e]];
+        }
+      }
+      p.cold_threshold = o.cold_threshold;
+      p.item_cold.reserve(p.size());
+      for (uint32_t item : p.item) p.item_cold.push_back(seen[item] < o.cold_threshold ? 1 : 0);
+    }
+    ordered_json out;
+    out["bundle"] = o.bundle.string();
+    out["model"] = b.manifest.value("model", "");
+    out["part"] = o.part;
+    const ordered_json report = eval::CtrReport(p);
+    for (auto it = report.begin(); it != report.end(); ++it) out[it.key()] = *it;
+    return out;
+  } catch (const c10::Error& e) {
+    return InternalError(std::string("libtorch: ") + e.what_without_backtrace());
+  }
+}
+
+}  // namespace adrec::train
