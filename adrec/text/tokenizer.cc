@@ -419,7 +419,27 @@ StatusOr<Tokenizer> Tokenizer::FromJson(std::string_view json, std::string sourc
   std::stable_sort(impl->added.begin(), impl->added.end(),
                    [](const AddedToken& a, const AddedToken& b) { return a.content.size() > b.content.size(); });
   int32_t max_id = -1;
-  for (const auto& [token, id] : impl->token_to_id) max_id = std::max(max_id, id);
+  for (const auto& [token, id] : impl->token_to_id) {
+    if (id < 0) return Bad(impl->source, "token '" + token + "' has the negative id " + std::to_string(id));
+    max_id = std::max(max_id, id);
+  }
+  // Vocabularies number their tokens densely from 0 (added tokens just past the end); a far larger
+  // id would size the id -> token table by a corrupt value.
+  const size_t dense_limit = 2 * impl->token_to_id.size() + 1024;
+  if (static_cast<size_t>(max_id) >= dense_limit) {
+    return Bad(impl->source, "token id " + std::to_string(max_id) + " for " + std::to_string(impl->token_to_id.size()) +
+                                 " tokens: ids must number the vocabulary densely from 0");
+  }
+  for (const AddedToken& a : impl->added) {
+    if (a.id < 0 || a.id > max_id) return Bad(impl->source, "added token id " + std::to_string(a.id) + " is out of range");
+  }
+  for (const TemplateItem& item : impl->single_template) {
+    for (int32_t id : item.ids) {
+      if (id < 0 || id > max_id) {
+        return Bad(impl->source, "post_processor: special token id " + std::to_string(id) + " is not in the vocabulary");
+      }
+    }
+  }
   impl->id_to_token.assign(static_cast<size_t>(max_id + 1), std::string());
   impl->is_special.assign(static_cast<size_t>(max_id + 1), false);
   for (const auto& [token, id] : impl->token_to_id) impl->id_to_token[id] = token;
@@ -454,8 +474,13 @@ StatusOr<Encoding> Tokenizer::Encode(std::string_view text, const EncodeOptions&
   if (options.add_special_tokens) {
     for (const TemplateItem& item : m.single_template) specials += item.ids.size();
   }
+  if (options.max_length > 0 && options.max_length < specials) {
+    // The reference refuses this too: no truncation of the text can meet the limit.
+    return InvalidArgumentError("max_length " + std::to_string(options.max_length) + " is below the " +
+                                std::to_string(specials) + " special tokens the post-processor adds");
+  }
   if (options.max_length > 0) {
-    const size_t room = options.max_length > specials ? options.max_length - specials : 0;
+    const size_t room = options.max_length - specials;
     if (ids.size() > room) {
       out.truncated = ids.size() - room;
       ids.resize(room);

@@ -73,6 +73,16 @@ void ExpectSameAsReference(const fs::path& tokenizer_json, bool compare_decode, 
     auto truncated = tok->Encode(t, cut);
     EXPECT_EQ(truncated->ids, row["ids_truncated"].get<std::vector<int32_t>>()) << "text: " << t;
     EXPECT_EQ(truncated->truncated, with->ids.size() - std::min(with->ids.size(), size_t{8})) << "text: " << t;
+    // A limit below the template's special tokens cannot be met: an error, never more IDs.
+    EncodeOptions tiny;
+    tiny.max_length = 1;
+    auto too_short = tok->Encode(t, tiny);
+    const bool has_template = with->ids.size() > tok->Encode(t, plain)->ids.size() + 1;
+    if (has_template) {
+      EXPECT_EQ(too_short.status().code(), StatusCode::kInvalidArgument) << "text: " << t;
+    } else if (too_short.ok()) {
+      EXPECT_LE(too_short->ids.size(), 1u) << "text: " << t;
+    }
     if (compare_decode) {
       auto decoded = tok->Decode(with->ids);
       ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
@@ -208,6 +218,27 @@ TEST(Tokenizer, EmptyTextGivesOnlySpecialTokensAndBadInputIsAnError) {
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(bad.status().message().find("offset 2"), std::string::npos);
+  // A limit the template's two special tokens cannot meet.
+  EncodeOptions one;
+  one.max_length = 1;
+  EXPECT_EQ(tok->Encode("ads", one).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(Tokenizer, CorruptIdsAreErrorsNotHugeTables) {
+  // Found by tokenizer_fuzz: one id of 2e9 sized the id -> token table at 64 GB.
+  struct Case { const char* json; const char* want; };
+  for (const Case& c : {
+           Case{R"({"model": {"type": "WordPiece", "unk_token": "a", "vocab": {"a": 0, "b": 2000000000}}})",
+                "token id 2000000000 for 2 tokens"},
+           Case{R"({"model": {"type": "WordPiece", "unk_token": "a", "vocab": {"a": 0, "b": -3}}})", "is not a valid id: -3"},
+           Case{R"({"model": {"type": "WordPiece", "unk_token": "a", "vocab": {"a": 0}},
+                   "post_processor": {"type": "BertProcessing", "cls": ["[CLS]", 7], "sep": ["[SEP]", 0]}})",
+                "special token id 7 is not in the vocabulary"}}) {
+    auto tok = Tokenizer::FromJson(c.json, "t.json");
+    ASSERT_FALSE(tok.ok()) << c.json;
+    EXPECT_NE(tok.status().message().find(c.want), std::string::npos) << tok.status().message();
+    EXPECT_NE(tok.status().message().find("t.json"), std::string::npos) << tok.status().message();
+  }
 }
 
 TEST(Tokenizer, UnsupportedComponentsNameWhatIsSupported) {
