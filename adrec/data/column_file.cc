@@ -394,7 +394,8 @@ StatusOr<ColumnFileIndex> ParseColumnFile(std::string_view bytes, FileKind expec
   const size_t size = bytes.size();
   const char* p = bytes.data();
   if (size < 8 || std::memcmp(p, kFileMagic, 8) != 0) {
-    if (size < 8 && std::memcmp(p, kFileMagic, size) == 0) {
+    // string_view compares an empty file's null data safely; memcmp(nullptr, …, 0) is undefined.
+    if (size < 8 && bytes == std::string_view(kFileMagic, size)) {
       return Corrupt(file, "truncated: " + std::to_string(size) + " bytes, shorter than the header");
     }
     return Corrupt(file, "not an adrec column file (wrong magic bytes)");

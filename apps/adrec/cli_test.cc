@@ -73,12 +73,16 @@ TEST_F(CliTest, EveryCommandHasHelp) {
   EXPECT_NE(top.out.find("eval-baseline"), std::string::npos);
 }
 
-TEST_F(CliTest, UsageErrorsFail) {
-  EXPECT_NE(Run("").exit_code, 0);
-  EXPECT_NE(Run("gen").exit_code, 0);  // --out is required
-  EXPECT_NE(Run("gen --out x --users -3").exit_code, 0);
-  EXPECT_NE(Run("frobnicate").exit_code, 0);
-  EXPECT_NE(Run("import --format parquet --in a --out b").exit_code, 0);
+TEST_F(CliTest, UsageErrorsFailNamingTheProblem) {
+  struct Case { const char* args; const char* want; };
+  for (const Case& c : {Case{"", "subcommand is required"}, Case{"gen", "--out is required"},
+                        Case{"gen --out x --users -3", "--users: Value -3 not in range"},
+                        Case{"frobnicate", "subcommand is required"},
+                        Case{"import --format parquet --in a --out b", "--format: parquet not in"}}) {
+    RunResult r = Run(c.args);
+    EXPECT_NE(r.exit_code, 0) << c.args;
+    EXPECT_NE(r.err.find(c.want), std::string::npos) << c.args << ": " << r.err;
+  }
 }
 
 TEST_F(CliTest, GenThenStatsJson) {
@@ -160,6 +164,7 @@ TEST_F(CliTest, SplitAndBaselinesBeatRandom) {
   EXPECT_GT(res["pop"]["hr@10"].get<double>(), res["random"]["hr@10"].get<double>());
   RunResult bad = Run("eval-baseline " + dir + " --split " + Path("loo") + " --method magic --json");
   EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE((bad.out + bad.err).find("magic"), std::string::npos) << bad.out << bad.err;
 }
 
 void WriteText(const std::string& path, const std::string& text) {
@@ -218,6 +223,8 @@ TEST_F(CliTest, EmptyInputIsAnError) {
   WriteText(Path("empty.txt"), "");
   RunResult r = Run("import --format s3rec --in " + Path("empty.txt") + " --out " + Path("e") + " --json -q");
   EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.Json()["error"]["code"], "InvalidArgument") << r.out;
+  EXPECT_NE(r.Json()["error"]["message"].get<std::string>().find("the input is empty"), std::string::npos) << r.out;
   EXPECT_FALSE(fs::exists(Path("e")));
 }
 
@@ -666,6 +673,7 @@ name = "deepfm"
 
   RunResult bad = Run("features --data " + world + " --config " + config + " --out " + Path("feat3") + " --parts trian");
   EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("trian"), std::string::npos) << bad.err;
 }
 
 
@@ -809,7 +817,9 @@ TEST_F(CliTest, EmbedAddsTextColumnsAndKeepsTheDataset) {
   EXPECT_TRUE(fs::exists(Path("world-text") + "/notes.txt"));
   EXPECT_EQ(Run("stats " + Path("world-text") + " --json").out, stats.out);
   // Bad input: an unknown what, too many components.
-  EXPECT_NE(Run("embed --data " + world + " --what ads --model hashed-ngram").exit_code, 0);
+  RunResult ads = Run("embed --data " + world + " --what ads --model hashed-ngram");
+  EXPECT_NE(ads.exit_code, 0);
+  EXPECT_NE(ads.err.find("--what: ads not in"), std::string::npos) << ads.err;
   RunResult too_many = Run("embed --data " + world + " --what items --model hashed-ngram --dim 500 --out " + Path("x"));
   EXPECT_NE(too_many.exit_code, 0);
   EXPECT_NE(too_many.err.find("500"), std::string::npos) << too_many.err;
