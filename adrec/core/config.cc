@@ -51,8 +51,11 @@ Status Config::TypeError(std::string_view key, std::string_view want) const {
 namespace {
 template <typename T>
 bool ReadInteger(const toml::node_view<toml::node>& n, T* out) {
+  // Only integer nodes: toml++ converts a float node to int64_t with a cast that is undefined
+  // past its range (1e24; found by config_fuzz).
+  if (!n.is_integer()) return false;
   auto v = n.value<int64_t>();
-  if (!v || !n.is_integer()) return false;
+  if (!v) return false;
   if (*v < static_cast<int64_t>(std::numeric_limits<T>::min()) ||
       (*v > 0 && static_cast<uint64_t>(*v) > static_cast<uint64_t>(std::numeric_limits<T>::max()))) {
     return false;

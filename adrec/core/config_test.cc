@@ -81,6 +81,17 @@ TEST(ConfigTest, RequireReportsMissing) {
   EXPECT_EQ(c->Require("nope", &s).code(), StatusCode::kNotFound);
 }
 
+TEST(ConfigTest, AFloatWhereAnIntegerIsReadIsATypeErrorWhateverItsSize) {
+  auto c = Config::Parse("big = 1e24\nsmall = 2.0\n", "f.toml");
+  ASSERT_TRUE(c.ok());
+  int64_t i = 7;
+  Status s = c->Get("big", &i);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("f.toml:1: key 'big' must be an integer"), std::string::npos) << s.message();
+  EXPECT_EQ(c->Get("small", &i).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(i, 7);
+}
+
 TEST(ConfigTest, AMisspeltKeyIsNamedBeforeTheMissingRequiredOne) {
   auto c = Config::Parse("[model]\nnmae = \"dcnv2\"\ndropout = 0.1\n", "typo.toml");
   ASSERT_TRUE(c.ok());
