@@ -7,6 +7,8 @@
 #include <numeric>
 #include <optional>
 #include <set>
+#include <stdexcept>
+#include <type_traits>
 
 #include "adrec/core/config.h"
 #include "adrec/data/features_internal.h"
@@ -16,6 +18,38 @@ namespace adrec::data {
 using namespace features_internal;  // the sources, readers and error labels of the pipeline
 
 namespace {
+
+// A number of a spec's JSON read as T: an integer in T's range (or a finite float in range for
+// float T), else BadNumber naming the key. nlohmann's get<T>() casts with undefined behaviour
+// past T's range (7.8e62 as rows; found by feature_spec_fuzz).
+struct BadNumber : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+template <typename T>
+T Number(const nlohmann::json& v, const char* key) {
+  if constexpr (std::is_floating_point_v<T>) {
+    if (v.is_number()) {
+      const double x = v.get<double>();
+      if (std::isfinite(x) && std::abs(x) <= static_cast<double>(std::numeric_limits<T>::max())) return static_cast<T>(x);
+    }
+  } else if (v.is_number_unsigned()) {
+    const uint64_t x = v.get<uint64_t>();
+    if (x <= static_cast<uint64_t>(std::numeric_limits<T>::max())) return static_cast<T>(x);
+  } else if (v.is_number_integer()) {
+    const int64_t x = v.get<int64_t>();
+    if (x >= static_cast<int64_t>(std::numeric_limits<T>::min()) &&
+        (x < 0 || static_cast<uint64_t>(x) <= static_cast<uint64_t>(std::numeric_limits<T>::max()))) {
+      return static_cast<T>(x);
+    }
+  }
+  throw BadNumber(std::string("'") + key + "' must be " + (std::is_floating_point_v<T> ? "a finite number" : "an integer") +
+                  " in range, not " + v.dump());
+}
+template <typename T>
+T Number(const nlohmann::json& e, const char* key, T fallback) {
+  return e.contains(key) ? Number<T>(e.at(key), key) : fallback;
+}
 
 std::vector<std::string> ActionNames(ActionMask mask) {
   std::vector<std::string> out;
@@ -495,13 +529,13 @@ StatusOr<FeatureSpec> FeatureSpec::FromJson(const nlohmann::json& j) {
       auto k = ParseName<TableKind>(kind, kTableKindNames);
       ADREC_RETURN_IF_ERROR(enum_of(k, kind, "kind"));
       t.kind = *k;
-      t.rows = e.at("rows").get<uint64_t>();
-      t.dim = e.at("dim").get<int>();
-      t.init_std = e.at("init_std").get<float>();
-      t.admit_after = e.at("admit_after").get<uint32_t>();
-      t.max_rows = e.at("max_rows").get<uint64_t>();
+      t.rows = Number<uint64_t>(e.at("rows"), "rows");
+      t.dim = Number<int>(e.at("dim"), "dim");
+      t.init_std = Number<float>(e.at("init_std"), "init_std");
+      t.admit_after = Number<uint32_t>(e.at("admit_after"), "admit_after");
+      t.max_rows = Number<uint64_t>(e.at("max_rows"), "max_rows");
       t.eviction = e.at("eviction").get<std::string>();
-      t.ttl_steps = e.at("ttl_steps").get<uint64_t>();
+      t.ttl_steps = Number<uint64_t>(e.at("ttl_steps"), "ttl_steps");
       t.optimizer = e.at("optimizer").get<std::string>();
       t.kind_from_source = e.value("kind_from_source", false);
       spec.tables.push_back(std::move(t));
@@ -521,18 +555,18 @@ StatusOr<FeatureSpec> FeatureSpec::FromJson(const nlohmann::json& j) {
       auto p = ParseName<Pooling>(pooling, kPoolingNames);
       ADREC_RETURN_IF_ERROR(enum_of(p, pooling, "pooling"));
       f.pooling = *p;
-      f.max_len = e.at("max_len").get<uint32_t>();
+      f.max_len = Number<uint32_t>(e.at("max_len"), "max_len");
       for (const auto& a : e.at("history_actions")) {
         auto action = ParseAction(a.get<std::string>());
         if (!action.ok()) return InvalidArgumentError(prefix + where + ": " + action.status().message());
         f.history_actions.push_back(*action);
       }
       f.normalize = e.at("normalize").get<std::string>();
-      f.max_age_s = e.value("max_age_s", uint32_t{0});  // absent in specs written before them
-      f.window_s = e.value("window_s", uint32_t{0});
+      f.max_age_s = Number(e, "max_age_s", uint32_t{0});  // absent in specs written before them
+      f.window_s = Number(e, "window_s", uint32_t{0});
       f.match = e.value("match", std::string());
-      f.decay_s = e.value("decay_s", 0.f);
-      f.width = e.at("width").get<int>();
+      f.decay_s = Number(e, "decay_s", 0.f);
+      f.width = Number<int>(e.at("width"), "width");
       f.mean = e.at("mean").get<std::vector<float>>();
       f.stddev = e.at("stddev").get<std::vector<float>>();
       spec.fields.push_back(std::move(f));
@@ -549,12 +583,14 @@ StatusOr<FeatureSpec> FeatureSpec::FromJson(const nlohmann::json& j) {
       auto action = ParseAction(e.at("action").get<std::string>());
       if (!action.ok()) return InvalidArgumentError(prefix + where + ": " + action.status().message());
       t.action = *action;
-      t.threshold = e.at("threshold").get<float>();
+      t.threshold = Number<float>(e.at("threshold"), "threshold");
       t.given = e.at("given").get<std::string>();
-      t.weight = e.at("weight").get<float>();
+      t.weight = Number<float>(e.at("weight"), "weight");
       spec.targets.push_back(std::move(t));
     }
   } catch (const nlohmann::json::exception& e) {
+    return InvalidArgumentError(prefix + where + ": " + e.what());
+  } catch (const BadNumber& e) {
     return InvalidArgumentError(prefix + where + ": " + e.what());
   }
   ADREC_RETURN_IF_ERROR(ValidateSpec(spec, prefix));

@@ -341,6 +341,19 @@ TEST(FeatureSpecTest, CounterBindChecksTheMatchColumn) {
   EXPECT_EQ(batch.dense, (std::vector<float>{0, 0}));
 }
 
+TEST(FeatureSpecTest, JsonNumbersOutOfRangeAreErrorsNamingTheKey) {
+  // Found by feature_spec_fuzz: rows = 7.8e62 was cast to uint64 with undefined behaviour.
+  nlohmann::json j = MustParse(kGoodSpec).ToJson();
+  for (const auto& [key, value] : std::vector<std::pair<std::string, nlohmann::json>>{
+           {"rows", 7.8e62}, {"dim", 1e12}, {"rows", -1}, {"dim", 2.5e9}}) {
+    nlohmann::json bad = j;
+    bad["tables"][0][key] = value;
+    auto r = FeatureSpec::FromJson(bad);
+    ASSERT_FALSE(r.ok()) << key << " = " << value.dump();
+    EXPECT_THAT(r.status().message(), HasSubstr("tables[0]: '" + key + "' must be an integer in range")) << r.status().message();
+  }
+}
+
 TEST(FeatureSpecTest, JsonRoundTripsEverything) {
   Dataset ds = TinyDataset();
   FeatureSpec spec = MustParse(kTinySpec);

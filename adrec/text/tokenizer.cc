@@ -433,6 +433,13 @@ StatusOr<Tokenizer> Tokenizer::FromJson(std::string_view json, std::string sourc
   for (const AddedToken& a : impl->added) {
     if (a.id < 0 || a.id > max_id) return Bad(impl->source, "added token id " + std::to_string(a.id) + " is out of range");
   }
+  const auto sequences = std::count_if(impl->single_template.begin(), impl->single_template.end(),
+                                       [](const TemplateItem& item) { return item.sequence; });
+  if (!impl->single_template.empty() && sequences != 1) {
+    // Truncation leaves room for one copy of the text (found by tokenizer_fuzz: two made 15 ids of 9).
+    return Bad(impl->source, "post_processor: the single template holds the sequence " + std::to_string(sequences) +
+                                 " times; it must hold it once");
+  }
   for (const TemplateItem& item : impl->single_template) {
     for (int32_t id : item.ids) {
       if (id < 0 || id > max_id) {

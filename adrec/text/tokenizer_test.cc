@@ -233,7 +233,11 @@ TEST(Tokenizer, CorruptIdsAreErrorsNotHugeTables) {
            Case{R"({"model": {"type": "WordPiece", "unk_token": "a", "vocab": {"a": 0, "b": -3}}})", "is not a valid id: -3"},
            Case{R"({"model": {"type": "WordPiece", "unk_token": "a", "vocab": {"a": 0}},
                    "post_processor": {"type": "BertProcessing", "cls": ["[CLS]", 7], "sep": ["[SEP]", 0]}})",
-                "special token id 7 is not in the vocabulary"}}) {
+                "special token id 7 is not in the vocabulary"},
+           Case{R"({"model": {"type": "WordPiece", "unk_token": "a", "vocab": {"a": 0}},
+                   "post_processor": {"type": "TemplateProcessing", "single": [{"Sequence": {"id": "A", "type_id": 0}},
+                                      {"Sequence": {"id": "A", "type_id": 0}}], "special_tokens": {}}})",
+                "holds the sequence 2 times"}}) {
     auto tok = Tokenizer::FromJson(c.json, "t.json");
     ASSERT_FALSE(tok.ok()) << c.json;
     EXPECT_NE(tok.status().message().find(c.want), std::string::npos) << tok.status().message();
