@@ -1,4 +1,4 @@
-// Pieces the table kinds share (internal to adrec/nn).
+// Pieces the table kinds share (internal to adrec/embedding).
 #pragma once
 
 #include <memory>

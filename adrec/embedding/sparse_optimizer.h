@@ -1,4 +1,4 @@
-// Row-wise sparse optimisers for embedding tables (internal to adrec/nn). The table owns one
+// Row-wise sparse optimisers for embedding tables (internal to adrec/embedding). The table owns one
 // SparseOptimizer; its per-row state tensors grow with the table and are reset when a row is
 // reused, so state always belongs to the ID that owns the row.
 #pragma once

@@ -1,5 +1,6 @@
-// Trains a ranking model (LR … PLE) from a config and a dataset into a bundle, and evaluates a
-// bundle on a dataset. Torch-free header: the CLI links the trainer without compiling libtorch.
+// Trains a ranking model (LR … PLE, two-tower) from a config and a dataset into a bundle, and
+// evaluates a bundle on a dataset; the lifecycle of a run is run_loop.h's, the ranking step
+// ranking_trainer.cc's. Torch-free header: the CLI links the trainer without compiling libtorch.
 #pragma once
 
 #include <atomic>
@@ -72,9 +73,10 @@ inline EvalOptions EvalOptionsFor(const TrainOptions& o) {
   return e;
 }
 
-// What `adrec train` and `adrec eval` call: the model name (options.model, else the config's
-// model.name) or the bundle's kind picks TrainRanking/EvaluateRanking or the sequence trainer
-// (seq_trainer.h).
+// What `adrec train` and `adrec eval` call: the model's registry family (options.model, else the
+// config's model.name; models/registry.h) or the bundle's kind picks the ranking trainer
+// (TrainRanking/EvaluateRanking), the sequence trainer (sequence_trainer.h) or the HSTU
+// ranker's (hstu_ranker_trainer.h). An unknown model name lists the registered ones.
 StatusOr<nlohmann::ordered_json> Train(const TrainOptions& options);
 StatusOr<nlohmann::ordered_json> Evaluate(const EvalOptions& options);
 

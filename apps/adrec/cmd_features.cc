@@ -222,8 +222,8 @@ Status Run(const Flags& flags, const Context& ctx) {
   }
   j["split"] = sj;
   j["row_mapping"] = {{"fixed", "row = raw + 1 for 0 <= raw < rows - 1, else 0 (unknown)"},
-                      {"hashed", "row = XXH3-64(table name, raw) mod rows (adrec/nn)"},
-                      {"dynamic", "rows assigned as IDs arrive (adrec/nn); not reproducible from the raw values alone"}};
+                      {"hashed", "row = XXH3-64(table name, raw) mod rows (adrec/embedding)"},
+                      {"dynamic", "rows assigned as IDs arrive (adrec/embedding); not reproducible from the raw values alone"}};
   j["tables"] = nlohmann::ordered_json::array();
   for (const data::TableSpec& t : spec.tables) {
     j["tables"].push_back({{"name", t.name}, {"kind", data::TableKindName(t.kind)}, {"rows", t.rows},

@@ -1,6 +1,6 @@
 """PyTorch eager reference of bench/train_sequence_bench.cc: the same SASRec / HSTU
 (seq_models.py, adrec's twins), the same sampled-softmax loss (uniform + at most 128 in-batch
-negatives, cosine / temperature, accidental hits masked; adrec/train/seq_loss.cc), AdamW, on full-length
+negatives, cosine / temperature, accidental hits masked; adrec/train/losses.cc), AdamW, on full-length
 random sequences built before timing. Prints one JSON object on stdout.
 
     train_sequence.py [--model hstu] [--device cpu] [--threads 2] [--batch 128] [--len 200]
@@ -9,7 +9,7 @@ random sequences built before timing. Prints one JSON object on stdout.
     train_sequence.py --check DIR [DIR...] [--tol 1e-5]
 
 --check reads DIR/loss.safetensors (hidden, targets, table, negatives, expected; metadata
-temperature, in_batch) written by adrec's test (adrec/train/seq_loss_test.cc), computes the loss
+temperature, in_batch) written by adrec's test (adrec/train/losses_test.cc), computes the loss
 here and exits 0 when |loss - expected| / max(1, |expected|) < --tol (printed either way).
 
 --count-flops 1 adds model_flops_per_step: the matmul/attention FLOPs of one training step
