@@ -346,9 +346,10 @@ StatusOr<ordered_json> EvaluateSequenceRanker(const EvalOptions& o) {
     if (o.threads > 0) at::set_num_threads(o.threads);
     ADREC_ASSIGN_OR_RETURN(nlohmann::json manifest, models::ReadBundleManifest(o.bundle, models::kSequenceRankingBundle));
     const std::string mpath = (o.bundle / models::kBundleManifestFile).string();
-    if (!manifest.contains("config") || !manifest.contains("feature_spec")) return DataLossError(mpath + ": missing config or feature_spec");
-    ADREC_ASSIGN_OR_RETURN(Config cfg, ParseTrainConfig(manifest["config"].get<std::string>(), mpath + " [config]",
-                                                         manifest.value("model", "")));
+    if (!manifest.contains("feature_spec")) return DataLossError(mpath + ": missing feature_spec");
+    // ManifestString, as the ranking loader reads it: a non-string config is DataLoss, not a json throw.
+    ADREC_ASSIGN_OR_RETURN(std::string config_text, models::ManifestString(manifest, o.bundle, "config"));
+    ADREC_ASSIGN_OR_RETURN(Config cfg, ParseTrainConfig(config_text, mpath + " [config]", manifest.value("model", "")));
     RankerSettings s;
     ADREC_RETURN_IF_ERROR(ReadRankerSettings(cfg, &s));
     ADREC_ASSIGN_OR_RETURN(data::FeatureSpec spec, data::FeatureSpec::FromJson(manifest["feature_spec"]));
