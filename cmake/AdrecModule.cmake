@@ -42,9 +42,6 @@ function(adrec_module name)
     endif()
     add_executable(${target} ${files})
     target_link_libraries(${target} PRIVATE adrec_${name} ${M_TEST_DEPS} GTest::gtest GTest::gmock GTest::gtest_main)
-    target_compile_definitions(${target} PRIVATE
-      ADREC_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
-      ADREC_PYTHON="${ADREC_PYTHON}")
     if(M_TORCH)
       target_link_libraries(${target} PRIVATE adrec_torch)
       target_precompile_headers(${target} REUSE_FROM adrec_${name})

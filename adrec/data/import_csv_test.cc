@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include "adrec/core/build_paths.h"
 #include "adrec/core/file.h"
 #include "adrec/data/import.h"
 #include "adrec/data/import_test_util.h"
@@ -7,7 +8,7 @@
 namespace adrec::data {
 namespace {
 
-const std::filesystem::path kSchemas = std::filesystem::path(ADREC_SOURCE_DIR) / "configs" / "schemas";
+const std::filesystem::path kSchemas = std::filesystem::path(adrec::build_paths::SourceDir()) / "configs" / "schemas";
 
 std::string Cat(const Column* c, size_t row) { return c->vocab->Name(c->u32[row]); }
 

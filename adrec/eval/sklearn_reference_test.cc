@@ -1,6 +1,6 @@
 // Compares adrec's AUC, log loss and NDCG with scikit-learn on the same random data: the test
 // writes the cases to a temp file, runs adrec/eval/testdata/sklearn_metrics.py with the
-// project venv's python (ADREC_PYTHON) and checks agreement to 1e-9.
+// project venv's python and checks agreement to 1e-9.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "adrec/core/build_paths.h"
 #include "adrec/core/file.h"
 #include "adrec/core/testing.h"
 #include "adrec/eval/metrics.h"
@@ -24,8 +25,8 @@ struct LogLossCase { std::vector<float> y, p, w; };
 struct NdcgCase { std::vector<float> scores; uint32_t target; uint32_t k; };
 
 TEST(SklearnReferenceTest, AucLogLossNdcgAgreeWithScikitLearn) {
-  const std::filesystem::path python = ADREC_PYTHON;
-  const std::filesystem::path script = std::filesystem::path(ADREC_SOURCE_DIR) / "adrec/eval/testdata/sklearn_metrics.py";
+  const std::filesystem::path python = adrec::build_paths::Python();
+  const std::filesystem::path script = std::filesystem::path(adrec::build_paths::SourceDir()) / "adrec/eval/testdata/sklearn_metrics.py";
   if (!std::filesystem::exists(python)) {
     ADREC_SKIP_WITHOUT_REFERENCE("project venv python " + python.string() + " not found (run the setup script to create .venv)");
   }

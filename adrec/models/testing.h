@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "adrec/core/build_paths.h"
 #include "adrec/core/config.h"
 #include "adrec/core/process.h"
 #include "adrec/models/model.h"
@@ -65,17 +66,17 @@ inline std::shared_ptr<RankingModel> MustMake(const std::string& name, const Mod
   return *m;
 }
 
-// Empty when ADREC_PYTHON imports torch and safetensors, else why not (the twin tests skip).
+// Empty when the venv's Python imports torch and safetensors, else why not (the twin tests skip).
 inline std::string PythonTwinUnavailable() {
   std::string probe;
-  if (RunCommand(std::string("'") + ADREC_PYTHON + "' -c 'import torch, safetensors'", &probe) == 0) return "";
-  return std::string(ADREC_PYTHON) + " cannot import torch and safetensors (run scripts/setup): " + probe;
+  if (RunCommand(std::string("'") + adrec::build_paths::Python() + "' -c 'import torch, safetensors'", &probe) == 0) return "";
+  return std::string(adrec::build_paths::Python()) + " cannot import torch and safetensors (run scripts/setup): " + probe;
 }
 
 // Runs bench/reference/<script> --tol `tol` --check DIR... and expects success with one
 // "max_abs_diff=" line per directory (nothing was skipped).
 inline void ExpectTwinAgrees(const std::string& script, const std::vector<std::string>& dirs, double tol) {
-  std::string command = std::string("'") + ADREC_PYTHON + "' '" + ADREC_SOURCE_DIR + "/bench/reference/" + script +
+  std::string command = std::string("'") + adrec::build_paths::Python() + "' '" + adrec::build_paths::SourceDir() + "/bench/reference/" + script +
                         "' --tol " + std::to_string(tol) + " --check";
   for (const auto& d : dirs) command += " '" + d + "'";
   std::string output;

@@ -11,6 +11,7 @@
 #include <random>
 #include <sstream>
 
+#include "adrec/core/build_paths.h"
 #include "adrec/core/file.h"
 #include "adrec/core/safetensors.h"
 #include "adrec/core/testing.h"
@@ -20,11 +21,11 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const std::string kScript = std::string(ADREC_SOURCE_DIR) + "/adrec/tensor/testdata/safetensors_check.py";
+const std::string kScript = std::string(adrec::build_paths::SourceDir()) + "/adrec/tensor/testdata/safetensors_check.py";
 
 // Runs the reference script; returns its exit status and stdout (stderr passes through to the log).
 std::pair<int, std::string> RunPython(const std::string& args) {
-  std::string cmd = "'" + std::string(ADREC_PYTHON) + "' '" + kScript + "' " + args;
+  std::string cmd = "'" + std::string(adrec::build_paths::Python()) + "' '" + kScript + "' " + args;
   FILE* p = ::popen(cmd.c_str(), "r");
   if (p == nullptr) return {-1, ""};
   std::string out;
@@ -42,7 +43,7 @@ bool PythonHasSafetensors() {
 
 #define SKIP_WITHOUT_PYTHON_SAFETENSORS()                                                             \
   if (!PythonHasSafetensors())                                                                       \
-  ADREC_SKIP_WITHOUT_REFERENCE(std::string(ADREC_PYTHON) +                                        \
+  ADREC_SKIP_WITHOUT_REFERENCE(std::string(adrec::build_paths::Python()) +                                        \
                                " cannot import safetensors.torch (run scripts/setup to create the venv); the Python cross-checks need it")
 
 std::string Quote(const fs::path& p) { return "'" + p.string() + "'"; }

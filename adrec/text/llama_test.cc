@@ -13,6 +13,7 @@
 #include <memory>
 #include <string>
 
+#include "adrec/core/build_paths.h"
 #include "adrec/core/file.h"
 #include "adrec/tensor/tensor_io.h"
 #include "adrec/text/testing.h"
@@ -26,7 +27,7 @@ using testing::RunOffline;
 
 // ---- the Python reference (bench/reference/decoder_models.py, run by the venv's Python) ----
 
-const std::string kScript = std::string(ADREC_SOURCE_DIR) + "/bench/reference/decoder_models.py";
+const std::string kScript = std::string(adrec::build_paths::SourceDir()) + "/bench/reference/decoder_models.py";
 
 // One tiny random model per argument string ("--arch qwen2 --tie"), built once per process:
 // DIR/model (the Hugging Face directory) and DIR/reference.safetensors (transformers' outputs).
@@ -36,7 +37,7 @@ const fs::path& ReferenceDir(const std::string& args) {
   if (!dir) {
     dir = std::make_unique<ScopedTempDir>("llama");
     std::string out;
-    const int rc = RunOffline(Quote(ADREC_PYTHON) + " " + Quote(kScript) + " tiny " + Quote(dir->path().string()) +
+    const int rc = RunOffline(Quote(adrec::build_paths::Python()) + " " + Quote(kScript) + " tiny " + Quote(dir->path().string()) +
                                   " " + args,
                               &out);
     EXPECT_EQ(rc, 0) << "decoder_models.py tiny " << args << ":\n" << out;

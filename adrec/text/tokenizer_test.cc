@@ -15,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "adrec/core/build_paths.h"
 #include "adrec/core/file.h"
 #include "adrec/core/process.h"
 #include "adrec/core/testing.h"
@@ -26,9 +27,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string Python() { return std::string("'") + ADREC_PYTHON + "' "; }
-std::string Reference() { return std::string("'") + ADREC_SOURCE_DIR + "/bench/reference/tokenizers_ref.py' "; }
-fs::path Corpus() { return fs::path(ADREC_SOURCE_DIR) / "adrec/text/testdata/tokenizer_corpus.json"; }
+std::string Python() { return std::string("'") + adrec::build_paths::Python() + "' "; }
+std::string Reference() { return std::string("'") + adrec::build_paths::SourceDir() + "/bench/reference/tokenizers_ref.py' "; }
+fs::path Corpus() { return fs::path(adrec::build_paths::SourceDir()) / "adrec/text/testdata/tokenizer_corpus.json"; }
 
 fs::path TempDir(const std::string& name) {
   fs::path dir = fs::temp_directory_path() / ("adrec-tokenizer-" + name + "-" + std::to_string(getpid()));
@@ -41,7 +42,7 @@ fs::path TempDir(const std::string& name) {
 std::string ReferenceUnavailable() {
   std::string out;
   if (RunCommand(Python() + "-c 'import tokenizers'", &out) == 0) return "";
-  return std::string(ADREC_PYTHON) + " cannot import tokenizers (run scripts/setup): " + out;
+  return std::string(adrec::build_paths::Python()) + " cannot import tokenizers (run scripts/setup): " + out;
 }
 
 // Encodes the corpus on both sides and compares IDs (with and without special tokens, truncated)

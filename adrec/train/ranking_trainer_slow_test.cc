@@ -10,6 +10,7 @@
 #include <fstream>
 #include <regex>
 
+#include "adrec/core/build_paths.h"
 #include "adrec/core/file.h"
 #include "adrec/data/dataset_io.h"
 #include "adrec/data/synthetic.h"
@@ -46,7 +47,7 @@ class TrainerTest : public ::testing::Test {
   // The repo's config for `model`, with `[train]` keys replaced.
   static fs::path Config(const std::string& model, const std::map<std::string, std::string>& train,
                          const std::string& name) {
-    auto text = ReadFile(fs::path(ADREC_SOURCE_DIR) / "configs" / ("synthetic_" + model + ".toml"));
+    auto text = ReadFile(fs::path(adrec::build_paths::SourceDir()) / "configs" / ("synthetic_" + model + ".toml"));
     EXPECT_TRUE(text.ok());
     std::string s = *text;
     for (const auto& [k, v] : train) {
@@ -195,12 +196,12 @@ TEST_F(TrainerTest, BundleLoadsInPythonSafetensors) {
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   const fs::path weights = dir_->path() / "py" / "model.safetensors";
   const fs::path out = dir_->path() / "py-keys.txt";
-  const std::string cmd = std::string(ADREC_PYTHON) +
+  const std::string cmd = std::string(adrec::build_paths::Python()) +
                           " -c \"import sys; from safetensors.numpy import load_file; t = load_file(sys.argv[1]); "
                           "print(len(t), int(any(k.startswith('emb/') for k in t)), int(any(k.startswith('dense/') for k in t)))\" " +
                           weights.string() + " > " + out.string();
-  if (std::system((std::string(ADREC_PYTHON) + " -c 'import safetensors' 2>/dev/null").c_str()) != 0) {
-    ADREC_SKIP_WITHOUT_REFERENCE(std::string(ADREC_PYTHON) + " cannot import safetensors (run scripts/setup)");
+  if (std::system((std::string(adrec::build_paths::Python()) + " -c 'import safetensors' 2>/dev/null").c_str()) != 0) {
+    ADREC_SKIP_WITHOUT_REFERENCE(std::string(adrec::build_paths::Python()) + " cannot import safetensors (run scripts/setup)");
   }
   ASSERT_EQ(std::system(cmd.c_str()), 0);
   auto text = ReadFile(out);
