@@ -52,6 +52,12 @@ option(ADREC_WITH_ROCKSDB "Build the RocksDB-backed stores (Debian librocksdb-de
 if(ADREC_WITH_ROCKSDB)
   pkg_check_modules(ROCKSDB REQUIRED IMPORTED_TARGET rocksdb)
 endif()
+# The retrieval index (adrec/index): FAISS's static library, which links OpenMP and BLAS.
+option(ADREC_WITH_FAISS "Build the FAISS retrieval index (Debian libfaiss-dev)" ON)
+if(ADREC_WITH_FAISS)
+  find_package(OpenMP REQUIRED)
+  find_package(faiss CONFIG REQUIRED)
+endif()
 if(ADREC_BUILD_TESTS)
   find_package(GTest REQUIRED)
 endif()

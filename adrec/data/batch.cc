@@ -198,6 +198,12 @@ ResolvedSpec Resolve(const Dataset& ds, const FeatureSpec& spec, const SampleSet
   return r;
 }
 
+float Normalized(const ResolvedDense& d, float x) {
+  if (d.normalize == Normalize::kLog1p) return std::copysign(std::log1p(std::fabs(x)), x);
+  if (d.normalize == Normalize::kStandard) return (x - d.mean) * d.inv_std;
+  return x;
+}
+
 // Counters prefetch the columns of the sample this many ahead (random accesses, ~100 ns each).
 constexpr size_t kCounterPrefetch = 8;
 
@@ -352,11 +358,6 @@ void BuildBatch(const Dataset& ds, const FeatureSpec& spec, const SampleSet& sam
 
   const size_t width = r.dense_width;
   out->dense.resize(n * width);
-  auto normalized = [](const ResolvedDense& d, float x) {
-    if (d.normalize == Normalize::kLog1p) return std::copysign(std::log1p(std::fabs(x)), x);
-    if (d.normalize == Normalize::kStandard) return (x - d.mean) * d.inv_std;
-    return x;
-  };
   std::vector<size_t> counters;  // dense fields k that are counters: filled sample by sample below
   for (size_t k = 0; k < r.dense.size(); ++k) {
     const ResolvedDense& d = r.dense[k];
@@ -367,7 +368,7 @@ void BuildBatch(const Dataset& ds, const FeatureSpec& spec, const SampleSet& sam
     }
     for (size_t b = 0; b < n; ++b) {
       const uint64_t e = samples.events[order[b]];
-      col[b * width] = d.ok && !d.reader.IsMissing(e) ? normalized(d, d.reader.Raw(e)) : 0.f;
+      col[b * width] = d.ok && !d.reader.IsMissing(e) ? Normalized(d, d.reader.Raw(e)) : 0.f;
     }
   }
   // Counters walk the sample user's recent events: all of a sample's counters in a row find
@@ -382,7 +383,7 @@ void BuildBatch(const Dataset& ds, const FeatureSpec& spec, const SampleSet& sam
     }
     const uint64_t e = samples.events[order[b]];
     float* row = out->dense.data() + b * width;
-    for (size_t k : counters) row[k] = normalized(r.dense[k], r.dense[k].reader.counter.Count(e));
+    for (size_t k : counters) row[k] = Normalized(r.dense[k], r.dense[k].reader.counter.Count(e));
   }
 
   out->text.resize(r.text.size());
@@ -400,6 +401,102 @@ void BuildBatch(const Dataset& ds, const FeatureSpec& spec, const SampleSet& sam
       }
     }
   }
+}
+
+void BuildItemBatch(const Dataset& ds, const FeatureSpec& spec, std::span<const uint32_t> items, Batch* out) {
+  const SampleSet no_samples;
+  const ResolvedSpec r = Resolve(ds, spec, no_samples);
+  const size_t n = items.size();
+  const uint32_t* item_rows = ds.events.item.data();  // RowOf an item column: the event's item
+  out->Clear();
+  out->size = n;
+  out->labels.assign(n * spec.targets.size(), 0.f);
+  out->mask.assign(n * spec.targets.size(), 0.f);
+  out->event.assign(n, 0);
+  out->user.assign(n, 0);
+  out->scene.assign(n, 0);  // no request: the first scene
+  out->sparse.resize(r.sparse.size());
+  const std::vector<uint64_t> none(n, 0);
+  for (size_t k = 0; k < r.sparse.size(); ++k) {
+    const ResolvedSparse& f = r.sparse[k];
+    SparseFieldBatch& dst = out->sparse[k];
+    const bool item_side = f.ok && (f.source == SourceKind::kItem || f.source == SourceKind::kItemColumn);
+    if (!item_side) {  // as an unbound field reads: categorical row 0, lists empty
+      ResolvedSparse empty = f;
+      empty.ok = false;
+      FillSparse(ds, empty, no_samples, none, &dst);
+      continue;
+    }
+    dst.offsets.resize(n + 1);
+    dst.ids.clear();
+    for (size_t b = 0; b < n; ++b) {
+      const uint32_t item = items[b];
+      dst.offsets[b] = static_cast<int64_t>(dst.ids.size());
+      if (f.source == SourceKind::kItem) {
+        dst.ids.push_back(item);
+      } else if (f.kind == FieldKind::kMultiHot) {
+        uint64_t lb = f.offsets[item], le = f.offsets[item + 1];
+        if (f.max_len && le - lb > f.max_len) le = lb + f.max_len;
+        dst.ids.insert(dst.ids.end(), f.values + lb, f.values + le);
+      } else {
+        dst.ids.push_back(f.values[item]);
+      }
+    }
+    dst.offsets[n] = static_cast<int64_t>(dst.ids.size());
+  }
+  const size_t width = r.dense_width;
+  out->dense.assign(n * width, 0.f);
+  for (size_t k = 0; k < r.dense.size(); ++k) {
+    const ResolvedDense& d = r.dense[k];
+    if (!d.ok || d.reader.is_counter || !item_rows || d.reader.row_of != item_rows) continue;  // not the item's own
+    for (size_t b = 0; b < n; ++b) {
+      const uint32_t item = items[b];
+      const float raw = d.reader.f32 ? d.reader.f32[item] : static_cast<float>(d.reader.u32[item]);
+      out->dense[b * width + k] = Normalized(d, raw);
+    }
+  }
+  out->text.resize(r.text.size());
+  for (size_t k = 0; k < r.text.size(); ++k) {
+    const ResolvedText& t = r.text[k];
+    out->text[k].assign(n * t.width, 0.f);
+    if (!t.ok || t.row_of != item_rows) continue;
+    for (size_t b = 0; b < n; ++b) {
+      float* line = out->text[k].data() + b * t.width;
+      for (uint64_t p = t.offsets[items[b]]; p < t.offsets[items[b] + 1]; ++p) {
+        if (t.index[p] < t.width) line[t.index[p]] = t.value[p];
+      }
+    }
+  }
+}
+
+void AppendBatch(const Batch& src, Batch* dst) {
+  if (dst->size == 0 && dst->sparse.empty() && dst->text.empty()) {
+    *dst = src;
+    return;
+  }
+  for (size_t k = 0; k < src.sparse.size() && k < dst->sparse.size(); ++k) {
+    SparseFieldBatch& d = dst->sparse[k];
+    const SparseFieldBatch& s = src.sparse[k];
+    const int64_t base = d.offsets.empty() ? 0 : d.offsets.back();
+    if (!d.offsets.empty()) d.offsets.pop_back();
+    for (int64_t o : s.offsets) d.offsets.push_back(base + o);
+    d.ids.insert(d.ids.end(), s.ids.begin(), s.ids.end());
+  }
+  dst->dense.insert(dst->dense.end(), src.dense.begin(), src.dense.end());
+  for (size_t k = 0; k < src.text.size() && k < dst->text.size(); ++k) {
+    dst->text[k].insert(dst->text[k].end(), src.text[k].begin(), src.text[k].end());
+  }
+  auto append = [](auto& d, const auto& s) { d.insert(d.end(), s.begin(), s.end()); };
+  append(dst->labels, src.labels);
+  append(dst->mask, src.mask);
+  append(dst->event, src.event);
+  append(dst->user, src.user);
+  append(dst->scene, src.scene);
+  if (!dst->truth.empty()) {  // rows without ground truth (item rows) read 0
+    if (src.truth.size() == src.size) append(dst->truth, src.truth);
+    else dst->truth.resize(dst->truth.size() + src.size, 0.f);
+  }
+  dst->size += src.size;
 }
 
 }  // namespace adrec::data

@@ -40,4 +40,14 @@ struct Batch {
 void BuildBatch(const Dataset& ds, const FeatureSpec& spec, const SampleSet& samples,
                 std::span<const uint64_t> order, Batch* out);
 
+// Fills `out` with one row per item of `items` (dense item IDs): the spec's item-side fields
+// (sources "item" and "item.<col>", dense and text fields on item columns) read from the
+// catalogue, every other field empty as an unbound field reads (categorical: row 0). What an
+// item tower reads: the retrieval index embeds every item of the catalogue this way.
+void BuildItemBatch(const Dataset& ds, const FeatureSpec& spec, std::span<const uint32_t> items, Batch* out);
+
+// Appends src's rows after dst's (both built with the same spec): one forward pass over the
+// samples and extra item rows (a retrieval model's sampled negatives).
+void AppendBatch(const Batch& src, Batch* dst);
+
 }  // namespace adrec::data

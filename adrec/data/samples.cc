@@ -196,4 +196,17 @@ StatusOr<SampleSet> MakeSamples(const Dataset& ds, const FeatureSpec& spec, cons
   return out;
 }
 
+SampleSet PositiveSamples(const SampleSet& samples, size_t num_targets, size_t t) {
+  SampleSet out;
+  out.history_actions = samples.history_actions;
+  out.history = samples.history;
+  for (size_t s = 0; s < samples.size(); ++s) {
+    if (samples.mask[s * num_targets + t] <= 0.f || samples.labels[s * num_targets + t] < 0.5f) continue;
+    out.events.push_back(samples.events[s]);
+    out.labels.insert(out.labels.end(), samples.labels.begin() + s * num_targets, samples.labels.begin() + (s + 1) * num_targets);
+    out.mask.insert(out.mask.end(), samples.mask.begin() + s * num_targets, samples.mask.begin() + (s + 1) * num_targets);
+  }
+  return out;
+}
+
 }  // namespace adrec::data

@@ -40,4 +40,9 @@ struct SampleSet {
 // Samples of one split part (every sample event when split is null), in dataset order.
 StatusOr<SampleSet> MakeSamples(const Dataset& ds, const FeatureSpec& spec, const Split* split, SplitPart part);
 
+// The samples whose target t is defined and positive (label 1), with their labels and the same
+// history indexes: what a retrieval model trains and is evaluated on (an event whose item it
+// should find for the user).
+SampleSet PositiveSamples(const SampleSet& samples, size_t num_targets, size_t t);
+
 }  // namespace adrec::data

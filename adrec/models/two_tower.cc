@@ -85,7 +85,7 @@ TwoTowerModel::TwoTowerModel(const ModelShape& shape, const TwoTowerOptions& opt
   bias_ = out_->register_parameter("bias", torch::zeros({T}));
 }
 
-std::pair<torch::Tensor, torch::Tensor> TwoTowerModel::Towers(const embedding::ModelInput& input) {
+std::pair<torch::Tensor, torch::Tensor> TwoTowerModel::Vectors(const embedding::ModelInput& input) {
   CheckInput(shape_, input, "two_tower");
   std::vector<torch::Tensor> q, v;
   for (size_t i = 0; i < input.sparse.size(); ++i) (sparse_item_[i] ? v : q).push_back(input.sparse[i]);
@@ -98,15 +98,16 @@ std::pair<torch::Tensor, torch::Tensor> TwoTowerModel::Towers(const embedding::M
 }
 
 torch::Tensor TwoTowerModel::forward(const embedding::ModelInput& input) {
-  auto [q, v] = Towers(input);
+  auto [q, v] = Vectors(input);
   return (q * v).sum(-1) + bias_;
 }
 
 torch::Tensor TwoTowerModel::represent(const embedding::ModelInput& input) {
-  auto [q, v] = Towers(input);
+  auto [q, v] = Vectors(input);
   return torch::cat({q.flatten(1), v.flatten(1)}, 1);
 }
 
-torch::Tensor TwoTowerModel::ItemVectors(const embedding::ModelInput& input) { return Towers(input).second; }
+torch::Tensor TwoTowerModel::ItemVectors(const embedding::ModelInput& input) { return Vectors(input).second; }
+torch::Tensor TwoTowerModel::QueryVectors(const embedding::ModelInput& input) { return Vectors(input).first; }
 
 }  // namespace adrec::models

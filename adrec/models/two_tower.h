@@ -40,9 +40,13 @@ class TwoTowerModel : public RankingModel {
   std::string kind() const override { return "two_tower"; }
   // Item vectors [B, T, dim] (inputs of the item fields only are read).
   torch::Tensor ItemVectors(const embedding::ModelInput& input);
+  // Query vectors [B, T, dim]: the logit of target t is their dot product with the item's t-th
+  // vector plus a per-target bias, so the top items by inner product are the top by score.
+  torch::Tensor QueryVectors(const embedding::ModelInput& input);
+  // Both [B, T, dim] from one pass: (query, item).
+  std::pair<torch::Tensor, torch::Tensor> Vectors(const embedding::ModelInput& input);
 
  private:
-  std::pair<torch::Tensor, torch::Tensor> Towers(const embedding::ModelInput& input);
   ModelShape shape_;
   TwoTowerOptions options_;
   std::vector<bool> sparse_item_, text_item_;

@@ -58,4 +58,31 @@ torch::Tensor BceOneNegativeLoss(const torch::Tensor& hidden, const torch::Tenso
   return -(torch::log_sigmoid(pos) + torch::log_sigmoid(-neg)).mean();
 }
 
+torch::Tensor InBatchSoftmaxLoss(const torch::Tensor& q_in, const torch::Tensor& v_in, const torch::Tensor& item_ids,
+                                 const torch::Tensor& log_p, const torch::Tensor& neg_in, const torch::Tensor& neg_ids,
+                                 int64_t num_items, const InBatchSoftmaxOptions& o) {
+  auto norm = [&](const torch::Tensor& x) {
+    torch::Tensor f = x.to(torch::kFloat32);
+    return o.l2_normalize ? torch::nn::functional::normalize(f, torch::nn::functional::NormalizeFuncOptions().dim(-1)) : f;
+  };
+  const torch::Tensor q = norm(q_in), v = norm(v_in);
+  const int64_t B = q.size(0);
+  const double inv_t = 1.0 / o.temperature;
+  torch::Tensor logits = torch::matmul(q, v.t()) * inv_t;  // [B, B]
+  if (o.logq) logits = logits - (log_p.to(torch::kFloat32) + std::log(static_cast<double>(B))).unsqueeze(0);
+  // The same item in another row is this row's positive too, not a negative.
+  const torch::Tensor same = item_ids.unsqueeze(1) == item_ids.unsqueeze(0);
+  const torch::Tensor diag = torch::eye(B, torch::TensorOptions().dtype(torch::kBool).device(q.device()));
+  logits = logits.masked_fill(same & ~diag, -std::numeric_limits<float>::infinity());
+  if (neg_in.defined() && neg_in.size(0) > 0) {
+    const int64_t M = neg_in.size(0);
+    torch::Tensor nl = torch::matmul(q, norm(neg_in).t()) * inv_t;  // [B, M]
+    if (o.logq) nl = nl - std::log(static_cast<double>(M) / static_cast<double>(std::max<int64_t>(1, num_items)));
+    nl = nl.masked_fill(item_ids.unsqueeze(1) == neg_ids.unsqueeze(0), -std::numeric_limits<float>::infinity());
+    logits = torch::cat({logits, nl}, 1);
+  }
+  const torch::Tensor target = torch::arange(B, torch::TensorOptions().dtype(torch::kLong).device(q.device()));
+  return torch::nn::functional::cross_entropy(logits, target);
+}
+
 }  // namespace adrec::train

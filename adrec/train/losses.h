@@ -2,7 +2,8 @@
 // binary cross-entropy over several targets. Next item (SASRec, HSTU): sampled softmax as the
 // HSTU reference trains it (the positive against shared uniform negatives and the other rows'
 // positives, on L2-normalised embeddings with a temperature) and SASRec's original binary
-// cross-entropy with one uniform negative per position.
+// cross-entropy with one uniform negative per position. Retrieval (the two-tower model): in-batch
+// softmax with logQ correction plus uniform negatives.
 #pragma once
 
 #include <cstdint>
@@ -43,5 +44,22 @@ torch::Tensor UniformNegatives(int64_t num_items, const SampledSoftmaxOptions& o
 // positions; negatives [N] one per position.
 torch::Tensor BceOneNegativeLoss(const torch::Tensor& hidden, const torch::Tensor& targets, const torch::Tensor& table,
                                  const torch::Tensor& negatives);
+
+// Retrieval by a two-tower model (Yi et al. 2019, "Sampling-Bias-Corrected Neural Modeling for
+// Large Corpus Item Recommendations"; Yang et al. 2020, "Mixed Negative Sampling"). Row i's
+// query q_i [B, d] should score its own item v_i [B, d] above the other rows' items and the
+// uniform negatives neg [M, d]. Each candidate's logit is q·v / temperature − log(expected times
+// it is sampled): log(B · p_j) for in-batch items (p_j: the item's share of training positives,
+// `log_p` [B]) and log(M / num_items) for uniform ones, so popular items are not pushed down
+// merely for appearing often. Candidates with the row's own item ID (repeats in the batch,
+// accidental uniform hits) are masked. Mean over rows of −log softmax(own item).
+struct InBatchSoftmaxOptions {
+  double temperature = 0.05;  // train.temperature
+  bool logq = true;           // train.logq_correction
+  bool l2_normalize = true;   // cosine instead of dot product (train.l2_normalize)
+};
+torch::Tensor InBatchSoftmaxLoss(const torch::Tensor& q, const torch::Tensor& v, const torch::Tensor& item_ids,
+                                 const torch::Tensor& log_p, const torch::Tensor& neg, const torch::Tensor& neg_ids,
+                                 int64_t num_items, const InBatchSoftmaxOptions& options);
 
 }  // namespace adrec::train

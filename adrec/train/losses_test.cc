@@ -134,6 +134,59 @@ TEST(SampledSoftmaxLoss, PyTorchTwinGivesTheSameLoss) {
   models::testing::ExpectTwinAgrees("train_sequence.py", dirs, 1e-5);
 }
 
+// The in-batch softmax written out with doubles: cosine / temperature, logQ terms, repeats of
+// the row's own item and accidental uniform hits left out of the denominator.
+TEST(InBatchSoftmaxLoss, EqualsTheFormulaWithLogQAndRepeatsRemoved) {
+  torch::manual_seed(3);
+  const int64_t B = 5, M = 4, d = 6, N = 50;
+  const torch::Tensor q = torch::randn({B, d}), v = torch::randn({B, d}), neg = torch::randn({M, d});
+  const torch::Tensor items = torch::tensor(std::vector<int64_t>{3, 7, 3, 9, 11});  // rows 0 and 2 share item 3
+  const torch::Tensor neg_ids = torch::tensor(std::vector<int64_t>{7, 20, 21, 22});  // 7 is row 1's own item
+  const torch::Tensor log_p = torch::log(torch::tensor(std::vector<float>{0.2f, 0.1f, 0.2f, 0.05f, 0.01f}));
+  for (bool logq : {false, true}) {
+    InBatchSoftmaxOptions o;
+    o.temperature = 0.1;
+    o.logq = logq;
+    const double got = InBatchSoftmaxLoss(q, v, items, log_p, neg, neg_ids, N, o).item<double>();
+    auto cosine = [](const torch::Tensor& a, const torch::Tensor& b) {
+      double ab = 0, aa = 0, bb = 0;
+      for (int64_t j = 0; j < a.size(0); ++j) {
+        const double x = a[j].item<double>(), y = b[j].item<double>();
+        ab += x * y;
+        aa += x * x;
+        bb += y * y;
+      }
+      return ab / std::sqrt(aa * bb);
+    };
+    double want = 0;
+    for (int64_t i = 0; i < B; ++i) {
+      std::vector<double> logits;
+      double own = 0;
+      for (int64_t j = 0; j < B; ++j) {
+        const double l = cosine(q[i], v[j]) / 0.1 - (logq ? log_p[j].item<double>() + std::log(double(B)) : 0.0);
+        if (j == i) own = l;
+        if (j != i && items[j].item<int64_t>() == items[i].item<int64_t>()) continue;
+        logits.push_back(l);
+      }
+      for (int64_t m = 0; m < M; ++m) {
+        if (neg_ids[m].item<int64_t>() == items[i].item<int64_t>()) continue;
+        logits.push_back(cosine(q[i], neg[m]) / 0.1 - (logq ? std::log(double(M) / N) : 0.0));
+      }
+      double z = 0;
+      for (double l : logits) z += std::exp(l);
+      want += -(own - std::log(z));
+    }
+    want /= B;
+    EXPECT_NEAR(got, want, 1e-4 * std::max(1.0, std::fabs(want))) << "logq " << logq;
+  }
+  // Gradients reach both towers and the negatives.
+  torch::Tensor qg = q.clone().requires_grad_(), vg = v.clone().requires_grad_(), ng = neg.clone().requires_grad_();
+  InBatchSoftmaxLoss(qg, vg, items, log_p, ng, neg_ids, N, {}).backward();
+  EXPECT_GT(qg.grad().abs().sum().item<double>(), 0);
+  EXPECT_GT(vg.grad().abs().sum().item<double>(), 0);
+  EXPECT_GT(ng.grad().abs().sum().item<double>(), 0);
+}
+
 TEST(BceOneNegativeLoss, EqualsTheFormula) {
   torch::Tensor table = torch::tensor({{0.0, 0.0}, {1.0, 0.0}, {0.0, 2.0}});
   torch::Tensor h = torch::tensor({{1.0, 1.0}});

@@ -6,6 +6,9 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <numeric>
+#include <random>
+#include <set>
 
 #include "adrec/core/config.h"
 #include "adrec/core/log_line.h"
@@ -19,7 +22,10 @@
 #include "adrec/train/autocast.h"
 #include "adrec/train/ctrl.h"
 #include "adrec/train/losses.h"
+#include "adrec/models/two_tower.h"
 #include "adrec/train/ranking_model.h"
+#include "adrec/train/retrieval_towers.h"
+#include "adrec/train/retrieval_vectors.h"
 #include "adrec/train/run_loop.h"
 #include "adrec/train/train_config.h"
 
@@ -55,8 +61,18 @@ struct TrainSettings {
   // Which valid figure picks the kept weights and drives early stopping: the primary target's
   // AUC, or the mean AUC of every target with a loss weight (multi-task towers peak at
   // different epochs: the sparse conversion tower overfits while click still improves).
-  std::string select = "primary_auc";  // primary_auc | mean_auc
+  std::string select = "primary_auc";  // primary_auc | mean_auc (retrieval: hr@K, ndcg@K, mrr)
   bool init_output_bias = true;   // start each target's output at its train base rate
+  // pointwise: the masked BCE over every sample. in_batch_softmax (two_tower only): retrieval,
+  // each positive of the primary target against the batch's other items and uniform negatives
+  // with logQ correction (losses.h), evaluated by HR@K over the whole catalogue.
+  std::string objective = "pointwise";
+  int64_t uniform_negatives = 128;  // per batch, shared by its rows (Mixed Negative Sampling)
+  double temperature = 0.05;
+  bool logq_correction = true;
+  bool l2_normalize = true;         // cosine similarity; the index then holds unit vectors
+  int64_t eval_queries = 5000;      // valid positives per retrieval evaluation (a seeded sample)
+  bool retrieval() const { return objective == "in_batch_softmax"; }
 };
 
 Status ReadSettings(Config& cfg, TrainSettings* s) {
@@ -85,7 +101,16 @@ Status ReadSettings(Config& cfg, TrainSettings* s) {
   ADREC_RETURN_IF_ERROR(cfg.Get("train.primary_target", &s->primary_target));
   ADREC_RETURN_IF_ERROR(cfg.Get("train.select", &s->select));
   ADREC_RETURN_IF_ERROR(cfg.Get("train.init_output_bias", &s->init_output_bias));
+  ADREC_RETURN_IF_ERROR(cfg.Get("train.objective", &s->objective));
+  ADREC_RETURN_IF_ERROR(cfg.Get("train.uniform_negatives", &s->uniform_negatives));
+  ADREC_RETURN_IF_ERROR(cfg.Get("train.temperature", &s->temperature));
+  ADREC_RETURN_IF_ERROR(cfg.Get("train.logq_correction", &s->logq_correction));
+  ADREC_RETURN_IF_ERROR(cfg.Get("train.l2_normalize", &s->l2_normalize));
+  ADREC_RETURN_IF_ERROR(cfg.Get("train.eval_queries", &s->eval_queries));
   const std::string src = cfg.source() + ": ";
+  if (s->objective != "pointwise" && s->objective != "in_batch_softmax") {
+    return InvalidArgumentError(src + "train.objective '" + s->objective + "' is not one of pointwise, in_batch_softmax");
+  }
   if (s->epochs <= 0) return InvalidArgumentError(src + "train.epochs must be positive");
   if (bs <= 0 || bs > (1 << 24)) return InvalidArgumentError(src + "train.batch_size must be in [1, 16777216]");
   if (ebs <= 0 || ebs > (1 << 24)) return InvalidArgumentError(src + "train.eval_batch_size must be in [1, 16777216]");
@@ -98,7 +123,17 @@ Status ReadSettings(Config& cfg, TrainSettings* s) {
   if (s->schedule != "constant" && s->schedule != "cosine" && s->schedule != "linear") {
     return InvalidArgumentError(src + "train.schedule '" + s->schedule + "' is not one of constant, cosine, linear");
   }
-  if (s->select != "primary_auc" && s->select != "mean_auc") {
+  if (s->retrieval()) {
+    if (!cfg.Has("train.select")) s->select = "hr@50";
+    static const std::set<std::string> kRetrievalSelect = {"hr@10", "hr@50", "hr@100", "ndcg@10", "ndcg@50", "ndcg@100", "mrr"};
+    if (!kRetrievalSelect.count(s->select)) {
+      return InvalidArgumentError(src + "train.select '" + s->select +
+                                  "' is not one of hr@10, hr@50, hr@100, ndcg@10, ndcg@50, ndcg@100, mrr (in_batch_softmax)");
+    }
+    if (s->uniform_negatives < 0 || !(s->temperature > 0) || s->eval_queries <= 0) {
+      return InvalidArgumentError(src + "train.uniform_negatives must be >= 0, train.temperature and train.eval_queries > 0");
+    }
+  } else if (s->select != "primary_auc" && s->select != "mean_auc") {
     return InvalidArgumentError(src + "train.select '" + s->select + "' is not one of primary_auc, mean_auc");
   }
   if (s->clip_norm < 0 || s->warmup_steps < 0 || s->eval_every < 0 || s->checkpoint_every < 0 || s->patience < 0) {
@@ -134,6 +169,7 @@ class RankingTask : public TrainingTask {
  public:
   std::string_view bundle_kind() const override { return models::kRankingBundle; }
   Status Prepare(const RunContext& ctx) override;
+  Status PrepareRetrieval();
   LoopSettings loop() const override {
     LoopSettings l;
     l.cadence = Cadence::kSteps;
@@ -165,9 +201,14 @@ class RankingTask : public TrainingTask {
   StatusOr<TrainChunk> Train(const RunProgress& p, Progress& progress) override;
   StatusOr<ordered_json> EvaluateValid() override;
   double SelectionScore(const ordered_json& valid) const override {
+    if (s_.retrieval()) return valid.value(s_.select, 0.0);
     return train::SelectionScore(valid, spec_, s_.select);
   }
   std::string DescribeValid(const ordered_json& valid, double score) const override {
+    if (s_.retrieval()) {
+      return "valid hr@10 " + FixedDigits(valid.value("hr@10", 0.0), 4) + " hr@50 " + FixedDigits(valid.value("hr@50", 0.0), 4) +
+             " mrr " + FixedDigits(valid.value("mrr", 0.0), 4);
+    }
     return "valid auc " + FixedDigits(valid.value("auc", -1.0), 4) + " logloss " + FixedDigits(valid.value("logloss", 0.0), 4) +
            (s_.select == "primary_auc" ? "" : ", " + s_.select + " " + FixedDigits(score, 4));
   }
@@ -184,7 +225,7 @@ class RankingTask : public TrainingTask {
   StatusOr<TestReport> Test(EvalOptions eo) override {
     eo.batch_size = s_.eval_batch_size;
     eo.part = test_.size() > 0 ? "test" : "valid";
-    ADREC_ASSIGN_OR_RETURN(ordered_json report, EvaluateRanking(eo));
+    ADREC_ASSIGN_OR_RETURN(ordered_json report, s_.retrieval() ? EvaluateRetrieval(eo) : EvaluateRanking(eo));
     return TestReport{eo.part, std::move(report)};
   }
 
@@ -210,6 +251,13 @@ class RankingTask : public TrainingTask {
   int64_t per_epoch_ = 0, total_steps_ = 0, stream_epoch_ = -1;
   uint64_t samples_seen_ = 0, samples_before_ = 0;
   data::Batch batch_;
+  // in_batch_softmax: the two towers, log of each item's share of train positives (logQ), the
+  // uniform negatives' rows, and the valid positives an evaluation ranks.
+  models::TwoTowerModel* towers_ = nullptr;
+  torch::Tensor log_p_;
+  data::Batch neg_batch_;
+  std::vector<uint64_t> eval_order_;
+  StatusOr<TrainChunk> RetrievalStep(const RunProgress& p, Progress& progress);
 };
 
 Status RankingTask::Prepare(const RunContext& ctx) {
@@ -253,7 +301,8 @@ Status RankingTask::Prepare(const RunContext& ctx) {
   bo.embedding_optimizer.ftrl_l2 = s_.ftrl_l2;
   bo.linear_optimizer = s_.linear_optimizer;
   ADREC_ASSIGN_OR_RETURN(model_, BuildRankingModel(spec_, ds_.scenes, cfg, bo));
-  if (s_.init_output_bias) {
+  if (s_.retrieval()) ADREC_RETURN_IF_ERROR(PrepareRetrieval());
+  if (s_.init_output_bias && !s_.retrieval()) {  // a softmax over items has no base rate to start at
     if (!InitOutputBias(*model_.net, BaseRates(train_))) LogWarn(model_name_ + ": no output bias found to start at the base rate");
   }
 
@@ -271,6 +320,40 @@ Status RankingTask::Prepare(const RunContext& ctx) {
   LogInfo(model_name_ + ": " + std::to_string(train_.size()) + " train / " + std::to_string(valid_.size()) + " valid / " +
           std::to_string(test_.size()) + " test samples, " + std::to_string(spec_.targets.size()) + " targets, split " +
           split_.method);
+  return Status::Ok();
+}
+
+// in_batch_softmax: a two-tower model, and samples that are the primary target's positives.
+Status RankingTask::PrepareRetrieval() {
+  towers_ = dynamic_cast<models::TwoTowerModel*>(model_.net.get());
+  if (towers_ == nullptr) {
+    return InvalidArgumentError(o_->config.string() + ": train.objective = \"in_batch_softmax\" trains a two_tower model, not " +
+                                model_name_);
+  }
+  const size_t T = spec_.targets.size(), t = static_cast<size_t>(primary_);
+  train_ = data::PositiveSamples(train_, T, t);
+  valid_ = data::PositiveSamples(valid_, T, t);
+  test_ = data::PositiveSamples(test_, T, t);
+  if (train_.size() < 2) {
+    return FailedPreconditionError("in_batch_softmax: the train part has " + std::to_string(train_.size()) +
+                                   " positives of '" + spec_.targets[t].name + "'; need at least 2");
+  }
+  // logQ: each item's share of the train positives, the rate at which it appears in a batch.
+  std::vector<float> count(ds_.num_items(), 0.f);
+  for (uint64_t e : train_.events) count[ds_.events.item[e]] += 1.f;
+  const double total = static_cast<double>(train_.size());
+  std::vector<float> log_p(count.size());
+  for (size_t i = 0; i < count.size(); ++i) log_p[i] = static_cast<float>(std::log(std::max(1.f, count[i]) / total));
+  log_p_ = torch::tensor(log_p).to(device_);
+  const data::SampleSet& eval_set = valid_.size() > 0 ? valid_ : train_;
+  eval_order_.resize(eval_set.size());
+  std::iota(eval_order_.begin(), eval_order_.end(), uint64_t{0});
+  if (eval_order_.size() > static_cast<size_t>(s_.eval_queries)) {
+    std::mt19937_64 rng(o_->seed);
+    std::shuffle(eval_order_.begin(), eval_order_.end(), rng);
+    eval_order_.resize(static_cast<size_t>(s_.eval_queries));
+    std::sort(eval_order_.begin(), eval_order_.end());
+  }
   return Status::Ok();
 }
 
@@ -312,6 +395,7 @@ StatusOr<TrainChunk> RankingTask::Train(const RunProgress& p, Progress& progress
   }
   const double lr = LearningRate(s_, p.step, total_steps_);
   for (auto& g : opt_->param_groups()) g.options().set_lr(lr);
+  if (s_.retrieval()) return RetrievalStep(p, progress);
   auto lookup = model_.embeddings->Forward(batch_, /*train=*/true, p.step);
   const bool autocast = device_.is_cuda() && s_.bf16;
   torch::Tensor logits = MaybeAutocastBf16(autocast, [&] { return model_.net->forward(lookup.input); });
@@ -339,7 +423,73 @@ StatusOr<TrainChunk> RankingTask::Train(const RunProgress& p, Progress& progress
   return chunk;
 }
 
+// One in-batch softmax step: the batch's positives and M uniform item rows in one forward pass.
+StatusOr<TrainChunk> RankingTask::RetrievalStep(const RunProgress& p, Progress& progress) {
+  const int64_t B = static_cast<int64_t>(batch_.size);
+  std::vector<int64_t> pos_items(batch_.size);
+  for (size_t i = 0; i < batch_.size; ++i) pos_items[i] = ds_.events.item[batch_.event[i]];
+  std::vector<uint32_t> neg(static_cast<size_t>(s_.uniform_negatives));
+  // Seeded by the step, so a resumed run draws the same negatives as an uninterrupted one.
+  std::mt19937_64 rng(o_->seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(p.step));
+  std::uniform_int_distribution<uint32_t> pick(0, ds_.num_items() - 1);
+  for (uint32_t& n : neg) n = pick(rng);
+  if (!neg.empty()) {
+    data::BuildItemBatch(ds_, spec_, neg, &neg_batch_);
+    data::AppendBatch(neg_batch_, &batch_);
+  }
+  auto lookup = model_.embeddings->Forward(batch_, /*train=*/true, p.step);
+  const bool autocast = device_.is_cuda() && s_.bf16;
+  const torch::Tensor both = MaybeAutocastBf16(autocast, [&] {
+    auto [qv, iv] = towers_->Vectors(lookup.input);
+    return torch::stack({qv, iv});  // [2, B + M, T, dim]
+  });
+  const torch::Tensor q_all = both[0], v_all = both[1];
+  const int64_t M = static_cast<int64_t>(neg.size());
+  const torch::Tensor q = q_all.narrow(0, 0, B).select(1, primary_);
+  const torch::Tensor v = v_all.select(1, primary_);
+  const torch::Tensor item_ids = torch::tensor(pos_items).to(device_);
+  const torch::Tensor neg_ids =
+      torch::tensor(std::vector<int64_t>(neg.begin(), neg.end()), torch::kLong).to(device_);
+  InBatchSoftmaxOptions lo;
+  lo.temperature = s_.temperature;
+  lo.logq = s_.logq_correction;
+  lo.l2_normalize = s_.l2_normalize;
+  torch::Tensor loss = InBatchSoftmaxLoss(q, v.narrow(0, 0, B), item_ids, log_p_.index_select(0, item_ids),
+                                          v.narrow(0, B, M), neg_ids, ds_.num_items(), lo);
+  TrainChunk chunk;
+  const double loss_value = loss.item<double>();
+  if (!std::isfinite(loss_value)) {
+    chunk.diverged = true;
+    chunk.diverged_loss = loss_value;
+    return chunk;
+  }
+  opt_->zero_grad();
+  loss.backward();
+  if (s_.clip_norm > 0) torch::nn::utils::clip_grad_norm_(model_.net->parameters(), s_.clip_norm);
+  opt_->step();
+  model_.embeddings->Step(lookup, p.step);
+  samples_seen_ += static_cast<uint64_t>(B);
+  progress.Add(static_cast<uint64_t>(B));
+  chunk.steps = 1;
+  chunk.loss_sum = loss_value;
+  chunk.epoch_done = p.batch_in_epoch + 1 == per_epoch_;
+  return chunk;
+}
+
 StatusOr<ordered_json> RankingTask::EvaluateValid() {
+  if (s_.retrieval()) {
+    const data::SampleSet& set = valid_.size() > 0 ? valid_ : train_;
+    const size_t threads = o_->threads > 0 ? static_cast<size_t>(o_->threads) : 0;
+    const std::vector<float> items =
+        CatalogueVectors(model_, *towers_, ds_, primary_, s_.eval_batch_size, s_.l2_normalize);
+    const std::vector<float> queries =
+        QueryTowerVectors(model_, *towers_, ds_, set, eval_order_, primary_, s_.eval_batch_size, s_.l2_normalize);
+    std::vector<uint32_t> query_items;
+    for (uint64_t i : eval_order_) query_items.push_back(ds_.events.item[set.events[i]]);
+    model_.net->train();
+    const int dim = static_cast<int>(items.size() / std::max<size_t>(1, ds_.num_items()));
+    return RetrievalReport(items, queries, dim, query_items, {.ks = {10, 50, 100}, .threads = threads});
+  }
   PredictOptions po;
   po.batch_size = s_.eval_batch_size;
   po.threads = o_->threads > 0 ? o_->threads : 0;
@@ -365,6 +515,13 @@ void RankingTask::AddManifestFields(ordered_json* m) const {
                   {"users", ds_.num_users()},
                   {"items", ds_.num_items()}};
   if (!ctrl_summary_.is_null()) (*m)["ctrl"] = ctrl_summary_;
+  if (s_.retrieval()) {
+    (*m)["retrieval"] = {{"objective", s_.objective},
+                         {"l2_normalize", s_.l2_normalize},
+                         {"temperature", s_.temperature},
+                         {"logq_correction", s_.logq_correction},
+                         {"uniform_negatives", s_.uniform_negatives}};
+  }
 }
 
 }  // namespace
@@ -378,7 +535,8 @@ StatusOr<ordered_json> EvaluateRanking(const EvalOptions& o) {
   try {
     if (!o.protocol.empty() && o.protocol != "ctr") {
       return InvalidArgumentError("--protocol " + o.protocol + ": " + o.bundle.string() +
-                                  " is a ranking bundle, evaluated with --protocol ctr (AUC, GAUC, log loss per target)");
+                                  " is a ranking bundle, evaluated with --protocol ctr (AUC, GAUC, log loss per target) "
+                                  "or, for a two_tower model, --protocol retrieval (HR@K over the catalogue)");
     }
     ADREC_ASSIGN_OR_RETURN(torch::Device device, tensor::ParseDevice(o.device));
     if (o.threads > 0) at::set_num_threads(o.threads);

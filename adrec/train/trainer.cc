@@ -38,7 +38,10 @@ StatusOr<nlohmann::ordered_json> Evaluate(const EvalOptions& options) {
   const std::string kind = manifest["kind"].get<std::string>();
   if (kind == models::kSequenceBundle) return EvaluateSequence(options);
   if (kind == models::kSequenceRankingBundle) return EvaluateSequenceRanker(options);
-  if (kind == models::kRankingBundle) return EvaluateRanking(options);
+  if (kind == models::kRankingBundle) {
+    const bool retrieval = options.protocol == "retrieval" || (options.protocol.empty() && manifest.contains("retrieval"));
+    return retrieval ? EvaluateRetrieval(options) : EvaluateRanking(options);
+  }
   return InvalidArgumentError((options.bundle / models::kBundleManifestFile).string() + ": bundle kind '" + kind +
                               "' is not one this adrec evaluates (ranking, sequence, sequence_ranking)");
 }

@@ -62,6 +62,11 @@ struct EvalOptions {
 // "bayes_auc" where the dataset has ground truth.
 StatusOr<nlohmann::ordered_json> EvaluateRanking(const EvalOptions& options);
 
+// A two-tower bundle as a retriever (protocol "retrieval"; the default for bundles trained with
+// train.objective = "in_batch_softmax"): every positive of the part's primary target is a query
+// ranked against the whole catalogue by the towers' inner product; HR@K, NDCG@K, MRR, coverage.
+StatusOr<nlohmann::ordered_json> EvaluateRetrieval(const EvalOptions& options);
+
 // The evaluation of the bundle a training run wrote: its data, split, device and threads.
 inline EvalOptions EvalOptionsFor(const TrainOptions& o) {
   EvalOptions e;

@@ -35,5 +35,6 @@ void AddFeaturesCommand(CLI::App& app, Context& ctx);
 void AddEmbedTextCommand(CLI::App& app, Context& ctx);
 void AddEmbedCommand(CLI::App& app, Context& ctx);
 void AddTagCommand(CLI::App& app, Context& ctx);
+void AddIndexCommand(CLI::App& app, Context& ctx);  // builds with FAISS only (ADREC_HAVE_FAISS)
 
 }  // namespace adrec::cli

@@ -63,8 +63,10 @@ void AddEvalCommand(CLI::App& app, Context& ctx) {
       ->capture_default_str()
       ->check(CLI::IsMember({"test", "valid", "train", "all"}));
   cmd->add_option("--split-dir", o->split_dir, "Split directory (default: the split recorded in the bundle)");
-  cmd->add_option("--protocol", o->protocol, "ctr (ranking bundles) or loo (sequence bundles); default: the bundle's")
-      ->check(CLI::IsMember({"ctr", "loo"}));
+  cmd->add_option("--protocol", o->protocol,
+                  "ctr (ranking bundles), retrieval (two-tower bundles: HR@K over the catalogue) or loo (sequence "
+                  "bundles); default: the bundle's")
+      ->check(CLI::IsMember({"ctr", "retrieval", "loo"}));
   cmd->add_flag("--exclude-seen", o->exclude_seen, "loo: drop the user's history items from its ranking");
   cmd->add_option("--cold-threshold", o->cold_threshold,
                   "ctr: report items with fewer train samples than this as cold (0 = no cold/warm report)")

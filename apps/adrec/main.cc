@@ -24,6 +24,9 @@ int main(int argc, char** argv) {
   adrec::cli::AddEmbedTextCommand(app, ctx);
   adrec::cli::AddEmbedCommand(app, ctx);
   adrec::cli::AddTagCommand(app, ctx);
+#ifdef ADREC_HAVE_FAISS
+  adrec::cli::AddIndexCommand(app, ctx);
+#endif
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
