@@ -258,6 +258,9 @@ class RankingTask : public TrainingTask {
   data::Batch neg_batch_;
   std::vector<uint64_t> eval_order_;
   StatusOr<TrainChunk> RetrievalStep(const RunProgress& p, Progress& progress);
+  // The step's backward and updates; a non-finite loss reports divergence instead.
+  StatusOr<TrainChunk> ApplyLoss(const torch::Tensor& loss, embedding::EmbeddingCollection::Lookup& lookup,
+                                 size_t samples, const RunProgress& p, Progress& progress);
 };
 
 Status RankingTask::Prepare(const RunContext& ctx) {
@@ -402,7 +405,11 @@ StatusOr<TrainChunk> RankingTask::Train(const RunProgress& p, Progress& progress
   const int64_t B = static_cast<int64_t>(batch_.size), T = static_cast<int64_t>(spec_.targets.size());
   torch::Tensor labels = torch::from_blob(batch_.labels.data(), {B, T}, torch::kFloat32).to(device_);
   torch::Tensor mask = torch::from_blob(batch_.mask.data(), {B, T}, torch::kFloat32).to(device_);
-  torch::Tensor loss = MaskedBce(logits, labels, mask, target_weights_);
+  return ApplyLoss(MaskedBce(logits, labels, mask, target_weights_), lookup, batch_.size, p, progress);
+}
+
+StatusOr<TrainChunk> RankingTask::ApplyLoss(const torch::Tensor& loss, embedding::EmbeddingCollection::Lookup& lookup,
+                                            size_t samples, const RunProgress& p, Progress& progress) {
   TrainChunk chunk;
   const double loss_value = loss.item<double>();
   if (!std::isfinite(loss_value)) {
@@ -415,8 +422,8 @@ StatusOr<TrainChunk> RankingTask::Train(const RunProgress& p, Progress& progress
   if (s_.clip_norm > 0) torch::nn::utils::clip_grad_norm_(model_.net->parameters(), s_.clip_norm);
   opt_->step();
   model_.embeddings->Step(lookup, p.step);
-  samples_seen_ += batch_.size;
-  progress.Add(batch_.size);
+  samples_seen_ += samples;
+  progress.Add(samples);
   chunk.steps = 1;
   chunk.loss_sum = loss_value;
   chunk.epoch_done = p.batch_in_epoch + 1 == per_epoch_;
@@ -454,26 +461,9 @@ StatusOr<TrainChunk> RankingTask::RetrievalStep(const RunProgress& p, Progress& 
   lo.temperature = s_.temperature;
   lo.logq = s_.logq_correction;
   lo.l2_normalize = s_.l2_normalize;
-  torch::Tensor loss = InBatchSoftmaxLoss(q, v.narrow(0, 0, B), item_ids, log_p_.index_select(0, item_ids),
-                                          v.narrow(0, B, M), neg_ids, ds_.num_items(), lo);
-  TrainChunk chunk;
-  const double loss_value = loss.item<double>();
-  if (!std::isfinite(loss_value)) {
-    chunk.diverged = true;
-    chunk.diverged_loss = loss_value;
-    return chunk;
-  }
-  opt_->zero_grad();
-  loss.backward();
-  if (s_.clip_norm > 0) torch::nn::utils::clip_grad_norm_(model_.net->parameters(), s_.clip_norm);
-  opt_->step();
-  model_.embeddings->Step(lookup, p.step);
-  samples_seen_ += static_cast<uint64_t>(B);
-  progress.Add(static_cast<uint64_t>(B));
-  chunk.steps = 1;
-  chunk.loss_sum = loss_value;
-  chunk.epoch_done = p.batch_in_epoch + 1 == per_epoch_;
-  return chunk;
+  const torch::Tensor loss = InBatchSoftmaxLoss(q, v.narrow(0, 0, B), item_ids, log_p_.index_select(0, item_ids),
+                                                v.narrow(0, B, M), neg_ids, ds_.num_items(), lo);
+  return ApplyLoss(loss, lookup, static_cast<size_t>(B), p, progress);
 }
 
 StatusOr<ordered_json> RankingTask::EvaluateValid() {
