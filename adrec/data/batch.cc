@@ -459,7 +459,7 @@ void BuildItemBatch(const Dataset& ds, const FeatureSpec& spec, std::span<const 
   for (size_t k = 0; k < r.text.size(); ++k) {
     const ResolvedText& t = r.text[k];
     out->text[k].assign(n * t.width, 0.f);
-    if (!t.ok || t.row_of != item_rows) continue;
+    if (!t.ok || !item_rows || t.row_of != item_rows) continue;
     for (size_t b = 0; b < n; ++b) {
       float* line = out->text[k].data() + b * t.width;
       for (uint64_t p = t.offsets[items[b]]; p < t.offsets[items[b] + 1]; ++p) {

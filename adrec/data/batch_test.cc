@@ -137,6 +137,60 @@ normalize = "standard"
   EXPECT_EQ(mb.dense[0], 0.f);
 }
 
+// The item rows of BuildItemBatch are what BuildBatch reads for a sample of that item, field by
+// field, on the item-side fields; every other field reads as unbound. AppendBatch of two batches
+// is the batch of both orders.
+TEST(FeatureBatchTest, ItemBatchesHoldTheItemSideAndAppendedBatchesConcatenate) {
+  Dataset ds = TinyDataset();
+  FeatureSpec spec = BoundTinySpec(ds);
+  auto samples = MakeSamples(ds, spec, nullptr, SplitPart::kTrain);
+  ASSERT_TRUE(samples.ok());
+  spec.FitNormalization(ds, samples->events);
+  const std::vector<uint64_t> order = {3, 0, 6, 8};
+  Batch full;
+  BuildBatch(ds, spec, *samples, order, &full);
+  std::vector<uint32_t> items;
+  for (uint64_t s : order) items.push_back(ds.events.item[samples->events[s]]);
+  Batch item;
+  BuildItemBatch(ds, spec, items, &item);
+  ASSERT_EQ(item.size, order.size());
+  const auto sparse = spec.SparseFields();
+  ASSERT_EQ(item.sparse.size(), sparse.size());
+  const std::set<std::string> item_side = {"item", "cat", "cat_id", "tags"};
+  for (size_t k = 0; k < sparse.size(); ++k) {
+    const std::string& name = sparse[k]->name;
+    if (item_side.count(name)) {
+      EXPECT_EQ(item.sparse[k].ids, full.sparse[k].ids) << name;
+      EXPECT_EQ(item.sparse[k].offsets, full.sparse[k].offsets) << name;
+    } else if (sparse[k]->kind == FieldKind::kCategorical) {
+      EXPECT_EQ(item.sparse[k].ids, std::vector<int64_t>(order.size(), 0)) << name;
+    } else {
+      EXPECT_TRUE(item.sparse[k].ids.empty()) << name;
+      EXPECT_EQ(item.sparse[k].offsets, std::vector<int64_t>(order.size() + 1, 0)) << name;
+    }
+  }
+  // Dense: price is the item's (normalised the same way); the event column I1 reads 0.
+  const auto dense = spec.DenseFields();
+  const size_t width = full.dense.size() / full.size;
+  for (size_t k = 0; k < dense.size(); ++k) {
+    for (size_t b = 0; b < order.size(); ++b) {
+      const float want = dense[k]->name == "price" ? full.dense[b * width + k] : 0.f;
+      EXPECT_EQ(item.dense[b * width + k], want) << dense[k]->name << " row " << b;
+    }
+  }
+  EXPECT_EQ(item.text, full.text);  // emb is an item column
+  EXPECT_EQ(item.scene, std::vector<uint8_t>(order.size(), 0));
+
+  Batch head, tail;
+  BuildBatch(ds, spec, *samples, std::span<const uint64_t>(order).first(2), &head);
+  BuildBatch(ds, spec, *samples, std::span<const uint64_t>(order).last(2), &tail);
+  AppendBatch(tail, &head);
+  ExpectSameBatch(head, full, "appended");
+  Batch empty;
+  AppendBatch(full, &empty);
+  ExpectSameBatch(empty, full, "appended to an empty batch");
+}
+
 TEST(FeatureBatchTest, HistoryNeverLeaksTheSampleOrLaterEvents) {
   auto world = GenerateSyntheticWorld(SmallWorld());
   ASSERT_TRUE(world.ok());
