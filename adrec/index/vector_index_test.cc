@@ -11,6 +11,10 @@
 #include <random>
 #include <thread>
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+#endif
+
 #include "adrec/core/build_paths.h"
 #include "adrec/core/file.h"
 #include "adrec/core/process.h"
@@ -22,6 +26,17 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr int kDim = 32;
+
+#if defined(__SANITIZE_ADDRESS__)
+struct ScopedLeakCheckOff {
+  ScopedLeakCheckOff() { __lsan_disable(); }
+  ~ScopedLeakCheckOff() { __lsan_enable(); }
+};
+#else
+struct ScopedLeakCheckOff {
+  ScopedLeakCheckOff() {}  // user-provided: no unused-variable warning where it does nothing
+};
+#endif
 
 // Vectors around a few hundred centres, like item embeddings of a catalogue (uniform noise
 // would make every neighbour list a tie and recall meaningless).
@@ -205,7 +220,12 @@ TEST(VectorIndex, CorruptOrForeignFilesAreErrorsNamingTheFile) {
   auto bytes = ReadFile(good);
   ASSERT_TRUE(bytes.ok());
   ASSERT_TRUE(AtomicWriteFile(cut, bytes->substr(0, bytes->size() / 2)).ok());
-  r = VectorIndex::Read(cut);
+  {
+    // FAISS 1.7.3's read_index leaks the half-read index when a truncated file throws (raw
+    // pointers in its index_read.cpp): that leak is theirs, so LeakSanitizer skips this read.
+    ScopedLeakCheckOff faiss_leaks_on_error;
+    r = VectorIndex::Read(cut);
+  }
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().ToString().find("cut.faiss"), std::string::npos) << r.status().ToString();
 
