@@ -349,14 +349,7 @@ Status RankingTask::PrepareRetrieval() {
   for (size_t i = 0; i < count.size(); ++i) log_p[i] = static_cast<float>(std::log(std::max(1.f, count[i]) / total));
   log_p_ = torch::tensor(log_p).to(device_);
   const data::SampleSet& eval_set = valid_.size() > 0 ? valid_ : train_;
-  eval_order_.resize(eval_set.size());
-  std::iota(eval_order_.begin(), eval_order_.end(), uint64_t{0});
-  if (eval_order_.size() > static_cast<size_t>(s_.eval_queries)) {
-    std::mt19937_64 rng(o_->seed);
-    std::shuffle(eval_order_.begin(), eval_order_.end(), rng);
-    eval_order_.resize(static_cast<size_t>(s_.eval_queries));
-    std::sort(eval_order_.begin(), eval_order_.end());
-  }
+  eval_order_ = SeededSubset(eval_set.size(), static_cast<size_t>(s_.eval_queries), o_->seed);
   return Status::Ok();
 }
 
@@ -543,11 +536,7 @@ StatusOr<ordered_json> EvaluateRanking(const EvalOptions& o) {
       if (o.part == "train") part = data::SplitPart::kTrain;
       else if (o.part == "valid") part = data::SplitPart::kValid;
       else if (o.part != "test") return InvalidArgumentError("--split '" + o.part + "' is not one of test, valid, train, all");
-      if (const auto dir = EvalSplitDir(b.manifest, o.split_dir); !dir.empty()) {
-        ADREC_ASSIGN_OR_RETURN(split, data::ReadSplit(dir, ds));
-      } else {
-        ADREC_ASSIGN_OR_RETURN(split, data::MakeSplit(ds, SplitFromJson(b.manifest.value("split", nlohmann::json::object()))));
-      }
+      ADREC_ASSIGN_OR_RETURN(split, EvalSplit(b.manifest, o.split_dir, ds));
       split_ptr = &split;
     }
     ADREC_ASSIGN_OR_RETURN(data::SampleSet samples, data::MakeSamples(ds, m.spec, split_ptr, part));

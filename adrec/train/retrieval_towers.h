@@ -22,6 +22,10 @@ std::vector<float> QueryTowerVectors(RankingModel& m, models::TwoTowerModel& tow
                                      const data::SampleSet& samples, std::span<const uint64_t> order, int t,
                                      size_t batch_size, bool l2_normalize);
 
+// Indices [0, n) when n <= max, else a seeded sample of max of them, ascending: the queries
+// a retrieval evaluation ranks.
+std::vector<uint64_t> SeededSubset(size_t n, size_t max, uint64_t seed);
+
 // Whether a bundle's towers compare by cosine (manifest "retrieval"."l2_normalize").
 bool RetrievalNormalizes(const nlohmann::json& manifest);
 

@@ -67,6 +67,18 @@ std::vector<float> QueryTowerVectors(RankingModel& m, models::TwoTowerModel& tow
       [&](const embedding::ModelInput& in) { return towers.QueryVectors(in); });
 }
 
+std::vector<uint64_t> SeededSubset(size_t n, size_t max, uint64_t seed) {
+  std::vector<uint64_t> order(n);
+  std::iota(order.begin(), order.end(), uint64_t{0});
+  if (order.size() > max) {
+    std::mt19937_64 rng(seed);
+    std::shuffle(order.begin(), order.end(), rng);
+    order.resize(max);
+    std::sort(order.begin(), order.end());
+  }
+  return order;
+}
+
 bool RetrievalNormalizes(const nlohmann::json& manifest) {
   const auto it = manifest.find("retrieval");
   return it != manifest.end() && it->is_object() && it->value("l2_normalize", false);
@@ -132,27 +144,15 @@ StatusOr<RetrievalVectors> ComputeRetrievalVectors(const RetrievalVectorOptions&
     r.dim = static_cast<int>(r.items.size() / std::max<size_t>(1, ds.num_items()));
 
     if (o.max_queries == 0) return r;
-    data::Split split;
     data::SplitPart part = data::SplitPart::kTest;
     if (o.part == "train") part = data::SplitPart::kTrain;
     else if (o.part == "valid") part = data::SplitPart::kValid;
     else if (o.part != "test") return InvalidArgumentError("--split '" + o.part + "' is not one of test, valid, train");
-    if (const auto dir = EvalSplitDir(r.manifest, o.split_dir); !dir.empty()) {
-      ADREC_ASSIGN_OR_RETURN(split, data::ReadSplit(dir, ds));
-    } else {
-      ADREC_ASSIGN_OR_RETURN(split, data::MakeSplit(ds, SplitFromJson(r.manifest.value("split", nlohmann::json::object()))));
-    }
+    ADREC_ASSIGN_OR_RETURN(data::Split split, EvalSplit(r.manifest, o.split_dir, ds));
     ADREC_ASSIGN_OR_RETURN(data::SampleSet samples, data::MakeSamples(ds, m.spec, &split, part));
     // Queries: the part's positives of the target (an event whose item retrieval should find).
     data::SampleSet positives = data::PositiveSamples(samples, m.spec.targets.size(), static_cast<size_t>(t));
-    std::vector<uint64_t> order(positives.size());
-    std::iota(order.begin(), order.end(), uint64_t{0});
-    if (order.size() > o.max_queries) {
-      std::mt19937_64 rng(o.seed);
-      std::shuffle(order.begin(), order.end(), rng);
-      order.resize(o.max_queries);
-      std::sort(order.begin(), order.end());
-    }
+    const std::vector<uint64_t> order = SeededSubset(positives.size(), o.max_queries, o.seed);
     for (uint64_t s : order) {
       r.query_items.push_back(ds.events.item[positives.events[s]]);
       r.query_users.push_back(ds.events.user[positives.events[s]]);

@@ -352,12 +352,7 @@ StatusOr<ordered_json> EvaluateSequence(const EvalOptions& o) {
                                      (ds.num_items() == want_items ? " items with other IDs" : " items") +
                                      ": item vectors would score the wrong items (evaluate on the dataset it was trained on)");
     }
-    data::Split split;
-    if (const auto dir = EvalSplitDir(b.manifest, o.split_dir); !dir.empty()) {
-      ADREC_ASSIGN_OR_RETURN(split, data::ReadSplit(dir, ds));
-    } else {
-      ADREC_ASSIGN_OR_RETURN(split, data::MakeSplit(ds, SplitFromJson(b.manifest.value("split", nlohmann::json::object()))));
-    }
+    ADREC_ASSIGN_OR_RETURN(data::Split split, EvalSplit(b.manifest, o.split_dir, ds));
     if (split.method != "loo") return InvalidArgumentError("the split is '" + split.method + "', not leave-one-out (loo)");
     ADREC_ASSIGN_OR_RETURN(data::UserSequences seqs, data::BuildUserSequences(ds, split));
     SeqEvalOptions eo;

@@ -63,4 +63,9 @@ std::filesystem::path EvalSplitDir(const nlohmann::json& manifest, const std::fi
   return split.is_object() ? std::filesystem::path(split.value("dir", "")) : std::filesystem::path();
 }
 
+StatusOr<data::Split> EvalSplit(const nlohmann::json& manifest, const std::filesystem::path& given, const data::Dataset& ds) {
+  if (const auto dir = EvalSplitDir(manifest, given); !dir.empty()) return data::ReadSplit(dir, ds);
+  return data::MakeSplit(ds, SplitFromJson(manifest.value("split", nlohmann::json::object())));
+}
+
 }  // namespace adrec::train

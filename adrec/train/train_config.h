@@ -36,5 +36,8 @@ data::SplitOptions SplitFromJson(const nlohmann::json& j);
 // bundle was trained on ("split"."dir" of its manifest, recorded as an absolute path when
 // training read one), else empty (remake the split from the recorded options).
 std::filesystem::path EvalSplitDir(const nlohmann::json& manifest, const std::filesystem::path& given);
+// The split an evaluation of the bundle uses: read from EvalSplitDir's directory, or remade on
+// `ds` from the options the manifest records.
+StatusOr<data::Split> EvalSplit(const nlohmann::json& manifest, const std::filesystem::path& given, const data::Dataset& ds);
 
 }  // namespace adrec::train
