@@ -1,0 +1,82 @@
+// The features of a served request, read by the very code that read them in training
+// (data::BuildBatch). A request becomes a slice of events in a scratch copy of the catalogue
+// dataset: the user's stored history (oldest first), then one row per candidate at the request's
+// time and scene. A candidate row carries an action no ActionMask has a bit for, so no sequence
+// field and no "recent.<action>" counter ever reads one candidate as history of another, exactly
+// as an impression not yet shown.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "adrec/core/status.h"
+#include "adrec/data/batch.h"
+#include "adrec/data/dataset.h"
+#include "adrec/data/feature_spec.h"
+#include "adrec/data/samples.h"
+
+namespace adrec::serve {
+
+// The action of a candidate row: one past every real action, so no history mask matches it.
+inline constexpr uint8_t kCandidateAction = data::kNumActions;
+
+// One event of a user's history as the features read it (dense item ID, the catalogue's scene).
+struct HistoryEvent {
+  uint32_t item = 0;
+  uint32_t time = 0;
+  uint8_t scene = 0;
+  data::Action action = data::Action::kImpression;
+  float value = 0.f;
+};
+
+// One request's rows: its user (nullopt = a user the catalogue does not know, the cold-start
+// path), history oldest first, candidates (dense item IDs) and context.
+struct RequestRows {
+  std::optional<uint32_t> user;
+  std::vector<HistoryEvent> history;
+  std::vector<uint32_t> candidates;
+  uint32_t time = 0;  // unix seconds: hour and weekday fields read it
+  uint8_t scene = 0;
+  uint8_t position = 0;
+};
+
+struct RequestFeaturesOptions {
+  // Requests one Layout may hold; each gets its own user slot when its user is unknown.
+  size_t max_requests = 256;
+};
+
+class RequestFeatures {
+ public:
+  // Takes the catalogue: vocabularies, user and item tables, scenes and taxonomy of `catalogue`
+  // (its events are dropped). InvalidArgument when the spec reads per-event columns (a request
+  // carries no such columns: Criteo-style features cannot be served).
+  static StatusOr<RequestFeatures> Create(data::Dataset catalogue, const data::FeatureSpec& spec,
+                                          data::ActionMask history_actions, const RequestFeaturesOptions& options = {});
+
+  // Lays the requests out in the scratch dataset and returns the candidate rows as samples
+  // (request 0's candidates first), for BuildBatch or a tower over (dataset(), samples).
+  // InvalidArgument for more requests than max_requests, an unknown item or user ID. Not
+  // thread-safe: one caller at a time (the server's ranking thread).
+  StatusOr<const data::SampleSet*> Layout(std::span<const RequestRows> requests);
+  // Layout, then BuildBatch over every candidate row in order.
+  Status Build(std::span<const RequestRows> requests, data::Batch* out);
+
+  const data::Dataset& dataset() const { return scratch_; }
+  const data::FeatureSpec& spec() const { return spec_; }
+  // Users the catalogue knows; an unknown user's dense ID in the scratch dataset is at or past it
+  // (its fixed-table embedding is row 0, the unknown row, as for an ID unseen in training).
+  uint32_t known_users() const { return known_users_; }
+
+ private:
+  RequestFeatures() = default;
+  data::Dataset scratch_;
+  data::FeatureSpec spec_;
+  data::SampleSet samples_;
+  std::vector<uint64_t> order_;
+  uint32_t known_users_ = 0;
+  size_t max_requests_ = 0;
+};
+
+}  // namespace adrec::serve
