@@ -62,6 +62,8 @@ endif()
 option(ADREC_WITH_SERVER "Build the HTTP server (Debian libboost-dev)" ON)
 if(ADREC_WITH_SERVER)
   find_package(Boost 1.74 REQUIRED)
+  # Replicas share user state through Redis (Debian libhiredis-dev); one server keeps it in RocksDB.
+  pkg_check_modules(HIREDIS REQUIRED IMPORTED_TARGET hiredis)
 endif()
 if(ADREC_BUILD_TESTS)
   find_package(GTest REQUIRED)

@@ -1,0 +1,294 @@
+#include "adrec/serve/event_store.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/merge_operator.h>
+#include <rocksdb/write_batch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <unordered_set>
+#include <utility>
+
+namespace adrec::serve {
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr uint8_t kEventFormat = 1;
+
+void PutU32(std::string* out, uint32_t v) {
+  char b[4];
+  std::memcpy(b, &v, 4);  // little-endian hosts only (x86-64, aarch64): fixed by the format byte
+  out->append(b, 4);
+}
+void PutString(std::string* out, std::string_view s) {
+  PutU32(out, static_cast<uint32_t>(s.size()));
+  out->append(s);
+}
+
+struct Reader {
+  std::string_view in;
+  bool ok = true;
+  uint32_t U32() {
+    if (in.size() < 4) return ok = false, 0;
+    uint32_t v;
+    std::memcpy(&v, in.data(), 4);
+    in.remove_prefix(4);
+    return v;
+  }
+  std::string String() {
+    const uint32_t n = U32();
+    if (!ok || in.size() < n) return ok = false, std::string();
+    std::string s(in.substr(0, n));
+    in.remove_prefix(n);
+    return s;
+  }
+};
+
+// Big-endian, so keys sort by number.
+void PutBe64(std::string* out, uint64_t v) {
+  for (int i = 7; i >= 0; --i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+// Key families: "i"+event_id (seen IDs), "u"+user+seq (a user's events, oldest first),
+// "t"+user (per-action totals), "n" (events accepted in all).
+std::string IdKey(std::string_view event_id) { return "i" + std::string(event_id); }
+std::string UserPrefix(std::string_view user) {
+  std::string k = "u";
+  PutU32(&k, static_cast<uint32_t>(user.size()));  // length first: no user ID is a prefix of another's key
+  k.append(user);
+  return k;
+}
+std::string TotalsKey(std::string_view user) { return "t" + UserPrefix(user).substr(1); }
+constexpr std::string_view kCountKey = "n";
+
+using Totals = std::array<uint64_t, data::kNumActions>;
+
+std::string EncodeTotals(const Totals& t) { return std::string(reinterpret_cast<const char*>(t.data()), sizeof(Totals)); }
+Totals DecodeTotals(std::string_view s) {
+  Totals t{};
+  if (s.size() == sizeof(Totals)) std::memcpy(t.data(), s.data(), sizeof(Totals));
+  return t;
+}
+
+// Element-wise sum of little-endian u64 arrays: totals and the global count are merged, never
+// read-modified-written, so concurrent appends need no lock around them.
+class AddCounts : public rocksdb::AssociativeMergeOperator {
+ public:
+  bool Merge(const rocksdb::Slice&, const rocksdb::Slice* existing, const rocksdb::Slice& value, std::string* out,
+             rocksdb::Logger*) const override {
+    if (value.size() % 8 != 0 || (existing && existing->size() != value.size())) return false;
+    out->assign(value.data(), value.size());
+    if (!existing) return true;
+    for (size_t i = 0; i < value.size(); i += 8) {
+      uint64_t a, b;
+      std::memcpy(&a, existing->data() + i, 8);
+      std::memcpy(&b, value.data() + i, 8);
+      a += b;
+      std::memcpy(out->data() + i, &a, 8);
+    }
+    return true;
+  }
+  const char* Name() const override { return "adrec.AddCounts"; }
+};
+
+std::string U64Bytes(uint64_t v) { return std::string(reinterpret_cast<const char*>(&v), 8); }
+
+class RocksEventStore : public EventStore {
+ public:
+  RocksEventStore(fs::path dir, std::unique_ptr<rocksdb::DB> db, EventStoreOptions options)
+      : dir_(std::move(dir)), db_(std::move(db)), options_(options),
+        // Later runs continue after earlier ones as long as the clock does not step back by more
+        // than the events of one run; ties only order events of one second.
+        seq_(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                 std::chrono::system_clock::now().time_since_epoch()).count())) {}
+
+  StatusOr<size_t> Append(std::span<const StoredEvent> events) override {
+    std::vector<const StoredEvent*> fresh;
+    {
+      // Reserve the IDs: a concurrent request with the same ID waits for nothing and counts none.
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const StoredEvent& e : events) {
+        if (e.event_id.empty()) return InvalidArgumentError("an event has an empty event_id");
+        if (pending_.count(e.event_id)) continue;
+        std::string v;
+        rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), IdKey(e.event_id), &v);
+        if (s.ok()) continue;
+        if (!s.IsNotFound()) return IoError("reading the event store " + dir_.string() + ": " + s.ToString());
+        pending_.insert(e.event_id);
+        fresh.push_back(&e);
+      }
+    }
+    Status st = Write(fresh);
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const StoredEvent* e : fresh) pending_.erase(e->event_id);
+    if (!st.ok()) return st;
+    return fresh.size();
+  }
+
+  StatusOr<UserState> Read(std::string_view user_id, size_t limit) const override {
+    UserState out;
+    const std::string prefix = UserPrefix(user_id);
+    std::string upper = prefix;
+    upper.push_back('\xff');  // after every seq of this user: seqs are 8 bytes, the prefix is exact
+    rocksdb::ReadOptions ro;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
+    for (it->SeekForPrev(upper); it->Valid() && out.recent.size() < limit; it->Prev()) {
+      const rocksdb::Slice k = it->key();
+      if (k.size() != prefix.size() + 8 || !k.starts_with(prefix)) break;
+      auto e = DecodeEvent(it->value().ToStringView());
+      if (!e.ok()) return e.status().WithContext("the event store " + dir_.string());
+      out.recent.push_back(std::move(e).value());
+    }
+    if (!it->status().ok()) return IoError("reading the event store " + dir_.string() + ": " + it->status().ToString());
+    std::string t;
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), TotalsKey(user_id), &t);
+    if (s.ok()) out.totals = DecodeTotals(t);
+    else if (!s.IsNotFound()) return IoError("reading the event store " + dir_.string() + ": " + s.ToString());
+    return out;
+  }
+
+  StatusOr<uint64_t> Count() const override {
+    std::string v;
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), kCountKey, &v);
+    if (s.IsNotFound()) return uint64_t{0};
+    if (!s.ok() || v.size() != 8) return IoError("reading the event store " + dir_.string() + ": " + s.ToString());
+    uint64_t n;
+    std::memcpy(&n, v.data(), 8);
+    return n;
+  }
+
+  std::string Describe() const override { return "rocksdb:" + dir_.string(); }
+
+ private:
+  Status Write(const std::vector<const StoredEvent*>& fresh) {
+    if (fresh.empty()) return Status::Ok();
+    rocksdb::WriteBatch batch;
+    std::map<std::string_view, std::pair<Totals, size_t>> added;
+    for (const StoredEvent* e : fresh) {
+      batch.Put(IdKey(e->event_id), "");
+      std::string key = UserPrefix(e->user_id);
+      PutBe64(&key, seq_.fetch_add(1));
+      batch.Put(key, EncodeEvent(*e));
+      auto& [totals, count] = added[e->user_id];
+      ++totals[static_cast<size_t>(e->action)];
+      ++count;
+    }
+    for (const auto& [user, t] : added) {
+      batch.Merge(TotalsKey(user), EncodeTotals(t.first));
+      TrimUser(user, t.second, &batch);
+    }
+    batch.Merge(std::string(kCountKey), U64Bytes(fresh.size()));
+    rocksdb::WriteOptions wo;
+    wo.sync = options_.durability == Durability::kSync;
+    rocksdb::Status s = db_->Write(wo, &batch);
+    if (!s.ok()) return IoError("writing the event store " + dir_.string() + ": " + s.ToString());
+    return Status::Ok();
+  }
+
+  // Deletes the user's stored events beyond the newest max_events_per_user - `added` (the batch
+  // brings `added` more).
+  void TrimUser(std::string_view user, size_t added, rocksdb::WriteBatch* batch) {
+    const std::string prefix = UserPrefix(user);
+    std::string upper = prefix;
+    upper.push_back('\xff');
+    const size_t keep = options_.max_events_per_user > added ? options_.max_events_per_user - added : 0;
+    if (keep == 0) {
+      batch->DeleteRange(prefix, upper);
+      return;
+    }
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+    size_t kept = 0;
+    for (it->SeekForPrev(upper); it->Valid(); it->Prev()) {
+      const rocksdb::Slice k = it->key();
+      if (k.size() != prefix.size() + 8 || !k.starts_with(prefix)) break;
+      if (++kept == keep) {  // the oldest kept: every older key goes
+        batch->DeleteRange(prefix, k.ToString());
+        break;
+      }
+    }
+  }
+
+  fs::path dir_;
+  std::unique_ptr<rocksdb::DB> db_;
+  EventStoreOptions options_;
+  std::atomic<uint64_t> seq_;
+  std::mutex mu_;
+  std::unordered_set<std::string> pending_;
+};
+
+}  // namespace
+
+std::string EncodeEvent(const StoredEvent& e) {
+  std::string out;
+  out.push_back(static_cast<char>(kEventFormat));
+  PutString(&out, e.event_id);
+  PutString(&out, e.user_id);
+  PutString(&out, e.item_id);
+  out.push_back(static_cast<char>(e.action));
+  PutU32(&out, e.ts);
+  PutString(&out, e.scene);
+  uint32_t v;
+  std::memcpy(&v, &e.value, 4);
+  PutU32(&out, v);
+  return out;
+}
+
+StatusOr<StoredEvent> DecodeEvent(std::string_view bytes) {
+  if (bytes.empty() || static_cast<uint8_t>(bytes[0]) != kEventFormat) {
+    return DataLossError("a stored event has an unknown format (first byte " +
+                         std::to_string(bytes.empty() ? -1 : static_cast<uint8_t>(bytes[0])) + ")");
+  }
+  Reader r{bytes.substr(1)};
+  StoredEvent e;
+  e.event_id = r.String();
+  e.user_id = r.String();
+  e.item_id = r.String();
+  if (r.ok && !r.in.empty()) {
+    const auto a = static_cast<uint8_t>(r.in[0]);
+    r.in.remove_prefix(1);
+    if (a >= data::kNumActions) r.ok = false;
+    e.action = static_cast<data::Action>(a);
+  } else {
+    r.ok = false;
+  }
+  e.ts = r.U32();
+  e.scene = r.String();
+  const uint32_t v = r.U32();
+  std::memcpy(&e.value, &v, 4);
+  if (!r.ok || !r.in.empty()) return DataLossError("a stored event is truncated or corrupt (" + std::to_string(bytes.size()) + " bytes)");
+  return e;
+}
+
+StatusOr<std::unique_ptr<EventStore>> OpenRocksEventStore(const fs::path& dir, const EventStoreOptions& options) {
+  if (options.max_events_per_user == 0) return InvalidArgumentError("max_events_per_user must be positive");
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return IoError("cannot create the event store " + dir.string() + ": " + ec.message());
+  rocksdb::Options ro;
+  ro.create_if_missing = true;
+  ro.merge_operator = std::make_shared<AddCounts>();
+  ro.info_log_level = rocksdb::InfoLogLevel::ERROR_LEVEL;
+  ro.keep_log_file_num = 2;
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(ro, dir.string(), &raw);
+  if (!s.ok()) {
+    if (s.IsIOError() && s.ToString().find("lock") != std::string::npos) {
+      return FailedPreconditionError("the event store " + dir.string() + " is in use by another process (" + s.ToString() +
+                                     "); replicas share state through --state redis://HOST:PORT instead");
+    }
+    return IoError("cannot open the event store " + dir.string() + ": " + s.ToString());
+  }
+  return std::unique_ptr<EventStore>(new RocksEventStore(dir, std::unique_ptr<rocksdb::DB>(raw), options));
+}
+
+StatusOr<std::unique_ptr<EventStore>> OpenEventStore(std::string_view where, const EventStoreOptions& options) {
+  if (where.empty()) return InvalidArgumentError("--state: give a directory or redis://HOST:PORT");
+  if (where.starts_with("redis://")) return OpenRedisEventStore(where, options);
+  return OpenRocksEventStore(fs::path(where), options);
+}
+
+}  // namespace adrec::serve

@@ -1,0 +1,76 @@
+// The server's user state (DESIGN.md "Serving"): every event that came back through
+// POST /v1/events, kept durably and idempotently by event ID, read back per user newest first
+// (the history and counters the next request's features read) with per-action totals.
+// Backends: RocksDB in a directory (one server) and Redis (replicas sharing state).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "adrec/core/status.h"
+#include "adrec/data/dataset.h"
+
+namespace adrec::serve {
+
+struct StoredEvent {
+  std::string event_id;
+  std::string user_id;
+  std::string item_id;
+  data::Action action = data::Action::kImpression;
+  uint32_t ts = 0;
+  std::string scene;
+  float value = 0.f;
+};
+
+// How an acknowledged event survives a crash. kSync: the WAL is fsync'ed before the answer
+// (survives power loss; RocksDB merges the fsyncs of concurrent requests). kProcess: the WAL
+// write reaches the kernel before the answer (survives the process being killed, not the machine
+// losing power), for ingestion rates an fsync per request cannot carry.
+enum class Durability : uint8_t { kSync, kProcess };
+
+struct EventStoreOptions {
+  Durability durability = Durability::kSync;
+  // Events kept per user; older ones are deleted as new ones arrive (their IDs stay known, so a
+  // late duplicate is still recognised).
+  size_t max_events_per_user = 1000;
+};
+
+struct UserState {
+  std::vector<StoredEvent> recent;                   // newest first
+  std::array<uint64_t, data::kNumActions> totals{};  // every event ever accepted, by action
+};
+
+class EventStore {
+ public:
+  virtual ~EventStore() = default;
+  // Stores the events whose IDs it has not seen (within the call too) and returns how many; the
+  // others are duplicates, answered as success. Returns only after the write is durable.
+  virtual StatusOr<size_t> Append(std::span<const StoredEvent> events) = 0;
+  // The user's newest `limit` events and totals; an unknown user has none (not an error).
+  virtual StatusOr<UserState> Read(std::string_view user_id, size_t limit) const = 0;
+  // Events accepted since the store was created (all processes, all time).
+  virtual StatusOr<uint64_t> Count() const = 0;
+  // "rocksdb:DIR" or "redis://host:port".
+  virtual std::string Describe() const = 0;
+};
+
+// A RocksDB store in `dir` (created when missing). FailedPrecondition when another process
+// holds it.
+StatusOr<std::unique_ptr<EventStore>> OpenRocksEventStore(const std::filesystem::path& dir, const EventStoreOptions& options);
+// A Redis store at "redis://HOST:PORT[/DB]" (the server must run with appendonly for the
+// durability to hold: docs/SERVING.md). Unavailable naming the address when it cannot connect.
+StatusOr<std::unique_ptr<EventStore>> OpenRedisEventStore(std::string_view url, const EventStoreOptions& options);
+// "redis://host:port[/db]" or a directory.
+StatusOr<std::unique_ptr<EventStore>> OpenEventStore(std::string_view where, const EventStoreOptions& options);
+
+// Event bytes as both backends store them (versioned; DataLoss naming the problem when corrupt).
+std::string EncodeEvent(const StoredEvent& e);
+StatusOr<StoredEvent> DecodeEvent(std::string_view bytes);
+
+}  // namespace adrec::serve

@@ -1,0 +1,151 @@
+#include "adrec/serve/event_store.h"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "adrec/core/file.h"
+#include "adrec/serve/testing.h"
+
+namespace adrec::serve {
+namespace {
+
+StoredEvent Ev(std::string id, std::string user, std::string item, data::Action a, uint32_t ts) {
+  return {std::move(id), std::move(user), std::move(item), a, ts, "feed", 0.f};
+}
+
+// The contract both backends keep, run against each for real (a RocksDB directory, a started
+// redis-server).
+class EventStoreContract : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == "redis") {
+      redis_ = std::make_unique<testing::RedisServer>(tmp_.path());
+      ADREC_REQUIRE_REDIS(*redis_);
+    }
+    Reopen();
+  }
+  void Reopen(EventStoreOptions o = {}) {
+    store_.reset();
+    auto s = OpenEventStore(GetParam() == "redis" ? redis_->url() : (tmp_.path() / "state").string(), o);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    store_ = std::move(s).value();
+  }
+  ScopedTempDir tmp_;
+  std::unique_ptr<testing::RedisServer> redis_;
+  std::unique_ptr<EventStore> store_;
+};
+
+TEST_P(EventStoreContract, KeepsEventsNewestFirstWithTotals) {
+  const std::vector<StoredEvent> evs = {Ev("e1", "u1", "i1", data::Action::kImpression, 100),
+                                        Ev("e2", "u1", "i1", data::Action::kClick, 103),
+                                        Ev("e3", "u2", "i2", data::Action::kImpression, 101),
+                                        Ev("e4", "u1", "i3", data::Action::kImpression, 110)};
+  auto n = store_->Append(evs);
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  EXPECT_EQ(*n, 4u);
+  auto u1 = store_->Read("u1", 10);
+  ASSERT_TRUE(u1.ok()) << u1.status().ToString();
+  ASSERT_EQ(u1->recent.size(), 3u);
+  EXPECT_EQ(u1->recent[0].event_id, "e4");
+  EXPECT_EQ(u1->recent[1].event_id, "e2");
+  EXPECT_EQ(u1->recent[1].action, data::Action::kClick);
+  EXPECT_EQ(u1->recent[1].ts, 103u);
+  EXPECT_EQ(u1->recent[1].scene, "feed");
+  EXPECT_EQ(u1->totals[0], 2u);
+  EXPECT_EQ(u1->totals[1], 1u);
+  auto limited = store_->Read("u1", 1);
+  ASSERT_TRUE(limited.ok());
+  ASSERT_EQ(limited->recent.size(), 1u);
+  EXPECT_EQ(limited->recent[0].event_id, "e4");
+  auto nobody = store_->Read("nobody", 10);
+  ASSERT_TRUE(nobody.ok());
+  EXPECT_TRUE(nobody->recent.empty());
+  EXPECT_EQ(*store_->Count(), 4u);
+}
+
+TEST_P(EventStoreContract, DuplicatesAreAcceptedOnceAcrossCallsAndWithinOne) {
+  const std::vector<StoredEvent> first = {Ev("a", "u", "i", data::Action::kClick, 1), Ev("a", "u", "i", data::Action::kClick, 1)};
+  EXPECT_EQ(*store_->Append(first), 1u);
+  EXPECT_EQ(*store_->Append(first), 0u);
+  Reopen();
+  EXPECT_EQ(*store_->Append(first), 0u) << "the ID is remembered across a restart";
+  EXPECT_EQ(store_->Read("u", 10)->recent.size(), 1u);
+  EXPECT_EQ(store_->Read("u", 10)->totals[1], 1u);
+  EXPECT_EQ(*store_->Count(), 1u);
+}
+
+TEST_P(EventStoreContract, ConcurrentDuplicatesCountOnce) {
+  std::vector<std::thread> threads;
+  std::atomic<size_t> accepted{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 50; ++i) {
+        auto n = store_->Append(std::vector<StoredEvent>{Ev("id" + std::to_string(i), "u", "i", data::Action::kImpression, 5)});
+        if (n.ok()) accepted += *n;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(accepted.load(), 50u);
+  EXPECT_EQ(*store_->Count(), 50u);
+}
+
+TEST_P(EventStoreContract, KeepsAtMostTheNewestEventsPerUser) {
+  Reopen({.max_events_per_user = 5});
+  for (int i = 0; i < 12; ++i) {
+    ASSERT_TRUE(store_->Append(std::vector<StoredEvent>{Ev("e" + std::to_string(i), "u", "i", data::Action::kImpression, 100u + i)}).ok());
+  }
+  auto u = store_->Read("u", 100);
+  ASSERT_TRUE(u.ok());
+  ASSERT_EQ(u->recent.size(), 5u);
+  EXPECT_EQ(u->recent.front().event_id, "e11");
+  EXPECT_EQ(u->recent.back().event_id, "e7");
+  EXPECT_EQ(u->totals[0], 12u) << "totals count every event";
+  EXPECT_EQ(*store_->Append(std::vector<StoredEvent>{Ev("e0", "u", "i", data::Action::kImpression, 100)}), 0u)
+      << "a trimmed event's ID is still known";
+}
+
+TEST_P(EventStoreContract, EmptyIdsAreRejected) {
+  auto n = store_->Append(std::vector<StoredEvent>{Ev("", "u", "i", data::Action::kClick, 1)});
+  ASSERT_FALSE(n.ok());
+  EXPECT_NE(n.status().message().find("event_id"), std::string::npos);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, EventStoreContract, ::testing::Values("rocksdb", "redis"));
+
+TEST(EventStore, EncodingRoundTripsAndCorruptionIsDataLoss) {
+  StoredEvent e = Ev("id-1", "user \xe2\x9c\x93", "item", data::Action::kConversion, 1700000000);
+  e.value = 12.5f;
+  auto back = DecodeEvent(EncodeEvent(e));
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->user_id, e.user_id);
+  EXPECT_EQ(back->action, data::Action::kConversion);
+  EXPECT_EQ(back->value, 12.5f);
+  std::string bytes = EncodeEvent(e);
+  EXPECT_EQ(DecodeEvent(bytes.substr(0, bytes.size() - 1)).status().code(), StatusCode::kDataLoss);
+  EXPECT_EQ(DecodeEvent("").status().code(), StatusCode::kDataLoss);
+  bytes[0] = 9;
+  EXPECT_EQ(DecodeEvent(bytes).status().code(), StatusCode::kDataLoss);
+}
+
+TEST(EventStore, ASecondProcessCannotOpenTheSameDirectory) {
+  ScopedTempDir tmp;
+  auto a = OpenRocksEventStore(tmp.path(), {});
+  ASSERT_TRUE(a.ok());
+  auto b = OpenRocksEventStore(tmp.path(), {});
+  ASSERT_FALSE(b.ok());
+  EXPECT_EQ(b.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(b.status().message().find("redis://"), std::string::npos) << b.status().message();
+}
+
+TEST(EventStore, BadRedisAddressesAreErrorsNamingThem) {
+  EXPECT_EQ(OpenEventStore("redis://127.0.0.1:notaport", {}).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(OpenEventStore("redis://:6379", {}).status().code(), StatusCode::kInvalidArgument);
+  auto closed = OpenEventStore("redis://127.0.0.1:" + std::to_string(testing::FreeLoopbackPort()), {});
+  ASSERT_FALSE(closed.ok());
+  EXPECT_NE(closed.status().message().find("cannot connect"), std::string::npos) << closed.status().message();
+}
+
+}  // namespace
+}  // namespace adrec::serve
