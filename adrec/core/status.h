@@ -56,6 +56,7 @@ inline Status ResourceExhaustedError(std::string m) { return {StatusCode::kResou
 inline Status UnimplementedError(std::string m) { return {StatusCode::kUnimplemented, std::move(m)}; }
 inline Status IoError(std::string m) { return {StatusCode::kIoError, std::move(m)}; }
 inline Status InternalError(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
+inline Status CancelledError(std::string m) { return {StatusCode::kCancelled, std::move(m)}; }
 // IoError with strerror(errno) appended: "open foo.bin: No such file or directory".
 Status ErrnoError(std::string_view what);
 

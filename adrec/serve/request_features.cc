@@ -7,9 +7,7 @@
 
 namespace adrec::serve {
 
-StatusOr<RequestFeatures> RequestFeatures::Create(data::Dataset catalogue, const data::FeatureSpec& spec,
-                                                  data::ActionMask history_actions,
-                                                  const RequestFeaturesOptions& options) {
+Status RequestFeatures::CheckServable(const data::FeatureSpec& spec) {
   for (const data::FieldSpec& f : spec.fields) {
     if (std::string_view(f.source).starts_with("event.")) {
       return InvalidArgumentError("feature field '" + f.name + "' reads the per-event column '" + f.source +
@@ -17,9 +15,12 @@ StatusOr<RequestFeatures> RequestFeatures::Create(data::Dataset catalogue, const
                                   "offline but not served");
     }
   }
+  return Status::Ok();
+}
+
+StatusOr<RequestFeatures> RequestFeatures::Create(data::Dataset catalogue, const RequestFeaturesOptions& options) {
   if (options.max_requests == 0) return InvalidArgumentError("RequestFeatures: max_requests must be positive");
   RequestFeatures r;
-  r.spec_ = spec;
   r.max_requests_ = options.max_requests;
   r.known_users_ = catalogue.num_users();
   r.scratch_ = std::move(catalogue);
@@ -30,11 +31,10 @@ StatusOr<RequestFeatures> RequestFeatures::Create(data::Dataset catalogue, const
   // padded (missing) rows there. The vocabulary stays as trained, so fixed tables see an unknown ID.
   data::PadTable(ds.user_table, size_t{r.known_users_} + options.max_requests);
   ds.user_offsets.assign(size_t{r.known_users_} + options.max_requests + 1, 0);
-  r.samples_.history_actions = history_actions;
   return r;
 }
 
-StatusOr<const data::SampleSet*> RequestFeatures::Layout(std::span<const RequestRows> requests) {
+Status RequestFeatures::Layout(std::span<const RequestRows> requests) {
   if (requests.size() > max_requests_) {
     return InvalidArgumentError("RequestFeatures: " + std::to_string(requests.size()) + " requests in one batch, at most " +
                                 std::to_string(max_requests_));
@@ -105,18 +105,28 @@ StatusOr<const data::SampleSet*> RequestFeatures::Layout(std::span<const Request
   for (size_t r = 0; r < requests.size(); ++r) {
     for (size_t c = 0; c < requests[r].candidates.size(); ++c) samples_.events.push_back(first_candidate[r] + c);
   }
-  const size_t targets = spec_.targets.size();
-  samples_.labels.assign(samples_.events.size() * targets, 0.f);
-  samples_.mask.assign(samples_.events.size() * targets, 0.f);
-  return &samples_;
+  return Status::Ok();
 }
 
-Status RequestFeatures::Build(std::span<const RequestRows> requests, data::Batch* out) {
-  auto samples = Layout(requests);
-  if (!samples.ok()) return samples.status();
-  order_.resize((*samples)->size());
+const data::SampleSet& RequestFeatures::Samples(const data::FeatureSpec& spec, data::ActionMask history_actions) {
+  const size_t targets = spec.targets.size();
+  samples_.labels.assign(samples_.events.size() * targets, 0.f);
+  samples_.mask.assign(samples_.events.size() * targets, 0.f);
+  samples_.history_actions = history_actions;
+  return samples_;
+}
+
+void RequestFeatures::Build(const data::FeatureSpec& spec, data::ActionMask history_actions, data::Batch* out) {
+  const data::SampleSet& samples = Samples(spec, history_actions);
+  order_.resize(samples.size());
   std::iota(order_.begin(), order_.end(), uint64_t{0});
-  data::BuildBatch(scratch_, spec_, **samples, order_, out);
+  data::BuildBatch(scratch_, spec, samples, order_, out);
+}
+
+Status RequestFeatures::Build(std::span<const RequestRows> requests, const data::FeatureSpec& spec,
+                              data::ActionMask history_actions, data::Batch* out) {
+  ADREC_RETURN_IF_ERROR(Layout(requests));
+  Build(spec, history_actions, out);
   return Status::Ok();
 }
 

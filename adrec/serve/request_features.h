@@ -50,29 +50,35 @@ struct RequestFeaturesOptions {
 class RequestFeatures {
  public:
   // Takes the catalogue: vocabularies, user and item tables, scenes and taxonomy of `catalogue`
-  // (its events are dropped). InvalidArgument when the spec reads per-event columns (a request
-  // carries no such columns: Criteo-style features cannot be served).
-  static StatusOr<RequestFeatures> Create(data::Dataset catalogue, const data::FeatureSpec& spec,
-                                          data::ActionMask history_actions, const RequestFeaturesOptions& options = {});
+  // (its events are dropped). One instance serves every model over that catalogue.
+  static StatusOr<RequestFeatures> Create(data::Dataset catalogue, const RequestFeaturesOptions& options = {});
+  // InvalidArgument naming the field when a spec reads what a request cannot carry (per-event
+  // columns: Criteo-style features can be evaluated offline, not served).
+  static Status CheckServable(const data::FeatureSpec& spec);
 
-  // Lays the requests out in the scratch dataset and returns the candidate rows as samples
-  // (request 0's candidates first), for BuildBatch or a tower over (dataset(), samples).
-  // InvalidArgument for more requests than max_requests, an unknown item or user ID. Not
-  // thread-safe: one caller at a time (the server's ranking thread).
-  StatusOr<const data::SampleSet*> Layout(std::span<const RequestRows> requests);
-  // Layout, then BuildBatch over every candidate row in order.
-  Status Build(std::span<const RequestRows> requests, data::Batch* out);
+  // Lays the requests out in the scratch dataset: the candidate rows (request 0's first) become
+  // the samples of the next Samples/Build calls. InvalidArgument for more requests than
+  // max_requests, a user twice, an unknown item or user ID. Not thread-safe: one caller at a
+  // time (the server's batching thread).
+  Status Layout(std::span<const RequestRows> requests);
+  // The laid-out candidate rows as samples of `spec` (unlabelled), whose sequence fields without
+  // their own history_actions read `history_actions` (the bundle's split positives).
+  const data::SampleSet& Samples(const data::FeatureSpec& spec, data::ActionMask history_actions);
+  // BuildBatch of every laid-out candidate row, in order.
+  void Build(const data::FeatureSpec& spec, data::ActionMask history_actions, data::Batch* out);
+  // Layout, then Build.
+  Status Build(std::span<const RequestRows> requests, const data::FeatureSpec& spec, data::ActionMask history_actions,
+               data::Batch* out);
 
   const data::Dataset& dataset() const { return scratch_; }
-  const data::FeatureSpec& spec() const { return spec_; }
   // Users the catalogue knows; an unknown user's dense ID in the scratch dataset is at or past it
   // (its fixed-table embedding is row 0, the unknown row, as for an ID unseen in training).
   uint32_t known_users() const { return known_users_; }
+  size_t candidate_rows() const { return samples_.events.size(); }
 
  private:
   RequestFeatures() = default;
   data::Dataset scratch_;
-  data::FeatureSpec spec_;
   data::SampleSet samples_;
   std::vector<uint64_t> order_;
   uint32_t known_users_ = 0;

@@ -95,7 +95,7 @@ class RequestFeaturesTest : public ::testing::Test {
     ASSERT_TRUE(samples.ok()) << samples.status().ToString();
     samples_ = std::move(samples).value();
     spec_.FitNormalization(ds_, samples_.events);
-    auto rf = RequestFeatures::Create(ds_, spec_, samples_.history_actions, {.max_requests = 64});
+    auto rf = RequestFeatures::Create(ds_, {.max_requests = 64});
     ASSERT_TRUE(rf.ok()) << rf.status().ToString();
     rf_ = std::make_unique<RequestFeatures>(std::move(rf).value());
   }
@@ -139,7 +139,7 @@ TEST_F(RequestFeaturesTest, ServedRowsEqualTheTrainingRows) {
   std::vector<RequestRows> requests;
   for (uint64_t s : picked) requests.push_back(RequestOf(samples_.events[s]));
   data::Batch served;
-  ASSERT_TRUE(rf_->Build(requests, &served).ok());
+  ASSERT_TRUE(rf_->Build(requests, spec_, samples_.history_actions, &served).ok());
 
   ASSERT_EQ(served.size, train.size);
   EXPECT_EQ(served.user, train.user);
@@ -165,12 +165,12 @@ TEST_F(RequestFeaturesTest, CandidatesDoNotSeeEachOther) {
   q.candidates.resize(30);
   std::iota(q.candidates.begin(), q.candidates.end(), 0u);
   data::Batch together;
-  ASSERT_TRUE(rf_->Build({&q, 1}, &together).ok());
+  ASSERT_TRUE(rf_->Build({&q, 1}, spec_, samples_.history_actions, &together).ok());
   for (uint32_t c : {0u, 7u, 29u}) {
     RequestRows one = q;
     one.candidates = {c};
     data::Batch alone;
-    ASSERT_TRUE(rf_->Build({&one, 1}, &alone).ok());
+    ASSERT_TRUE(rf_->Build({&one, 1}, spec_, samples_.history_actions, &alone).ok());
     const int w = spec_.DenseWidth();
     EXPECT_TRUE(std::equal(alone.dense.begin(), alone.dense.end(), together.dense.begin() + c * w)) << c;
     for (size_t k = 0; k < alone.sparse.size(); ++k) {
@@ -189,7 +189,7 @@ TEST_F(RequestFeaturesTest, UnknownUsersTakeTheColdStartRows) {
   cold.user.reset();
   data::Batch b;
   const RequestRows both[] = {known, cold};
-  ASSERT_TRUE(rf_->Build(both, &b).ok());
+  ASSERT_TRUE(rf_->Build(both, spec_, samples_.history_actions, &b).ok());
   ASSERT_EQ(b.size, 2u);
   const uint32_t slot = b.user[1];
   EXPECT_GE(slot, rf_->known_users());
@@ -205,15 +205,15 @@ TEST_F(RequestFeaturesTest, BadRequestsAreErrorsNamingTheProblem) {
   RequestRows bad_item = q;
   bad_item.candidates = {ds_.num_items()};
   data::Batch b;
-  Status s = rf_->Build({&bad_item, 1}, &b);
+  Status s = rf_->Build({&bad_item, 1}, spec_, 0, &b);
   EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
   EXPECT_NE(s.message().find("candidate item"), std::string::npos) << s.message();
   const RequestRows twice[] = {q, q};
-  s = rf_->Build(twice, &b);
+  s = rf_->Build(twice, spec_, 0, &b);
   EXPECT_NE(s.message().find("twice"), std::string::npos) << s.message();
   std::vector<RequestRows> many(65, q);
   for (size_t i = 0; i < many.size(); ++i) many[i].user.reset();
-  s = rf_->Build(many, &b);
+  s = rf_->Build(many, spec_, 0, &b);
   EXPECT_NE(s.message().find("at most 64"), std::string::npos) << s.message();
 
   data::FeatureSpec criteo = MustParse(R"(
@@ -222,9 +222,10 @@ TEST_F(RequestFeaturesTest, BadRequestsAreErrorsNamingTheProblem) {
 name = "c1"
 source = "event.C1"
 )");
-  auto rf = RequestFeatures::Create(ds_, criteo, 0);
-  ASSERT_FALSE(rf.ok());
-  EXPECT_NE(rf.status().message().find("'c1'"), std::string::npos) << rf.status().message();
+  Status servable = RequestFeatures::CheckServable(criteo);
+  ASSERT_FALSE(servable.ok());
+  EXPECT_NE(servable.message().find("'c1'"), std::string::npos) << servable.message();
+  EXPECT_TRUE(RequestFeatures::CheckServable(spec_).ok());
 }
 
 }  // namespace

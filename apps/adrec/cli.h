@@ -36,5 +36,6 @@ void AddEmbedTextCommand(CLI::App& app, Context& ctx);
 void AddEmbedCommand(CLI::App& app, Context& ctx);
 void AddTagCommand(CLI::App& app, Context& ctx);
 void AddIndexCommand(CLI::App& app, Context& ctx);  // builds with FAISS only (ADREC_HAVE_FAISS)
+void AddServeCommand(CLI::App& app, Context& ctx);  // builds with the server only (ADREC_HAVE_SERVER)
 
 }  // namespace adrec::cli

@@ -27,6 +27,9 @@ int main(int argc, char** argv) {
 #ifdef ADREC_HAVE_FAISS
   adrec::cli::AddIndexCommand(app, ctx);
 #endif
+#ifdef ADREC_HAVE_SERVER
+  adrec::cli::AddServeCommand(app, ctx);
+#endif
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

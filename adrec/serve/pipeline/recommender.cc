@@ -1,0 +1,563 @@
+#include "adrec/serve/pipeline/recommender.h"
+
+#include <ATen/Parallel.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <future>
+#include <mutex>
+#include <numeric>
+#include <optional>
+#include <thread>
+#include <unordered_set>
+
+#include "adrec/data/dataset_io.h"
+#include "adrec/data/split.h"
+#include "adrec/index/vector_index.h"
+#include "adrec/models/bundle.h"
+#include "adrec/models/two_tower.h"
+#include "adrec/serve/request_features.h"
+#include "adrec/tensor/device.h"
+#include "adrec/train/ranking_model.h"
+#include "adrec/train/retrieval_towers.h"
+#include "adrec/train/train_config.h"
+
+namespace adrec::serve {
+namespace fs = std::filesystem;
+using nlohmann::ordered_json;
+
+namespace {
+
+std::string VersionOf(const nlohmann::json& manifest, const fs::path& dir) {
+  return manifest.value("model", std::string("?")) + "@" + manifest.value("created_utc", std::string("?")) + ":" +
+         dir.filename().string();
+}
+
+// What the sequence fields of a bundle read as history: its split's positives.
+data::ActionMask HistoryMaskOf(const nlohmann::json& manifest, const data::Dataset& ds) {
+  const data::SplitOptions so = train::SplitFromJson(manifest.value("split", nlohmann::json::object()));
+  if (so.positive_actions.empty()) return data::DefaultPositiveMask(ds);
+  data::ActionMask m = 0;
+  for (data::Action a : so.positive_actions) m |= data::ActionBit(a);
+  return m;
+}
+
+// The dataset must be the one the bundle was trained on: same users and items, in order.
+Status CheckSameData(const nlohmann::json& manifest, const fs::path& bundle, const data::Dataset& ds) {
+  const nlohmann::json d = manifest.value("data", nlohmann::json::object());
+  const uint64_t users = d.value("users", uint64_t{0}), items = d.value("items", uint64_t{0});
+  if ((users && users != ds.num_users()) || (items && items != ds.num_items())) {
+    return InvalidArgumentError(bundle.string() + " was trained on a dataset of " + std::to_string(users) + " users and " +
+                                std::to_string(items) + " items; --data has " + std::to_string(ds.num_users()) + " and " +
+                                std::to_string(ds.num_items()) + ": serve it with the dataset it was trained on");
+  }
+  return Status::Ok();
+}
+
+// Everything one model version serves with. Only the batching thread runs the models and the
+// request features; request threads read the immutable catalogue parts.
+struct ServingModels {
+  std::string version;
+  ordered_json info;
+  train::LoadedBundle ranker;
+  data::ActionMask rank_history = 0;
+  int click_t = 0, cvr_t = -1;
+  std::optional<train::LoadedBundle> retriever;
+  models::TwoTowerModel* towers = nullptr;
+  int retrieval_t = 0;
+  bool normalize = false;
+  data::ActionMask retrieval_history = 0;
+  std::optional<index::VectorIndex> index;
+  std::unique_ptr<RequestFeatures> features;
+  // The dataset's own log: every user's history before the server's events.
+  data::EventColumns base;
+  std::vector<uint64_t> base_offsets;
+  std::vector<uint32_t> ad_of, advertiser_of;
+  std::vector<float> bid;
+  std::vector<uint32_t> popular;  // items by clicks in the base log, most first
+  std::vector<uint32_t> fresh;    // cold-start items (catalogue column cold_start), newest launch first
+  const data::Dataset& catalogue() const { return features->dataset(); }
+};
+
+// The pCVR target: the one whose rule is the conversion (given the click, ESMM-style).
+int ConversionTarget(const data::FeatureSpec& spec) {
+  for (size_t t = 0; t < spec.targets.size(); ++t) {
+    const auto& tg = spec.targets[t];
+    if (tg.action == data::Action::kConversion && tg.rule == data::TargetRule::kFollows) return static_cast<int>(t);
+  }
+  return -1;
+}
+
+StatusOr<std::shared_ptr<ServingModels>> LoadModels(const RecommenderOptions& o) {
+  auto m = std::make_shared<ServingModels>();
+  ADREC_ASSIGN_OR_RETURN(torch::Device device, tensor::ParseDevice(o.device));
+  ADREC_ASSIGN_OR_RETURN(m->ranker, train::LoadBundle(o.bundle, device));
+  ADREC_RETURN_IF_ERROR(RequestFeatures::CheckServable(m->ranker.model.spec));
+  const std::string primary = m->ranker.manifest.value("primary_target", std::string());
+  m->click_t = primary.empty() ? 0 : std::max(0, m->ranker.model.spec.TargetIndex(primary));
+  m->cvr_t = ConversionTarget(m->ranker.model.spec);
+  if (m->cvr_t == m->click_t) m->cvr_t = -1;
+  m->version = VersionOf(m->ranker.manifest, o.bundle);
+
+  ADREC_ASSIGN_OR_RETURN(data::Dataset ds, data::ReadDataset(o.data));
+  ADREC_RETURN_IF_ERROR(CheckSameData(m->ranker.manifest, o.bundle, ds));
+  if (Status s = m->ranker.model.spec.Bind(ds); !s.ok()) {
+    return Status(s.code(), "the dataset " + o.data.string() + " does not fit the features of " + o.bundle.string() + ": " + s.message());
+  }
+  m->rank_history = HistoryMaskOf(m->ranker.manifest, ds);
+
+  if (!o.retrieval.empty()) {
+    ADREC_ASSIGN_OR_RETURN(train::LoadedBundle r, train::LoadBundle(o.retrieval, device));
+    m->towers = dynamic_cast<models::TwoTowerModel*>(r.model.net.get());
+    if (!m->towers) {
+      return InvalidArgumentError("--retrieval " + o.retrieval.string() + " holds a '" + r.manifest.value("model", std::string("?")) +
+                                  "' model; retrieval needs a two_tower bundle");
+    }
+    ADREC_RETURN_IF_ERROR(RequestFeatures::CheckServable(r.model.spec));
+    ADREC_RETURN_IF_ERROR(CheckSameData(r.manifest, o.retrieval, ds));
+    if (Status s = r.model.spec.Bind(ds); !s.ok()) {
+      return Status(s.code(), "the dataset does not fit the features of " + o.retrieval.string() + ": " + s.message());
+    }
+    const nlohmann::json entry = r.manifest.value("index", nlohmann::json());
+    if (!entry.is_object() || !entry.contains("file")) {
+      return FailedPreconditionError(o.retrieval.string() + " has no retrieval index; build one with `adrec index --bundle " +
+                                     o.retrieval.string() + " --data DIR`");
+    }
+    fs::path file = entry.value("file", std::string());
+    if (file.is_relative()) file = o.retrieval / file;
+    ADREC_ASSIGN_OR_RETURN(index::VectorIndex idx, index::VectorIndex::Read(file));
+    if (idx.size() != ds.num_items()) {
+      return InvalidArgumentError(file.string() + " holds " + std::to_string(idx.size()) + " vectors; the catalogue has " +
+                                  std::to_string(ds.num_items()) + " items: rebuild it with `adrec index`");
+    }
+    const std::string target = entry.value("target", r.manifest.value("primary_target", std::string()));
+    m->retrieval_t = target.empty() ? 0 : std::max(0, r.model.spec.TargetIndex(target));
+    m->normalize = train::RetrievalNormalizes(r.manifest);
+    m->retrieval_history = HistoryMaskOf(r.manifest, ds);
+    m->version += "+" + VersionOf(r.manifest, o.retrieval);
+    m->index.emplace(std::move(idx));
+    m->retriever.emplace(std::move(r));
+  }
+
+  // Catalogue lookups the pipeline needs per candidate.
+  const uint32_t items = ds.num_items();
+  m->ad_of.resize(items);
+  m->advertiser_of.assign(items, 0);
+  m->bid.assign(items, 1.f);
+  const data::Column* ad = ds.item_table.Find(o.ad_column);
+  for (uint32_t i = 0; i < items; ++i) {
+    m->ad_of[i] = ad && ad->type == data::ColumnType::kCategorical ? ad->u32[i] : i;
+  }
+  if (const data::Column* adv = ds.item_table.Find(data::cols::kAdvertiser); adv && adv->type == data::ColumnType::kCategorical) {
+    std::copy(adv->u32.begin(), adv->u32.end(), m->advertiser_of.begin());
+  }
+  if (const data::Column* b = ds.item_table.Find(data::cols::kBid); b && b->type == data::ColumnType::kFloat32) {
+    std::copy(b->f32.begin(), b->f32.end(), m->bid.begin());
+  }
+  std::vector<uint64_t> clicks(items, 0);
+  for (size_t e = 0; e < ds.events.size(); ++e) {
+    if (ds.events.action[e] == static_cast<uint8_t>(data::Action::kClick) ||
+        ds.events.action[e] == static_cast<uint8_t>(data::Action::kRating)) {
+      ++clicks[ds.events.item[e]];
+    }
+  }
+  m->popular.resize(items);
+  std::iota(m->popular.begin(), m->popular.end(), 0u);
+  std::stable_sort(m->popular.begin(), m->popular.end(), [&](uint32_t a, uint32_t b) { return clicks[a] > clicks[b]; });
+  if (const data::Column* cold = ds.item_table.Find(data::cols::kColdStart); cold && cold->type == data::ColumnType::kUInt32) {
+    for (uint32_t i = 0; i < items; ++i) {
+      if (cold->u32[i]) m->fresh.push_back(i);
+    }
+  }
+  m->base = std::move(ds.events);
+  m->base_offsets = std::move(ds.user_offsets);
+  ds.events = data::EventColumns{};
+  ds.user_offsets.clear();
+  ADREC_ASSIGN_OR_RETURN(RequestFeatures rf, RequestFeatures::Create(std::move(ds), {.max_requests = o.max_batch}));
+  m->features = std::make_unique<RequestFeatures>(std::move(rf));
+
+  m->info["version"] = m->version;
+  m->info["ranking"] = {{"bundle", o.bundle.string()},
+                        {"model", m->ranker.manifest.value("model", std::string())},
+                        {"created_utc", m->ranker.manifest.value("created_utc", std::string())},
+                        {"targets", m->ranker.manifest.value("targets", nlohmann::json::array())},
+                        {"pctr_target", m->ranker.model.spec.targets[m->click_t].name},
+                        {"pcvr_target", m->cvr_t >= 0 ? nlohmann::json(m->ranker.model.spec.targets[m->cvr_t].name) : nlohmann::json()}};
+  if (m->retriever) {
+    m->info["retrieval"] = {{"bundle", o.retrieval.string()},
+                            {"model", m->retriever->manifest.value("model", std::string())},
+                            {"created_utc", m->retriever->manifest.value("created_utc", std::string())},
+                            {"index", m->index->description()},
+                            {"items", m->index->size()}};
+  } else {
+    m->info["retrieval"] = {{"kind", "popular"}, {"note", "the most clicked items of the dataset; pass --retrieval for a two-tower index"}};
+  }
+  m->info["catalogue"] = {{"data", o.data.string()},
+                          {"users", m->catalogue().num_users()},
+                          {"items", m->catalogue().num_items()},
+                          {"scenes", m->catalogue().scenes},
+                          {"ad_groups", ad != nullptr}};
+  return m;
+}
+
+uint32_t NowSeconds() {
+  return static_cast<uint32_t>(std::chrono::duration_cast<std::chrono::seconds>(
+      std::chrono::system_clock::now().time_since_epoch()).count());
+}
+
+}  // namespace
+
+struct Recommender::Impl {
+  RecommenderOptions options;
+  EventStore* store = nullptr;
+  std::unique_ptr<BudgetPacer> pacer;
+
+  mutable std::mutex models_mu;
+  std::shared_ptr<ServingModels> models;
+  std::mutex reload_mu;  // one reload at a time
+
+  // A request prepared by its HTTP thread: what the batching thread needs and where the answer goes.
+  struct Job {
+    std::shared_ptr<ServingModels> models;
+    RequestRows rows;
+    int k = 10;
+    std::unordered_map<uint32_t, std::vector<uint32_t>> seen;  // impressions by item (frequency caps)
+    std::promise<StatusOr<Recommendation>> answer;
+  };
+  mutable std::mutex mu;
+  std::condition_variable cv;
+  std::deque<std::unique_ptr<Job>> queue;
+  bool stopping = false;
+  std::thread batcher;
+  std::atomic<uint64_t> batch_count{0};
+
+  std::shared_ptr<ServingModels> Current() const {
+    std::lock_guard<std::mutex> lock(models_mu);
+    return models;
+  }
+
+  // The user's history as features read it: the base log's newest events, then the stored ones
+  // (oldest first); items the catalogue does not know are left out.
+  void History(const ServingModels& m, std::optional<uint32_t> user, const UserState& state, RequestRows* rows) const {
+    const data::Dataset& cat = m.catalogue();
+    std::vector<HistoryEvent>& h = rows->history;
+    if (user) {
+      const uint64_t b = m.base_offsets[*user], e = m.base_offsets[*user + 1];
+      const uint64_t from = e - std::min<uint64_t>(e - b, options.history_limit);
+      for (uint64_t j = from; j < e; ++j) {
+        h.push_back({m.base.item[j], m.base.time[j], m.base.scene[j], static_cast<data::Action>(m.base.action[j]), m.base.value[j]});
+      }
+    }
+    const size_t base_n = h.size();
+    for (auto it = state.recent.rbegin(); it != state.recent.rend(); ++it) {
+      auto item = cat.items.Find(it->item_id);
+      if (!item) continue;
+      h.push_back({*item, it->ts, SceneOf(cat, it->scene), it->action, it->value});
+    }
+    // Stored events arrive in any order: sort them by time after the base log's.
+    std::stable_sort(h.begin() + static_cast<ptrdiff_t>(base_n), h.end(),
+                     [](const HistoryEvent& a, const HistoryEvent& b) { return a.time < b.time; });
+    if (h.size() > options.history_limit) h.erase(h.begin(), h.end() - static_cast<ptrdiff_t>(options.history_limit));
+  }
+
+  static uint8_t SceneOf(const data::Dataset& cat, const std::string& name) {
+    for (size_t s = 0; s < cat.scenes.size(); ++s) {
+      if (cat.scenes[s] == name) return static_cast<uint8_t>(s);
+    }
+    return 0;  // an unknown scene reads as the first (the default)
+  }
+
+  void Loop() {
+    std::vector<std::unique_ptr<Job>> batch;
+    while (true) {
+      {
+        std::unique_lock<std::mutex> lock(mu);
+        cv.wait(lock, [&] { return stopping || !queue.empty(); });
+        if (queue.empty()) return;  // stopping and drained
+        // Up to max_batch jobs of one model version and distinct users (a user's second request
+        // waits for the next batch, where it sees the first one's answer's effects).
+        std::unordered_set<uint32_t> users;
+        const ServingModels* version = queue.front()->models.get();
+        for (auto it = queue.begin(); it != queue.end() && batch.size() < options.max_batch;) {
+          Job& j = **it;
+          const bool same = j.models.get() == version;
+          const bool fresh_user = !j.rows.user || users.insert(*j.rows.user).second;
+          if (same && fresh_user) {
+            batch.push_back(std::move(*it));
+            it = queue.erase(it);
+          } else {
+            ++it;
+          }
+        }
+      }
+      RunBatch(batch);
+      batch.clear();
+      batch_count.fetch_add(1);
+    }
+  }
+
+  void RunBatch(std::vector<std::unique_ptr<Job>>& jobs) {
+    ServingModels& m = *jobs.front()->models;
+    auto fail = [&](const Status& s) {
+      for (auto& j : jobs) j->answer.set_value(s);
+    };
+    try {
+      torch::NoGradGuard no_grad;
+      std::vector<RequestRows> rows;
+      rows.reserve(jobs.size());
+      for (auto& j : jobs) rows.push_back(j->rows);
+      std::vector<std::vector<uint32_t>> retrieved(jobs.size());
+      if (m.retriever) {
+        for (auto& r : rows) r.candidates = {0};  // the query tower reads the user side only
+        if (Status s = m.features->Layout(rows); !s.ok()) return fail(s);
+        train::RankingModel& rm = m.retriever->model;
+        const data::SampleSet& samples = m.features->Samples(rm.spec, m.retrieval_history);
+        std::vector<uint64_t> order(samples.size());
+        std::iota(order.begin(), order.end(), uint64_t{0});
+        const std::vector<float> q = train::QueryTowerVectors(rm, *m.towers, m.features->dataset(), samples, order,
+                                                              m.retrieval_t, order.size(), m.normalize);
+        auto found = m.index->Search(q, static_cast<int>(options.retrieve_k), {options.ef_search, options.nprobe});
+        if (!found.ok()) return fail(found.status());
+        for (size_t r = 0; r < jobs.size(); ++r) {
+          for (int64_t id : found->Ids(r)) {
+            if (id >= 0) retrieved[r].push_back(static_cast<uint32_t>(id));
+          }
+        }
+      } else {
+        for (auto& r : retrieved) r.assign(m.popular.begin(), m.popular.begin() + std::min(m.popular.size(), options.retrieve_k));
+      }
+      std::vector<size_t> retrieved_n(jobs.size());
+      for (size_t r = 0; r < jobs.size(); ++r) {
+        retrieved_n[r] = retrieved[r].size();
+        rows[r].candidates = Candidates(m, *jobs[r], retrieved[r]);
+      }
+      data::Batch batch;
+      if (Status s = m.features->Layout(rows); !s.ok()) return fail(s);
+      train::RankingModel& rm = m.ranker.model;
+      m.features->Build(rm.spec, m.rank_history, &batch);
+      rm.net->eval();
+      auto lookup = rm.embeddings->Forward(batch, /*train=*/false, /*step=*/0);
+      torch::Tensor prob = torch::sigmoid(rm.net->forward(lookup.input).to(torch::kFloat32)).contiguous().cpu();
+      const float* p = prob.data_ptr<float>();
+      const size_t T = rm.spec.targets.size();
+      size_t row = 0;
+      for (size_t r = 0; r < jobs.size(); ++r) {
+        std::vector<ScoredCandidate> scored;
+        for (uint32_t item : rows[r].candidates) {
+          ScoredCandidate c;
+          c.item = item;
+          c.ad = m.ad_of[item];
+          c.advertiser = m.advertiser_of[item];
+          c.bid = m.bid[item];
+          c.pctr = p[row * T + m.click_t];
+          c.pcvr = m.cvr_t >= 0 ? p[row * T + m.cvr_t] : 1.f;
+          scored.push_back(c);
+          ++row;
+        }
+        const std::vector<ScoredCandidate> top = Rerank(std::move(scored), jobs[r]->k, options.rerank, pacer.get(), rows[r].time);
+        Recommendation out;
+        out.model_version = m.version;
+        out.known_user = rows[r].user.has_value();
+        out.retrieved = retrieved_n[r];
+        out.ranked = rows[r].candidates.size();
+        const data::Dataset& cat = m.catalogue();
+        const data::Column* ad = cat.item_table.Find(options.ad_column);
+        for (const ScoredCandidate& c : top) {
+          RecommendedItem it;
+          it.creative_id = cat.items.Name(c.item);
+          it.item_id = ad && ad->type == data::ColumnType::kCategorical ? ad->vocab->Name(c.ad) : it.creative_id;
+          it.pctr = c.pctr;
+          it.pcvr = c.pcvr;
+          it.ecpm = c.ecpm;
+          it.score = static_cast<float>(c.ecpm);
+          out.items.push_back(std::move(it));
+        }
+        jobs[r]->answer.set_value(std::move(out));
+      }
+    } catch (const std::exception& e) {
+      fail(InternalError(std::string("ranking failed: ") + e.what()));
+    }
+  }
+
+  // Retrieved items, then fresh ones not among them, with the frequency caps applied, cut to
+  // rank_k (fresh items keep their share).
+  std::vector<uint32_t> Candidates(const ServingModels& m, const Job& job, const std::vector<uint32_t>& retrieved) const {
+    std::vector<uint32_t> capped = ApplyFrequencyCap(retrieved, job.seen, job.rows.time, options.rerank);
+    std::unordered_set<uint32_t> in(capped.begin(), capped.end());
+    std::vector<uint32_t> fresh;
+    if (!m.fresh.empty() && options.fresh_k > 0) {
+      // A different slice of the fresh items per user and hour, so each gets shown.
+      const size_t start = (static_cast<size_t>(job.rows.user.value_or(0)) * 7919u + job.rows.time / 3600u) % m.fresh.size();
+      for (size_t i = 0; i < m.fresh.size() && fresh.size() < options.fresh_k; ++i) {
+        const uint32_t item = m.fresh[(start + i) % m.fresh.size()];
+        if (!in.count(item)) fresh.push_back(item);
+      }
+      fresh = ApplyFrequencyCap(fresh, job.seen, job.rows.time, options.rerank);
+    }
+    const size_t keep = options.rank_k > fresh.size() ? options.rank_k - fresh.size() : 0;
+    if (capped.size() > keep) capped.resize(keep);
+    capped.insert(capped.end(), fresh.begin(), fresh.end());
+    if (capped.size() > options.rank_k) capped.resize(options.rank_k);
+    return capped;
+  }
+};
+
+Recommender::Recommender(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Recommender::~Recommender() { Stop(); }
+
+StatusOr<std::unique_ptr<Recommender>> Recommender::Start(RecommenderOptions options, EventStore* store) {
+  if (options.max_batch == 0 || options.rank_k == 0 || options.retrieve_k == 0) {
+    return InvalidArgumentError("max_batch, rank_k and retrieve_k must be positive");
+  }
+  if (options.threads > 0) at::set_num_threads(options.threads);
+  auto impl = std::make_unique<Impl>();
+  impl->options = std::move(options);
+  impl->store = store;
+  ADREC_ASSIGN_OR_RETURN(impl->models, LoadModels(impl->options));
+  std::unordered_map<uint32_t, double> budgets;
+  if (!impl->options.daily_budgets.empty()) {
+    const data::Column* adv = impl->models->catalogue().item_table.Find(data::cols::kAdvertiser);
+    if (!adv || adv->type != data::ColumnType::kCategorical) {
+      return InvalidArgumentError("budgets are given by advertiser, but the catalogue has no categorical 'advertiser' column");
+    }
+    for (const auto& [name, budget] : impl->options.daily_budgets) {
+      auto code = adv->vocab->Find(name);
+      if (!code) return InvalidArgumentError("budget for unknown advertiser '" + name + "'");
+      budgets[*code] = budget;
+    }
+  }
+  impl->pacer = std::make_unique<BudgetPacer>(std::move(budgets));
+  Impl* raw = impl.get();
+  impl->batcher = std::thread([raw] { raw->Loop(); });
+  return std::unique_ptr<Recommender>(new Recommender(std::move(impl)));
+}
+
+StatusOr<Recommendation> Recommender::Recommend(const RecommendRequest& request) {
+  auto job = std::make_unique<Impl::Job>();
+  job->models = impl_->Current();
+  const ServingModels& m = *job->models;
+  const data::Dataset& cat = m.catalogue();
+  RequestRows& rows = job->rows;
+  rows.time = NowSeconds();
+  if (auto ts = request.context.find("ts"); ts != request.context.end()) {
+    uint64_t t = 0;
+    const auto [end, ec] = std::from_chars(ts->second.data(), ts->second.data() + ts->second.size(), t);
+    if (ec != std::errc() || end != ts->second.data() + ts->second.size() || t > UINT32_MAX) {
+      return InvalidArgumentError("context.ts: expected unix seconds, got '" + ts->second + "'");
+    }
+    rows.time = static_cast<uint32_t>(t);
+  }
+  if (auto s = request.context.find("scene"); s != request.context.end()) rows.scene = Impl::SceneOf(cat, s->second);
+  if (auto p = request.context.find("position"); p != request.context.end()) {
+    unsigned v = 0;
+    std::from_chars(p->second.data(), p->second.data() + p->second.size(), v);
+    rows.position = static_cast<uint8_t>(std::min(v, 255u));
+  }
+  if (auto u = cat.users.Find(request.user_id)) rows.user = *u;
+  ADREC_ASSIGN_OR_RETURN(UserState state, impl_->store->Read(request.user_id, impl_->options.history_limit));
+  impl_->History(m, rows.user, state, &rows);
+  for (const HistoryEvent& h : rows.history) {
+    if (h.action == data::Action::kImpression) job->seen[h.item].push_back(h.time);
+  }
+  job->k = request.k;
+  auto answer = job->answer.get_future();
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    if (impl_->stopping) return CancelledError("the server is stopping");
+    impl_->queue.push_back(std::move(job));
+  }
+  impl_->cv.notify_one();
+  return answer.get();
+}
+
+StatusOr<size_t> Recommender::Ingest(const std::vector<EventIn>& events) {
+  std::vector<StoredEvent> stored;
+  stored.reserve(events.size());
+  for (const EventIn& e : events) stored.push_back({e.event_id, e.user_id, e.item_id, e.action, e.ts, e.scene, e.value});
+  ADREC_ASSIGN_OR_RETURN(size_t accepted, impl_->store->Append(stored));
+  if (!impl_->pacer->empty()) {
+    const auto m = impl_->Current();
+    for (const EventIn& e : events) {
+      if (e.action != data::Action::kImpression) continue;
+      if (auto item = m->catalogue().items.Find(e.item_id)) {
+        impl_->pacer->Charge(m->advertiser_of[*item], m->bid[*item] / 1000.0, e.ts);  // CPM: a thousandth per impression
+      }
+    }
+  }
+  return accepted;
+}
+
+StatusOr<ordered_json> Recommender::User(const std::string& user_id, size_t limit) {
+  const auto m = impl_->Current();
+  const data::Dataset& cat = m->catalogue();
+  ADREC_ASSIGN_OR_RETURN(UserState state, impl_->store->Read(user_id, limit));
+  ordered_json out;
+  out["user_id"] = user_id;
+  const auto u = cat.users.Find(user_id);
+  out["known"] = u.has_value();
+  ordered_json profile = ordered_json::object();
+  if (u) {
+    for (const data::Column& c : cat.user_table.columns) {
+      if (c.type == data::ColumnType::kCategorical) profile[c.name] = c.vocab->Name(c.u32[*u]);
+      else if (c.type == data::ColumnType::kUInt32) profile[c.name] = c.u32[*u];
+      else if (c.type == data::ColumnType::kFloat32) profile[c.name] = c.f32[*u];
+    }
+  }
+  out["profile"] = profile;
+  ordered_json totals = ordered_json::object();
+  for (int a = 0; a < data::kNumActions; ++a) {
+    if (state.totals[a]) totals[std::string(data::ActionName(static_cast<data::Action>(a)))] = state.totals[a];
+  }
+  out["stored_totals"] = totals;
+  // Newest first: the stored events, then the dataset's log.
+  ordered_json recent = ordered_json::array();
+  for (const StoredEvent& e : state.recent) {
+    recent.push_back({{"event_id", e.event_id}, {"item_id", e.item_id}, {"action", data::ActionName(e.action)},
+                      {"ts", e.ts}, {"scene", e.scene}, {"source", "events"}});
+  }
+  if (u) {
+    const uint64_t b = m->base_offsets[*u], e = m->base_offsets[*u + 1];
+    for (uint64_t j = e; j-- > b && recent.size() < limit;) {
+      recent.push_back({{"item_id", cat.items.Name(m->base.item[j])},
+                        {"action", data::ActionName(static_cast<data::Action>(m->base.action[j]))},
+                        {"ts", m->base.time[j]},
+                        {"scene", m->base.scene[j] < cat.scenes.size() ? cat.scenes[m->base.scene[j]] : ""},
+                        {"source", "dataset"}});
+    }
+  }
+  out["recent"] = recent;
+  return out;
+}
+
+Status Recommender::Reload() {
+  std::lock_guard<std::mutex> reload(impl_->reload_mu);
+  ADREC_ASSIGN_OR_RETURN(std::shared_ptr<ServingModels> fresh, LoadModels(impl_->options));
+  std::lock_guard<std::mutex> lock(impl_->models_mu);
+  impl_->models = std::move(fresh);  // jobs queued before keep the old models alive until answered
+  return Status::Ok();
+}
+
+ordered_json Recommender::Models() const { return impl_->Current()->info; }
+std::string Recommender::version() const { return impl_->Current()->version; }
+
+size_t Recommender::queue_depth() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->queue.size();
+}
+
+uint64_t Recommender::batches() const { return impl_->batch_count.load(); }
+
+void Recommender::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    impl_->stopping = true;
+  }
+  impl_->cv.notify_all();
+  if (impl_->batcher.joinable()) impl_->batcher.join();
+}
+
+}  // namespace adrec::serve
