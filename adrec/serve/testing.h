@@ -64,11 +64,11 @@ class RedisServer {
       return;
     }
     port_ = FreeLoopbackPort();
-    const std::string port = std::to_string(port_), d = dir.string();
+    const std::string port = std::to_string(port_), d = dir.string(), log = (dir / "redis.log").string();
     pid_ = ::fork();
     if (pid_ == 0) {
       ::execl(bin.c_str(), bin.c_str(), "--port", port.c_str(), "--bind", "127.0.0.1", "--dir", d.c_str(), "--save", "",
-              "--appendonly", "yes", "--appendfsync", "always", "--daemonize", "no", "--loglevel", "warning",
+              "--appendonly", "yes", "--appendfsync", "always", "--daemonize", "no", "--loglevel", "warning", "--logfile", log.c_str(),
               static_cast<char*>(nullptr));
       std::_Exit(127);
     }

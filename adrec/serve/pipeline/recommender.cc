@@ -32,9 +32,14 @@ using nlohmann::ordered_json;
 
 namespace {
 
+// "mmoe@2026-12-05T20:01:46Z:bundle-b": the directory after symlinks, so swapping a "current"
+// link to a new bundle and reloading shows the new name.
 std::string VersionOf(const nlohmann::json& manifest, const fs::path& dir) {
+  std::error_code ec;
+  fs::path real = fs::weakly_canonical(dir, ec);
+  if (ec) real = dir;
   return manifest.value("model", std::string("?")) + "@" + manifest.value("created_utc", std::string("?")) + ":" +
-         dir.filename().string();
+         real.filename().string();
 }
 
 // What the sequence fields of a bundle read as history: its split's positives.
