@@ -39,7 +39,7 @@ test-fast: build
 # Every module's fast tests (and the end-to-end CLI tests, on an instrumented binary) under
 # AddressSanitizer + UBSan; any finding fails its test (-fno-sanitize-recover).
 ASAN_TESTS := adrec_core_test adrec_data_test adrec_eval_test adrec_index_test adrec_serve_test adrec_tensor_test adrec_text_test \
-	adrec_embedding_test adrec_models_test adrec_train_test adrec_cli_test
+	adrec_embedding_test adrec_models_test adrec_train_test adrec_serve_pipeline_test adrec_cli_test
 # libtorch's allocations are not instrumented: its process-lifetime caches are not leaks of ours.
 ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 LSAN_OPTIONS=suppressions=$(CURDIR)/cmake/lsan.supp
 test-asan: setup
@@ -48,13 +48,14 @@ test-asan: setup
 	@$(ASAN_ENV) ctest --test-dir build/asan --output-on-failure -j $(JOBS) -LE slow -E '_NOT_BUILT$$'
 
 # The threaded code under ThreadSanitizer: the thread pool, BatchStream's workers, the parallel
-# dataset reader, the threaded full-ranking evaluation and the HTTP server's I/O and handler threads.
+# dataset reader, the threaded full-ranking evaluation, the HTTP server's I/O and handler threads
+# and the event store's concurrent appends (RocksDB and a started redis-server).
 TSAN_TESTS := adrec_core_test adrec_data_test adrec_eval_test adrec_serve_test
 test-tsan: setup
 	@test -f build/tsan/build.ninja || cmake --preset tsan $(CMAKE_FLAGS) >/dev/null
 	@cmake --build build/tsan -j $(JOBS) --target $(TSAN_TESTS)
 	@TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build/tsan --output-on-failure -j $(JOBS) -L 'core|data|eval|serve' -LE slow \
-		-R 'ThreadPool|BatchStream|Dataset|Ranking|Synthetic|HttpServer' -E '_NOT_BUILT$$'
+		-R 'ThreadPool|BatchStream|Dataset|Ranking|Synthetic|HttpServer|EventStore' -E '_NOT_BUILT$$'
 
 fuzz: setup
 	@test -f build/fuzz/build.ninja || cmake --preset fuzz >/dev/null
