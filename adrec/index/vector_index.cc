@@ -8,6 +8,8 @@
 #include <faiss/index_factory.h>
 #include <faiss/index_io.h>
 
+#include <omp.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -257,6 +259,7 @@ StatusOr<SearchResult> VectorIndex::Search(std::span<const float> queries, int k
     ivf.nprobe = static_cast<size_t>(options.nprobe);
     params = &ivf;
   }
+  if (options.threads > 0) omp_set_num_threads(options.threads);  // this thread's later parallel regions
   try {
     index_->search(static_cast<faiss::Index::idx_t>(r.queries), queries.data(), k, r.scores.data(), r.ids.data(), params);
   } catch (const std::exception& e) {

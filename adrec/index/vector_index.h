@@ -59,6 +59,10 @@ struct SearchResult {
 struct SearchOptions {
   int ef_search = 0;
   int nprobe = 0;
+  // OpenMP threads of this search on the calling thread (0: FAISS's default, every core). A
+  // server passes 1: FAISS's OpenMP runtime and libtorch's are two, and their spinning threads
+  // on the same cores cost a request tens of milliseconds.
+  int threads = 0;
 };
 
 class VectorIndex {

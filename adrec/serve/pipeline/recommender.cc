@@ -325,7 +325,8 @@ struct Recommender::Impl {
         std::iota(order.begin(), order.end(), uint64_t{0});
         const std::vector<float> q = train::QueryTowerVectors(rm, *m.towers, m.features->dataset(), samples, order,
                                                               m.retrieval_t, order.size(), m.normalize);
-        auto found = m.index->Search(q, static_cast<int>(options.retrieve_k), {options.ef_search, options.nprobe});
+        auto found = m.index->Search(q, static_cast<int>(options.retrieve_k),
+                                     {options.ef_search, options.nprobe, options.index_threads});
         if (!found.ok()) return fail(found.status());
         for (size_t r = 0; r < jobs.size(); ++r) {
           for (int64_t id : found->Ids(r)) {
@@ -418,7 +419,7 @@ StatusOr<std::unique_ptr<Recommender>> Recommender::Start(RecommenderOptions opt
   if (options.max_batch == 0 || options.rank_k == 0 || options.retrieve_k == 0) {
     return InvalidArgumentError("max_batch, rank_k and retrieve_k must be positive");
   }
-  if (options.threads > 0) at::set_num_threads(options.threads);
+  at::set_num_threads(options.threads > 0 ? options.threads : 1);
   auto impl = std::make_unique<Impl>();
   impl->options = std::move(options);
   impl->store = store;

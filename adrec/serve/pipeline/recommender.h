@@ -28,7 +28,11 @@ struct RecommenderOptions {
   std::filesystem::path retrieval;  // optional: a two-tower bundle with an index (adrec index)
   std::filesystem::path data;       // the dataset the bundles were trained on: catalogue and base log
   std::string device = "cpu";
-  int threads = 0;           // libtorch intra-op threads; 0 = its default
+  // libtorch intra-op threads of the ranker (0 = 1) and OpenMP threads of the index search.
+  // One each by default: requests are parallel across the batch, and two OpenMP runtimes
+  // (libtorch's and FAISS's) spinning on the same cores cost more than they give.
+  int threads = 0;
+  int index_threads = 1;
   size_t max_batch = 32;     // requests ranked in one forward pass
   size_t retrieve_k = 500;   // candidates the index returns
   size_t rank_k = 100;       // candidates the ranker scores
