@@ -106,7 +106,8 @@ class RocksEventStore : public EventStore {
         seq_(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
                  std::chrono::system_clock::now().time_since_epoch()).count())) {}
 
-  StatusOr<size_t> Append(std::span<const StoredEvent> events) override {
+  StatusOr<size_t> Append(std::span<const StoredEvent> events, std::vector<bool>* flags) override {
+    if (flags) flags->assign(events.size(), false);
     std::vector<const StoredEvent*> fresh;
     {
       // Reserve the IDs: a concurrent request with the same ID waits for nothing and counts none.
@@ -120,12 +121,16 @@ class RocksEventStore : public EventStore {
         if (!s.IsNotFound()) return IoError("reading the event store " + dir_.string() + ": " + s.ToString());
         pending_.insert(e.event_id);
         fresh.push_back(&e);
+        if (flags) (*flags)[static_cast<size_t>(&e - events.data())] = true;
       }
     }
     Status st = Write(fresh);
     std::lock_guard<std::mutex> lock(mu_);
     for (const StoredEvent* e : fresh) pending_.erase(e->event_id);
-    if (!st.ok()) return st;
+    if (!st.ok()) {
+      if (flags) flags->assign(events.size(), false);
+      return st;
+    }
     return fresh.size();
   }
 

@@ -51,7 +51,8 @@ class EventStore {
   virtual ~EventStore() = default;
   // Stores the events whose IDs it has not seen (within the call too) and returns how many; the
   // others are duplicates, answered as success. Returns only after the write is durable.
-  virtual StatusOr<size_t> Append(std::span<const StoredEvent> events) = 0;
+  // `fresh`, when given, gets one flag per event: stored now (true) or a duplicate.
+  virtual StatusOr<size_t> Append(std::span<const StoredEvent> events, std::vector<bool>* fresh = nullptr) = 0;
   // The user's newest `limit` events and totals; an unknown user has none (not an error).
   virtual StatusOr<UserState> Read(std::string_view user_id, size_t limit) const = 0;
   // Events accepted since the store was created (all processes, all time).

@@ -59,7 +59,8 @@ class RedisEventStore : public EventStore {
     return Status::Ok();
   }
 
-  StatusOr<size_t> Append(std::span<const StoredEvent> events) override {
+  StatusOr<size_t> Append(std::span<const StoredEvent> events, std::vector<bool>* fresh) override {
+    if (fresh) fresh->assign(events.size(), false);
     for (const StoredEvent& e : events) {
       if (e.event_id.empty()) return InvalidArgumentError("an event has an empty event_id");
     }
@@ -85,6 +86,7 @@ class RedisEventStore : public EventStore {
         if (first_error.ok()) first_error = IoError("the Redis state store " + url_ + ": " + std::string(r->str, r->len));
       } else if (r->type == REDIS_REPLY_INTEGER && r->integer == 1) {
         ++accepted;
+        if (fresh) (*fresh)[i] = true;
       }
     }
     if (!first_error.ok()) return first_error;

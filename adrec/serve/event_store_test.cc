@@ -66,8 +66,11 @@ TEST_P(EventStoreContract, KeepsEventsNewestFirstWithTotals) {
 
 TEST_P(EventStoreContract, DuplicatesAreAcceptedOnceAcrossCallsAndWithinOne) {
   const std::vector<StoredEvent> first = {Ev("a", "u", "i", data::Action::kClick, 1), Ev("a", "u", "i", data::Action::kClick, 1)};
-  EXPECT_EQ(*store_->Append(first), 1u);
-  EXPECT_EQ(*store_->Append(first), 0u);
+  std::vector<bool> fresh;
+  EXPECT_EQ(*store_->Append(first, &fresh), 1u);
+  EXPECT_EQ(fresh, (std::vector<bool>{true, false}));
+  EXPECT_EQ(*store_->Append(first, &fresh), 0u);
+  EXPECT_EQ(fresh, (std::vector<bool>{false, false}));
   Reopen();
   EXPECT_EQ(*store_->Append(first), 0u) << "the ID is remembered across a restart";
   EXPECT_EQ(store_->Read("u", 10)->recent.size(), 1u);

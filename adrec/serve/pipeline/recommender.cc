@@ -257,15 +257,14 @@ struct Recommender::Impl {
         h.push_back({m.base.item[j], m.base.time[j], m.base.scene[j], static_cast<data::Action>(m.base.action[j]), m.base.value[j]});
       }
     }
-    const size_t base_n = h.size();
     for (auto it = state.recent.rbegin(); it != state.recent.rend(); ++it) {
       auto item = cat.items.Find(it->item_id);
       if (!item) continue;
       h.push_back({*item, it->ts, SceneOf(cat, it->scene), it->action, it->value});
     }
-    // Stored events arrive in any order: sort them by time after the base log's.
-    std::stable_sort(h.begin() + static_cast<ptrdiff_t>(base_n), h.end(),
-                     [](const HistoryEvent& a, const HistoryEvent& b) { return a.time < b.time; });
+    // Stored events arrive in any order, and may predate the log's last ones: the features
+    // read a time-sorted slice, as in training (ties keep the log's order, then arrival).
+    std::stable_sort(h.begin(), h.end(), [](const HistoryEvent& a, const HistoryEvent& b) { return a.time < b.time; });
     if (h.size() > options.history_limit) h.erase(h.begin(), h.end() - static_cast<ptrdiff_t>(options.history_limit));
   }
 
@@ -307,8 +306,12 @@ struct Recommender::Impl {
 
   void RunBatch(std::vector<std::unique_ptr<Job>>& jobs) {
     ServingModels& m = *jobs.front()->models;
-    auto fail = [&](const Status& s) {
-      for (auto& j : jobs) j->answer.set_value(s);
+    std::vector<bool> answered(jobs.size(), false);
+    auto fail = [&](const Status& s) {  // every job not answered yet
+      for (size_t r = 0; r < jobs.size(); ++r) {
+        if (!answered[r]) jobs[r]->answer.set_value(s);
+        answered[r] = true;
+      }
     };
     try {
       torch::NoGradGuard no_grad;
@@ -383,6 +386,7 @@ struct Recommender::Impl {
           out.items.push_back(std::move(it));
         }
         jobs[r]->answer.set_value(std::move(out));
+        answered[r] = true;
       }
     } catch (const std::exception& e) {
       fail(InternalError(std::string("ranking failed: ") + e.what()));
@@ -484,11 +488,13 @@ StatusOr<size_t> Recommender::Ingest(const std::vector<EventIn>& events) {
   std::vector<StoredEvent> stored;
   stored.reserve(events.size());
   for (const EventIn& e : events) stored.push_back({e.event_id, e.user_id, e.item_id, e.action, e.ts, e.scene, e.value});
-  ADREC_ASSIGN_OR_RETURN(size_t accepted, impl_->store->Append(stored));
+  std::vector<bool> fresh;
+  ADREC_ASSIGN_OR_RETURN(size_t accepted, impl_->store->Append(stored, &fresh));
   if (!impl_->pacer->empty()) {
     const auto m = impl_->Current();
-    for (const EventIn& e : events) {
-      if (e.action != data::Action::kImpression) continue;
+    for (size_t i = 0; i < events.size(); ++i) {
+      const EventIn& e = events[i];
+      if (e.action != data::Action::kImpression || !fresh[i]) continue;  // a retried impression is charged once
       if (auto item = m->catalogue().items.Find(e.item_id)) {
         impl_->pacer->Charge(m->advertiser_of[*item], m->bid[*item] / 1000.0, e.ts);  // CPM: a thousandth per impression
       }
