@@ -277,6 +277,8 @@ TEST_F(ServeTest, RecommendsAndLearnsFromEvents) {
   EXPECT_EQ(user["recent"][0]["event_id"], "ev-3") << user.dump();
   EXPECT_EQ(user["stored_totals"]["impression"], 2);
   EXPECT_FALSE(user["profile"].empty());
+  EXPECT_EQ(c.Get("/v1/users/u%30000010?limit=5").Json()["recent"], user["recent"]) << "the path's %-escapes are decoded";
+  EXPECT_EQ(c.Get("/v1/users/u%3?limit=5").status, 400);
 
   // Bad requests answer 400 naming the field; wrong routes 404/405; large bodies 413.
   Response bad = c.Call(http::verb::post, "/v1/recommend", "{\"user_id\": 7}");

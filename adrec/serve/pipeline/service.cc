@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <charconv>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -35,6 +36,26 @@ bool SameToken(std::string_view a, std::string_view b) {
   unsigned diff = a.size() == b.size() ? 0u : 1u;
   for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i]) ^ static_cast<unsigned char>(i < b.size() ? b[i] : 0);
   return diff == 0;
+}
+
+// %XX escapes of a path segment or query value decoded ('+' stays: it is a space only in forms).
+// Nullopt for a malformed escape.
+std::optional<std::string> PercentDecoded(std::string_view in) {
+  std::string out;
+  out.reserve(in.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] != '%') {
+      out.push_back(in[i]);
+      continue;
+    }
+    unsigned v = 0;
+    if (i + 2 >= in.size() || std::from_chars(in.data() + i + 1, in.data() + i + 3, v, 16).ptr != in.data() + i + 3) {
+      return std::nullopt;
+    }
+    out.push_back(static_cast<char>(v));
+    i += 2;
+  }
+  return out;
 }
 
 std::string QueryValue(std::string_view query, std::string_view key) {
@@ -118,7 +139,9 @@ HttpResponse Service::Events(const HttpRequest& req) {
 }
 
 HttpResponse Service::User(const HttpRequest& req) {
-  const std::string& id = req.params.at("id");
+  const std::optional<std::string> decoded = PercentDecoded(req.params.at("id"));
+  if (!decoded) return JsonError(400, "invalid_argument", "id: a malformed %-escape in '" + req.params.at("id") + "'");
+  const std::string& id = *decoded;
   size_t limit = 50;
   if (const std::string l = QueryValue(req.query, "limit"); !l.empty()) {
     const auto [end, ec] = std::from_chars(l.data(), l.data() + l.size(), limit);
