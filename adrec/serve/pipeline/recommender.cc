@@ -282,8 +282,8 @@ struct Recommender::Impl {
         std::unique_lock<std::mutex> lock(mu);
         cv.wait(lock, [&] { return stopping || !queue.empty(); });
         if (queue.empty()) return;  // stopping and drained
-        // Up to max_batch jobs of one model version and distinct users (a user's second request
-        // waits for the next batch, where it sees the first one's answer's effects).
+        // Up to max_batch jobs of one model version and distinct users (the scratch dataset has
+        // one slice per user); the others wait for the next batch.
         std::unordered_set<uint32_t> users;
         const ServingModels* version = queue.front()->models.get();
         for (auto it = queue.begin(); it != queue.end() && batch.size() < options.max_batch;) {
@@ -348,10 +348,14 @@ struct Recommender::Impl {
       if (Status s = m.features->Layout(rows); !s.ok()) return fail(s);
       train::RankingModel& rm = m.ranker.model;
       m.features->Build(rm.spec, m.rank_history, &batch);
-      rm.net->eval();
-      auto lookup = rm.embeddings->Forward(batch, /*train=*/false, /*step=*/0);
-      torch::Tensor prob = torch::sigmoid(rm.net->forward(lookup.input).to(torch::kFloat32)).contiguous().cpu();
-      const float* p = prob.data_ptr<float>();
+      torch::Tensor prob;
+      const float* p = nullptr;
+      if (batch.size > 0) {  // every candidate of every request capped: nothing to score
+        rm.net->eval();
+        auto lookup = rm.embeddings->Forward(batch, /*train=*/false, /*step=*/0);
+        prob = torch::sigmoid(rm.net->forward(lookup.input).to(torch::kFloat32)).contiguous().cpu();
+        p = prob.data_ptr<float>();
+      }
       const size_t T = rm.spec.targets.size();
       size_t row = 0;
       for (size_t r = 0; r < jobs.size(); ++r) {
