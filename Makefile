@@ -54,7 +54,7 @@ TSAN_TESTS := adrec_core_test adrec_data_test adrec_eval_test adrec_serve_test
 test-tsan: setup
 	@test -f build/tsan/build.ninja || cmake --preset tsan $(CMAKE_FLAGS) >/dev/null
 	@cmake --build build/tsan -j $(JOBS) --target $(TSAN_TESTS)
-	@TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build/tsan --output-on-failure -j $(JOBS) -L 'core|data|eval|serve' -LE slow \
+	@TSAN_OPTIONS=halt_on_error=1:suppressions=$(CURDIR)/cmake/tsan.supp ctest --test-dir build/tsan --output-on-failure -j $(JOBS) -L 'core|data|eval|serve' -LE slow \
 		-R 'ThreadPool|BatchStream|Dataset|Ranking|Synthetic|HttpServer|EventStore' -E '_NOT_BUILT$$'
 
 fuzz: setup
