@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -108,25 +109,40 @@ class RocksEventStore : public EventStore {
 
   StatusOr<size_t> Append(std::span<const StoredEvent> events, std::vector<bool>* flags) override {
     if (flags) flags->assign(events.size(), false);
+    for (const StoredEvent& e : events) {
+      if (e.event_id.empty()) return InvalidArgumentError("an event has an empty event_id");
+    }
     std::vector<const StoredEvent*> fresh;
     {
-      // Reserve the IDs: a concurrent request with the same ID waits for nothing and counts none.
-      std::lock_guard<std::mutex> lock(mu_);
+      // An ID another request is writing is waited for, not answered as a duplicate: if that
+      // write fails, this request stores the event. Nothing is reserved while waiting, so two
+      // requests never wait for each other.
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] {
+        return std::none_of(events.begin(), events.end(), [&](const StoredEvent& e) { return pending_.count(e.event_id) > 0; });
+      });
       for (const StoredEvent& e : events) {
-        if (e.event_id.empty()) return InvalidArgumentError("an event has an empty event_id");
-        if (pending_.count(e.event_id)) continue;
+        if (pending_.count(e.event_id)) continue;  // reserved by this call: a repeat within it
         std::string v;
         rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), IdKey(e.event_id), &v);
         if (s.ok()) continue;
-        if (!s.IsNotFound()) return IoError("reading the event store " + dir_.string() + ": " + s.ToString());
+        if (!s.IsNotFound()) {
+          Release(fresh);
+          cv_.notify_all();
+          if (flags) flags->assign(events.size(), false);
+          return IoError("reading the event store " + dir_.string() + ": " + s.ToString());
+        }
         pending_.insert(e.event_id);
         fresh.push_back(&e);
         if (flags) (*flags)[static_cast<size_t>(&e - events.data())] = true;
       }
     }
     Status st = Write(fresh);
-    std::lock_guard<std::mutex> lock(mu_);
-    for (const StoredEvent* e : fresh) pending_.erase(e->event_id);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      Release(fresh);
+    }
+    cv_.notify_all();
     if (!st.ok()) {
       if (flags) flags->assign(events.size(), false);
       return st;
@@ -194,6 +210,11 @@ class RocksEventStore : public EventStore {
     return Status::Ok();
   }
 
+  // Drops this call's reservations (mu_ held).
+  void Release(const std::vector<const StoredEvent*>& fresh) {
+    for (const StoredEvent* e : fresh) pending_.erase(e->event_id);
+  }
+
   // Deletes the user's stored events beyond the newest max_events_per_user - `added` (the batch
   // brings `added` more).
   void TrimUser(std::string_view user, size_t added, rocksdb::WriteBatch* batch) {
@@ -222,6 +243,7 @@ class RocksEventStore : public EventStore {
   EventStoreOptions options_;
   std::atomic<uint64_t> seq_;
   std::mutex mu_;
+  std::condition_variable cv_;  // signalled when reservations are released
   std::unordered_set<std::string> pending_;
 };
 
