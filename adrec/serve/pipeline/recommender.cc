@@ -82,6 +82,7 @@ struct ServingModels {
   data::EventColumns base;
   std::vector<uint64_t> base_offsets;
   std::vector<uint32_t> ad_of, advertiser_of;
+  std::shared_ptr<data::Vocabulary> ad_names;  // the ad column's names; null: each item is its own ad
   std::vector<float> bid;
   std::vector<uint32_t> popular;  // items by clicks in the base log, most first
   std::vector<uint32_t> fresh;    // cold-start items (catalogue column cold_start), newest launch first
@@ -154,9 +155,9 @@ StatusOr<std::shared_ptr<ServingModels>> LoadModels(const RecommenderOptions& o)
   m->advertiser_of.assign(items, 0);
   m->bid.assign(items, 1.f);
   const data::Column* ad = ds.item_table.Find(o.ad_column);
-  for (uint32_t i = 0; i < items; ++i) {
-    m->ad_of[i] = ad && ad->type == data::ColumnType::kCategorical ? ad->u32[i] : i;
-  }
+  if (ad && ad->type != data::ColumnType::kCategorical) ad = nullptr;  // only a categorical column groups ads
+  if (ad) m->ad_names = ad->vocab;
+  for (uint32_t i = 0; i < items; ++i) m->ad_of[i] = ad ? ad->u32[i] : i;
   if (const data::Column* adv = ds.item_table.Find(data::cols::kAdvertiser); adv && adv->type == data::ColumnType::kCategorical) {
     std::copy(adv->u32.begin(), adv->u32.end(), m->advertiser_of.begin());
   }
@@ -205,7 +206,7 @@ StatusOr<std::shared_ptr<ServingModels>> LoadModels(const RecommenderOptions& o)
                           {"users", m->catalogue().num_users()},
                           {"items", m->catalogue().num_items()},
                           {"scenes", m->catalogue().scenes},
-                          {"ad_groups", ad != nullptr}};
+                          {"ad_groups", m->ad_names != nullptr}};
   return m;
 }
 
@@ -378,11 +379,10 @@ struct Recommender::Impl {
         out.retrieved = retrieved_n[r];
         out.ranked = rows[r].candidates.size();
         const data::Dataset& cat = m.catalogue();
-        const data::Column* ad = cat.item_table.Find(options.ad_column);
         for (const ScoredCandidate& c : top) {
           RecommendedItem it;
           it.creative_id = cat.items.Name(c.item);
-          it.item_id = ad && ad->type == data::ColumnType::kCategorical ? ad->vocab->Name(c.ad) : it.creative_id;
+          it.item_id = m.ad_names ? m.ad_names->Name(c.ad) : it.creative_id;
           it.pctr = c.pctr;
           it.pcvr = c.pcvr;
           it.ecpm = c.ecpm;
