@@ -24,15 +24,44 @@ std::string PrometheusLabel(std::string_view value) {
   return out;
 }
 
+void LatencyHistogram::Observe(double seconds) {
+  for (size_t i = 0; i < kBuckets.size(); ++i) {
+    if (seconds <= kBuckets[i]) ++buckets[i];  // cumulative: every bucket at or above
+  }
+  ++count;
+  sum += seconds;
+}
+
+double LatencyHistogram::Quantile(double q) const {
+  if (count == 0) return 0;
+  const double rank = q * static_cast<double>(count);
+  double lower = 0;
+  uint64_t below = 0;
+  for (size_t i = 0; i < kBuckets.size(); ++i) {
+    if (static_cast<double>(buckets[i]) >= rank) {
+      const uint64_t in = buckets[i] - below;
+      return in == 0 ? kBuckets[i] : lower + (kBuckets[i] - lower) * (rank - static_cast<double>(below)) / static_cast<double>(in);
+    }
+    lower = kBuckets[i];
+    below = buckets[i];
+  }
+  return kBuckets.back();  // in the +Inf bucket: the highest finite bound, as Prometheus answers
+}
+
 void Metrics::ObserveRequest(const std::string& route, int status, double seconds) {
   std::lock_guard<std::mutex> lock(mu_);
   ++requests_[{route, status}];
-  Histogram& h = latency_[route];
-  for (size_t i = 0; i < kBuckets.size(); ++i) {
-    if (seconds <= kBuckets[i]) ++h.buckets[i];  // cumulative: every bucket at or above
-  }
-  ++h.count;
-  h.sum += seconds;
+  HistogramFamily& f = histograms_["adrec_http_request_seconds"];
+  f.help = "Time from a request's arrival to its answer, by route.";
+  f.by_labels["route=\"" + PrometheusLabel(route) + "\""].Observe(seconds);
+}
+
+void Metrics::SetHistogram(const std::string& family, const std::string& help, const std::string& labels,
+                           const LatencyHistogram& h) {
+  std::lock_guard<std::mutex> lock(mu_);
+  HistogramFamily& f = histograms_[family];
+  f.help = help;
+  f.by_labels[labels] = h;
 }
 
 void Metrics::Set(const std::string& name, const std::string& type, const std::string& help, double value) {
@@ -65,16 +94,18 @@ std::string Metrics::Render() const {
     out += "adrec_http_requests_total{route=\"" + PrometheusLabel(key.first) + "\",status=\"" + std::to_string(key.second) +
            "\"} " + std::to_string(n) + "\n";
   }
-  out += "# HELP adrec_http_request_seconds Time from a request's arrival to its answer, by route.\n";
-  out += "# TYPE adrec_http_request_seconds histogram\n";
-  for (const auto& [route, h] : latency_) {
-    const std::string r = "route=\"" + PrometheusLabel(route) + "\"";
-    for (size_t i = 0; i < kBuckets.size(); ++i) {
-      out += "adrec_http_request_seconds_bucket{" + r + ",le=\"" + Number(kBuckets[i]) + "\"} " + std::to_string(h.buckets[i]) + "\n";
+  for (const auto& [family, f] : histograms_) {
+    out += "# HELP " + family + " " + f.help + "\n# TYPE " + family + " histogram\n";
+    for (const auto& [labels, h] : f.by_labels) {
+      const std::string l = labels.empty() ? "" : labels + ",";
+      for (size_t i = 0; i < h.kBuckets.size(); ++i) {
+        out += family + "_bucket{" + l + "le=\"" + Number(h.kBuckets[i]) + "\"} " + std::to_string(h.buckets[i]) + "\n";
+      }
+      out += family + "_bucket{" + l + "le=\"+Inf\"} " + std::to_string(h.count) + "\n";
+      const std::string braces = labels.empty() ? "" : "{" + labels + "}";
+      out += family + "_sum" + braces + " " + Number(h.sum) + "\n";
+      out += family + "_count" + braces + " " + std::to_string(h.count) + "\n";
     }
-    out += "adrec_http_request_seconds_bucket{" + r + ",le=\"+Inf\"} " + std::to_string(h.count) + "\n";
-    out += "adrec_http_request_seconds_sum{" + r + "} " + Number(h.sum) + "\n";
-    out += "adrec_http_request_seconds_count{" + r + "} " + std::to_string(h.count) + "\n";
   }
   for (const auto& [family, f] : families_) {
     out += "# HELP " + family + " " + f.help + "\n# TYPE " + family + " " + f.type + "\n";

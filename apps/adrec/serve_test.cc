@@ -299,6 +299,12 @@ TEST_F(ServeTest, RecommendsAndLearnsFromEvents) {
   EXPECT_NE(metrics.find("adrec_http_request_seconds_bucket{route=\"/v1/recommend\",le=\"+Inf\"}"), std::string::npos);
   EXPECT_NE(metrics.find("adrec_events_stored 3"), std::string::npos) << metrics;
   EXPECT_NE(metrics.find("adrec_model_info{version="), std::string::npos);
+  for (const char* stage : {"state", "queue", "query", "search", "features", "rank", "rerank"}) {
+    const std::string key = std::string("adrec_stage_seconds_count{stage=\"") + stage + "\"} ";
+    const size_t at = metrics.find(key);
+    ASSERT_NE(at, std::string::npos) << key;
+    EXPECT_GT(std::stoul(metrics.substr(at + key.size())), 0u) << key << ": every stage ran";
+  }
   EXPECT_EQ(s.Signal(SIGTERM), 0) << s.Log();
 }
 

@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <chrono>
 #include <condition_variable>
@@ -210,6 +211,14 @@ StatusOr<std::shared_ptr<ServingModels>> LoadModels(const RecommenderOptions& o)
   return m;
 }
 
+using Clock = std::chrono::steady_clock;
+
+double SecondsSince(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+// StageLatency's stages, in pipeline order.
+enum Stage { kState, kQueue, kQuery, kSearch, kFeatures, kRank, kRerank, kNumStages };
+constexpr const char* kStageNames[kNumStages] = {"state", "queue", "query", "search", "features", "rank", "rerank"};
+
 uint32_t NowSeconds() {
   return static_cast<uint32_t>(std::chrono::duration_cast<std::chrono::seconds>(
       std::chrono::system_clock::now().time_since_epoch()).count());
@@ -233,6 +242,7 @@ struct Recommender::Impl {
     int k = 10;
     std::unordered_map<uint32_t, std::vector<uint32_t>> seen;  // impressions by item (frequency caps)
     std::promise<StatusOr<Recommendation>> answer;
+    Clock::time_point queued;
   };
   mutable std::mutex mu;
   std::condition_variable cv;
@@ -240,6 +250,19 @@ struct Recommender::Impl {
   bool stopping = false;
   std::thread batcher;
   std::atomic<uint64_t> batch_count{0};
+  mutable std::mutex stage_mu;
+  std::array<LatencyHistogram, kNumStages> stages;
+
+  void Observe(Stage stage, double seconds) {
+    std::lock_guard<std::mutex> lock(stage_mu);
+    stages[stage].Observe(seconds);
+  }
+  // Observes the time since `t0` under `stage` and restarts the clock.
+  void Lap(Stage stage, Clock::time_point* t0) {
+    const Clock::time_point now = Clock::now();
+    Observe(stage, std::chrono::duration<double>(now - *t0).count());
+    *t0 = now;
+  }
 
   std::shared_ptr<ServingModels> Current() const {
     std::lock_guard<std::mutex> lock(models_mu);
@@ -299,6 +322,8 @@ struct Recommender::Impl {
           }
         }
       }
+      const Clock::time_point start = Clock::now();
+      for (const auto& j : batch) Observe(kQueue, std::chrono::duration<double>(start - j->queued).count());
       RunBatch(batch);
       batch.clear();
       batch_count.fetch_add(1);
@@ -316,6 +341,7 @@ struct Recommender::Impl {
     };
     try {
       torch::NoGradGuard no_grad;
+      Clock::time_point t0 = Clock::now();
       std::vector<RequestRows> rows;
       rows.reserve(jobs.size());
       for (auto& j : jobs) rows.push_back(j->rows);
@@ -329,9 +355,11 @@ struct Recommender::Impl {
         std::iota(order.begin(), order.end(), uint64_t{0});
         const std::vector<float> q = train::QueryTowerVectors(rm, *m.towers, m.features->dataset(), samples, order,
                                                               m.retrieval_t, order.size(), m.normalize);
+        Lap(kQuery, &t0);
         auto found = m.index->Search(q, static_cast<int>(options.retrieve_k),
                                      {options.ef_search, options.nprobe, options.index_threads});
         if (!found.ok()) return fail(found.status());
+        Lap(kSearch, &t0);
         for (size_t r = 0; r < jobs.size(); ++r) {
           for (int64_t id : found->Ids(r)) {
             if (id >= 0) retrieved[r].push_back(static_cast<uint32_t>(id));
@@ -349,6 +377,7 @@ struct Recommender::Impl {
       if (Status s = m.features->Layout(rows); !s.ok()) return fail(s);
       train::RankingModel& rm = m.ranker.model;
       m.features->Build(rm.spec, m.rank_history, &batch);
+      Lap(kFeatures, &t0);
       torch::Tensor prob;
       const float* p = nullptr;
       if (batch.size > 0) {  // every candidate of every request capped: nothing to score
@@ -357,6 +386,7 @@ struct Recommender::Impl {
         prob = torch::sigmoid(rm.net->forward(lookup.input).to(torch::kFloat32)).contiguous().cpu();
         p = prob.data_ptr<float>();
       }
+      Lap(kRank, &t0);
       const size_t T = rm.spec.targets.size();
       size_t row = 0;
       for (size_t r = 0; r < jobs.size(); ++r) {
@@ -392,6 +422,7 @@ struct Recommender::Impl {
         jobs[r]->answer.set_value(std::move(out));
         answered[r] = true;
       }
+      Lap(kRerank, &t0);
     } catch (const std::exception& e) {
       fail(InternalError(std::string("ranking failed: ") + e.what()));
     }
@@ -451,6 +482,7 @@ StatusOr<std::unique_ptr<Recommender>> Recommender::Start(RecommenderOptions opt
 }
 
 StatusOr<Recommendation> Recommender::Recommend(const RecommendRequest& request) {
+  const Clock::time_point t0 = Clock::now();
   auto job = std::make_unique<Impl::Job>();
   job->models = impl_->Current();
   const ServingModels& m = *job->models;
@@ -479,6 +511,8 @@ StatusOr<Recommendation> Recommender::Recommend(const RecommendRequest& request)
   }
   job->k = request.k;
   auto answer = job->answer.get_future();
+  impl_->Observe(kState, SecondsSince(t0));
+  job->queued = Clock::now();
   {
     std::lock_guard<std::mutex> lock(impl_->mu);
     if (impl_->stopping) return CancelledError("the server is stopping");
@@ -566,6 +600,13 @@ size_t Recommender::queue_depth() const {
 }
 
 uint64_t Recommender::batches() const { return impl_->batch_count.load(); }
+
+std::vector<std::pair<std::string, LatencyHistogram>> Recommender::StageLatency() const {
+  std::lock_guard<std::mutex> lock(impl_->stage_mu);
+  std::vector<std::pair<std::string, LatencyHistogram>> out;
+  for (int s = 0; s < kNumStages; ++s) out.emplace_back(kStageNames[s], impl_->stages[s]);
+  return out;
+}
 
 void Recommender::Stop() {
   {

@@ -19,6 +19,7 @@
 #include "adrec/core/status.h"
 #include "adrec/serve/api.h"
 #include "adrec/serve/event_store.h"
+#include "adrec/serve/metrics.h"
 #include "adrec/serve/rerank.h"
 
 namespace adrec::serve {
@@ -89,6 +90,11 @@ class Recommender {
   std::string version() const;
   size_t queue_depth() const;
   uint64_t batches() const;  // forward passes so far (requests / batches = mean batch)
+  // Time spent per stage, in pipeline order. Per request: "state" (the store read and the
+  // history) and "queue" (waiting for a batch). Per batch: "query" (the query tower's features
+  // and forward pass), "search" (the index), "features" (candidates and their rows), "rank"
+  // (embeddings and the ranker) and "rerank" (creatives, eCPM, pacing, the answers).
+  std::vector<std::pair<std::string, LatencyHistogram>> StageLatency() const;
   // Answers what is queued, then stops the batching thread; later calls answer Cancelled.
   void Stop();
 

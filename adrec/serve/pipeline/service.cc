@@ -185,6 +185,12 @@ HttpResponse Service::MetricsText() {
                static_cast<double>(recommender_->queue_depth()));
   metrics_.Set("adrec_rank_batches_total", "counter", "Forward passes of the ranker (requests are batched into them).",
                static_cast<double>(recommender_->batches()));
+  for (const auto& [stage, h] : recommender_->StageLatency()) {
+    metrics_.SetHistogram("adrec_stage_seconds",
+                          "Time in each stage of the recommend pipeline: per request (state, queue) or per batch "
+                          "(query, search, features, rank, rerank).",
+                          "stage=\"" + stage + "\"", h);
+  }
   metrics_.Clear("adrec_model_info");
   metrics_.Set("adrec_model_info{version=\"" + PrometheusLabel(recommender_->version()) + "\"}", "gauge",
                "The model version being served (value 1).", 1);
