@@ -28,6 +28,18 @@ if(NOT TARGET adrec_torch)
   # that links torch). --no-as-needed keeps the early entry where the linker defaults to
   # --as-needed (Ubuntu).
   target_link_libraries(adrec_torch INTERFACE "-Wl,--push-state,--no-as-needed" stdc++ "-Wl,--pop-state" ${TORCH_LIBRARIES})
+  # libtorch_cpu exports the BLAS it calls (sgemm_ of its bundled MKL) and calls it through the
+  # PLT, so the first library in load order that defines sgemm_ serves every torch matmul. FAISS
+  # brings the system libblas.so.3 (OpenBLAS, whose kernel detection falls back to a generic SSE3
+  # kernel on unrecognised CPUs): listed ahead of torch, it made `adrec` run its models 2-3x slower
+  # than the benchmarks. As link options these come before every object and library, so the
+  # process loads libstdc++ (see above), then libtorch_cpu, then everything else; FAISS's own
+  # sgemm_ calls then run on MKL too. Checked at run time by tensor::BlasLibrary().
+  find_library(ADREC_TORCH_CPU_LIBRARY torch_cpu PATHS "${TORCH_INSTALL_PREFIX}/lib" NO_DEFAULT_PATH)
+  if(ADREC_TORCH_CPU_LIBRARY)
+    target_link_options(adrec_torch INTERFACE "LINKER:--push-state,--no-as-needed" -lstdc++ "${ADREC_TORCH_CPU_LIBRARY}"
+                        "LINKER:--pop-state")
+  endif()
   # libtorch headers trip -Wextra in places that are not ours.
   target_compile_options(adrec_torch INTERFACE -Wno-unused-parameter)
   # at::parallel_for is an inline `#pragma omp parallel` (libtorch is built with OpenMP): without

@@ -228,6 +228,8 @@ TEST_F(ServeTest, RecommendsAndLearnsFromEvents) {
   EXPECT_EQ(models["ranking"]["model"], "mmoe") << models.dump();
   EXPECT_EQ(models["ranking"]["pcvr_target"], "conversion") << models.dump();
   EXPECT_EQ(models["retrieval"]["items"], 120) << models.dump();
+  // The adrec binary links FAISS (and so the system BLAS): its models still run on libtorch's own.
+  EXPECT_NE(models["runtime"]["blas"].get<std::string>().find("libtorch_cpu"), std::string::npos) << models.dump();
 
   // A known user: k ads, each with its fields, ordered by eCPM = bid × pCTR × pCVR, at most 2
   // per advertiser.

@@ -23,6 +23,7 @@
 #include "adrec/models/two_tower.h"
 #include "adrec/serve/request_features.h"
 #include "adrec/tensor/device.h"
+#include "adrec/tensor/runtime.h"
 #include "adrec/train/ranking_model.h"
 #include "adrec/train/retrieval_towers.h"
 #include "adrec/train/train_config.h"
@@ -208,6 +209,7 @@ StatusOr<std::shared_ptr<ServingModels>> LoadModels(const RecommenderOptions& o)
                           {"items", m->catalogue().num_items()},
                           {"scenes", m->catalogue().scenes},
                           {"ad_groups", m->ad_names != nullptr}};
+  m->info["runtime"] = {{"blas", tensor::BlasLibrary()}, {"threads", at::get_num_threads()}};
   return m;
 }
 

@@ -6,9 +6,16 @@
 
 #include "adrec/core/build_paths.h"
 #include "adrec/core/file.h"
+#include "adrec/tensor/runtime.h"
 
 namespace adrec::serve {
 namespace {
+
+// The server links FAISS, which brings the system BLAS: the ranker's matmuls must still run on
+// libtorch's own (cmake/Torch.cmake; the system OpenBLAS made them 2-3x slower here).
+TEST(Service, ModelsRunOnTorchsOwnBlasBesideFaiss) {
+  EXPECT_NE(tensor::BlasLibrary().find("libtorch_cpu"), std::string::npos) << tensor::BlasLibrary();
+}
 
 // docs/openapi.json documents exactly the routes the server has: a route added to one and not
 // the other fails here.
