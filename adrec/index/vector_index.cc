@@ -7,6 +7,7 @@
 #include <faiss/impl/io.h>
 #include <faiss/index_factory.h>
 #include <faiss/index_io.h>
+#include <faiss/utils/distances.h>
 
 #include <omp.h>
 
@@ -260,6 +261,14 @@ StatusOr<SearchResult> VectorIndex::Search(std::span<const float> queries, int k
     params = &ivf;
   }
   if (options.threads > 0) omp_set_num_threads(options.threads);  // this thread's later parallel regions
+  // Below 20 queries FAISS scores a flat index (and an IVF index's coarse centroids) one query at
+  // a time with its scalar dot product when built without SIMD, as Debian's is; one sgemm (MKL,
+  // see cmake/Torch.cmake) is faster from a single query on, so it is used for any count.
+  static const bool blas_always = [] {
+    faiss::distance_compute_blas_threshold = 1;
+    return true;
+  }();
+  (void)blas_always;
   try {
     index_->search(static_cast<faiss::Index::idx_t>(r.queries), queries.data(), k, r.scores.data(), r.ids.data(), params);
   } catch (const std::exception& e) {
