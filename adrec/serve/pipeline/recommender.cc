@@ -252,6 +252,22 @@ struct Recommender::Impl {
   bool stopping = false;
   std::thread batcher;
   std::atomic<uint64_t> batch_count{0};
+
+  // A batch whose candidates and ranker rows are built, waiting for the ranking thread.
+  struct Prepared {
+    std::vector<std::unique_ptr<Job>> jobs;
+    std::vector<RequestRows> rows;
+    std::vector<size_t> retrieved;  // per request: candidates before caps
+    data::Batch batch;
+  };
+  // The two stages overlap: the batching thread retrieves and builds batch n + 1 while the
+  // ranking thread scores batch n. One batch waits at most, so a request never sits behind more
+  // than one finished preparation.
+  std::mutex handoff_mu;
+  std::condition_variable handoff_cv;
+  std::optional<Prepared> handoff;
+  bool prepared_all = false;  // the batching thread has stopped: rank what is left, then stop
+  std::thread ranker_thread;
   mutable std::mutex stage_mu;
   std::array<LatencyHistogram, kNumStages> stages;
 
@@ -326,20 +342,45 @@ struct Recommender::Impl {
       }
       const Clock::time_point start = Clock::now();
       for (const auto& j : batch) Observe(kQueue, std::chrono::duration<double>(start - j->queued).count());
-      RunBatch(batch);
+      std::optional<Prepared> ready = Prepare(std::move(batch));
       batch.clear();
+      if (!ready) continue;  // answered with the error
+      std::unique_lock<std::mutex> lock(handoff_mu);
+      handoff_cv.wait(lock, [&] { return !handoff.has_value(); });
+      handoff = std::move(ready);
+      handoff_cv.notify_all();
+    }
+  }
+
+  // The ranking thread: scores what the batching thread prepared until it has stopped.
+  void RankLoop() {
+    while (true) {
+      std::optional<Prepared> next;
+      {
+        std::unique_lock<std::mutex> lock(handoff_mu);
+        handoff_cv.wait(lock, [&] { return handoff.has_value() || prepared_all; });
+        if (!handoff) return;
+        next = std::move(handoff);
+        handoff.reset();
+        handoff_cv.notify_all();
+      }
+      Finish(*next);
       batch_count.fetch_add(1);
     }
   }
 
-  void RunBatch(std::vector<std::unique_ptr<Job>>& jobs) {
+  // Answers every job of `jobs` with `s`.
+  static void FailAll(std::vector<std::unique_ptr<Job>>& jobs, const Status& s) {
+    for (auto& j : jobs) j->answer.set_value(s);
+  }
+
+  // Retrieval, caps and the ranker's rows of a batch; on error its jobs are answered and the
+  // result is empty.
+  std::optional<Prepared> Prepare(std::vector<std::unique_ptr<Job>> jobs) {
     ServingModels& m = *jobs.front()->models;
-    std::vector<bool> answered(jobs.size(), false);
-    auto fail = [&](const Status& s) {  // every job not answered yet
-      for (size_t r = 0; r < jobs.size(); ++r) {
-        if (!answered[r]) jobs[r]->answer.set_value(s);
-        answered[r] = true;
-      }
+    auto fail = [&](const Status& s) -> std::optional<Prepared> {
+      FailAll(jobs, s);
+      return std::nullopt;
     };
     try {
       torch::NoGradGuard no_grad;
@@ -380,6 +421,23 @@ struct Recommender::Impl {
       train::RankingModel& rm = m.ranker.model;
       m.features->Build(rm.spec, m.rank_history, &batch);
       Lap(kFeatures, &t0);
+      return Prepared{std::move(jobs), std::move(rows), std::move(retrieved_n), std::move(batch)};
+    } catch (const std::exception& e) {
+      return fail(InternalError(std::string("retrieval failed: ") + e.what()));
+    }
+  }
+
+  // Ranks a prepared batch and answers its jobs: creative per ad, eCPM, pacing, diversity.
+  void Finish(Prepared& b) {
+    std::vector<std::unique_ptr<Job>>& jobs = b.jobs;
+    ServingModels& m = *jobs.front()->models;
+    std::vector<bool> answered(jobs.size(), false);
+    try {
+      torch::NoGradGuard no_grad;
+      Clock::time_point t0 = Clock::now();
+      train::RankingModel& rm = m.ranker.model;
+      const data::Batch& batch = b.batch;
+      const std::vector<RequestRows>& rows = b.rows;
       torch::Tensor prob;
       const float* p = nullptr;
       if (batch.size > 0) {  // every candidate of every request capped: nothing to score
@@ -408,7 +466,7 @@ struct Recommender::Impl {
         Recommendation out;
         out.model_version = m.version;
         out.known_user = rows[r].user.has_value();
-        out.retrieved = retrieved_n[r];
+        out.retrieved = b.retrieved[r];
         out.ranked = rows[r].candidates.size();
         const data::Dataset& cat = m.catalogue();
         for (const ScoredCandidate& c : top) {
@@ -426,7 +484,10 @@ struct Recommender::Impl {
       }
       Lap(kRerank, &t0);
     } catch (const std::exception& e) {
-      fail(InternalError(std::string("ranking failed: ") + e.what()));
+      const Status s = InternalError(std::string("ranking failed: ") + e.what());
+      for (size_t r = 0; r < jobs.size(); ++r) {
+        if (!answered[r]) jobs[r]->answer.set_value(s);
+      }
     }
   }
 
@@ -480,6 +541,7 @@ StatusOr<std::unique_ptr<Recommender>> Recommender::Start(RecommenderOptions opt
   impl->pacer = std::make_unique<BudgetPacer>(std::move(budgets));
   Impl* raw = impl.get();
   impl->batcher = std::thread([raw] { raw->Loop(); });
+  impl->ranker_thread = std::thread([raw] { raw->RankLoop(); });
   return std::unique_ptr<Recommender>(new Recommender(std::move(impl)));
 }
 
@@ -617,6 +679,12 @@ void Recommender::Stop() {
   }
   impl_->cv.notify_all();
   if (impl_->batcher.joinable()) impl_->batcher.join();
+  {
+    std::lock_guard<std::mutex> lock(impl_->handoff_mu);
+    impl_->prepared_all = true;
+  }
+  impl_->handoff_cv.notify_all();
+  if (impl_->ranker_thread.joinable()) impl_->ranker_thread.join();
 }
 
 }  // namespace adrec::serve

@@ -1,9 +1,11 @@
 // The recommend pipeline of `adrec serve` (DESIGN.md "Serving"): retrieval (two-tower query
 // tower + FAISS index, plus fresh items; the most clicked items without a retrieval bundle) →
 // frequency caps → ranking by the multi-task ranker (candidates of concurrent requests in one
-// forward pass) → creative per ad, eCPM, pacing and diversity. Requests queue for one batching
-// thread, the only one that runs models; a reload loads the new bundles beside the old and swaps
-// them in between two batches, so a request finishes on the models it started with.
+// forward pass) → creative per ad, eCPM, pacing and diversity. Requests queue for a batching
+// thread (retrieval and the ranker's rows), which hands each batch to a ranking thread (the
+// ranker and re-ranking), so batch n + 1 is retrieved while batch n is ranked. A reload loads the
+// new bundles beside the old and swaps them in between two batches, so a request finishes on the
+// models it started with.
 // Torch-free header: the HTTP layer and the CLI include it without libtorch's headers.
 #pragma once
 
