@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -17,6 +18,7 @@
 
 #include "adrec/core/status.h"
 #include "adrec/embedding/input.h"
+#include "adrec/models/fused_cross.h"
 
 namespace adrec {
 class Config;
@@ -37,6 +39,21 @@ struct MlpOptions {
 // Linear → [norm] → ReLU → [dropout] per hidden width. Parameters: "<i>.weight", "<i>.bias",
 // and "norm.<i>.weight", "norm.<i>.bias" (+ batch-norm buffers) for layer i. `forward` also takes
 // an input zero-padded past in_dim (an AlignedWidth one): the first weight is padded to match.
+// A zero-padded copy of a weight (ZeroPadTo) kept between calls that record no gradient
+// (inference): padding a 432×432 cross weight afresh per request cost as much as its GEMM's
+// packing. Rebuilt when the weight changes: an optimiser step or a load moves its version
+// counter, a device move its storage. Under autograd it pads afresh, as the gradient needs.
+class PaddedCopy {
+ public:
+  torch::Tensor Get(const torch::Tensor& t, int64_t rows, int64_t cols = 0);
+
+ private:
+  std::mutex mu_;  // one model may serve several threads
+  torch::Tensor source_, padded_;
+  const void* data_ = nullptr;
+  int64_t version_ = -1, rows_ = -1, cols_ = -1;
+};
+
 class MlpImpl : public torch::nn::Module {
  public:
   MlpImpl(int64_t in_dim, MlpOptions options);
@@ -50,6 +67,7 @@ class MlpImpl : public torch::nn::Module {
   std::vector<torch::nn::Linear> linears_;
   torch::nn::ModuleList norms_{nullptr};
   int64_t out_dim_ = 0;
+  PaddedCopy first_padded_;  // the first layer's weight on a padded input
 };
 TORCH_MODULE(Mlp);
 
@@ -63,10 +81,14 @@ class CrossLayerImpl : public torch::nn::Module {
  public:
   CrossLayerImpl(int64_t dim, int64_t low_rank);
   torch::Tensor forward(const torch::Tensor& x0, const torch::Tensor& x);
+  // The weights padded to p columns (rows) for a call that records no gradient, kept between
+  // calls; the parameters themselves under autograd.
+  CrossWeights Padded(int64_t p);
   torch::Tensor w, u, v, b;  // undefined where the variant has none
 
  private:
   int64_t dim_ = 0;
+  PaddedCopy pw_, pu_, pv_, pb_;
 };
 TORCH_MODULE(CrossLayer);
 

@@ -114,6 +114,41 @@ TEST(CrossNetV2, PaddedInputIsTheSameFunction) {
   EXPECT_THROW(Mlp(5, MlpOptions{{4}, "none", 0.0})->forward(torch::randn({2, 4})), c10::Error);
 }
 
+// Without gradients the padded weights are kept between calls (PaddedCopy); an in-place update
+// (an optimiser step), a load or a new storage must show in the next call all the same.
+TEST(CrossNetV2, PaddedWeightsKeptForInferenceFollowEveryUpdate) {
+  for (int64_t low_rank : {0, 3}) {
+    torch::manual_seed(11);
+    const int64_t d = 13, padded = AlignedWidth(d);
+    CrossNetV2 net(d, 2, low_rank);
+    Mlp mlp(d, MlpOptions{{6}, "none", 0.0});
+    const torch::Tensor x0 = torch::constant_pad_nd(torch::randn({8, d}), {0, padded - d});
+    auto with_grad = [&] { return mlp->forward(net->forward(x0)).detach(); };  // pads afresh
+    auto without = [&] {
+      torch::NoGradGuard no_grad;
+      return mlp->forward(net->forward(x0));
+    };
+    EXPECT_TRUE(torch::allclose(without(), with_grad(), 1e-5, 1e-6)) << "low_rank " << low_rank;
+    EXPECT_TRUE(torch::equal(without(), without())) << "a kept copy gives the same bits";
+    for (int step = 0; step < 3; ++step) {
+      const torch::Tensor before = without();
+      {
+        torch::NoGradGuard no_grad;
+        if (step == 0) {
+          for (auto& p : net->parameters()) p.mul_(1.5).add_(0.01);  // in place, as an optimiser step
+        } else if (step == 1) {
+          for (auto& p : mlp->parameters()) p.copy_(torch::randn_like(p));  // a load
+        } else {
+          for (auto& p : net->parameters()) p.set_data(p.detach().clone() * 0.5);  // a new storage
+        }
+      }
+      const torch::Tensor after = without();
+      EXPECT_FALSE(torch::allclose(after, before)) << "step " << step;
+      EXPECT_TRUE(torch::allclose(after, with_grad(), 1e-5, 1e-6)) << "low_rank " << low_rank << ", step " << step;
+    }
+  }
+}
+
 // The CPU forward is one fused autograd node (fused_cross.cc); each layer's own forward is plain
 // autograd. Both must give the same output and the same gradients for x0 and every weight.
 TEST(CrossNetV2, FusedNodeMatchesLayerByLayerAutograd) {
