@@ -459,15 +459,17 @@ TEST_F(ServeTest, ReplicasShareStateThroughRedis) {
 
 TEST_F(ServeTest, StartupErrorsNameTheProblem) {
   std::string out;
-  EXPECT_NE(RunAdrec("serve --bundle " + (Dir() / "tt").string() + " --data " + (Dir() / "nowhere").string(), &out), 0);
+  // Every call names its state directory: the default (./adrec-state) would land in the working directory.
+  const std::string state = " --state " + (Dir() / "st-x").string();
+  EXPECT_NE(RunAdrec("serve --bundle " + (Dir() / "tt").string() + " --data " + (Dir() / "nowhere").string() + state, &out), 0);
   EXPECT_NE(out.find("nowhere"), std::string::npos) << out;
   fs::permissions(Dir() / "token", fs::perms::group_read, fs::perm_options::add);
   EXPECT_NE(RunAdrec("serve --bundle " + (Dir() / "rank-a").string() + " --data " + (Dir() / "world").string() +
-                         " --admin-token-file " + (Dir() / "token").string(), &out), 0);
+                         " --admin-token-file " + (Dir() / "token").string() + state, &out), 0);
   EXPECT_NE(out.find("chmod 600"), std::string::npos) << out;
   fs::permissions(Dir() / "token", fs::perms::group_read, fs::perm_options::remove);
   EXPECT_NE(RunAdrec("serve --bundle " + (Dir() / "rank-a").string() + " --data " + (Dir() / "world").string() +
-                         " --retrieval " + (Dir() / "rank-b").string() + " --state " + (Dir() / "st-x").string(), &out), 0);
+                         " --retrieval " + (Dir() / "rank-b").string() + state, &out), 0);
   EXPECT_NE(out.find("two_tower"), std::string::npos) << out;
 }
 
