@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <functional>
 #include <numeric>
 #include <limits>
 #include <random>
@@ -84,20 +85,36 @@ bool RetrievalNormalizes(const nlohmann::json& manifest) {
   return it != manifest.end() && it->is_object() && it->value("l2_normalize", false);
 }
 
-StatusOr<nlohmann::ordered_json> RetrievalReport(std::span<const float> items, std::span<const float> queries, int dim,
-                                                 std::span<const uint32_t> query_items,
-                                                 const RetrievalReportOptions& options) {
-  if (dim <= 0 || items.size() % dim != 0 || queries.size() != query_items.size() * static_cast<size_t>(dim)) {
-    return InvalidArgumentError("retrieval report: vector sizes do not match the dimension and query count");
-  }
+namespace {
+
+// Full ranking of the catalogue for every query by `score` (eval/ranking.h), with one relevant
+// item per query: the report of RetrievalReport and PopularityReport.
+StatusOr<nlohmann::ordered_json> FullRankingReport(uint32_t num_items, std::span<const uint32_t> query_items,
+                                                   const std::function<void(uint32_t, std::span<float>)>& score,
+                                                   const RetrievalReportOptions& options) {
   eval::RankingTask task;
-  task.num_items = static_cast<uint32_t>(items.size() / dim);
+  task.num_items = num_items;
   for (size_t q = 0; q < query_items.size(); ++q) task.Add(static_cast<uint32_t>(q), query_items[q]);
   eval::RankingOptions ro;
   ro.ks = options.ks;
   ro.coverage_ks = {options.ks.empty() ? 10u : options.ks.front()};
   ro.exclude_seen = false;  // the whole catalogue: what the index searches
   ro.threads = options.threads;
+  ADREC_ASSIGN_OR_RETURN(eval::RankingResult r, eval::EvaluateFullRanking(task, score, ro));
+  nlohmann::ordered_json out;
+  for (const auto& [k, v] : r.Metrics()) out[k] = v;
+  out["items"] = task.num_items;
+  return out;
+}
+
+}  // namespace
+
+StatusOr<nlohmann::ordered_json> RetrievalReport(std::span<const float> items, std::span<const float> queries, int dim,
+                                                 std::span<const uint32_t> query_items,
+                                                 const RetrievalReportOptions& options) {
+  if (dim <= 0 || items.size() % dim != 0 || queries.size() != query_items.size() * static_cast<size_t>(dim)) {
+    return InvalidArgumentError("retrieval report: vector sizes do not match the dimension and query count");
+  }
   // Exact inner products: the ranking an exact index returns.
   auto score = [&](uint32_t q, std::span<float> out) {
     const float* qv = queries.data() + static_cast<size_t>(q) * dim;
@@ -108,11 +125,16 @@ StatusOr<nlohmann::ordered_json> RetrievalReport(std::span<const float> items, s
       out[i] = s;
     }
   };
-  ADREC_ASSIGN_OR_RETURN(eval::RankingResult r, eval::EvaluateFullRanking(task, score, ro));
-  nlohmann::ordered_json out;
-  for (const auto& [k, v] : r.Metrics()) out[k] = v;
-  out["items"] = task.num_items;
-  return out;
+  return FullRankingReport(static_cast<uint32_t>(items.size() / dim), query_items, score, options);
+}
+
+StatusOr<nlohmann::ordered_json> PopularityReport(std::span<const float> popularity, std::span<const uint32_t> query_items,
+                                                  const RetrievalReportOptions& options) {
+  for (uint32_t item : query_items) {
+    if (item >= popularity.size()) return InvalidArgumentError("popularity report: a query's item is past the catalogue");
+  }
+  auto score = [&](uint32_t, std::span<float> out) { std::copy_n(popularity.begin(), out.size(), out.begin()); };
+  return FullRankingReport(static_cast<uint32_t>(popularity.size()), query_items, score, options);
 }
 
 StatusOr<RetrievalVectors> ComputeRetrievalVectors(const RetrievalVectorOptions& o) {
@@ -158,6 +180,10 @@ StatusOr<RetrievalVectors> ComputeRetrievalVectors(const RetrievalVectorOptions&
       r.query_users.push_back(ds.events.user[positives.events[s]]);
     }
     r.queries = QueryTowerVectors(m, *two_tower, ds, positives, order, t, o.batch_size, normalize);
+    ADREC_ASSIGN_OR_RETURN(data::SampleSet train, data::MakeSamples(ds, m.spec, &split, data::SplitPart::kTrain));
+    const data::SampleSet train_positives = data::PositiveSamples(train, m.spec.targets.size(), static_cast<size_t>(t));
+    r.train_popularity.assign(ds.num_items(), 0.f);
+    for (uint64_t e : train_positives.events) r.train_popularity[ds.events.item[e]] += 1.f;
     return r;
   } catch (const c10::Error& e) {
     return InternalError(std::string("libtorch: ") + e.what_without_backtrace());
@@ -192,6 +218,8 @@ StatusOr<nlohmann::ordered_json> EvaluateRetrieval(const EvalOptions& o) {
   out["target"] = v.target;
   out["queries"] = v.num_queries();
   for (auto it = report.begin(); it != report.end(); ++it) out[it.key()] = *it;
+  // The same queries ranked by train-part popularity: what the towers must beat.
+  ADREC_ASSIGN_OR_RETURN(out["popularity"], PopularityReport(v.train_popularity, v.query_items, ro));
   return out;
 }
 

@@ -36,6 +36,9 @@ struct RetrievalVectors {
   std::vector<float> queries;         // [num_queries × dim]
   std::vector<uint32_t> query_items;  // the item each query's event was about
   std::vector<uint32_t> query_users;
+  // Positives of the target per item in the split's train part (with queries only): the
+  // popularity retriever the towers are compared with on the same queries.
+  std::vector<float> train_popularity;
   nlohmann::ordered_json manifest;    // the bundle's manifest
   size_t num_items() const { return dim ? items.size() / dim : 0; }
   size_t num_queries() const { return query_items.size(); }
@@ -55,6 +58,11 @@ struct RetrievalReportOptions {
 StatusOr<nlohmann::ordered_json> RetrievalReport(std::span<const float> items, std::span<const float> queries, int dim,
                                                  std::span<const uint32_t> query_items,
                                                  const RetrievalReportOptions& options = {});
+
+// The same report for a ranking that ignores the query: every query ranks the catalogue by
+// `popularity` [num_items] (the most popular first, ties pessimistic).
+StatusOr<nlohmann::ordered_json> PopularityReport(std::span<const float> popularity, std::span<const uint32_t> query_items,
+                                                  const RetrievalReportOptions& options = {});
 
 // Records a retrieval index beside the bundle's weights: manifest key "index" = entry (file,
 // kind, target, figures), keeping the other keys and their order.

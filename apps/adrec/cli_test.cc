@@ -288,6 +288,11 @@ TEST_F(CliTrainTest, IndexBuildsTheRetrievalIndexOfATwoTowerBundle) {
   // The clicked ad among the top 50 of 300 far more often than the 1/6 of a random ranking.
   EXPECT_GT(ej["hr@50"].get<double>(), 2 * 50.0 / 300) << e.out;
   EXPECT_DOUBLE_EQ(ej["hr@50"].get<double>(), t.Json()["test"]["hr@50"].get<double>()) << t.out;
+  // Beside it, the same queries ranked by train-part popularity.
+  ASSERT_TRUE(ej.contains("popularity")) << e.out;
+  EXPECT_EQ(ej["popularity"]["users_evaluated"], ej["users_evaluated"]) << e.out;
+  EXPECT_GT(ej["popularity"]["hr@50"].get<double>(), 0.0) << e.out;
+  EXPECT_LE(ej["popularity"]["hr@50"].get<double>(), 1.0) << e.out;
 
   RunResult r = Run("index --bundle " + Path("tt") + " --data " + world +
                     " --kind hnsw --params m=16,ef_search=64 --k 50 --queries 1000000 --threads 2 --json -q");
