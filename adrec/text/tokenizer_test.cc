@@ -31,10 +31,21 @@ std::string Python() { return std::string("'") + adrec::build_paths::Python() + 
 std::string Reference() { return std::string("'") + adrec::build_paths::SourceDir() + "/bench/reference/tokenizers_ref.py' "; }
 fs::path Corpus() { return fs::path(adrec::build_paths::SourceDir()) / "adrec/text/testdata/tokenizer_corpus.json"; }
 
+// The directories TempDir made, removed when the test process exits (each test runs in its own).
+struct MadeDirs {
+  std::vector<fs::path> paths;
+  ~MadeDirs() {
+    std::error_code ec;
+    for (const fs::path& p : paths) fs::remove_all(p, ec);
+  }
+};
+
 fs::path TempDir(const std::string& name) {
+  static MadeDirs made;
   fs::path dir = fs::temp_directory_path() / ("adrec-tokenizer-" + name + "-" + std::to_string(getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
+  made.paths.push_back(dir);
   return dir;
 }
 
