@@ -12,7 +12,7 @@
 
 namespace adrec::serve {
 
-// A latency histogram with fixed buckets (0.1 ms to 2.5 s, then +Inf); not thread-safe.
+// A latency histogram with fixed buckets (0.1 ms to 5 s, then +Inf); not thread-safe.
 struct LatencyHistogram {
   // Upper bounds of the buckets, seconds.
   static constexpr std::array<double, 15> kBuckets = {0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02,
