@@ -6,6 +6,7 @@ Usage: demo_serve.py ADREC DATA RANKING_BUNDLE RETRIEVAL_BUNDLE STATE_DIR
 """
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -90,6 +91,12 @@ def main():
         _, metrics = call(port, "GET", "/metrics")
         lines = [l for l in metrics.splitlines() if l.startswith(("adrec_http_requests_total", "adrec_events_stored", "adrec_rank_batches"))]
         print("\nGET /metrics (excerpt):\n  " + "\n  ".join(lines))
+        # Mean time per call of each pipeline stage, from the adrec_stage_seconds histograms.
+        stage = {}
+        for what, name, v in re.findall(r'^adrec_stage_seconds_(sum|count)\{stage="(\w+)"\} (\S+)', metrics, re.M):
+            stage.setdefault(name, {})[what] = float(v)
+        means = ["%s %.2f" % (n, 1000 * d["sum"] / d["count"]) for n, d in stage.items() if d.get("count")]
+        print("  stage times, mean ms per call: " + ", ".join(means))
     finally:
         server.send_signal(signal.SIGTERM)
         code = server.wait(timeout=60)
