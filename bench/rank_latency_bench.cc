@@ -6,14 +6,18 @@
 //
 //   rank_latency_bench --data DIR [--threads 1,2] [--candidates 100] [--requests 2000]
 //       [--warmup 200] [--user-fields 13] [--rows 1000000] [--dim 16] [--hidden 256,128]
-//       [--cross-layers 3] [--device cpu|cuda]
+//       [--cross-layers 3] [--device cpu|cuda] [--precision fp32|bf16|auto]
 //
 // Request r reads data row base = r * candidates mod (N - candidates): fields C1..C<user-fields>
 // of row base for every candidate (the user), the other fields and the dense columns of row
-// base + i for candidate i (the items). Prints one JSON object on stdout.
+// base + i for candidate i (the items). --precision picks the dense layers' inference arithmetic
+// (models/precision.h; bf16 = oneDNN with weights cast and packed once, as `adrec serve`).
+// Prints one JSON object on stdout.
 #include "bench/ranking_bench_common.h"
 
 #include <ATen/Parallel.h>
+
+#include "adrec/models/precision.h"
 
 #include <algorithm>
 #include <chrono>
@@ -37,7 +41,10 @@ int Run(int argc, char** argv) {
   const int dim = static_cast<int>(flags.Int("dim", 16));
   const std::string hidden = flags.Str("hidden", "256,128");
   const int64_t cross_layers = flags.Int("cross-layers", 3);
+  auto precision = models::ParseInferencePrecision(flags.Str("precision", "fp32"));
   flags.CheckAllUsed();
+  if (!precision.ok()) Die(precision.status().ToString());
+  models::SetInferencePrecision(*precision);
   if (dir.empty()) Die("--data DIR is required (bench/reference/ranking_data.py writes it)");
   if (thread_counts.empty()) Die("--threads: give at least one count");
 
@@ -64,8 +71,11 @@ int Run(int argc, char** argv) {
   torch::NoGradGuard no_grad;
   std::vector<float> scores(candidates);
   double checksum = 0;
+  double lookup_us = 0;  // the embedding lookups' share, summed over the timed requests
   auto score = [&](const data::Batch& b) {
+    const auto t0 = Clock::now();
     auto lookup = emb.Forward(b, /*train=*/false, 0);
+    lookup_us += std::chrono::duration<double, std::micro>(Clock::now() - t0).count();
     torch::Tensor s = torch::sigmoid(model->forward(lookup.input)).reshape({-1});
     if (!s.device().is_cpu()) s = s.cpu();  // synchronises with the device
     s = s.contiguous();
@@ -76,6 +86,7 @@ int Run(int argc, char** argv) {
   nlohmann::ordered_json out;
   out["side"] = "adrec";
   out["device"] = device.str();
+  out["precision"] = std::string(models::PrecisionName(*precision));
   out["candidates"] = candidates;
   out["requests"] = requests;
   out["warmup"] = warmup;
@@ -85,6 +96,7 @@ int Run(int argc, char** argv) {
   for (int64_t threads : thread_counts) {
     at::set_num_threads(static_cast<int>(threads));
     for (int64_t r = 0; r < warmup; ++r) score(reqs[r]);
+    lookup_us = 0;
     std::vector<double> us(requests);
     for (int64_t r = 0; r < requests; ++r) {
       const auto t0 = Clock::now();
@@ -98,7 +110,8 @@ int Run(int argc, char** argv) {
     results.push_back({{"threads", threads},
                        {"p50_us", pct(0.50)},
                        {"p99_us", pct(0.99)},
-                       {"mean_us", sum / static_cast<double>(requests)}});
+                       {"mean_us", sum / static_cast<double>(requests)},
+                       {"lookup_mean_us", lookup_us / static_cast<double>(requests)}});
   }
   out["latency"] = results;
   out["checksum"] = checksum;

@@ -7,6 +7,7 @@
 #include "adrec/core/config.h"
 #include "adrec/models/fused_cross.h"
 #include "adrec/models/model.h"
+#include "adrec/models/precision.h"
 
 namespace adrec::models {
 
@@ -22,18 +23,27 @@ MlpImpl::MlpImpl(int64_t in_dim, MlpOptions options) : options_(std::move(option
       norms_->push_back(torch::nn::LayerNorm(torch::nn::LayerNormOptions({h})));
     }
     width = h;
+    bf16_w_.emplace_back();
+    bf16_b_.emplace_back();
   }
   out_dim_ = width;
 }
 
 torch::Tensor MlpImpl::forward(torch::Tensor x) {
+  const bool bf16 = options_.norm == "none" && !(is_training() && options_.dropout > 0) && Bf16Applies(x);
   for (size_t i = 0; i < linears_.size(); ++i) {
     const int64_t pad = i == 0 ? x.size(-1) - in_dim_ : 0;
     TORCH_CHECK(pad >= 0, "Mlp: input is ", x.sizes(), ", want ", in_dim_, " columns or more (zero-padded)");
+    const torch::Tensor& weight = linears_[i]->weight;
+    if (bf16 && Bf16Pays(x.size(0), x.size(-1), weight.size(0))) {
+      // ReLU rides in the GEMM; the activations cross to the next layer as bfloat16.
+      x = Bf16Linear(x, weight, linears_[i]->bias, /*relu=*/true, bf16_w_[i], bf16_b_[i]);
+      continue;
+    }
+    if (x.scalar_type() != weight.scalar_type()) x = x.to(weight.scalar_type());
     // A padded input meets a weight padded with zero columns: the same product, aligned.
     x = pad == 0 ? linears_[i]->forward(x)
-                 : torch::linear(x, first_padded_.Get(linears_[i]->weight, linears_[i]->weight.size(0), x.size(-1)),
-                                 linears_[i]->bias);
+                 : torch::linear(x, first_padded_.Padded(weight, weight.size(0), x.size(-1)), linears_[i]->bias);
     if (options_.norm == "batch") {
       x = norms_[i]->as<torch::nn::BatchNorm1d>()->forward(x);
     } else if (options_.norm == "layer") {
@@ -44,6 +54,7 @@ torch::Tensor MlpImpl::forward(torch::Tensor x) {
   }
   // No layers: the identity, without the padding.
   if (linears_.empty() && x.size(-1) > in_dim_) x = x.narrow(-1, 0, in_dim_);
+  if (x.scalar_type() == torch::kBFloat16 && bf16) x = x.to(torch::kFloat);
   return x;
 }
 
@@ -75,11 +86,26 @@ torch::Tensor CrossLayerImpl::forward(const torch::Tensor& x0, const torch::Tens
 
 CrossWeights CrossLayerImpl::Padded(int64_t p) {
   CrossWeights out;
-  if (w.defined()) out.w = pw_.Get(w, p, p);
-  if (u.defined()) out.u = pu_.Get(u, p);
-  if (v.defined()) out.v = pv_.Get(v, p);
-  out.b = pb_.Get(b, p);
+  if (w.defined()) out.w = pw_.Padded(w, p, p);
+  if (u.defined()) out.u = pu_.Padded(u, p);
+  if (v.defined()) out.v = pv_.Padded(v, p);
+  out.b = pb_.Padded(b, p);
   return out;
+}
+
+torch::Tensor CrossLayerImpl::ForwardBf16(const torch::Tensor& x0, const torch::Tensor& x) {
+  const int64_t p = x.size(-1);
+  TORCH_CHECK(p >= dim_ && x0.sizes() == x.sizes() && x.dim() == 2, "CrossLayer: inputs ", x0.sizes(), " and ",
+              x.sizes(), ", want [B, ", dim_, "+] (zero-padded), both alike");
+  // Rows and columns past D are zero in every padded weight, so they stay zero in x.
+  torch::Tensor wx;
+  if (w.defined()) {
+    wx = Bf16Linear(x, w, b, false, bw_, bb_, p);
+  } else {  // U (V^T x): V^T [r, p] and U [p, r] as the two linears' weights
+    const torch::Tensor vx = Bf16Linear(x, v, torch::Tensor(), false, bv_, none_, 0, /*transposed=*/true);
+    wx = Bf16Linear(vx, u, b, false, bu_, bb_, p);
+  }
+  return torch::addcmul(x, x0, wx);  // float32 out: wx is promoted in the same pass
 }
 
 CrossNetV2Impl::CrossNetV2Impl(int64_t dim, int64_t layers, int64_t low_rank) {
@@ -89,6 +115,14 @@ CrossNetV2Impl::CrossNetV2Impl(int64_t dim, int64_t layers, int64_t low_rank) {
 }
 
 torch::Tensor CrossNetV2Impl::forward(const torch::Tensor& x0) {
+  const int64_t p = x0.size(-1);
+  // Full rank: B × p by p × p; low rank: B × p by p × r twice.
+  const int64_t width = layers_.empty() ? 0 : layers_[0]->w.defined() ? p : layers_[0]->u.size(1);
+  if (!layers_.empty() && Bf16Applies(x0) && Bf16Pays(x0.size(0), p, width)) {
+    torch::Tensor x = x0;
+    for (auto& layer : layers_) x = layer->ForwardBf16(x0, x);
+    return x;
+  }
   std::vector<CrossWeights> weights;
   // Under autograd the parameters themselves (FusedCrossNet pads them and routes their
   // gradients); otherwise their padded copies, kept between calls.
@@ -165,20 +199,58 @@ torch::Tensor ZeroPadTo(const torch::Tensor& t, int64_t rows, int64_t cols) {
   return t.dim() == 1 ? torch::constant_pad_nd(t, {0, extra_rows}) : torch::constant_pad_nd(t, {0, extra_cols, 0, extra_rows});
 }
 
-torch::Tensor PaddedCopy::Get(const torch::Tensor& t, int64_t rows, int64_t cols) {
-  if (torch::GradMode::is_enabled() && t.requires_grad()) return ZeroPadTo(t, rows, cols);
+torch::Tensor WeightCache::Get(const torch::Tensor& t, std::array<int64_t, 2> key, const Make& make) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (!padded_.defined() || !source_.is_same(t) || data_ != t.data_ptr() || version_ != t._version() || rows_ != rows ||
-      cols_ != cols) {
+  if (!derived_.defined() || !source_.is_same(t) || data_ != t.data_ptr() || version_ != t._version() || key_ != key) {
     torch::NoGradGuard no_grad;
-    padded_ = ZeroPadTo(t.detach(), rows, cols).contiguous();
+    derived_ = make(t.detach());
     source_ = t;
     data_ = t.data_ptr();
     version_ = t._version();
-    rows_ = rows;
-    cols_ = cols;
+    key_ = key;
   }
-  return padded_;
+  return derived_;
+}
+
+torch::Tensor WeightCache::Padded(const torch::Tensor& t, int64_t rows, int64_t cols) {
+  if (torch::GradMode::is_enabled() && t.requires_grad()) return ZeroPadTo(t, rows, cols);
+  return Get(t, {rows, cols}, [&](const torch::Tensor& d) { return ZeroPadTo(d, rows, cols).contiguous(); });
+}
+
+bool Bf16Applies(const torch::Tensor& x) {
+  return GetInferencePrecision() == InferencePrecision::kBf16 && !torch::GradMode::is_enabled() && x.is_cpu() &&
+         x.dim() == 2;
+}
+
+bool Bf16Pays(int64_t rows, int64_t in, int64_t out) {
+  return rows * in * out >= kBf16MinMacs && std::min(in, out) >= kBf16MinWidth;
+}
+
+torch::Tensor Bf16Linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, bool relu,
+                         WeightCache& w_cache, WeightCache& b_cache, int64_t out_rows, bool transposed) {
+  const int64_t in = x.size(1);
+  const int64_t in_w = transposed ? w.size(0) : w.size(1), out_w = transposed ? w.size(1) : w.size(0);
+  const int64_t out = std::max(out_rows, out_w);
+  TORCH_CHECK(w.dim() == 2 && in >= in_w, "Bf16Linear: input ", x.sizes(), " for weight ", w.sizes());
+  // No batch-size hint: one layout serves a 100-row request and an 800-row batch alike.
+  static const auto reorder = c10::Dispatcher::singleton()
+                                  .findSchemaOrThrow("mkldnn::_reorder_linear_weight", "")
+                                  .typed<at::Tensor(const at::Tensor&, std::optional<int64_t>)>();
+  static const auto linear =
+      c10::Dispatcher::singleton()
+          .findSchemaOrThrow("mkldnn::_linear_pointwise", "")
+          .typed<at::Tensor(const at::Tensor&, const at::Tensor&, const std::optional<at::Tensor>&, std::string_view,
+                            c10::List<std::optional<at::Scalar>>, std::optional<std::string_view>)>();
+  const torch::Tensor packed = w_cache.Get(w, {out, in}, [&](const torch::Tensor& d) {
+    const torch::Tensor oi = ZeroPadTo(transposed ? d.t() : d, out, in);
+    return reorder.call(oi.to(torch::kBFloat16).contiguous(), std::nullopt);
+  });
+  std::optional<at::Tensor> bias;
+  if (b.defined()) {
+    bias = b_cache.Get(b, {out, 0}, [&](const torch::Tensor& d) { return ZeroPadTo(d, out).to(torch::kBFloat16); });
+  }
+  const torch::Tensor xb = x.scalar_type() == torch::kBFloat16 ? x.contiguous() : x.to(torch::kBFloat16);
+  return linear.call(xb, packed, bias, relu ? "relu" : "none", c10::List<std::optional<at::Scalar>>(), std::nullopt);
 }
 
 int64_t AlignedWidth(int64_t width) { return (width + kGemmAlign - 1) / kGemmAlign * kGemmAlign; }

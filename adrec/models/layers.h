@@ -4,7 +4,10 @@
 // into safetensors) and of the Python twins in bench/reference/ranking_models.py: keep them stable.
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -36,24 +39,50 @@ struct MlpOptions {
   double dropout = 0.0;         // after each ReLU, training only
 };
 
-// A zero-padded copy of a weight (ZeroPadTo) kept between calls that record no gradient
-// (inference): padding DCN-V2's 432×432 cross weights afresh per request was 17 % of its scoring
-// time. Rebuilt when the weight changes: an optimiser step or a load moves its version counter,
-// a device move its storage. Under autograd it pads afresh, as the gradient needs.
-class PaddedCopy {
+// A tensor derived from a weight (zero-padded, cast to bfloat16, laid out for oneDNN) kept
+// between calls that record no gradient (inference): padding DCN-V2's 432×432 cross weights
+// afresh per request was 17 % of its scoring time. Rebuilt when the weight changes (an
+// optimiser step or a load moves its version counter, a device move its storage) or the key
+// (the shape asked for) does.
+class WeightCache {
  public:
-  torch::Tensor Get(const torch::Tensor& t, int64_t rows, int64_t cols = 0);
+  using Make = std::function<torch::Tensor(const torch::Tensor&)>;
+  // make(t.detach()), run under no grad only when the kept tensor is stale.
+  torch::Tensor Get(const torch::Tensor& t, std::array<int64_t, 2> key, const Make& make);
+  // ZeroPadTo(t, rows, cols), kept; under autograd padded afresh, as the gradient needs.
+  torch::Tensor Padded(const torch::Tensor& t, int64_t rows, int64_t cols = 0);
 
  private:
   std::mutex mu_;  // one model may serve several threads
-  torch::Tensor source_, padded_;
+  torch::Tensor source_, derived_;
   const void* data_ = nullptr;
-  int64_t version_ = -1, rows_ = -1, cols_ = -1;
+  int64_t version_ = -1;
+  std::array<int64_t, 2> key_{-1, -1};
 };
+
+// Whether a dense layer takes x on the bf16 path: InferencePrecision::kBf16 is set, grad mode is
+// off, and x is a 2-D CPU tensor.
+bool Bf16Applies(const torch::Tensor& x);
+// Whether a product of rows × in by in × out is big enough for the bf16 path to win: oneDNN's
+// call and the casts cost ~30 µs, so below ~4M multiply-adds (a 2-request query tower, a
+// low-rank cross layer's rank-16 factors) MKL's fp32 GEMM is faster on the dev CPU
+// (docs/BENCHMARKS.md, "bf16 GEMMs").
+inline constexpr int64_t kBf16MinMacs = int64_t{1} << 22;
+inline constexpr int64_t kBf16MinWidth = 64;
+bool Bf16Pays(int64_t rows, int64_t in, int64_t out);
+// y = x Wᵀ + b, then ReLU when `relu`, as bfloat16 GEMM operands with float32 accumulation on
+// oneDNN (AMX tiles where the CPU has them). W is [out, in] ([in, out] when `transposed`),
+// zero-padded to x's width and to out_rows outputs, cast and reordered once into `w_cache`;
+// b (may be undefined) padded and cast once into `b_cache`. x is float32 or bfloat16; y is
+// bfloat16.
+torch::Tensor Bf16Linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, bool relu,
+                         WeightCache& w_cache, WeightCache& b_cache, int64_t out_rows = 0, bool transposed = false);
 
 // Linear → [norm] → ReLU → [dropout] per hidden width. Parameters: "<i>.weight", "<i>.bias",
 // and "norm.<i>.weight", "norm.<i>.bias" (+ batch-norm buffers) for layer i. `forward` also takes
 // an input zero-padded past in_dim (an AlignedWidth one): the first weight is padded to match.
+// On the bf16 path (Bf16Applies, norm "none", each layer where Bf16Pays) the activations stay
+// bfloat16 between bf16 layers; the output is float32.
 class MlpImpl : public torch::nn::Module {
  public:
   MlpImpl(int64_t in_dim, MlpOptions options);
@@ -67,7 +96,8 @@ class MlpImpl : public torch::nn::Module {
   std::vector<torch::nn::Linear> linears_;
   torch::nn::ModuleList norms_{nullptr};
   int64_t out_dim_ = 0;
-  PaddedCopy first_padded_;  // the first layer's weight on a padded input
+  WeightCache first_padded_;  // the first layer's weight on a padded input
+  std::deque<WeightCache> bf16_w_, bf16_b_;  // per layer, for Bf16Linear
 };
 TORCH_MODULE(Mlp);
 
@@ -84,11 +114,14 @@ class CrossLayerImpl : public torch::nn::Module {
   // The weights padded to p columns (rows) for a call that records no gradient, kept between
   // calls; the parameters themselves under autograd.
   CrossWeights Padded(int64_t p);
+  // The layer on the bf16 path (Bf16Applies): W x_l in bfloat16, the rest float32.
+  torch::Tensor ForwardBf16(const torch::Tensor& x0, const torch::Tensor& x);
   torch::Tensor w, u, v, b;  // undefined where the variant has none
 
  private:
   int64_t dim_ = 0;
-  PaddedCopy pw_, pu_, pv_, pb_;
+  WeightCache pw_, pu_, pv_, pb_;
+  WeightCache bw_, bu_, bv_, bb_, none_;  // bf16 copies; none_ for the bias-free V product
 };
 TORCH_MODULE(CrossLayer);
 

@@ -2,7 +2,8 @@
 
 Scores `candidates` items for one request with the twin DCNv2 of ranking_models.py in eval mode
 under torch.no_grad: ids mod rows, one torch.nn.Embedding lookup per field, the model, sigmoid,
-scores copied out to a Python list. Requests are built from ranking_data.py's files exactly as
+scores copied out to a Python list. With --precision bf16 the model's weights are cast to bfloat16
+once (model.to(torch.bfloat16)) and each request's features are cast before the model. Requests are built from ranking_data.py's files exactly as
 the C++ side builds them (see there). Prints one JSON object on stdout.
 """
 
@@ -35,6 +36,7 @@ def main() -> int:
     p.add_argument("--dim", type=int, default=16)
     p.add_argument("--hidden", default="256,128")
     p.add_argument("--cross-layers", type=int, default=3)
+    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     a = p.parse_args()
 
     torch.manual_seed(42)
@@ -46,6 +48,8 @@ def main() -> int:
     shape = ModelShape(sparse_dims=[a.dim] * fields, dense_width=dense_np.shape[1], targets=["click"])
     model = make_model("dcnv2", shape, model_config([int(h) for h in a.hidden.split(",")], a.cross_layers)).to(device)
     model.eval()
+    dtype = torch.bfloat16 if a.precision == "bf16" else torch.float32
+    model.to(dtype)
 
     total = a.warmup + a.requests
     reqs = []
@@ -60,7 +64,8 @@ def main() -> int:
     def score(ids, dense):
         nonlocal checksum
         ids, dense = ids.to(device), dense.to(device)
-        s = torch.sigmoid(model(ModelInput(sparse=emb(ids), dense=dense))).reshape(-1).tolist()
+        sparse = [e.to(dtype) for e in emb(ids)]
+        s = torch.sigmoid(model(ModelInput(sparse=sparse, dense=dense.to(dtype)))).float().reshape(-1).tolist()
         checksum += s[0]
 
     results = []
@@ -81,7 +86,7 @@ def main() -> int:
                 return us[min(len(us) - 1, int(q * len(us)))]
 
             results.append({"threads": threads, "p50_us": pct(0.50), "p99_us": pct(0.99), "mean_us": mean})
-    print(json.dumps({"side": "pytorch", "device": a.device, "candidates": c, "requests": a.requests,
+    print(json.dumps({"side": "pytorch", "device": a.device, "precision": a.precision, "candidates": c, "requests": a.requests,
                       "warmup": a.warmup, "rows": a.rows, "user_fields": a.user_fields, "latency": results,
                       "checksum": checksum, "torch": torch.__version__, "peak_rss_mib": peak_rss_mib()}))
     return 0
