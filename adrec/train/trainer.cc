@@ -4,6 +4,7 @@
 
 #include "adrec/core/config.h"
 #include "adrec/models/bundle.h"
+#include "adrec/models/precision.h"
 #include "adrec/models/registry.h"
 #include "adrec/train/hstu_ranker_trainer.h"
 #include "adrec/train/sequence_trainer.h"
@@ -33,17 +34,42 @@ StatusOr<nlohmann::ordered_json> Train(const TrainOptions& options) {
   return TrainRanking(options);
 }
 
+namespace {
+
+// Sets the process-wide inference precision for one evaluation and puts the previous one back.
+class PrecisionScope {
+ public:
+  explicit PrecisionScope(models::InferencePrecision p) : previous_(models::GetInferencePrecision()) {
+    models::SetInferencePrecision(p);
+  }
+  ~PrecisionScope() { models::SetInferencePrecision(previous_); }
+
+ private:
+  models::InferencePrecision previous_;
+};
+
+}  // namespace
+
 StatusOr<nlohmann::ordered_json> Evaluate(const EvalOptions& options) {
   ADREC_ASSIGN_OR_RETURN(nlohmann::json manifest, models::ReadBundleManifest(options.bundle, ""));
+  StatusOr<models::InferencePrecision> precision = models::ParseInferencePrecision(options.precision);
+  if (!precision.ok()) return precision.status().WithContext("--precision");
+  PrecisionScope scope(*precision);
   const std::string kind = manifest["kind"].get<std::string>();
-  if (kind == models::kSequenceBundle) return EvaluateSequence(options);
-  if (kind == models::kSequenceRankingBundle) return EvaluateSequenceRanker(options);
-  if (kind == models::kRankingBundle) {
+  StatusOr<nlohmann::ordered_json> report = InvalidArgumentError("");
+  if (kind == models::kSequenceBundle) {
+    report = EvaluateSequence(options);
+  } else if (kind == models::kSequenceRankingBundle) {
+    report = EvaluateSequenceRanker(options);
+  } else if (kind == models::kRankingBundle) {
     const bool retrieval = options.protocol == "retrieval" || (options.protocol.empty() && manifest.contains("retrieval"));
-    return retrieval ? EvaluateRetrieval(options) : EvaluateRanking(options);
+    report = retrieval ? EvaluateRetrieval(options) : EvaluateRanking(options);
+  } else {
+    return InvalidArgumentError((options.bundle / models::kBundleManifestFile).string() + ": bundle kind '" + kind +
+                                "' is not one this adrec evaluates (ranking, sequence, sequence_ranking)");
   }
-  return InvalidArgumentError((options.bundle / models::kBundleManifestFile).string() + ": bundle kind '" + kind +
-                              "' is not one this adrec evaluates (ranking, sequence, sequence_ranking)");
+  if (report.ok()) (*report)["precision"] = std::string(models::PrecisionName(*precision));
+  return report;
 }
 
 }  // namespace adrec::train

@@ -52,6 +52,9 @@ struct EvalOptions {
   std::string device = "cpu";
   int threads = 0;
   size_t batch_size = 8192;
+  // The dense layers' arithmetic (models/precision.h): fp32, bf16 or auto, as `adrec serve
+  // --precision` scores; the report's "precision" says which ran.
+  std::string precision = "fp32";
   // Ranking bundles: test items with fewer train-part samples than this are reported as cold
   // (report key "items"); 0 = no cold/warm report.
   uint32_t cold_threshold = 5;

@@ -130,6 +130,10 @@ void AddServeCommand(CLI::App& app, Context& ctx) {
   cmd->add_option("--max-queue", o->max_queue, "Requests in flight beyond which 503 answers")->capture_default_str();
   cmd->add_option("--max-body-bytes", o->max_body_bytes, "Largest request body (413 beyond)")->capture_default_str();
   cmd->add_option("--threads", o->rec.threads, "libtorch threads of the ranker (0: 1)")->capture_default_str();
+  cmd->add_option("--precision", o->rec.precision,
+                  "Ranker arithmetic on the CPU: auto (bf16 where the CPU multiplies bf16 natively), fp32 or bf16")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "fp32", "bf16"}));
   cmd->add_option("--index-threads", o->rec.index_threads, "OpenMP threads of an index search (0: every core)")->capture_default_str();
   cmd->add_option("--device", o->rec.device, "cpu, cuda or cuda:N")->capture_default_str();
   cmd->add_option("--max-batch", o->rec.max_batch, "Requests ranked in one forward pass")->capture_default_str();

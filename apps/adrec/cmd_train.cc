@@ -74,6 +74,11 @@ void AddEvalCommand(CLI::App& app, Context& ctx) {
   cmd->add_option("--device", o->device, "cpu, cuda or cuda:N")->capture_default_str();
   cmd->add_option("--threads", o->threads, "Threads (0 = all cores)")->capture_default_str();
   cmd->add_option("--batch-size", o->batch_size, "Samples per forward pass")->capture_default_str();
+  cmd->add_option("--precision", o->precision,
+                  "Dense layers' arithmetic: fp32, bf16 (oneDNN, as `adrec serve` may score) or auto (bf16 where the "
+                  "CPU multiplies bf16 natively)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"fp32", "bf16", "auto"}));
   AddJsonFlag(cmd, ctx);
   cmd->callback([o, &ctx] {
     ctx.run = [o, &ctx]() -> Status {

@@ -14,6 +14,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <map>
 #include <random>
 #include <set>
 #include <string>
@@ -230,6 +231,8 @@ TEST_F(ServeTest, RecommendsAndLearnsFromEvents) {
   EXPECT_EQ(models["retrieval"]["items"], 120) << models.dump();
   // The adrec binary links FAISS (and so the system BLAS): its models still run on libtorch's own.
   EXPECT_NE(models["runtime"]["blas"].get<std::string>().find("libtorch_cpu"), std::string::npos) << models.dump();
+  // --precision auto: bf16 where the CPU multiplies it natively, fp32 elsewhere.
+  EXPECT_TRUE(models["runtime"]["precision"] == "bf16" || models["runtime"]["precision"] == "fp32") << models.dump();
 
   // A known user: k ads, each with its fields, ordered by eCPM = bid × pCTR × pCVR, at most 2
   // per advertiser.
@@ -454,6 +457,33 @@ TEST_F(ServeTest, ReplicasShareStateThroughRedis) {
   const json after = Recommend(cb, "u0000020", 10);
   for (const json& it : after["items"]) EXPECT_NE(it["item_id"], top) << "replica b applies the cap from a's events";
   EXPECT_EQ(a.Signal(SIGTERM), 0);
+  EXPECT_EQ(b.Signal(SIGTERM), 0);
+}
+
+// --precision picks the ranker's arithmetic; where it moves layers to bf16 (big enough products,
+// models::Bf16Pays) the scores stay within bf16's precision of fp32's.
+TEST_F(ServeTest, PrecisionFlagPicksTheRankersArithmetic) {
+  ServerProcess f(Dir(), Args((Dir() / "state-fp32").string(), {"--precision", "fp32"}));
+  ServerProcess b(Dir(), Args((Dir() / "state-bf16").string(), {"--precision", "bf16"}));
+  ASSERT_GT(f.port(), 0) << f.Log();
+  ASSERT_GT(b.port(), 0) << b.Log();
+  Client cf(f.port()), cb(b.port());
+  EXPECT_EQ(cf.Get("/v1/models").Json()["runtime"]["precision"], "fp32");
+  EXPECT_EQ(cb.Get("/v1/models").Json()["runtime"]["precision"], "bf16");
+  std::map<std::string, double> fp32_pctr;
+  const json fp32 = Recommend(cf, "u0000030", 10), bf16 = Recommend(cb, "u0000030", 10);
+  for (const json& it : fp32["items"]) {
+    fp32_pctr[it["item_id"].get<std::string>()] = it["pctr"].get<double>();
+  }
+  size_t shared = 0;
+  for (const json& it : bf16["items"]) {
+    auto hit = fp32_pctr.find(it["item_id"].get<std::string>());
+    if (hit == fp32_pctr.end()) continue;  // a near tie may swap an ad at the cut
+    ++shared;
+    EXPECT_NEAR(it["pctr"].get<double>(), hit->second, 0.02 * hit->second + 1e-4) << it.dump();
+  }
+  EXPECT_GE(shared, 8u) << "the two precisions pick nearly the same ads";
+  EXPECT_EQ(f.Signal(SIGTERM), 0);
   EXPECT_EQ(b.Signal(SIGTERM), 0);
 }
 

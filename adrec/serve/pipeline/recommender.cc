@@ -20,6 +20,7 @@
 #include "adrec/data/split.h"
 #include "adrec/index/vector_index.h"
 #include "adrec/models/bundle.h"
+#include "adrec/models/precision.h"
 #include "adrec/models/two_tower.h"
 #include "adrec/serve/request_features.h"
 #include "adrec/tensor/device.h"
@@ -209,7 +210,9 @@ StatusOr<std::shared_ptr<ServingModels>> LoadModels(const RecommenderOptions& o)
                           {"items", m->catalogue().num_items()},
                           {"scenes", m->catalogue().scenes},
                           {"ad_groups", m->ad_names != nullptr}};
-  m->info["runtime"] = {{"blas", tensor::BlasLibrary()}, {"threads", at::get_num_threads()}};
+  m->info["runtime"] = {{"blas", tensor::BlasLibrary()},
+                        {"threads", at::get_num_threads()},
+                        {"precision", models::PrecisionName(models::GetInferencePrecision())}};
   return m;
 }
 
@@ -285,6 +288,19 @@ struct Recommender::Impl {
   std::shared_ptr<ServingModels> Current() const {
     std::lock_guard<std::mutex> lock(models_mu);
     return models;
+  }
+
+  // A request on `m` (the current models, or fresh ones not yet swapped in): the user's state,
+  // then the queue; blocks until the pipeline answers.
+  StatusOr<Recommendation> Submit(std::shared_ptr<ServingModels> m, const RecommendRequest& request);
+  // One request for a user nobody has, through the whole pipeline on `m`: packs the ranker's
+  // weights for its arithmetic and builds oneDNN's kernels before a real request waits for
+  // them, and proves the models serve before they are swapped in.
+  Status WarmUp(std::shared_ptr<ServingModels> m) {
+    RecommendRequest request;
+    request.user_id = "adrec-warm-up";
+    request.k = 10;
+    return Submit(std::move(m), request).status().WithContext("warm-up request");
   }
 
   // The user's history as features read it: the base log's newest events, then the stored ones
@@ -522,6 +538,10 @@ StatusOr<std::unique_ptr<Recommender>> Recommender::Start(RecommenderOptions opt
     return InvalidArgumentError("max_batch, rank_k and retrieve_k must be positive");
   }
   at::set_num_threads(options.threads > 0 ? options.threads : 1);
+  StatusOr<models::InferencePrecision> precision = models::ParseInferencePrecision(options.precision);
+  if (!precision.ok()) return precision.status().WithContext("--precision");
+  // The bf16 path is the CPU's; a GPU ranker scores in float32.
+  models::SetInferencePrecision(options.device == "cpu" ? *precision : models::InferencePrecision::kFp32);
   auto impl = std::make_unique<Impl>();
   impl->options = std::move(options);
   impl->store = store;
@@ -542,13 +562,20 @@ StatusOr<std::unique_ptr<Recommender>> Recommender::Start(RecommenderOptions opt
   Impl* raw = impl.get();
   impl->batcher = std::thread([raw] { raw->Loop(); });
   impl->ranker_thread = std::thread([raw] { raw->RankLoop(); });
-  return std::unique_ptr<Recommender>(new Recommender(std::move(impl)));
+  std::unique_ptr<Recommender> rec(new Recommender(std::move(impl)));
+  ADREC_RETURN_IF_ERROR(raw->WarmUp(raw->Current()));
+  return rec;
 }
 
 StatusOr<Recommendation> Recommender::Recommend(const RecommendRequest& request) {
+  return impl_->Submit(impl_->Current(), request);
+}
+
+StatusOr<Recommendation> Recommender::Impl::Submit(std::shared_ptr<ServingModels> models_in,
+                                                   const RecommendRequest& request) {
   const Clock::time_point t0 = Clock::now();
-  auto job = std::make_unique<Impl::Job>();
-  job->models = impl_->Current();
+  auto job = std::make_unique<Job>();
+  job->models = std::move(models_in);
   const ServingModels& m = *job->models;
   const data::Dataset& cat = m.catalogue();
   RequestRows& rows = job->rows;
@@ -561,28 +588,28 @@ StatusOr<Recommendation> Recommender::Recommend(const RecommendRequest& request)
     }
     rows.time = static_cast<uint32_t>(t);
   }
-  if (auto s = request.context.find("scene"); s != request.context.end()) rows.scene = Impl::SceneOf(cat, s->second);
+  if (auto s = request.context.find("scene"); s != request.context.end()) rows.scene = SceneOf(cat, s->second);
   if (auto p = request.context.find("position"); p != request.context.end()) {
     unsigned v = 0;
     std::from_chars(p->second.data(), p->second.data() + p->second.size(), v);
     rows.position = static_cast<uint8_t>(std::min(v, 255u));
   }
   if (auto u = cat.users.Find(request.user_id)) rows.user = *u;
-  ADREC_ASSIGN_OR_RETURN(UserState state, impl_->store->Read(request.user_id, impl_->options.history_limit));
-  impl_->History(m, rows.user, state, &rows);
+  ADREC_ASSIGN_OR_RETURN(UserState state, store->Read(request.user_id, options.history_limit));
+  History(m, rows.user, state, &rows);
   for (const HistoryEvent& h : rows.history) {
     if (h.action == data::Action::kImpression) job->seen[h.item].push_back(h.time);
   }
   job->k = request.k;
   auto answer = job->answer.get_future();
-  impl_->Observe(kState, SecondsSince(t0));
+  Observe(kState, SecondsSince(t0));
   job->queued = Clock::now();
   {
-    std::lock_guard<std::mutex> lock(impl_->mu);
-    if (impl_->stopping) return CancelledError("the server is stopping");
-    impl_->queue.push_back(std::move(job));
+    std::lock_guard<std::mutex> lock(mu);
+    if (stopping) return CancelledError("the server is stopping");
+    queue.push_back(std::move(job));
   }
-  impl_->cv.notify_one();
+  cv.notify_one();
   return answer.get();
 }
 
@@ -650,6 +677,7 @@ StatusOr<ordered_json> Recommender::User(const std::string& user_id, size_t limi
 Status Recommender::Reload() {
   std::lock_guard<std::mutex> reload(impl_->reload_mu);
   ADREC_ASSIGN_OR_RETURN(std::shared_ptr<ServingModels> fresh, LoadModels(impl_->options));
+  ADREC_RETURN_IF_ERROR(impl_->WarmUp(fresh));
   std::lock_guard<std::mutex> lock(impl_->models_mu);
   impl_->models = std::move(fresh);  // jobs queued before keep the old models alive until answered
   return Status::Ok();

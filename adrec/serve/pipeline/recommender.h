@@ -36,6 +36,9 @@ struct RecommenderOptions {
   // (libtorch's and FAISS's) spinning on the same cores cost more than they give.
   int threads = 0;
   int index_threads = 1;
+  // The dense layers' arithmetic on the CPU (models/precision.h): auto = bf16 GEMMs where the
+  // CPU multiplies bf16 natively (AMX, AVX512-BF16), fp32 elsewhere; process-wide.
+  std::string precision = "auto";
   size_t max_batch = 32;     // requests ranked in one forward pass
   size_t retrieve_k = 500;   // candidates the index returns
   size_t rank_k = 100;       // candidates the ranker scores
@@ -69,7 +72,8 @@ struct Recommendation {
 
 class Recommender {
  public:
-  // Loads the bundles and the catalogue and starts the batching thread. The bundle's and the
+  // Loads the bundles and the catalogue, starts the batching and ranking threads and answers one
+  // warm-up request (an unknown user) before it returns. The bundle's and the
   // dataset's own errors name their files; InvalidArgument when the dataset is not the one the
   // bundle was trained on or the bundle's features cannot be served.
   static StatusOr<std::unique_ptr<Recommender>> Start(RecommenderOptions options, EventStore* store);
@@ -85,8 +89,8 @@ class Recommender {
   StatusOr<size_t> Ingest(const std::vector<EventIn>& events);
   // The user's catalogue attributes, totals and newest events (stored ones and the base log's).
   StatusOr<nlohmann::ordered_json> User(const std::string& user_id, size_t limit);
-  // Loads the bundles again from their paths (a new training run wrote them) and swaps them in;
-  // on error the serving models stay as they were.
+  // Loads the bundles again from their paths (a new training run wrote them), answers one
+  // warm-up request with them, and swaps them in; on error the serving models stay as they were.
   Status Reload();
   nlohmann::ordered_json Models() const;
   std::string version() const;
