@@ -5,6 +5,7 @@
 
 #include <set>
 
+#include "adrec/models/precision.h"
 #include "adrec/models/testing.h"
 
 namespace adrec::models {
@@ -324,6 +325,77 @@ TEST(Inputs, ConcatAndCheck) {
     FAIL() << "a wrong field width passed";
   } catch (const c10::Error& e) {
     EXPECT_NE(std::string(e.what()).find("'item'"), std::string::npos) << e.what();
+  }
+}
+
+// Sets the process-wide inference precision for one test and puts fp32 back after it.
+class PrecisionScope {
+ public:
+  explicit PrecisionScope(InferencePrecision p) { SetInferencePrecision(p); }
+  ~PrecisionScope() { SetInferencePrecision(InferencePrecision::kFp32); }
+};
+
+TEST(InferencePrecision, ParsesNamesAndRejectsOthers) {
+  EXPECT_EQ(*ParseInferencePrecision("fp32"), InferencePrecision::kFp32);
+  EXPECT_EQ(*ParseInferencePrecision("bf16"), InferencePrecision::kBf16);
+  EXPECT_EQ(*ParseInferencePrecision("auto"),
+            CpuHasBf16Matmul() ? InferencePrecision::kBf16 : InferencePrecision::kFp32);
+  auto bad = ParseInferencePrecision("fp8");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().ToString().find("'fp8'"), std::string::npos) << bad.status().ToString();
+  EXPECT_EQ(GetInferencePrecision(), InferencePrecision::kFp32) << "fp32 until set";
+}
+
+// The bf16 path scores what the fp32 path scores, to bfloat16's precision (8 bits of mantissa
+// on the GEMM operands, float32 sums), follows weight updates, and leaves autograd alone. The
+// sizes are ones where bf16 pays (Bf16Pays); the MLP's second layer does not, and runs fp32.
+TEST(CrossNetV2, Bf16InferenceMatchesFp32AndFollowsUpdates) {
+  for (int64_t low_rank : {0, 64}) {
+    SCOPED_TRACE("low_rank " + std::to_string(low_rank));
+    torch::manual_seed(5);
+    const int64_t d = 200, padded = AlignedWidth(d), rows = 400;
+    ASSERT_TRUE(Bf16Pays(rows, padded, low_rank > 0 ? low_rank : padded));
+    CrossNetV2 net(d, 3, low_rank);
+    Mlp mlp(d, MlpOptions{{96, 64}, "none", 0.0});
+    ASSERT_FALSE(Bf16Pays(rows, 96, 64));
+    {
+      torch::NoGradGuard ng;
+      for (auto& p : net->parameters()) p.normal_(0.0, 0.05);
+    }
+    const torch::Tensor x0 = torch::constant_pad_nd(torch::randn({rows, d}), {0, padded - d});
+    auto score = [&](InferencePrecision p) {
+      PrecisionScope scope(p);
+      torch::NoGradGuard no_grad;
+      return mlp->forward(net->forward(x0));
+    };
+    for (int step = 0; step < 2; ++step) {
+      const torch::Tensor fp32 = score(InferencePrecision::kFp32);
+      const torch::Tensor bf16 = score(InferencePrecision::kBf16);
+      ASSERT_EQ(bf16.scalar_type(), torch::kFloat);
+      ASSERT_EQ(bf16.sizes(), fp32.sizes());
+      const double scale = fp32.abs().max().item<double>();
+      const double err = (bf16 - fp32).abs().max().item<double>();
+      EXPECT_LT(err, 0.03 * scale) << "max |bf16 - fp32| " << err << " of " << scale;
+      EXPECT_GT(err, 0.0) << "the bf16 path ran (bfloat16 rounding shows)";
+      torch::NoGradGuard ng;
+      for (auto& p : net->parameters()) p.mul_(-0.7);  // an update the kept copies must follow
+      for (auto& p : mlp->parameters()) p.add_(0.05);
+    }
+    // Too small a product to pay: the float32 path, bit for bit.
+    {
+      const torch::Tensor few = x0.narrow(0, 0, 2);
+      torch::NoGradGuard no_grad;
+      const torch::Tensor fp32 = mlp->forward(net->forward(few));
+      PrecisionScope small(InferencePrecision::kBf16);
+      EXPECT_TRUE(torch::equal(mlp->forward(net->forward(few)), fp32));
+    }
+    // Under autograd the float32 path runs whatever the precision says: training is untouched.
+    PrecisionScope scope(InferencePrecision::kBf16);
+    torch::Tensor out = mlp->forward(net->forward(x0));
+    EXPECT_TRUE(out.requires_grad());
+    torch::NoGradGuard ng;
+    SetInferencePrecision(InferencePrecision::kFp32);
+    EXPECT_TRUE(torch::allclose(out.detach(), mlp->forward(net->forward(x0)), 1e-5, 1e-6));
   }
 }
 
