@@ -65,6 +65,20 @@ std::string UserPrefix(std::string_view user) {
 }
 std::string TotalsKey(std::string_view user) { return "t" + UserPrefix(user).substr(1); }
 constexpr std::string_view kCountKey = "n";
+// "l"+position: the log (EventStore::ReadLog), positions big-endian so they sort.
+std::string LogKey(uint64_t position) {
+  std::string k = "l";
+  PutBe64(&k, position);
+  return k;
+}
+uint64_t LogPosition(const rocksdb::Slice& key) {
+  uint64_t v = 0;
+  for (size_t i = 1; i < 9; ++i) v = (v << 8) | static_cast<uint8_t>(key[i]);
+  return v;
+}
+bool IsLogKey(const rocksdb::Slice& key) { return key.size() == 9 && key[0] == 'l'; }
+// The log is trimmed in steps of this many events, not one DeleteRange per write.
+constexpr uint64_t kLogTrimStep = 4096;
 
 using Totals = std::array<uint64_t, data::kNumActions>;
 
@@ -100,15 +114,24 @@ std::string U64Bytes(uint64_t v) { return std::string(reinterpret_cast<const cha
 
 class RocksEventStore : public EventStore {
  public:
-  RocksEventStore(fs::path dir, std::unique_ptr<rocksdb::DB> db, EventStoreOptions options)
-      : dir_(std::move(dir)), db_(std::move(db)), options_(options),
+  // `reader`: a secondary instance (OpenRocksEventStoreReader) that catches up before reads.
+  RocksEventStore(fs::path dir, std::unique_ptr<rocksdb::DB> db, EventStoreOptions options, bool reader)
+      : dir_(std::move(dir)), db_(std::move(db)), options_(options), reader_(reader),
         // Later runs continue after earlier ones as long as the clock does not step back by more
         // than the events of one run; ties only order events of one second.
         seq_(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                 std::chrono::system_clock::now().time_since_epoch()).count())) {}
+                 std::chrono::system_clock::now().time_since_epoch()).count())) {
+    // The log continues from its newest kept position.
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+    it->SeekForPrev(LogKey(UINT64_MAX));
+    if (it->Valid() && IsLogKey(it->key())) next_position_ = LogPosition(it->key()) + 1;
+    it->Seek(LogKey(0));
+    trimmed_below_ = it->Valid() && IsLogKey(it->key()) ? LogPosition(it->key()) : next_position_;
+  }
 
   StatusOr<size_t> Append(std::span<const StoredEvent> events, std::vector<bool>* flags) override {
     if (flags) flags->assign(events.size(), false);
+    if (reader_) return FailedPreconditionError("the event store " + dir_.string() + " is open to read only");
     for (const StoredEvent& e : events) {
       if (e.event_id.empty()) return InvalidArgumentError("an event has an empty event_id");
     }
@@ -151,6 +174,7 @@ class RocksEventStore : public EventStore {
   }
 
   StatusOr<UserState> Read(std::string_view user_id, size_t limit) const override {
+    ADREC_RETURN_IF_ERROR(CatchUp());
     UserState out;
     const std::string prefix = UserPrefix(user_id);
     std::string upper = prefix;
@@ -173,6 +197,7 @@ class RocksEventStore : public EventStore {
   }
 
   StatusOr<uint64_t> Count() const override {
+    ADREC_RETURN_IF_ERROR(CatchUp());
     std::string v;
     rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), kCountKey, &v);
     if (s.IsNotFound()) return uint64_t{0};
@@ -182,31 +207,102 @@ class RocksEventStore : public EventStore {
     return n;
   }
 
+  StatusOr<std::vector<LoggedEvent>> ReadLog(uint64_t position, size_t max) const override {
+    ADREC_RETURN_IF_ERROR(CatchUp());
+    std::vector<LoggedEvent> out;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+    for (it->Seek(LogKey(position + 1)); it->Valid() && IsLogKey(it->key()) && out.size() < max; it->Next()) {
+      const uint64_t at = LogPosition(it->key());
+      if (out.empty() && position > 0 && at > position + 1) {
+        return OutOfRangeError("the event log of " + dir_.string() + " keeps positions from " + std::to_string(at) +
+                               " on; position " + std::to_string(position + 1) + " was dropped (max_log_events)");
+      }
+      auto e = DecodeEvent(it->value().ToStringView());
+      if (!e.ok()) return e.status().WithContext("the event log of " + dir_.string());
+      out.push_back({at, std::move(e).value()});
+    }
+    if (!it->status().ok()) return IoError("reading the event store " + dir_.string() + ": " + it->status().ToString());
+    return out;
+  }
+
   std::string Describe() const override { return "rocksdb:" + dir_.string(); }
 
  private:
+  // One Append's events waiting to be written by the leader of a group commit.
+  struct Commit {
+    const std::vector<const StoredEvent*>* events;
+    bool done = false;
+    Status status;
+  };
+
+  // Group commit: the first writer to arrive leads and writes every queued request in one batch
+  // (one fsync), assigning log positions in that order; the others wait for it. Positions then
+  // become durable in order, which concurrent batches of their own could not promise.
   Status Write(const std::vector<const StoredEvent*>& fresh) {
     if (fresh.empty()) return Status::Ok();
+    Commit mine{&fresh, false, Status::Ok()};
+    std::unique_lock<std::mutex> lock(commit_mu_);
+    commits_.push_back(&mine);
+    commit_cv_.wait(lock, [&] { return mine.done || !leading_; });
+    if (mine.done) return mine.status;
+    leading_ = true;
+    std::vector<Commit*> group;
+    group.swap(commits_);
+    lock.unlock();
+    const Status st = WriteGroup(group);
+    lock.lock();
+    for (Commit* c : group) {
+      c->done = true;
+      c->status = st;
+    }
+    leading_ = false;  // a writer that queued meanwhile leads the next group
+    commit_cv_.notify_all();
+    return mine.status;
+  }
+
+  // The leader's write (commit_mu_ not held; only the leader runs it).
+  Status WriteGroup(const std::vector<Commit*>& group) {
     rocksdb::WriteBatch batch;
     std::map<std::string_view, std::pair<Totals, size_t>> added;
-    for (const StoredEvent* e : fresh) {
-      batch.Put(IdKey(e->event_id), "");
-      std::string key = UserPrefix(e->user_id);
-      PutBe64(&key, seq_.fetch_add(1));
-      batch.Put(key, EncodeEvent(*e));
-      auto& [totals, count] = added[e->user_id];
-      ++totals[static_cast<size_t>(e->action)];
-      ++count;
+    uint64_t position = next_position_;
+    for (const Commit* c : group) {
+      for (const StoredEvent* e : *c->events) {
+        batch.Put(IdKey(e->event_id), "");
+        std::string key = UserPrefix(e->user_id);
+        PutBe64(&key, seq_.fetch_add(1));
+        const std::string bytes = EncodeEvent(*e);
+        batch.Put(key, bytes);
+        batch.Put(LogKey(position++), bytes);
+        auto& [totals, count] = added[e->user_id];
+        ++totals[static_cast<size_t>(e->action)];
+        ++count;
+      }
     }
     for (const auto& [user, t] : added) {
       batch.Merge(TotalsKey(user), EncodeTotals(t.first));
       TrimUser(user, t.second, &batch);
     }
-    batch.Merge(std::string(kCountKey), U64Bytes(fresh.size()));
+    batch.Merge(std::string(kCountKey), U64Bytes(position - next_position_));
+    uint64_t trimmed_below = trimmed_below_;
+    if (position > trimmed_below + options_.max_log_events + std::min(kLogTrimStep, options_.max_log_events)) {
+      trimmed_below = position - options_.max_log_events;
+      batch.DeleteRange(LogKey(0), LogKey(trimmed_below));
+    }
     rocksdb::WriteOptions wo;
     wo.sync = options_.durability == Durability::kSync;
     rocksdb::Status s = db_->Write(wo, &batch);
     if (!s.ok()) return IoError("writing the event store " + dir_.string() + ": " + s.ToString());
+    next_position_ = position;
+    trimmed_below_ = trimmed_below;
+    return Status::Ok();
+  }
+
+  // A reader follows the primary's writes up to now.
+  Status CatchUp() const {
+    if (!reader_) return Status::Ok();
+    std::lock_guard<std::mutex> lock(catch_up_mu_);
+    rocksdb::Status s = db_->TryCatchUpWithPrimary();
+    if (!s.ok()) return IoError("following the event store " + dir_.string() + ": " + s.ToString());
     return Status::Ok();
   }
 
@@ -241,7 +337,14 @@ class RocksEventStore : public EventStore {
   fs::path dir_;
   std::unique_ptr<rocksdb::DB> db_;
   EventStoreOptions options_;
+  bool reader_ = false;
   std::atomic<uint64_t> seq_;
+  std::mutex commit_mu_;
+  std::condition_variable commit_cv_;
+  std::vector<Commit*> commits_;  // queued for the next group
+  bool leading_ = false;
+  uint64_t next_position_ = 1, trimmed_below_ = 1;  // the leader's
+  mutable std::mutex catch_up_mu_;
   std::mutex mu_;
   std::condition_variable cv_;  // signalled when reservations are released
   std::unordered_set<std::string> pending_;
@@ -292,6 +395,7 @@ StatusOr<StoredEvent> DecodeEvent(std::string_view bytes) {
 
 StatusOr<std::unique_ptr<EventStore>> OpenRocksEventStore(const fs::path& dir, const EventStoreOptions& options) {
   if (options.max_events_per_user == 0) return InvalidArgumentError("max_events_per_user must be positive");
+  if (options.max_log_events == 0) return InvalidArgumentError("max_log_events must be positive");
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) return IoError("cannot create the event store " + dir.string() + ": " + ec.message());
@@ -309,7 +413,22 @@ StatusOr<std::unique_ptr<EventStore>> OpenRocksEventStore(const fs::path& dir, c
     }
     return IoError("cannot open the event store " + dir.string() + ": " + s.ToString());
   }
-  return std::unique_ptr<EventStore>(new RocksEventStore(dir, std::unique_ptr<rocksdb::DB>(raw), options));
+  return std::unique_ptr<EventStore>(new RocksEventStore(dir, std::unique_ptr<rocksdb::DB>(raw), options, false));
+}
+
+StatusOr<std::unique_ptr<EventStore>> OpenRocksEventStoreReader(const fs::path& dir, const fs::path& scratch) {
+  if (!fs::exists(dir / "CURRENT")) return NotFoundError("no event store in " + dir.string());
+  std::error_code ec;
+  fs::create_directories(scratch, ec);
+  if (ec) return IoError("cannot create " + scratch.string() + ": " + ec.message());
+  rocksdb::Options ro;
+  ro.merge_operator = std::make_shared<AddCounts>();
+  ro.info_log_level = rocksdb::InfoLogLevel::ERROR_LEVEL;
+  ro.max_open_files = -1;  // a secondary instance keeps every table file open
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = rocksdb::DB::OpenAsSecondary(ro, dir.string(), scratch.string(), &raw);
+  if (!s.ok()) return IoError("cannot open the event store " + dir.string() + " to read: " + s.ToString());
+  return std::unique_ptr<EventStore>(new RocksEventStore(dir, std::unique_ptr<rocksdb::DB>(raw), EventStoreOptions{}, true));
 }
 
 StatusOr<std::unique_ptr<EventStore>> OpenEventStore(std::string_view where, const EventStoreOptions& options) {

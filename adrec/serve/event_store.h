@@ -39,6 +39,17 @@ struct EventStoreOptions {
   // Events kept per user; older ones are deleted as new ones arrive (their IDs stay known, so a
   // late duplicate is still recognised).
   size_t max_events_per_user = 1000;
+  // Newest events the log keeps for its readers (ReadLog: the online learner); older ones are
+  // dropped as new ones arrive. A reader further behind than this misses events.
+  uint64_t max_log_events = 10'000'000;
+};
+
+// An accepted event and its place in the store's log. Positions start at 1 and increase by one
+// per accepted event, in the order the events became durable, across every process writing to
+// the store (a reader that has seen position p has seen every event before it).
+struct LoggedEvent {
+  uint64_t position = 0;
+  StoredEvent event;
 };
 
 struct UserState {
@@ -57,6 +68,10 @@ class EventStore {
   virtual StatusOr<UserState> Read(std::string_view user_id, size_t limit) const = 0;
   // Events accepted since the store was created (all processes, all time).
   virtual StatusOr<uint64_t> Count() const = 0;
+  // Up to `max` logged events after `position` (0: from the oldest kept), oldest first; empty
+  // when there are none yet. OutOfRange when events after `position` were already dropped
+  // (max_log_events), naming the oldest kept.
+  virtual StatusOr<std::vector<LoggedEvent>> ReadLog(uint64_t position, size_t max) const = 0;
   // "rocksdb:DIR" or "redis://host:port".
   virtual std::string Describe() const = 0;
 };
@@ -64,6 +79,10 @@ class EventStore {
 // A RocksDB store in `dir` (created when missing). FailedPrecondition when another process
 // holds it.
 StatusOr<std::unique_ptr<EventStore>> OpenRocksEventStore(const std::filesystem::path& dir, const EventStoreOptions& options);
+// A RocksDB store that another process (the server) holds, opened to read: a RocksDB secondary
+// instance in `scratch` that catches up with the primary before each read. Append is refused.
+StatusOr<std::unique_ptr<EventStore>> OpenRocksEventStoreReader(const std::filesystem::path& dir,
+                                                                const std::filesystem::path& scratch);
 // A Redis store at "redis://HOST:PORT[/DB]" (the server must run with appendonly for the
 // durability to hold: docs/SERVING.md). Unavailable naming the address when it cannot connect.
 StatusOr<std::unique_ptr<EventStore>> OpenRedisEventStore(std::string_view url, const EventStoreOptions& options);

@@ -1,6 +1,6 @@
 // The Redis backend of the event store: replicas of `adrec serve` share user state through one
-// redis-server. Each event is one server-side script (set the ID if new, then append, trim and
-// count), so a duplicate sent to two replicas at once is stored once.
+// redis-server. Each event is one server-side script (set the ID if new, then append, trim,
+// count and log), so a duplicate sent to two replicas at once is stored once.
 #include <hiredis/hiredis.h>
 
 #include <charconv>
@@ -12,18 +12,22 @@
 namespace adrec::serve {
 namespace {
 
+// The count is the event's log position: a script runs alone, so positions enter the log stream
+// (entry ID "<position>-1") in the order they are given, whichever replica gives them.
 constexpr const char* kAppendScript = R"(
 if redis.call('SET', KEYS[1], '1', 'NX') then
   redis.call('RPUSH', KEYS[2], ARGV[1])
   redis.call('LTRIM', KEYS[2], -tonumber(ARGV[3]), -1)
   redis.call('HINCRBY', KEYS[3], ARGV[2], 1)
-  redis.call('INCR', KEYS[4])
+  local n = redis.call('INCR', KEYS[4])
+  redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[4], n .. '-1', 'e', ARGV[1])
   return 1
 end
 return 0
 )";
 
 constexpr const char* kCountKey = "adrec:n";
+constexpr const char* kLogKey = "adrec:log";
 std::string IdKey(std::string_view id) { return "adrec:i:" + std::string(id); }
 std::string ListKey(std::string_view user) { return "adrec:u:" + std::string(user); }
 std::string TotalsKey(std::string_view user) { return "adrec:t:" + std::string(user); }
@@ -67,14 +71,15 @@ class RedisEventStore : public EventStore {
     std::lock_guard<std::mutex> lock(mu_);
     ADREC_RETURN_IF_ERROR(Ready());
     const std::string max = std::to_string(options_.max_events_per_user);
+    const std::string max_log = std::to_string(options_.max_log_events);
     for (const StoredEvent& e : events) {  // pipelined: one round trip for the whole request
       const std::string id = IdKey(e.event_id), list = ListKey(e.user_id), totals = TotalsKey(e.user_id);
       const std::string bytes = EncodeEvent(e), action = std::to_string(static_cast<int>(e.action));
-      const char* argv[] = {"EVAL", kAppendScript, "4", id.c_str(), list.c_str(), totals.c_str(), kCountKey,
-                            bytes.data(), action.c_str(), max.c_str()};
+      const char* argv[] = {"EVAL", kAppendScript, "5", id.c_str(), list.c_str(), totals.c_str(), kCountKey, kLogKey,
+                            bytes.data(), action.c_str(), max.c_str(), max_log.c_str()};
       const size_t lens[] = {4, std::strlen(kAppendScript), 1, id.size(), list.size(), totals.size(), std::strlen(kCountKey),
-                             bytes.size(), action.size(), max.size()};
-      if (redisAppendCommandArgv(ctx_, 10, argv, lens) != REDIS_OK) return Broken("queueing an event");
+                             std::strlen(kLogKey), bytes.size(), action.size(), max.size(), max_log.size()};
+      if (redisAppendCommandArgv(ctx_, 12, argv, lens) != REDIS_OK) return Broken("queueing an event");
     }
     size_t accepted = 0;
     Status first_error;
@@ -133,6 +138,36 @@ class RedisEventStore : public EventStore {
     uint64_t n = 0;
     if (r->type == REDIS_REPLY_STRING) std::from_chars(r->str, r->str + r->len, n);
     return n;
+  }
+
+  StatusOr<std::vector<LoggedEvent>> ReadLog(uint64_t position, size_t max) const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    ADREC_RETURN_IF_ERROR(Ready());
+    const std::string after = "(" + std::to_string(position) + "-1";
+    const std::string count = std::to_string(max);
+    Reply r(static_cast<redisReply*>(redisCommand(ctx_, "XRANGE %s %s + COUNT %s", kLogKey, after.c_str(), count.c_str())));
+    if (!r) return Broken("reading the event log");
+    if (r->type == REDIS_REPLY_ERROR) return IoError("the Redis state store " + url_ + ": XRANGE: " + std::string(r->str, r->len));
+    if (r->type != REDIS_REPLY_ARRAY) return IoError("the Redis state store " + url_ + ": XRANGE answered no list");
+    std::vector<LoggedEvent> out;
+    for (size_t i = 0; i < r->elements; ++i) {
+      const redisReply* entry = r->element[i];
+      if (entry->type != REDIS_REPLY_ARRAY || entry->elements != 2 || entry->element[1]->type != REDIS_REPLY_ARRAY ||
+          entry->element[1]->elements != 2) {
+        return DataLossError("the Redis state store " + url_ + ": a log entry is not [id, [e, bytes]]");
+      }
+      uint64_t at = 0;
+      std::from_chars(entry->element[0]->str, entry->element[0]->str + entry->element[0]->len, at);
+      if (out.empty() && position > 0 && at > position + 1) {
+        return OutOfRangeError("the event log of " + url_ + " keeps positions from " + std::to_string(at) + " on; position " +
+                               std::to_string(position + 1) + " was dropped (max_log_events)");
+      }
+      const redisReply* bytes = entry->element[1]->element[1];
+      auto e = DecodeEvent(std::string_view(bytes->str, bytes->len));
+      if (!e.ok()) return e.status().WithContext("the Redis event log " + url_);
+      out.push_back({at, std::move(e).value()});
+    }
+    return out;
   }
 
   std::string Describe() const override { return url_; }

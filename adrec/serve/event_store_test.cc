@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <set>
 #include <thread>
 
 #include "adrec/core/file.h"
@@ -115,6 +117,91 @@ TEST_P(EventStoreContract, EmptyIdsAreRejected) {
   EXPECT_NE(n.status().message().find("event_id"), std::string::npos);
 }
 
+// The log (what the online learner reads): every accepted event once, positions 1, 2, … in
+// order, duplicates left out, continued after a reopen.
+TEST_P(EventStoreContract, LogKeepsEveryAcceptedEventOnceInOrder) {
+  ASSERT_EQ(*store_->Append(std::vector<StoredEvent>{Ev("a", "u1", "i1", data::Action::kImpression, 10),
+                                                     Ev("b", "u2", "i2", data::Action::kImpression, 11)}),
+            2u);
+  ASSERT_EQ(*store_->Append(std::vector<StoredEvent>{Ev("a", "u1", "i1", data::Action::kImpression, 10),
+                                                     Ev("c", "u1", "i1", data::Action::kClick, 12)}),
+            1u);
+  auto log = store_->ReadLog(0, 100);
+  ASSERT_TRUE(log.ok()) << log.status().ToString();
+  ASSERT_EQ(log->size(), 3u);
+  const char* ids[] = {"a", "b", "c"};
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ((*log)[i].position, i + 1);
+    EXPECT_EQ((*log)[i].event.event_id, ids[i]);
+  }
+  EXPECT_EQ((*log)[2].event.action, data::Action::kClick);
+  auto tail = store_->ReadLog(1, 1);
+  ASSERT_TRUE(tail.ok());
+  ASSERT_EQ(tail->size(), 1u);
+  EXPECT_EQ((*tail)[0].event.event_id, "b");
+  EXPECT_TRUE(store_->ReadLog(3, 10)->empty()) << "nothing after the newest";
+  Reopen();
+  ASSERT_EQ(*store_->Append(std::vector<StoredEvent>{Ev("d", "u3", "i3", data::Action::kImpression, 13)}), 1u);
+  auto after = store_->ReadLog(3, 10);
+  ASSERT_TRUE(after.ok());
+  ASSERT_EQ(after->size(), 1u);
+  EXPECT_EQ((*after)[0].position, 4u) << "positions continue across a restart";
+}
+
+// Concurrent writers: a reader tailing the log meanwhile never finds a gap (a position visible
+// before an earlier one), and in the end every event has exactly one position, 1..N.
+TEST_P(EventStoreContract, ConcurrentAppendsBecomeVisibleInPositionOrder) {
+  constexpr int kThreads = 4, kCalls = 60, kPerCall = 5;
+  std::atomic<bool> writing{true};
+  std::atomic<int> reader_errors{0};
+  std::thread reader([&] {
+    uint64_t seen = 0;
+    while (writing.load() || seen < uint64_t{kThreads * kCalls * kPerCall}) {
+      auto got = store_->ReadLog(seen, 1000);
+      if (!got.ok()) {
+        ++reader_errors;
+        ADD_FAILURE() << got.status().ToString();
+        return;
+      }
+      for (const LoggedEvent& e : *got) {
+        if (e.position != seen + 1) {
+          ++reader_errors;
+          ADD_FAILURE() << "position " << e.position << " after " << seen;
+          return;
+        }
+        seen = e.position;
+      }
+      if (got->empty() && !writing.load()) break;
+    }
+  });
+  std::vector<std::thread> writers;
+  for (int t = 0; t < kThreads; ++t) {
+    writers.emplace_back([&, t] {
+      for (int c = 0; c < kCalls; ++c) {
+        std::vector<StoredEvent> evs;
+        for (int k = 0; k < kPerCall; ++k) {
+          evs.push_back(Ev("t" + std::to_string(t) + "-" + std::to_string(c) + "-" + std::to_string(k), "u" + std::to_string(t),
+                           "i", data::Action::kImpression, 100));
+        }
+        ASSERT_TRUE(store_->Append(evs).ok());
+      }
+    });
+  }
+  for (auto& w : writers) w.join();
+  writing = false;
+  reader.join();
+  EXPECT_EQ(reader_errors.load(), 0);
+  auto all = store_->ReadLog(0, 100000);
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), size_t{kThreads * kCalls * kPerCall});
+  std::set<std::string> ids;
+  for (size_t i = 0; i < all->size(); ++i) {
+    EXPECT_EQ((*all)[i].position, i + 1);
+    ids.insert((*all)[i].event.event_id);
+  }
+  EXPECT_EQ(ids.size(), all->size());
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, EventStoreContract, ::testing::Values("rocksdb", "redis"));
 
 TEST(EventStore, EncodingRoundTripsAndCorruptionIsDataLoss) {
@@ -140,6 +227,48 @@ TEST(EventStore, ASecondProcessCannotOpenTheSameDirectory) {
   ASSERT_FALSE(b.ok());
   EXPECT_EQ(b.status().code(), StatusCode::kFailedPrecondition);
   EXPECT_NE(b.status().message().find("redis://"), std::string::npos) << b.status().message();
+}
+
+// The log keeps the newest max_log_events (trimmed in steps); a reader asking for a dropped
+// position is told so, one starting from 0 gets the oldest kept.
+TEST(EventStore, TheLogDropsItsOldestBeyondItsLimit) {
+  ScopedTempDir tmp;
+  auto store = OpenRocksEventStore(tmp.path(), {.max_log_events = 10});
+  ASSERT_TRUE(store.ok());
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_TRUE((*store)->Append(std::vector<StoredEvent>{Ev("e" + std::to_string(i), "u", "i", data::Action::kImpression, 1)}).ok());
+  }
+  auto oldest = (*store)->ReadLog(0, 100);
+  ASSERT_TRUE(oldest.ok());
+  ASSERT_FALSE(oldest->empty());
+  EXPECT_GT(oldest->front().position, 1u);
+  EXPECT_LE(oldest->size(), 20u);
+  EXPECT_EQ(oldest->back().position, 50u);
+  auto dropped = (*store)->ReadLog(1, 10);
+  ASSERT_FALSE(dropped.ok());
+  EXPECT_EQ(dropped.status().code(), StatusCode::kOutOfRange);
+  EXPECT_NE(dropped.status().message().find("max_log_events"), std::string::npos) << dropped.status().message();
+}
+
+// Another process (the learner) reads a store the server holds: a secondary instance that
+// follows the primary's writes, and refuses to write.
+TEST(EventStore, AReaderFollowsTheWritersLog) {
+  ScopedTempDir tmp;
+  auto writer = OpenRocksEventStore(tmp.path() / "state", {});
+  ASSERT_TRUE(writer.ok());
+  ASSERT_TRUE((*writer)->Append(std::vector<StoredEvent>{Ev("a", "u", "i", data::Action::kImpression, 1)}).ok());
+  auto reader = OpenRocksEventStoreReader(tmp.path() / "state", tmp.path() / "reader");
+  ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+  ASSERT_EQ((*reader)->ReadLog(0, 10)->size(), 1u);
+  ASSERT_TRUE((*writer)->Append(std::vector<StoredEvent>{Ev("b", "u", "i", data::Action::kClick, 2)}).ok());
+  auto next = (*reader)->ReadLog(1, 10);
+  ASSERT_TRUE(next.ok()) << next.status().ToString();
+  ASSERT_EQ(next->size(), 1u);
+  EXPECT_EQ((*next)[0].event.event_id, "b");
+  EXPECT_EQ((*reader)->Read("u", 10)->recent.size(), 2u);
+  auto refused = (*reader)->Append(std::vector<StoredEvent>{Ev("c", "u", "i", data::Action::kClick, 3)});
+  EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(OpenRocksEventStoreReader(tmp.path() / "none", tmp.path() / "r2").status().code(), StatusCode::kNotFound);
 }
 
 TEST(EventStore, BadRedisAddressesAreErrorsNamingThem) {
