@@ -116,19 +116,6 @@ void Attributor::Close(std::vector<Attributed>* out) {
   }
 }
 
-std::vector<Attributed> Attributor::Flush() {
-  std::vector<Attributed> out;
-  if (options_.policy == DelayPolicy::kWindow) {
-    for (Pending& p : pending_) {
-      if (!EmittedBefore(p)) out.push_back({p.position, std::move(p.impression), std::move(p.outcomes), false});
-    }
-  }
-  pending_.clear();
-  latest_.clear();
-  base_ = 0;
-  return out;
-}
-
 AttributionCheckpoint Attributor::Checkpoint() const {
   AttributionCheckpoint c;
   c.emitted_through = last_position_;

@@ -71,8 +71,6 @@ class Attributor {
   // Feeds the next logged event (positions increasing; at or before the checkpoint's
   // emitted_through it only rebuilds state). Returns what became ready to train on.
   std::vector<Attributed> Add(const serve::LoggedEvent& e);
-  // kWindow: every pending impression, as if every window had closed (end of a replayed log).
-  std::vector<Attributed> Flush();
 
   AttributionCheckpoint Checkpoint() const;
   const AttributionStats& stats() const { return stats_; }

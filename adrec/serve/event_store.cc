@@ -174,7 +174,6 @@ class RocksEventStore : public EventStore {
   }
 
   StatusOr<UserState> Read(std::string_view user_id, size_t limit) const override {
-    ADREC_RETURN_IF_ERROR(CatchUp());
     UserState out;
     const std::string prefix = UserPrefix(user_id);
     std::string upper = prefix;
@@ -197,7 +196,6 @@ class RocksEventStore : public EventStore {
   }
 
   StatusOr<uint64_t> Count() const override {
-    ADREC_RETURN_IF_ERROR(CatchUp());
     std::string v;
     rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), kCountKey, &v);
     if (s.IsNotFound()) return uint64_t{0};

@@ -80,7 +80,9 @@ class EventStore {
 // holds it.
 StatusOr<std::unique_ptr<EventStore>> OpenRocksEventStore(const std::filesystem::path& dir, const EventStoreOptions& options);
 // A RocksDB store that another process (the server) holds, opened to read: a RocksDB secondary
-// instance in `scratch` that catches up with the primary before each read. Append is refused.
+// instance in `scratch` that catches up with the primary in each ReadLog; Read and Count see the
+// store as of the last ReadLog (a learner reads users' states consistent with the log it has
+// read, at the cost of one catch-up per log read). Append is refused.
 StatusOr<std::unique_ptr<EventStore>> OpenRocksEventStoreReader(const std::filesystem::path& dir,
                                                                 const std::filesystem::path& scratch);
 // A Redis store at "redis://HOST:PORT[/DB]" (the server must run with appendonly for the

@@ -261,6 +261,7 @@ TEST(EventStore, AReaderFollowsTheWritersLog) {
   ASSERT_TRUE(reader.ok()) << reader.status().ToString();
   ASSERT_EQ((*reader)->ReadLog(0, 10)->size(), 1u);
   ASSERT_TRUE((*writer)->Append(std::vector<StoredEvent>{Ev("b", "u", "i", data::Action::kClick, 2)}).ok());
+  EXPECT_EQ((*reader)->Read("u", 10)->recent.size(), 1u) << "as of the last ReadLog";
   auto next = (*reader)->ReadLog(1, 10);
   ASSERT_TRUE(next.ok()) << next.status().ToString();
   ASSERT_EQ(next->size(), 1u);

@@ -7,6 +7,38 @@
 
 namespace adrec::serve {
 
+uint8_t SceneCode(const data::Dataset& catalogue, std::string_view name) {
+  for (size_t s = 0; s < catalogue.scenes.size(); ++s) {
+    if (catalogue.scenes[s] == name) return static_cast<uint8_t>(s);
+  }
+  return 0;
+}
+
+std::vector<HistoryEvent> UserHistory(const data::Dataset& catalogue, const data::EventColumns& base,
+                                      std::span<const uint64_t> base_offsets, std::optional<uint32_t> user,
+                                      const UserState& state, size_t limit, uint32_t before) {
+  std::vector<HistoryEvent> h;
+  if (user && *user + 1 < base_offsets.size()) {
+    const uint64_t b = base_offsets[*user], e = base_offsets[*user + 1];
+    uint64_t from = e - std::min<uint64_t>(e - b, limit);
+    for (uint64_t j = from; j < e; ++j) {
+      if (base.time[j] >= before) continue;
+      h.push_back({base.item[j], base.time[j], base.scene[j], static_cast<data::Action>(base.action[j]), base.value[j]});
+    }
+  }
+  for (auto it = state.recent.rbegin(); it != state.recent.rend(); ++it) {
+    if (it->ts >= before) continue;
+    auto item = catalogue.items.Find(it->item_id);
+    if (!item) continue;
+    h.push_back({*item, it->ts, SceneCode(catalogue, it->scene), it->action, it->value});
+  }
+  // Stored events arrive in any order, and may predate the log's last ones: the features read a
+  // time-sorted slice, as in training.
+  std::stable_sort(h.begin(), h.end(), [](const HistoryEvent& a, const HistoryEvent& b) { return a.time < b.time; });
+  if (h.size() > limit) h.erase(h.begin(), h.end() - static_cast<ptrdiff_t>(limit));
+  return h;
+}
+
 Status RequestFeatures::CheckServable(const data::FeatureSpec& spec) {
   for (const data::FieldSpec& f : spec.fields) {
     if (std::string_view(f.source).starts_with("event.")) {

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <string_view>
 #include <vector>
 
 #include "adrec/core/status.h"
@@ -16,6 +17,7 @@
 #include "adrec/data/dataset.h"
 #include "adrec/data/feature_spec.h"
 #include "adrec/data/samples.h"
+#include "adrec/serve/event_store.h"
 
 namespace adrec::serve {
 
@@ -41,6 +43,18 @@ struct RequestRows {
   uint8_t scene = 0;
   uint8_t position = 0;
 };
+
+// The catalogue's code of a scene name; an unknown scene reads as the first (the default).
+uint8_t SceneCode(const data::Dataset& catalogue, std::string_view name);
+
+// A user's events as the features read them, oldest first: the newest of the base log (the
+// dataset the bundle was trained on: `base` with per-user `base_offsets`; none for an unknown
+// user), then the stored ones, time-sorted (ties keep the log's order, then arrival) and cut to
+// the newest `limit`. Only events before `before` (unix seconds) count: the state a request at
+// that moment saw. Items the catalogue does not know are left out.
+std::vector<HistoryEvent> UserHistory(const data::Dataset& catalogue, const data::EventColumns& base,
+                                      std::span<const uint64_t> base_offsets, std::optional<uint32_t> user,
+                                      const UserState& state, size_t limit, uint32_t before = UINT32_MAX);
 
 struct RequestFeaturesOptions {
   // Requests one Layout may hold; each gets its own user slot when its user is unknown.

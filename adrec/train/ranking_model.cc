@@ -4,8 +4,10 @@
 
 #include "adrec/core/config.h"
 #include "adrec/core/file.h"
+#include "adrec/data/split.h"
 #include "adrec/models/bundle.h"
 #include "adrec/tensor/tensor_io.h"
+#include "adrec/train/train_config.h"
 
 namespace adrec::train {
 namespace {
@@ -127,6 +129,25 @@ StatusOr<LoadedBundle> LoadBundle(const std::filesystem::path& dir, torch::Devic
       LoadModelTensors(b.model, tensors, /*with_optimizer=*/false, (dir / models::kBundleWeightsFile).string()));
   b.model.net->eval();
   return b;
+}
+
+data::ActionMask BundleHistoryMask(const nlohmann::json& manifest, const data::Dataset& ds) {
+  const data::SplitOptions so = SplitFromJson(manifest.value("split", nlohmann::json::object()));
+  if (so.positive_actions.empty()) return data::DefaultPositiveMask(ds);
+  data::ActionMask m = 0;
+  for (data::Action a : so.positive_actions) m |= data::ActionBit(a);
+  return m;
+}
+
+Status CheckBundleData(const nlohmann::json& manifest, const std::filesystem::path& bundle, const data::Dataset& ds) {
+  const nlohmann::json d = manifest.value("data", nlohmann::json::object());
+  const uint64_t users = d.value("users", uint64_t{0}), items = d.value("items", uint64_t{0});
+  if ((users && users != ds.num_users()) || (items && items != ds.num_items())) {
+    return InvalidArgumentError(bundle.string() + " was trained on a dataset of " + std::to_string(users) + " users and " +
+                                std::to_string(items) + " items; --data has " + std::to_string(ds.num_users()) + " and " +
+                                std::to_string(ds.num_items()) + ": use the dataset it was trained on");
+  }
+  return Status::Ok();
 }
 
 bool TruthMatchesPrimary(const data::Dataset& ds, const data::FeatureSpec& spec, int primary) {

@@ -70,6 +70,13 @@ struct LoadedBundle {
 // version, or weights that do not fit the manifest's model.
 StatusOr<LoadedBundle> LoadBundle(const std::filesystem::path& dir, torch::Device device);
 
+// What the sequence fields of a bundle read as history: the positives of the split it was
+// trained with (the dataset's default positives when the manifest names none).
+data::ActionMask BundleHistoryMask(const nlohmann::json& manifest, const data::Dataset& ds);
+// The dataset must be the one the bundle was trained on (same numbers of users and items):
+// InvalidArgument naming both otherwise.
+Status CheckBundleData(const nlohmann::json& manifest, const std::filesystem::path& bundle, const data::Dataset& ds);
+
 struct PredictOptions {
   size_t batch_size = 8192;
   size_t threads = 0;

@@ -30,6 +30,9 @@ int main(int argc, char** argv) {
 #ifdef ADREC_HAVE_SERVER
   adrec::cli::AddServeCommand(app, ctx);
 #endif
+#ifdef ADREC_HAVE_ONLINE
+  adrec::cli::AddLearnCommand(app, ctx);
+#endif
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <map>
 #include <random>
+#include <sstream>
 #include <set>
 #include <string>
 #include <thread>
@@ -485,6 +486,127 @@ TEST_F(ServeTest, PrecisionFlagPicksTheRankersArithmetic) {
   EXPECT_GE(shared, 8u) << "the two precisions pick nearly the same ads";
   EXPECT_EQ(f.Signal(SIGTERM), 0);
   EXPECT_EQ(b.Signal(SIGTERM), 0);
+}
+
+// Impressions of known users and ads, a click after every third, posted in requests of 50.
+size_t PostImpressionsAndClicks(Client& c, const std::string& prefix, int impressions, uint32_t ts0) {
+  size_t accepted = 0;
+  json batch = json::array();
+  for (int i = 0; i < impressions; ++i) {
+    char user[16], item[16];
+    std::snprintf(user, sizeof(user), "u%07d", (i * 7) % 400);
+    std::snprintf(item, sizeof(item), "ad%06d", (i * 13) % 120);
+    const uint32_t ts = ts0 + static_cast<uint32_t>(i);
+    auto event = [&](const std::string& id, const char* action, uint32_t t) {
+      return json{{"event_id", id}, {"user_id", user}, {"item_id", item}, {"action", action}, {"ts", t}, {"scene", "feed"}};
+    };
+    batch.push_back(event(prefix + "i" + std::to_string(i), "impression", ts));
+    if (i % 3 == 0) batch.push_back(event(prefix + "c" + std::to_string(i), "click", ts + 2));
+    if (batch.size() >= 50 || i + 1 == impressions) {
+      Response r = c.Post("/v1/events", {{"events", batch}});
+      EXPECT_EQ(r.status, 200) << r.body;
+      accepted += r.Json()["accepted"].get<size_t>();
+      batch = json::array();
+    }
+  }
+  return accepted;
+}
+
+// The loop closed: events posted to the server, `adrec learn` trains on them and publishes a
+// snapshot, the server serves it (started on the snapshot link), learns more, reloads.
+TEST_F(ServeTest, TheLearnerTrainsOnServedEventsAndTheServerSwapsItsSnapshotsIn) {
+  const fs::path state = Dir() / "state-learn", out = Dir() / "learn-out";
+  const std::string learn = "learn --bundle " + (Dir() / "rank-a").string() + " --data " + (Dir() / "world").string() +
+                            " --events " + state.string() + " --out " + out.string() + " --batch 32 --once --json";
+  std::string text;
+  {
+    ServerProcess s(Dir(), Args(state.string()));
+    ASSERT_GT(s.port(), 0) << s.Log();
+    Client c(s.port());
+    ASSERT_EQ(PostImpressionsAndClicks(c, "a", 300, kNow), 400u);
+    ASSERT_EQ(RunAdrec(learn, &text), 0) << text;
+    const json r = json::parse(text.substr(text.rfind("\n{") + 1));
+    EXPECT_EQ(r["events_read"], 400) << text;
+    // Fake negatives: every impression once at once, every clicked one again with its click.
+    EXPECT_EQ(r["samples"], 400) << text;
+    EXPECT_EQ(r["attribution"]["impressions"], 300);
+    EXPECT_EQ(r["attribution"]["outcomes"], 100);
+    EXPECT_EQ(r["attribution"]["unattributed"], 0);
+    EXPECT_EQ(r["snapshot"], 1);
+    EXPECT_EQ(s.Signal(SIGTERM), 0);
+  }
+  ASSERT_TRUE(fs::exists(out / "current" / "manifest.json"));
+  ServerProcess s(Dir(), {"--bundle", (out / "current").string(), "--data", (Dir() / "world").string(), "--state",
+                          state.string(), "--admin-token-file", (Dir() / "token").string()});
+  ASSERT_GT(s.port(), 0) << s.Log();
+  Client c(s.port());
+  const std::string v1 = c.Get("/readyz").Json()["model_version"];
+  EXPECT_NE(v1.find("snap-00000001"), std::string::npos) << v1;
+  ASSERT_EQ(PostImpressionsAndClicks(c, "b", 90, kNow + 1000), 120u);
+  ASSERT_EQ(RunAdrec(learn, &text), 0) << text;
+  const json r2 = json::parse(text.substr(text.rfind("\n{") + 1));
+  EXPECT_EQ(r2["samples"], 520) << "resumed from snapshot 1: only the 120 new events are trained on; " << text;
+  EXPECT_EQ(r2["snapshot"], 2);
+  EXPECT_EQ(c.Post("/admin/reload", json::object(), "Bearer s3cret-token").status, 200);
+  const std::string v2 = c.Get("/readyz").Json()["model_version"];
+  EXPECT_NE(v2.find("snap-00000002"), std::string::npos) << v2;
+  EXPECT_EQ(Recommend(c, "u0000010", 5)["items"].size(), 5u);
+  EXPECT_EQ(s.Signal(SIGTERM), 0);
+}
+
+// kill -9 of the learner at any moment: restarted, it resumes from its last snapshot and ends
+// with exactly the samples of a learner never interrupted (no event trained on twice or missed).
+TEST_F(ServeTest, AKilledLearnerResumesAndTrainsOnNoEventTwice) {
+  const fs::path state = Dir() / "state-learn-kill";
+  {
+    ServerProcess s(Dir(), Args(state.string()));
+    ASSERT_GT(s.port(), 0) << s.Log();
+    Client c(s.port());
+    ASSERT_EQ(PostImpressionsAndClicks(c, "k", 600, kNow), 800u);
+    EXPECT_EQ(s.Signal(SIGTERM), 0);
+  }
+  auto learn = [&](const fs::path& out, const std::string& more) {
+    return "learn --bundle " + (Dir() / "rank-a").string() + " --data " + (Dir() / "world").string() + " --events " +
+           state.string() + " --out " + out.string() + " --batch 16 " + more + " --json";
+  };
+  std::string text;
+  ASSERT_EQ(RunAdrec(learn(Dir() / "learn-whole", "--once"), &text), 0) << text;
+  const json whole = json::parse(text.substr(text.rfind("\n{") + 1));
+  ASSERT_EQ(whole["samples"], 800) << text;
+  constexpr int kTrials = 3;
+  for (int trial = 0; trial < kTrials; ++trial) {
+    SCOPED_TRACE("trial " + std::to_string(trial));
+    const fs::path out = Dir() / ("learn-kill-" + std::to_string(trial));
+    // A learner that publishes every 48 samples, killed once it has published 1 + trial snapshots.
+    std::vector<std::string> argv = {AdrecBinary()};
+    std::istringstream words(learn(out, "--publish-every 48 -q"));
+    for (std::string w; words >> w;) argv.push_back(w);
+    const fs::path log = out.string() + ".log";
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+      std::vector<char*> cargv;
+      for (auto& a : argv) cargv.push_back(a.data());
+      cargv.push_back(nullptr);
+      ::execv(cargv[0], cargv.data());
+      std::_Exit(127);
+    }
+    char want[32];
+    std::snprintf(want, sizeof(want), "snap-%08d", 1 + trial);
+    for (int i = 0; i < 600 && !fs::exists(out / want / "manifest.json"); ++i) std::this_thread::sleep_for(20ms);
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+    auto killed_at = adrec::ReadFile((out / "current" / "manifest.json").string());
+    ASSERT_TRUE(killed_at.ok()) << killed_at.status().ToString();
+    const uint64_t before = json::parse(*killed_at)["online"]["samples"].get<uint64_t>();
+    EXPECT_LT(before, 800u) << "the kill landed mid-stream";
+    ASSERT_EQ(RunAdrec(learn(out, "--once"), &text), 0) << text;
+    const json resumed = json::parse(text.substr(text.rfind("\n{") + 1));
+    EXPECT_EQ(resumed["samples"], whole["samples"]) << text;
+    EXPECT_EQ(resumed["checkpoint"]["emitted_through"], whole["checkpoint"]["emitted_through"]) << text;
+  }
 }
 
 TEST_F(ServeTest, StartupErrorsNameTheProblem) {

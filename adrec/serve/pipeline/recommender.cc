@@ -45,27 +45,6 @@ std::string VersionOf(const nlohmann::json& manifest, const fs::path& dir) {
          real.filename().string();
 }
 
-// What the sequence fields of a bundle read as history: its split's positives.
-data::ActionMask HistoryMaskOf(const nlohmann::json& manifest, const data::Dataset& ds) {
-  const data::SplitOptions so = train::SplitFromJson(manifest.value("split", nlohmann::json::object()));
-  if (so.positive_actions.empty()) return data::DefaultPositiveMask(ds);
-  data::ActionMask m = 0;
-  for (data::Action a : so.positive_actions) m |= data::ActionBit(a);
-  return m;
-}
-
-// The dataset must be the one the bundle was trained on: same users and items, in order.
-Status CheckSameData(const nlohmann::json& manifest, const fs::path& bundle, const data::Dataset& ds) {
-  const nlohmann::json d = manifest.value("data", nlohmann::json::object());
-  const uint64_t users = d.value("users", uint64_t{0}), items = d.value("items", uint64_t{0});
-  if ((users && users != ds.num_users()) || (items && items != ds.num_items())) {
-    return InvalidArgumentError(bundle.string() + " was trained on a dataset of " + std::to_string(users) + " users and " +
-                                std::to_string(items) + " items; --data has " + std::to_string(ds.num_users()) + " and " +
-                                std::to_string(ds.num_items()) + ": serve it with the dataset it was trained on");
-  }
-  return Status::Ok();
-}
-
 // Everything one model version serves with. Only the batching thread runs the models and the
 // request features; request threads read the immutable catalogue parts.
 struct ServingModels {
@@ -113,11 +92,11 @@ StatusOr<std::shared_ptr<ServingModels>> LoadModels(const RecommenderOptions& o)
   m->version = VersionOf(m->ranker.manifest, o.bundle);
 
   ADREC_ASSIGN_OR_RETURN(data::Dataset ds, data::ReadDataset(o.data));
-  ADREC_RETURN_IF_ERROR(CheckSameData(m->ranker.manifest, o.bundle, ds));
+  ADREC_RETURN_IF_ERROR(train::CheckBundleData(m->ranker.manifest, o.bundle, ds));
   if (Status s = m->ranker.model.spec.Bind(ds); !s.ok()) {
     return Status(s.code(), "the dataset " + o.data.string() + " does not fit the features of " + o.bundle.string() + ": " + s.message());
   }
-  m->rank_history = HistoryMaskOf(m->ranker.manifest, ds);
+  m->rank_history = train::BundleHistoryMask(m->ranker.manifest, ds);
 
   if (!o.retrieval.empty()) {
     ADREC_ASSIGN_OR_RETURN(train::LoadedBundle r, train::LoadBundle(o.retrieval, device));
@@ -127,7 +106,7 @@ StatusOr<std::shared_ptr<ServingModels>> LoadModels(const RecommenderOptions& o)
                                   "' model; retrieval needs a two_tower bundle");
     }
     ADREC_RETURN_IF_ERROR(RequestFeatures::CheckServable(r.model.spec));
-    ADREC_RETURN_IF_ERROR(CheckSameData(r.manifest, o.retrieval, ds));
+    ADREC_RETURN_IF_ERROR(train::CheckBundleData(r.manifest, o.retrieval, ds));
     if (Status s = r.model.spec.Bind(ds); !s.ok()) {
       return Status(s.code(), "the dataset does not fit the features of " + o.retrieval.string() + ": " + s.message());
     }
@@ -146,7 +125,7 @@ StatusOr<std::shared_ptr<ServingModels>> LoadModels(const RecommenderOptions& o)
     const std::string target = entry.value("target", r.manifest.value("primary_target", std::string()));
     m->retrieval_t = target.empty() ? 0 : std::max(0, r.model.spec.TargetIndex(target));
     m->normalize = train::RetrievalNormalizes(r.manifest);
-    m->retrieval_history = HistoryMaskOf(r.manifest, ds);
+    m->retrieval_history = train::BundleHistoryMask(r.manifest, ds);
     m->version += "+" + VersionOf(r.manifest, o.retrieval);
     m->index.emplace(std::move(idx));
     m->retriever.emplace(std::move(r));
@@ -301,36 +280,6 @@ struct Recommender::Impl {
     request.user_id = "adrec-warm-up";
     request.k = 10;
     return Submit(std::move(m), request).status().WithContext("warm-up request");
-  }
-
-  // The user's history as features read it: the base log's newest events, then the stored ones
-  // (oldest first); items the catalogue does not know are left out.
-  void History(const ServingModels& m, std::optional<uint32_t> user, const UserState& state, RequestRows* rows) const {
-    const data::Dataset& cat = m.catalogue();
-    std::vector<HistoryEvent>& h = rows->history;
-    if (user) {
-      const uint64_t b = m.base_offsets[*user], e = m.base_offsets[*user + 1];
-      const uint64_t from = e - std::min<uint64_t>(e - b, options.history_limit);
-      for (uint64_t j = from; j < e; ++j) {
-        h.push_back({m.base.item[j], m.base.time[j], m.base.scene[j], static_cast<data::Action>(m.base.action[j]), m.base.value[j]});
-      }
-    }
-    for (auto it = state.recent.rbegin(); it != state.recent.rend(); ++it) {
-      auto item = cat.items.Find(it->item_id);
-      if (!item) continue;
-      h.push_back({*item, it->ts, SceneOf(cat, it->scene), it->action, it->value});
-    }
-    // Stored events arrive in any order, and may predate the log's last ones: the features
-    // read a time-sorted slice, as in training (ties keep the log's order, then arrival).
-    std::stable_sort(h.begin(), h.end(), [](const HistoryEvent& a, const HistoryEvent& b) { return a.time < b.time; });
-    if (h.size() > options.history_limit) h.erase(h.begin(), h.end() - static_cast<ptrdiff_t>(options.history_limit));
-  }
-
-  static uint8_t SceneOf(const data::Dataset& cat, const std::string& name) {
-    for (size_t s = 0; s < cat.scenes.size(); ++s) {
-      if (cat.scenes[s] == name) return static_cast<uint8_t>(s);
-    }
-    return 0;  // an unknown scene reads as the first (the default)
   }
 
   void Loop() {
@@ -588,7 +537,7 @@ StatusOr<Recommendation> Recommender::Impl::Submit(std::shared_ptr<ServingModels
     }
     rows.time = static_cast<uint32_t>(t);
   }
-  if (auto s = request.context.find("scene"); s != request.context.end()) rows.scene = SceneOf(cat, s->second);
+  if (auto s = request.context.find("scene"); s != request.context.end()) rows.scene = SceneCode(cat, s->second);
   if (auto p = request.context.find("position"); p != request.context.end()) {
     unsigned v = 0;
     std::from_chars(p->second.data(), p->second.data() + p->second.size(), v);
@@ -596,7 +545,7 @@ StatusOr<Recommendation> Recommender::Impl::Submit(std::shared_ptr<ServingModels
   }
   if (auto u = cat.users.Find(request.user_id)) rows.user = *u;
   ADREC_ASSIGN_OR_RETURN(UserState state, store->Read(request.user_id, options.history_limit));
-  History(m, rows.user, state, &rows);
+  rows.history = UserHistory(cat, m.base, m.base_offsets, rows.user, state, options.history_limit);
   for (const HistoryEvent& h : rows.history) {
     if (h.action == data::Action::kImpression) job->seen[h.item].push_back(h.time);
   }

@@ -1,0 +1,60 @@
+// adrec learn: online learning from the events the server took back (docs/ONLINE.md). Reads the
+// event log of --events, attributes outcomes to impressions, trains the ranking bundle on them
+// and publishes snapshot bundles into --out (out/current links the newest) for the server to
+// swap in; resumes from its newest snapshot.
+#include <csignal>
+
+#include "adrec/online/learner.h"
+#include "apps/adrec/cli.h"
+
+namespace adrec::cli {
+namespace {
+
+std::atomic<bool> g_learn_stop{false};
+// The first SIGINT/SIGTERM publishes what was learned and stops; a second one kills.
+extern "C" void OnLearnStopSignal(int sig) {
+  g_learn_stop.store(true);
+  std::signal(sig, SIG_DFL);
+}
+
+}  // namespace
+
+void AddLearnCommand(CLI::App& app, Context& ctx) {
+  auto o = std::make_shared<online::LearnerOptions>();
+  auto policy = std::make_shared<std::string>("fake_negative");
+  auto once = std::make_shared<bool>(false);
+  CLI::App* cmd = app.add_subcommand(
+      "learn", "Learn online from the server's events: attribute outcomes to impressions, train the ranking bundle, "
+               "publish snapshots the server swaps in");
+  cmd->add_option("--bundle", o->bundle, "Ranking bundle to start from (when --out has no snapshot yet)");
+  cmd->add_option("--data", o->data, "Dataset directory the bundle was trained on")->required();
+  cmd->add_option("--events", o->events, "The server's --state: a RocksDB directory or redis://HOST:PORT")->required();
+  cmd->add_option("--out", o->out, "Snapshot directory (snap-<n>, current -> the newest)")->required();
+  cmd->add_option("--policy", *policy, "Delayed feedback: fake_negative (train at once, weighted) or window (wait for it)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"fake_negative", "window"}));
+  cmd->add_option("--window", o->attribution.window_s, "Attribution window, seconds")->capture_default_str();
+  cmd->add_option("--lateness", o->attribution.lateness_s, "How late an event may arrive, seconds")->capture_default_str();
+  cmd->add_option("--batch", o->batch_size, "Samples per step (distinct users)")->capture_default_str();
+  cmd->add_option("--lr", o->lr, "Learning rate of the dense weights (Adam)")->capture_default_str();
+  cmd->add_option("--publish-every", o->publish_every, "Trained samples between snapshots")->capture_default_str();
+  cmd->add_option("--publish-seconds", o->publish_seconds, "Seconds between snapshots while learning")->capture_default_str();
+  cmd->add_option("--keep", o->keep_snapshots, "Snapshots kept")->capture_default_str();
+  cmd->add_option("--threads", o->threads, "libtorch threads")->capture_default_str();
+  cmd->add_flag("--once", *once, "Stop at the end of the log instead of waiting for new events");
+  AddJsonFlag(cmd, ctx);
+  cmd->callback([o, policy, once, &ctx] {
+    ctx.run = [o, policy, once, &ctx]() -> Status {
+      o->attribution.policy = *policy == "window" ? online::DelayPolicy::kWindow : online::DelayPolicy::kFakeNegative;
+      o->follow = !*once;
+      o->stop = &g_learn_stop;
+      std::signal(SIGINT, OnLearnStopSignal);
+      std::signal(SIGTERM, OnLearnStopSignal);
+      ADREC_ASSIGN_OR_RETURN(nlohmann::ordered_json report, online::RunLearner(*o));
+      PrintResult(ctx, report);
+      return Status::Ok();
+    };
+  });
+}
+
+}  // namespace adrec::cli
