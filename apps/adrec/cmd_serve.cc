@@ -130,6 +130,11 @@ void AddServeCommand(CLI::App& app, Context& ctx) {
   cmd->add_option("--max-queue", o->max_queue, "Requests in flight beyond which 503 answers")->capture_default_str();
   cmd->add_option("--max-body-bytes", o->max_body_bytes, "Largest request body (413 beyond)")->capture_default_str();
   cmd->add_option("--threads", o->rec.threads, "libtorch threads of the ranker (0: 1)")->capture_default_str();
+  cmd->add_option("--watch", o->rec.watch_seconds,
+                  "Seconds between checks of --bundle: reload when the link points elsewhere (`adrec learn` snapshots; 0: "
+                  "only POST /admin/reload)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--precision", o->rec.precision,
                   "Ranker arithmetic on the CPU: auto (bf16 where the CPU multiplies bf16 natively), fp32 or bf16")
       ->capture_default_str()

@@ -513,7 +513,8 @@ size_t PostImpressionsAndClicks(Client& c, const std::string& prefix, int impres
 }
 
 // The loop closed: events posted to the server, `adrec learn` trains on them and publishes a
-// snapshot, the server serves it (started on the snapshot link), learns more, reloads.
+// snapshot, the server serves it (started on the snapshot link), learns more, and the server
+// follows the link to the new snapshot (--watch).
 TEST_F(ServeTest, TheLearnerTrainsOnServedEventsAndTheServerSwapsItsSnapshotsIn) {
   const fs::path state = Dir() / "state-learn", out = Dir() / "learn-out";
   const std::string learn = "learn --bundle " + (Dir() / "rank-a").string() + " --data " + (Dir() / "world").string() +
@@ -537,7 +538,7 @@ TEST_F(ServeTest, TheLearnerTrainsOnServedEventsAndTheServerSwapsItsSnapshotsIn)
   }
   ASSERT_TRUE(fs::exists(out / "current" / "manifest.json"));
   ServerProcess s(Dir(), {"--bundle", (out / "current").string(), "--data", (Dir() / "world").string(), "--state",
-                          state.string(), "--admin-token-file", (Dir() / "token").string()});
+                          state.string(), "--admin-token-file", (Dir() / "token").string(), "--watch", "0.2"});
   ASSERT_GT(s.port(), 0) << s.Log();
   Client c(s.port());
   const std::string v1 = c.Get("/readyz").Json()["model_version"];
@@ -547,8 +548,12 @@ TEST_F(ServeTest, TheLearnerTrainsOnServedEventsAndTheServerSwapsItsSnapshotsIn)
   const json r2 = json::parse(text.substr(text.rfind("\n{") + 1));
   EXPECT_EQ(r2["samples"], 520) << "resumed from snapshot 1: only the 120 new events are trained on; " << text;
   EXPECT_EQ(r2["snapshot"], 2);
-  EXPECT_EQ(c.Post("/admin/reload", json::object(), "Bearer s3cret-token").status, 200);
-  const std::string v2 = c.Get("/readyz").Json()["model_version"];
+  // --watch: the server follows the link to the new snapshot by itself.
+  std::string v2;
+  for (int i = 0; i < 100 && v2.find("snap-00000002") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(100ms);
+    v2 = c.Get("/readyz").Json()["model_version"];
+  }
   EXPECT_NE(v2.find("snap-00000002"), std::string::npos) << v2;
   EXPECT_EQ(Recommend(c, "u0000010", 5)["items"].size(), 5u);
   EXPECT_EQ(s.Signal(SIGTERM), 0);

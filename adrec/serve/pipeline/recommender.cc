@@ -16,6 +16,7 @@
 #include <thread>
 #include <unordered_set>
 
+#include "adrec/core/log_line.h"
 #include "adrec/data/dataset_io.h"
 #include "adrec/data/split.h"
 #include "adrec/index/vector_index.h"
@@ -218,6 +219,11 @@ struct Recommender::Impl {
   mutable std::mutex models_mu;
   std::shared_ptr<ServingModels> models;
   std::mutex reload_mu;  // one reload at a time
+  // The bundle watcher (options.watch_seconds).
+  std::thread watcher;
+  std::mutex watch_mu;
+  std::condition_variable watch_cv;
+  bool watch_stop = false;
 
   // A request prepared by its HTTP thread: what the batching thread needs and where the answer goes.
   struct Job {
@@ -267,6 +273,37 @@ struct Recommender::Impl {
   std::shared_ptr<ServingModels> Current() const {
     std::lock_guard<std::mutex> lock(models_mu);
     return models;
+  }
+
+  Status Reload() {
+    std::lock_guard<std::mutex> reload(reload_mu);
+    ADREC_ASSIGN_OR_RETURN(std::shared_ptr<ServingModels> fresh, LoadModels(options));
+    ADREC_RETURN_IF_ERROR(WarmUp(fresh));
+    std::lock_guard<std::mutex> lock(models_mu);
+    models = std::move(fresh);  // jobs queued before keep the old models alive until answered
+    return Status::Ok();
+  }
+
+  // Reloads when the bundle path resolves elsewhere; a target that fails to load is logged and
+  // not tried again until the link moves on.
+  void WatchLoop() {
+    std::error_code ec;
+    fs::path serving = fs::canonical(options.bundle, ec);
+    std::unique_lock<std::mutex> lock(watch_mu);
+    const auto every = std::chrono::duration<double>(options.watch_seconds);
+    while (!watch_cv.wait_for(lock, every, [&] { return watch_stop; })) {
+      lock.unlock();
+      const fs::path now = fs::canonical(options.bundle, ec);
+      if (!ec && now != serving) {
+        if (Status s = Reload(); s.ok()) {
+          LogInfo("serving " + now.string() + " (" + options.bundle.string() + " moved)");
+        } else {
+          LogWarn(options.bundle.string() + " moved to " + now.string() + ", which does not load: " + s.ToString());
+        }
+        serving = now;
+      }
+      lock.lock();
+    }
   }
 
   // A request on `m` (the current models, or fresh ones not yet swapped in): the user's state,
@@ -513,6 +550,7 @@ StatusOr<std::unique_ptr<Recommender>> Recommender::Start(RecommenderOptions opt
   impl->ranker_thread = std::thread([raw] { raw->RankLoop(); });
   std::unique_ptr<Recommender> rec(new Recommender(std::move(impl)));
   ADREC_RETURN_IF_ERROR(raw->WarmUp(raw->Current()));
+  if (raw->options.watch_seconds > 0) raw->watcher = std::thread([raw] { raw->WatchLoop(); });
   return rec;
 }
 
@@ -623,14 +661,7 @@ StatusOr<ordered_json> Recommender::User(const std::string& user_id, size_t limi
   return out;
 }
 
-Status Recommender::Reload() {
-  std::lock_guard<std::mutex> reload(impl_->reload_mu);
-  ADREC_ASSIGN_OR_RETURN(std::shared_ptr<ServingModels> fresh, LoadModels(impl_->options));
-  ADREC_RETURN_IF_ERROR(impl_->WarmUp(fresh));
-  std::lock_guard<std::mutex> lock(impl_->models_mu);
-  impl_->models = std::move(fresh);  // jobs queued before keep the old models alive until answered
-  return Status::Ok();
-}
+Status Recommender::Reload() { return impl_->Reload(); }
 
 ordered_json Recommender::Models() const { return impl_->Current()->info; }
 std::string Recommender::version() const { return impl_->Current()->version; }
@@ -650,6 +681,12 @@ std::vector<std::pair<std::string, LatencyHistogram>> Recommender::StageLatency(
 }
 
 void Recommender::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(impl_->watch_mu);
+    impl_->watch_stop = true;
+  }
+  impl_->watch_cv.notify_all();
+  if (impl_->watcher.joinable()) impl_->watcher.join();
   {
     std::lock_guard<std::mutex> lock(impl_->mu);
     impl_->stopping = true;

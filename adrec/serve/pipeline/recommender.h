@@ -39,6 +39,9 @@ struct RecommenderOptions {
   // The dense layers' arithmetic on the CPU (models/precision.h): auto = bf16 GEMMs where the
   // CPU multiplies bf16 natively (AMX, AVX512-BF16), fp32 elsewhere; process-wide.
   std::string precision = "auto";
+  // > 0: every this many seconds, reload when `bundle` (a link, as the online learner's
+  // out/current) resolves to another directory than the one serving.
+  double watch_seconds = 0;
   size_t max_batch = 32;     // requests ranked in one forward pass
   size_t retrieve_k = 500;   // candidates the index returns
   size_t rank_k = 100;       // candidates the ranker scores
