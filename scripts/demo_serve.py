@@ -1,5 +1,6 @@
 """The serving part of `make demo`: starts `adrec serve` on a free loopback port, asks for ads,
-sends events back, shows how the answer changes, reads the user's state and metrics, and stops
+sends events back, shows how the answer changes, learns from a stream of events online (`adrec
+learn`, whose snapshot the server swaps in), reads the user's state and metrics, and stops
 the server with SIGTERM.
 
 Usage: demo_serve.py ADREC DATA RANKING_BUNDLE RETRIEVAL_BUNDLE STATE_DIR
@@ -41,8 +42,12 @@ def main():
     workdir = tempfile.mkdtemp(prefix="adrec-demo-serve")
     port_file = os.path.join(workdir, "port")
     log = open(os.path.join(workdir, "serve.log"), "w")
-    cmd = [adrec, "serve", "--bundle", ranking, "--retrieval", retrieval, "--data", data, "--state", state,
-           "--port", "0", "--port-file", port_file, "--frequency-cap", "2"]
+    # The server follows a link the online learner moves to its snapshots (--watch).
+    learn = os.path.join(workdir, "learn")
+    os.makedirs(learn)
+    os.symlink(os.path.abspath(ranking), os.path.join(learn, "current"))
+    cmd = [adrec, "serve", "--bundle", os.path.join(learn, "current"), "--retrieval", retrieval, "--data", data,
+           "--state", state, "--port", "0", "--port-file", port_file, "--frequency-cap", "2", "--watch", "0.5"]
     print("$ " + " ".join(cmd))
     server = subprocess.Popen(cmd, stdout=log, stderr=log)
     try:
@@ -88,6 +93,39 @@ def main():
             "%s %s (%s)" % (e["action"], e["item_id"], e["source"]) for e in u["recent"])))
         status, bad = call(port, "POST", "/v1/recommend", {"user_id": 42})
         print("a bad request -> %d %s" % (status, bad["error"]["message"]))
+        # Online learning: a stream of served impressions comes back, a click after every fourth
+        # on ads of one advertiser's kind; `adrec learn` trains on them and publishes a snapshot,
+        # which the server swaps in by itself.
+        stream, k = [], 0
+        for i in range(800):
+            u, ad = "u%07d" % (i * 37 % 5000), "ad%06d" % (i * 11 % 1000)
+            stream.append({"event_id": "demo-s%d" % k, "user_id": u, "item_id": ad, "action": "impression",
+                           "ts": now + i, "scene": "feed"})
+            k += 1
+            if i % 4 == 0:
+                stream.append({"event_id": "demo-s%d" % k, "user_id": u, "item_id": ad, "action": "click",
+                               "ts": now + i + 3, "scene": "feed"})
+                k += 1
+        accepted = sum(call(port, "POST", "/v1/events", {"events": stream[j:j + 200]})[1]["accepted"]
+                       for j in range(0, len(stream), 200))
+        learn_cmd = [adrec, "learn", "--data", data, "--events", state, "--out", learn, "--once", "--json", "-q"]
+        print("\n%d more events posted; $ %s" % (accepted, " ".join(learn_cmd)))
+        report = json.loads(subprocess.run(learn_cmd, check=True, capture_output=True, text=True).stdout.splitlines()[-1])
+        a = report["attribution"]
+        print("learned from %d log events: %d impressions, %d outcomes attributed (%d unattributed), %d samples "
+              "(fake negatives and their positives), %d steps; snapshot %d" % (
+                  report["events_read"], a["impressions"], a["outcomes"] - a["unattributed"], a["unattributed"],
+                  report["samples"], report["steps"], report["snapshot"]))
+        deadline = time.time() + 30
+        version = models["version"]
+        while version == models["version"] and time.time() < deadline:
+            time.sleep(0.1)
+            version = call(port, "GET", "/readyz")[1]["model_version"]
+        print("the server swapped it in by itself (--watch): now serving %s" % version)
+        _, learned = call(port, "POST", "/v1/recommend", request)
+        print("POST /v1/recommend for %s from the learned model:" % user)
+        show(learned)
+
         _, metrics = call(port, "GET", "/metrics")
         lines = [l for l in metrics.splitlines() if l.startswith(("adrec_http_requests_total", "adrec_events_stored", "adrec_rank_batches"))]
         print("\nGET /metrics (excerpt):\n  " + "\n  ".join(lines))
