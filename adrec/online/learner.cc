@@ -11,7 +11,9 @@
 #include "adrec/core/log_line.h"
 #include "adrec/core/text.h"
 #include "adrec/data/dataset_io.h"
+#include "adrec/data/split.h"
 #include "adrec/models/bundle.h"
+#include "adrec/online/replay.h"
 #include "adrec/serve/request_features.h"
 #include "adrec/train/ranking_model.h"
 
@@ -64,7 +66,9 @@ class Learner {
     } else if (from.empty()) {
       return InvalidArgumentError("--bundle is required: " + o_.out.string() + " has no snapshot to resume from");
     }
-    ADREC_ASSIGN_OR_RETURN(bundle_, train::LoadBundle(from, torch::kCPU));
+    embedding::SparseOptimizerOptions sparse;
+    sparse.lr = o_.embedding_lr;
+    ADREC_ASSIGN_OR_RETURN(bundle_, train::LoadBundle(from, torch::kCPU, &sparse));
     if (bundle_.model.spec.targets.empty()) return InvalidArgumentError(from.string() + ": the bundle has no targets");
     const nlohmann::json online = bundle_.manifest.value("online", nlohmann::json::object());
     if (!online.empty()) {
@@ -85,15 +89,24 @@ class Learner {
     }
     ADREC_RETURN_IF_ERROR(serve::RequestFeatures::CheckServable(bundle_.model.spec));
     history_mask_ = train::BundleHistoryMask(bundle_.manifest, ds);
+    if (o_.events == "dataset") {
+      if (o_.replay_split.empty()) return InvalidArgumentError("--events dataset needs --replay-split (a split of --data)");
+      ADREC_ASSIGN_OR_RETURN(data::Split split, data::ReadSplit(o_.replay_split, ds));
+      data::SplitPart part = data::SplitPart::kValid;
+      if (o_.replay_part == "train") part = data::SplitPart::kTrain;
+      else if (o_.replay_part == "test") part = data::SplitPart::kTest;
+      else if (o_.replay_part != "valid") return InvalidArgumentError("--replay-part: want train, valid or test, got '" + o_.replay_part + "'");
+      ADREC_ASSIGN_OR_RETURN(store_, ReplayLog(ds, split, part, "dataset:" + o_.data.string()));
+    }
     base_ = std::move(ds.events);
     base_offsets_ = std::move(ds.user_offsets);
     ds.events = data::EventColumns{};
     ds.user_offsets.clear();
     ADREC_ASSIGN_OR_RETURN(serve::RequestFeatures rf, serve::RequestFeatures::Create(std::move(ds), {.max_requests = o_.batch_size}));
     features_ = std::make_unique<serve::RequestFeatures>(std::move(rf));
-    if (o_.events.starts_with("redis://")) {
+    if (!store_ && o_.events.starts_with("redis://")) {
       ADREC_ASSIGN_OR_RETURN(store_, serve::OpenEventStore(o_.events, {}));
-    } else {
+    } else if (!store_) {
       ADREC_ASSIGN_OR_RETURN(store_, serve::OpenRocksEventStoreReader(o_.events, o_.out / ".reader"));
     }
     attributor_ = std::make_unique<Attributor>(o_.attribution, checkpoint);

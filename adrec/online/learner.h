@@ -21,11 +21,17 @@ namespace adrec::online {
 struct LearnerOptions {
   std::filesystem::path bundle;  // the ranking bundle to start from when `out` has no snapshot
   std::filesystem::path data;    // the dataset it was trained on (catalogue and base log)
-  std::string events;            // the server's --state: a RocksDB directory or redis://HOST:PORT
+  // The server's --state (a RocksDB directory or redis://HOST:PORT), or "dataset": the events of
+  // `data` itself, replayed up to the end of `replay_part` of the split in `replay_split`
+  // (replay.h; a learner resuming from a snapshot goes on from its checkpoint).
+  std::string events;
+  std::filesystem::path replay_split;
+  std::string replay_part = "valid";
   std::filesystem::path out;     // snapshots out/snap-<n>; out/current links the newest
   AttributionOptions attribution;
   size_t batch_size = 256;         // samples per step, of distinct users
-  double lr = 1e-4;                // dense Adam (the sparse rows keep the bundle's optimiser kind)
+  double lr = 1e-4;                // dense Adam
+  double embedding_lr = 0.05;      // the embedding rows' Adagrad (fresh accumulators: bundles keep none)
   uint64_t publish_every = 5000;   // trained samples between snapshots
   double publish_seconds = 30.0;   // or this long after the last snapshot, if anything was learned
   size_t history_limit = 200;      // newest events of a user the features read (as the server)

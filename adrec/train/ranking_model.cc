@@ -109,7 +109,8 @@ Status LoadModelTensors(RankingModel& m, const std::map<std::string, torch::Tens
   return Status::Ok();
 }
 
-StatusOr<LoadedBundle> LoadBundle(const std::filesystem::path& dir, torch::Device device) {
+StatusOr<LoadedBundle> LoadBundle(const std::filesystem::path& dir, torch::Device device,
+                                  const embedding::SparseOptimizerOptions* sparse) {
   const auto manifest_path = dir / models::kBundleManifestFile;
   LoadedBundle b;
   ADREC_ASSIGN_OR_RETURN(b.manifest, models::ReadBundleManifest(dir, models::kRankingBundle));
@@ -123,6 +124,7 @@ StatusOr<LoadedBundle> LoadBundle(const std::filesystem::path& dir, torch::Devic
   if (!j["scenes"].is_array()) return DataLossError(manifest_path.string() + ": \"scenes\" is not a list of names");
   BuildOptions bo;
   bo.device = device;
+  if (sparse) bo.embedding_optimizer = *sparse;
   ADREC_ASSIGN_OR_RETURN(b.model, BuildRankingModel(spec, j["scenes"].get<std::vector<std::string>>(), cfg, bo));
   ADREC_ASSIGN_OR_RETURN(auto tensors, models::ReadBundleWeights(dir, device));
   ADREC_RETURN_IF_ERROR(

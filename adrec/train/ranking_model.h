@@ -68,7 +68,10 @@ struct LoadedBundle {
 // A ranking bundle (models/bundle.h) rebuilt into its model. NotFound naming the missing file;
 // DataLoss or InvalidArgument naming the file for a corrupt manifest, an unknown format
 // version, or weights that do not fit the manifest's model.
-StatusOr<LoadedBundle> LoadBundle(const std::filesystem::path& dir, torch::Device device);
+// `sparse`, when given, is the embedding rows' optimiser for further training (the online
+// learner); the bundle keeps no optimiser state, so its default otherwise.
+StatusOr<LoadedBundle> LoadBundle(const std::filesystem::path& dir, torch::Device device,
+                                  const embedding::SparseOptimizerOptions* sparse = nullptr);
 
 // What the sequence fields of a bundle read as history: the positives of the split it was
 // trained with (the dataset's default positives when the manifest names none).

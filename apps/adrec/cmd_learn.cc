@@ -28,7 +28,14 @@ void AddLearnCommand(CLI::App& app, Context& ctx) {
                "publish snapshots the server swaps in");
   cmd->add_option("--bundle", o->bundle, "Ranking bundle to start from (when --out has no snapshot yet)");
   cmd->add_option("--data", o->data, "Dataset directory the bundle was trained on")->required();
-  cmd->add_option("--events", o->events, "The server's --state: a RocksDB directory or redis://HOST:PORT")->required();
+  cmd->add_option("--events", o->events,
+                  "The server's --state (a RocksDB directory or redis://HOST:PORT), or `dataset` to replay --data's "
+                  "own events up to the end of --replay-part of --replay-split")
+      ->required();
+  cmd->add_option("--replay-split", o->replay_split, "With --events dataset: a split of --data (`adrec split`)");
+  cmd->add_option("--replay-part", o->replay_part, "With --events dataset: the part whose end the replay reaches")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"train", "valid", "test"}));
   cmd->add_option("--out", o->out, "Snapshot directory (snap-<n>, current -> the newest)")->required();
   cmd->add_option("--policy", *policy, "Delayed feedback: fake_negative (train at once, weighted) or window (wait for it)")
       ->capture_default_str()
@@ -37,6 +44,7 @@ void AddLearnCommand(CLI::App& app, Context& ctx) {
   cmd->add_option("--lateness", o->attribution.lateness_s, "How late an event may arrive, seconds")->capture_default_str();
   cmd->add_option("--batch", o->batch_size, "Samples per step (distinct users)")->capture_default_str();
   cmd->add_option("--lr", o->lr, "Learning rate of the dense weights (Adam)")->capture_default_str();
+  cmd->add_option("--embedding-lr", o->embedding_lr, "Learning rate of the embedding rows (Adagrad)")->capture_default_str();
   cmd->add_option("--publish-every", o->publish_every, "Trained samples between snapshots")->capture_default_str();
   cmd->add_option("--publish-seconds", o->publish_seconds, "Seconds between snapshots while learning")->capture_default_str();
   cmd->add_option("--keep", o->keep_snapshots, "Snapshots kept")->capture_default_str();

@@ -1,0 +1,51 @@
+#include "adrec/online/replay.h"
+
+#include <gtest/gtest.h>
+
+#include "adrec/data/synthetic.h"
+
+namespace adrec::online {
+namespace {
+
+// Replaying the parts of a temporal split one after the other walks the dataset's events in
+// time order with positions that continue from part to part.
+TEST(ReplayLog, PartsOfATemporalSplitContinueOneLog) {
+  data::SyntheticOptions so;
+  so.users = 60;
+  so.ads = 20;
+  so.advertisers = 4;
+  so.days = 3;
+  so.seed = 4;
+  so.show_progress = false;
+  auto ds = data::GenerateSyntheticWorld(so);
+  ASSERT_TRUE(ds.ok()) << ds.status().ToString();
+  data::SplitOptions sp;
+  sp.method = "temporal";
+  sp.train_fraction = 0.5;
+  sp.valid_fraction = 0.25;
+  auto split = data::MakeSplit(*ds, sp);
+  ASSERT_TRUE(split.ok()) << split.status().ToString();
+  auto valid = ReplayLog(*ds, *split, data::SplitPart::kValid, "dataset:w");
+  auto test = ReplayLog(*ds, *split, data::SplitPart::kTest, "dataset:w");
+  ASSERT_TRUE(valid.ok() && test.ok());
+  auto first = (*valid)->ReadLog(0, 1000000);
+  ASSERT_TRUE(first.ok());
+  ASSERT_FALSE(first->empty());
+  const auto counts = split->Counts();
+  EXPECT_EQ(first->size(), counts[static_cast<size_t>(data::SplitPart::kValid)]) << "from 0: the part's own events";
+  EXPECT_EQ(first->front().position, counts[static_cast<size_t>(data::SplitPart::kTrain)] + 1);
+  for (size_t i = 1; i < first->size(); ++i) {
+    EXPECT_EQ((*first)[i].position, (*first)[i - 1].position + 1);
+    EXPECT_LE((*first)[i - 1].event.ts, (*first)[i].event.ts);
+  }
+  EXPECT_TRUE((*valid)->ReadLog(first->back().position, 10)->empty()) << "the valid replay ends with its part";
+  auto next = (*test)->ReadLog(first->back().position, 1000000);
+  ASSERT_TRUE(next.ok());
+  EXPECT_EQ(next->size(), counts[static_cast<size_t>(data::SplitPart::kTest)]);
+  EXPECT_EQ(next->front().position, first->back().position + 1) << "the next part goes on from the last position";
+  EXPECT_EQ((*valid)->Append({}).status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(ReplayLog(*ds, data::Split{}, data::SplitPart::kValid, "x").status().code(), StatusCode::kFailedPrecondition);
+}
+
+}  // namespace
+}  // namespace adrec::online
