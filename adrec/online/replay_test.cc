@@ -10,20 +10,13 @@ namespace {
 // Replaying the parts of a temporal split one after the other walks the dataset's events in
 // time order with positions that continue from part to part.
 TEST(ReplayLog, PartsOfATemporalSplitContinueOneLog) {
-  data::SyntheticOptions so;
-  so.users = 60;
-  so.ads = 20;
-  so.advertisers = 4;
-  so.days = 3;
-  so.seed = 4;
-  so.show_progress = false;
-  auto ds = data::GenerateSyntheticWorld(so);
+  auto ds = data::GenerateSyntheticWorld({.users = 60, .ads = 20, .advertisers = 4, .days = 3, .seed = 4, .show_progress = false});
   ASSERT_TRUE(ds.ok()) << ds.status().ToString();
-  data::SplitOptions sp;
-  sp.method = "temporal";
-  sp.train_fraction = 0.5;
-  sp.valid_fraction = 0.25;
-  auto split = data::MakeSplit(*ds, sp);
+  data::SplitOptions temporal;
+  temporal.method = "temporal";
+  temporal.train_fraction = 0.5;
+  temporal.valid_fraction = 0.25;
+  auto split = data::MakeSplit(*ds, temporal);
   ASSERT_TRUE(split.ok()) << split.status().ToString();
   auto valid = ReplayLog(*ds, *split, data::SplitPart::kValid, "dataset:w");
   auto test = ReplayLog(*ds, *split, data::SplitPart::kTest, "dataset:w");

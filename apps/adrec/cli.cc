@@ -1,8 +1,25 @@
 #include "apps/adrec/cli.h"
 
+#include <csignal>
 #include <iostream>
 
 namespace adrec::cli {
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+extern "C" void OnStopSignal(int sig) {
+  g_stop.store(true);
+  std::signal(sig, SIG_DFL);
+}
+
+}  // namespace
+
+const std::atomic<bool>* StopOnSignals() {
+  std::signal(SIGINT, OnStopSignal);
+  std::signal(SIGTERM, OnStopSignal);
+  return &g_stop;
+}
 
 void AddJsonFlag(CLI::App* cmd, Context& ctx) {
   cmd->add_flag("--json", ctx.json, "Print one JSON object on stdout (logs stay on stderr)");

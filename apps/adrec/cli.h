@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <atomic>
 #include <functional>
 #include <string>
 
@@ -22,6 +23,9 @@ struct Context {
 void AddJsonFlag(CLI::App* cmd, Context& ctx);
 // Writes `obj` to stdout: as one JSON line with --json, else as readable "key: value" lines.
 void PrintResult(const Context& ctx, const nlohmann::ordered_json& obj);
+// Makes the first SIGINT/SIGTERM set the returned flag (a long command then saves what it has and
+// stops); the default action comes back for a second one, so an impatient user can still kill.
+const std::atomic<bool>* StopOnSignals();
 
 // Registration functions, one per cmd_*.cc file.
 void AddGenCommand(CLI::App& app, Context& ctx);

@@ -2,22 +2,10 @@
 // event log of --events, attributes outcomes to impressions, trains the ranking bundle on them
 // and publishes snapshot bundles into --out (out/current links the newest) for the server to
 // swap in; resumes from its newest snapshot.
-#include <csignal>
-
 #include "adrec/online/learner.h"
 #include "apps/adrec/cli.h"
 
 namespace adrec::cli {
-namespace {
-
-std::atomic<bool> g_learn_stop{false};
-// The first SIGINT/SIGTERM publishes what was learned and stops; a second one kills.
-extern "C" void OnLearnStopSignal(int sig) {
-  g_learn_stop.store(true);
-  std::signal(sig, SIG_DFL);
-}
-
-}  // namespace
 
 void AddLearnCommand(CLI::App& app, Context& ctx) {
   auto o = std::make_shared<online::LearnerOptions>();
@@ -55,9 +43,7 @@ void AddLearnCommand(CLI::App& app, Context& ctx) {
     ctx.run = [o, policy, once, &ctx]() -> Status {
       o->attribution.policy = *policy == "window" ? online::DelayPolicy::kWindow : online::DelayPolicy::kFakeNegative;
       o->follow = !*once;
-      o->stop = &g_learn_stop;
-      std::signal(SIGINT, OnLearnStopSignal);
-      std::signal(SIGTERM, OnLearnStopSignal);
+      o->stop = StopOnSignals();
       ADREC_ASSIGN_OR_RETURN(nlohmann::ordered_json report, online::RunLearner(*o));
       PrintResult(ctx, report);
       return Status::Ok();

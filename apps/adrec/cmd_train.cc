@@ -1,24 +1,11 @@
 // adrec train: trains a ranking model (CTR/CVR) or a sequence model (SASRec, HSTU) from a
 // config into a bundle (manifest.json + model.safetensors), with checkpoints, early stopping and
 // --resume. adrec eval: evaluates a bundle (AUC family for ranking, leave-one-out for sequence).
-#include <csignal>
-
 #include "adrec/models/registry.h"
 #include "adrec/train/trainer.h"
 #include "apps/adrec/cli.h"
 
 namespace adrec::cli {
-namespace {
-
-std::atomic<bool> g_stop{false};
-// The first SIGINT/SIGTERM asks for a checkpoint and a clean stop; the default action returns
-// for a second one, so an impatient user can still kill the run.
-extern "C" void OnStopSignal(int sig) {
-  g_stop.store(true);
-  std::signal(sig, SIG_DFL);
-}
-
-}  // namespace
 
 void AddTrainCommand(CLI::App& app, Context& ctx) {
   auto o = std::make_shared<train::TrainOptions>();
@@ -44,9 +31,7 @@ void AddTrainCommand(CLI::App& app, Context& ctx) {
   cmd->callback([o, &ctx] {
     ctx.run = [o, &ctx]() -> Status {
       o->show_progress = !ctx.quiet;
-      o->stop = &g_stop;
-      std::signal(SIGINT, OnStopSignal);
-      std::signal(SIGTERM, OnStopSignal);
+      o->stop = StopOnSignals();
       ADREC_ASSIGN_OR_RETURN(nlohmann::ordered_json summary, train::Train(*o));
       PrintResult(ctx, summary);
       return Status::Ok();

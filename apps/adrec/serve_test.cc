@@ -103,6 +103,22 @@ class Client {
 };
 
 // `adrec serve` as a child process on a free port (from its --port-file).
+// Starts argv[0] with stdout and stderr into `log`; the child's pid.
+pid_t Spawn(std::vector<std::string> argv, const fs::path& log) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
+    std::vector<char*> cargv;
+    for (auto& a : argv) cargv.push_back(a.data());
+    cargv.push_back(nullptr);
+    ::execv(cargv[0], cargv.data());
+    std::_Exit(127);
+  }
+  return pid;
+}
+
 class ServerProcess {
  public:
   ServerProcess(const fs::path& dir, const std::vector<std::string>& args) {
@@ -111,17 +127,7 @@ class ServerProcess {
     log_ = dir / ("serve-" + std::to_string(starts_) + ".log");
     std::vector<std::string> argv = {AdrecBinary(), "serve", "--port", "0", "--port-file", port_file.string(), "--threads", "1"};
     argv.insert(argv.end(), args.begin(), args.end());
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      const int fd = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      ::dup2(fd, 1);
-      ::dup2(fd, 2);
-      std::vector<char*> cargv;
-      for (auto& a : argv) cargv.push_back(a.data());
-      cargv.push_back(nullptr);
-      ::execv(cargv[0], cargv.data());
-      std::_Exit(127);
-    }
+    pid_ = Spawn(argv, log_);
     for (int i = 0; i < 600 && port_ <= 0; ++i) {  // 60 s: loading a bundle takes well under one
       if (auto p = adrec::ReadFile(port_file); p.ok() && !p->empty()) port_ = std::stoi(*p);
       else if (Exited()) break;
@@ -586,18 +592,7 @@ TEST_F(ServeTest, AKilledLearnerResumesAndTrainsOnNoEventTwice) {
     std::vector<std::string> argv = {AdrecBinary()};
     std::istringstream words(learn(out, "--publish-every 48 -q"));
     for (std::string w; words >> w;) argv.push_back(w);
-    const fs::path log = out.string() + ".log";
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-      const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      ::dup2(fd, 1);
-      ::dup2(fd, 2);
-      std::vector<char*> cargv;
-      for (auto& a : argv) cargv.push_back(a.data());
-      cargv.push_back(nullptr);
-      ::execv(cargv[0], cargv.data());
-      std::_Exit(127);
-    }
+    const pid_t pid = Spawn(argv, out.string() + ".log");
     char want[32];
     std::snprintf(want, sizeof(want), "snap-%08d", 1 + trial);
     for (int i = 0; i < 600 && !fs::exists(out / want / "manifest.json"); ++i) std::this_thread::sleep_for(20ms);
