@@ -4,6 +4,8 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <cmath>
+#include <cstdio>
 #include <deque>
 #include <thread>
 #include <unordered_set>

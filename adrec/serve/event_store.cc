@@ -114,7 +114,7 @@ std::string U64Bytes(uint64_t v) { return std::string(reinterpret_cast<const cha
 
 class RocksEventStore : public EventStore {
  public:
-  // `reader`: a secondary instance (OpenRocksEventStoreReader) that catches up before reads.
+  // `reader`: a secondary instance (OpenRocksEventStoreReader) that catches up in ReadLog.
   RocksEventStore(fs::path dir, std::unique_ptr<rocksdb::DB> db, EventStoreOptions options, bool reader)
       : dir_(std::move(dir)), db_(std::move(db)), options_(options), reader_(reader),
         // Later runs continue after earlier ones as long as the clock does not step back by more
