@@ -100,7 +100,7 @@ def main():
         for i in range(800):
             u, ad = "u%07d" % (i * 37 % 5000), "ad%06d" % (i * 11 % 1000)
             stream.append({"event_id": "demo-s%d" % k, "user_id": u, "item_id": ad, "action": "impression",
-                           "ts": now + i, "scene": "feed"})
+                           "ts": now + i, "scene": "feed", "position": i % 5})
             k += 1
             if i % 4 == 0:
                 stream.append({"event_id": "demo-s%d" % k, "user_id": u, "item_id": ad, "action": "click",

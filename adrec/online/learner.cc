@@ -70,6 +70,7 @@ class Learner {
     }
     embedding::SparseOptimizerOptions sparse;
     sparse.lr = o_.embedding_lr;
+    sparse.initial_accumulator = o_.embedding_accumulator;
     ADREC_ASSIGN_OR_RETURN(bundle_, train::LoadBundle(from, torch::kCPU, &sparse));
     if (bundle_.model.spec.targets.empty()) return InvalidArgumentError(from.string() + ": the bundle has no targets");
     const nlohmann::json online = bundle_.manifest.value("online", nlohmann::json::object());
@@ -210,6 +211,7 @@ class Learner {
       r.candidates = {*item};
       r.time = a.impression.ts;
       r.scene = serve::SceneCode(cat, a.impression.scene);
+      r.position = a.impression.slot;
       rows.push_back(std::move(r));
       used.push_back(&a);
     }

@@ -31,7 +31,10 @@ struct LearnerOptions {
   AttributionOptions attribution;
   size_t batch_size = 256;         // samples per step, of distinct users
   double lr = 1e-4;                // dense Adam
-  double embedding_lr = 0.05;      // the embedding rows' Adagrad (fresh accumulators: bundles keep none)
+  double embedding_lr = 0.05;      // the embedding rows' Adagrad
+  // Adagrad's accumulators start here (bundles keep none): at 0 the first update of every row
+  // moves each coordinate by the full learning rate whatever the gradient's size.
+  double embedding_accumulator = 0.0;
   uint64_t publish_every = 5000;   // trained samples between snapshots
   double publish_seconds = 30.0;   // or this long after the last snapshot, if anything was learned
   size_t history_limit = 200;      // newest events of a user the features read (as the server)

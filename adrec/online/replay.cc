@@ -60,6 +60,7 @@ StatusOr<std::unique_ptr<serve::EventStore>> ReplayLog(const data::Dataset& ds, 
     s.ts = ds.events.time[e];
     s.scene = ds.events.scene[e] < ds.scenes.size() ? ds.scenes[ds.events.scene[e]] : "";
     s.value = ds.events.value[e];
+    s.slot = ds.events.position[e];
     events.push_back(std::move(s));
   }
   return std::unique_ptr<serve::EventStore>(new ReplayedLog(std::move(events), first, std::move(source)));

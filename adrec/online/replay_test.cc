@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
+#include <string>
+
 #include "adrec/data/synthetic.h"
 
 namespace adrec::online {
@@ -27,10 +30,19 @@ TEST(ReplayLog, PartsOfATemporalSplitContinueOneLog) {
   const auto counts = split->Counts();
   EXPECT_EQ(first->size(), counts[static_cast<size_t>(data::SplitPart::kValid)]) << "from 0: the part's own events";
   EXPECT_EQ(first->front().position, counts[static_cast<size_t>(data::SplitPart::kTrain)] + 1);
-  for (size_t i = 1; i < first->size(); ++i) {
-    EXPECT_EQ((*first)[i].position, (*first)[i - 1].position + 1);
-    EXPECT_LE((*first)[i - 1].event.ts, (*first)[i].event.ts);
+  std::array<size_t, 2> slots{};  // impressions on top, below
+  for (size_t i = 0; i < first->size(); ++i) {
+    const serve::StoredEvent& e = (*first)[i].event;
+    if (i > 0) {
+      EXPECT_EQ((*first)[i].position, (*first)[i - 1].position + 1);
+      EXPECT_LE((*first)[i - 1].event.ts, e.ts);
+    }
+    const uint64_t row = std::stoull(e.event_id.substr(e.event_id.find('#') + 1));
+    EXPECT_EQ(e.slot, ds->events.position[row]) << "the list position the ranker's rows read";
+    if (e.action == data::Action::kImpression) ++slots[e.slot > 0];
   }
+  EXPECT_GT(slots[0], 0u);
+  EXPECT_GT(slots[1], 0u);
   EXPECT_TRUE((*valid)->ReadLog(first->back().position, 10)->empty()) << "the valid replay ends with its part";
   auto next = (*test)->ReadLog(first->back().position, 1000000);
   ASSERT_TRUE(next.ok());

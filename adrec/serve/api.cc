@@ -120,12 +120,13 @@ StatusOr<std::vector<EventIn>> ParseEventsRequest(std::string_view body, const A
     const json& e = (*events)[i];
     const std::string where = "events[" + std::to_string(i) + "]";
     if (!e.is_object()) return FieldError(where, "expected an object, got " + TypeName(e));
-    ADREC_RETURN_IF_ERROR(CheckKeys(e, {"event_id", "user_id", "item_id", "action", "ts", "scene", "value"}, where));
+    ADREC_RETURN_IF_ERROR(CheckKeys(e, {"event_id", "user_id", "item_id", "action", "ts", "scene", "value", "position", "creative_id"}, where));
     EventIn ev;
     ADREC_ASSIGN_OR_RETURN(ev.event_id, IdField(e, "event_id", where, limits.max_id_bytes));
     ADREC_ASSIGN_OR_RETURN(ev.user_id, IdField(e, "user_id", where, limits.max_id_bytes));
     ADREC_ASSIGN_OR_RETURN(ev.item_id, IdField(e, "item_id", where, limits.max_id_bytes));
     ADREC_ASSIGN_OR_RETURN(ev.scene, IdField(e, "scene", where, limits.max_id_bytes, /*required=*/false));
+    ADREC_ASSIGN_OR_RETURN(ev.creative_id, IdField(e, "creative_id", where, limits.max_id_bytes, /*required=*/false));
     ADREC_ASSIGN_OR_RETURN(std::string action, IdField(e, "action", where, limits.max_id_bytes));
     auto a = data::ParseAction(action);
     if (!a.ok()) return FieldError(where + ".action", a.status().message());
@@ -149,6 +150,13 @@ StatusOr<std::vector<EventIn>> ParseEventsRequest(std::string_view body, const A
         return FieldError(where + ".value", "not a finite float");
       }
       ev.value = static_cast<float>(x);
+    }
+    if (const auto p = e.find("position"); p != e.end()) {
+      if ((!p->is_number_integer() && !p->is_number_unsigned()) || p->get<int64_t>() < 0 || p->get<int64_t>() > 255) {
+        return FieldError(where + ".position", "expected an integer in [0, 255] (the ad's 0-based place in the list), got " +
+                                                   p->dump());
+      }
+      ev.position = static_cast<uint8_t>(p->get<int64_t>());
     }
     out.push_back(std::move(ev));
   }

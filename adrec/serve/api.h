@@ -42,6 +42,8 @@ struct EventIn {
   uint32_t ts = 0;  // unix seconds (the dataset's time column is u32)
   std::string scene;
   float value = 0.f;
+  uint8_t position = 0;  // the ad's 0-based place in the list shown (optional; 0 when absent)
+  std::string creative_id;  // the creative the answer named (optional): its bandit learns from it
 };
 StatusOr<std::vector<EventIn>> ParseEventsRequest(std::string_view body, const ApiLimits& limits = {});
 

@@ -45,7 +45,7 @@ TEST(ServeApi, RecommendErrorsNameTheField) {
 
 TEST(ServeApi, EventsParseAndErrorsNameTheEvent) {
   auto r = ParseEventsRequest(R"({"events": [
-      {"event_id": "e1", "user_id": "u1", "item_id": "ad9", "action": "click", "ts": 1700000000, "scene": "feed"},
+      {"event_id": "e1", "user_id": "u1", "item_id": "ad9", "action": "click", "ts": 1700000000, "scene": "feed", "position": 3, "creative_id": "ad9~t2"},
       {"event_id": "e2", "user_id": "u1", "item_id": "ad9", "action": "conversion", "ts": 1700000100, "value": 2.5}]})");
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   ASSERT_EQ(r->size(), 2u);
@@ -54,6 +54,10 @@ TEST(ServeApi, EventsParseAndErrorsNameTheEvent) {
   EXPECT_EQ((*r)[1].ts, 1700000100u);
   EXPECT_FLOAT_EQ((*r)[1].value, 2.5f);
   EXPECT_EQ((*r)[1].scene, "");
+  EXPECT_EQ((*r)[0].position, 3);
+  EXPECT_EQ((*r)[1].position, 0);  // absent: the top
+  EXPECT_EQ((*r)[0].creative_id, "ad9~t2");
+  EXPECT_EQ((*r)[1].creative_id, "");
 
   const std::string ok = R"("event_id": "e", "user_id": "u", "item_id": "i", "action": "click")";
   EXPECT_EQ(ErrorOf(R"({"events": []})", true), "events: empty; send at least one event");
@@ -69,6 +73,10 @@ TEST(ServeApi, EventsParseAndErrorsNameTheEvent) {
             std::string::npos);
   EXPECT_EQ(ErrorOf(R"({"events": [{)" + ok + R"(, "ts": 1}, 3]})", true), "events[1]: expected an object, got an integer");
   EXPECT_EQ(ErrorOf(R"({"events": [{)" + ok + R"(, "ts": 1, "value": 1e300}]})", true), "events[0].value: not a finite float");
+  for (const char* bad : {"256", "-1", "1.5", "\"2\""}) {
+    EXPECT_EQ(ErrorOf(R"({"events": [{)" + ok + R"(, "ts": 1, "position": )" + bad + "}]}", true),
+              "events[0].position: expected an integer in [0, 255] (the ad's 0-based place in the list), got " + std::string(bad));
+  }
   EXPECT_NE(ErrorOf(R"({"events": [{)" + ok + R"(, "ts": 1, "sceen": "x"}]})", true).find("events[0].sceen: unknown field"),
             std::string::npos);
   std::string many = R"({"events": [)";

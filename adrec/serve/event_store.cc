@@ -18,7 +18,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr uint8_t kEventFormat = 1;
+// 1: without slot and creative (still read, as slot 0, no creative); 2: both appended.
+constexpr uint8_t kEventFormat = 2;
 
 void PutU32(std::string* out, uint32_t v) {
   char b[4];
@@ -362,11 +363,14 @@ std::string EncodeEvent(const StoredEvent& e) {
   uint32_t v;
   std::memcpy(&v, &e.value, 4);
   PutU32(&out, v);
+  out.push_back(static_cast<char>(e.slot));
+  PutString(&out, e.creative_id);
   return out;
 }
 
 StatusOr<StoredEvent> DecodeEvent(std::string_view bytes) {
-  if (bytes.empty() || static_cast<uint8_t>(bytes[0]) != kEventFormat) {
+  const uint8_t format = bytes.empty() ? 0 : static_cast<uint8_t>(bytes[0]);
+  if (format != 1 && format != kEventFormat) {
     return DataLossError("a stored event has an unknown format (first byte " +
                          std::to_string(bytes.empty() ? -1 : static_cast<uint8_t>(bytes[0])) + ")");
   }
@@ -387,6 +391,14 @@ StatusOr<StoredEvent> DecodeEvent(std::string_view bytes) {
   e.scene = r.String();
   const uint32_t v = r.U32();
   std::memcpy(&e.value, &v, 4);
+  if (format >= 2) {
+    if (r.in.empty()) r.ok = false;
+    if (r.ok) {
+      e.slot = static_cast<uint8_t>(r.in[0]);
+      r.in.remove_prefix(1);
+    }
+    e.creative_id = r.String();
+  }
   if (!r.ok || !r.in.empty()) return DataLossError("a stored event is truncated or corrupt (" + std::to_string(bytes.size()) + " bytes)");
   return e;
 }

@@ -26,6 +26,10 @@ struct StoredEvent {
   uint32_t ts = 0;
   std::string scene;
   float value = 0.f;
+  // The 0-based place the ad had in the list it was shown in (the API's and the dataset's
+  // `position`): the ranker's position feature reads it, so a learner's rows match training's.
+  uint8_t slot = 0;
+  std::string creative_id;  // the creative variant shown, when the answer named one (bandit feedback)
 };
 
 // How an acknowledged event survives a crash. kSync: the WAL is fsync'ed before the answer

@@ -207,14 +207,25 @@ INSTANTIATE_TEST_SUITE_P(Backends, EventStoreContract, ::testing::Values("rocksd
 TEST(EventStore, EncodingRoundTripsAndCorruptionIsDataLoss) {
   StoredEvent e = Ev("id-1", "user \xe2\x9c\x93", "item", data::Action::kConversion, 1700000000);
   e.value = 12.5f;
+  e.slot = 7;
+  e.creative_id = "ad9~t2";
   auto back = DecodeEvent(EncodeEvent(e));
   ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->slot, 7);
+  EXPECT_EQ(back->creative_id, "ad9~t2");
   EXPECT_EQ(back->user_id, e.user_id);
   EXPECT_EQ(back->action, data::Action::kConversion);
   EXPECT_EQ(back->value, 12.5f);
   std::string bytes = EncodeEvent(e);
   EXPECT_EQ(DecodeEvent(bytes.substr(0, bytes.size() - 1)).status().code(), StatusCode::kDataLoss);
   EXPECT_EQ(DecodeEvent("").status().code(), StatusCode::kDataLoss);
+  // Format 1 (stores written before the slot existed) still reads, as slot 0.
+  std::string v1 = bytes.substr(0, bytes.size() - 1 - 4 - e.creative_id.size());  // less slot and creative
+  v1[0] = 1;
+  auto old = DecodeEvent(v1);
+  ASSERT_TRUE(old.ok()) << old.status().ToString();
+  EXPECT_EQ(old->slot, 0);
+  EXPECT_EQ(old->value, 12.5f);
   bytes[0] = 9;
   EXPECT_EQ(DecodeEvent(bytes).status().code(), StatusCode::kDataLoss);
 }

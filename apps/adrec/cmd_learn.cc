@@ -33,6 +33,10 @@ void AddLearnCommand(CLI::App& app, Context& ctx) {
   cmd->add_option("--batch", o->batch_size, "Samples per step (distinct users)")->capture_default_str();
   cmd->add_option("--lr", o->lr, "Learning rate of the dense weights (Adam)")->capture_default_str();
   cmd->add_option("--embedding-lr", o->embedding_lr, "Learning rate of the embedding rows (Adagrad)")->capture_default_str();
+  cmd->add_option("--embedding-accumulator", o->embedding_accumulator,
+                  "Adagrad's starting accumulator for the embedding rows (0: a row's first update moves it by the full rate)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--publish-every", o->publish_every, "Trained samples between snapshots")->capture_default_str();
   cmd->add_option("--publish-seconds", o->publish_seconds, "Seconds between snapshots while learning")->capture_default_str();
   cmd->add_option("--keep", o->keep_snapshots, "Snapshots kept")->capture_default_str();

@@ -603,7 +603,7 @@ StatusOr<Recommendation> Recommender::Impl::Submit(std::shared_ptr<ServingModels
 StatusOr<size_t> Recommender::Ingest(const std::vector<EventIn>& events) {
   std::vector<StoredEvent> stored;
   stored.reserve(events.size());
-  for (const EventIn& e : events) stored.push_back({e.event_id, e.user_id, e.item_id, e.action, e.ts, e.scene, e.value});
+  for (const EventIn& e : events) stored.push_back({e.event_id, e.user_id, e.item_id, e.action, e.ts, e.scene, e.value, e.position, e.creative_id});
   std::vector<bool> fresh;
   ADREC_ASSIGN_OR_RETURN(size_t accepted, impl_->store->Append(stored, &fresh));
   if (!impl_->pacer->empty()) {
