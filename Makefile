@@ -38,7 +38,7 @@ test-fast: build
 
 # Every module's fast tests (and the end-to-end CLI tests, on an instrumented binary) under
 # AddressSanitizer + UBSan; any finding fails its test (-fno-sanitize-recover).
-ASAN_TESTS := adrec_core_test adrec_data_test adrec_eval_test adrec_index_test adrec_serve_test adrec_online_test adrec_tensor_test adrec_text_test \
+ASAN_TESTS := adrec_core_test adrec_data_test adrec_eval_test adrec_index_test adrec_serve_test adrec_online_test adrec_creative_test adrec_tensor_test adrec_text_test \
 	adrec_embedding_test adrec_models_test adrec_train_test adrec_serve_pipeline_test adrec_cli_test
 # libtorch's allocations are not instrumented: its process-lifetime caches are not leaks of ours.
 ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 LSAN_OPTIONS=suppressions=$(CURDIR)/cmake/lsan.supp

@@ -1065,6 +1065,57 @@ StatusOr<Dataset> GenerateSyntheticWorld(const SyntheticOptions& options) {
   return std::move(builder).Finish();
 }
 
+namespace {
+StatusOr<uint32_t> IndexOf(std::span<const char* const> names, std::string_view value, std::string_view what) {
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (value == names[i]) return static_cast<uint32_t>(i);
+  }
+  std::string known;
+  for (const char* n : names) known += std::string(known.empty() ? "" : ", ") + n;
+  return InvalidArgumentError("unknown " + std::string(what) + " '" + std::string(value) + "' (the synthetic world has " +
+                              known + ")");
+}
+}  // namespace
+
+StatusOr<SyntheticCreativeTraits> SyntheticCreativeTraitsOf(std::string_view title, std::string_view colour,
+                                                            std::string_view orientation,
+                                                            std::string_view fallback_text_type) {
+  SyntheticCreativeTraits t;
+  ADREC_ASSIGN_OR_RETURN(t.colour, IndexOf(kColourNames, colour, "colour"));
+  ADREC_ASSIGN_OR_RETURN(t.orientation, IndexOf(kOrientationNames, orientation, "orientation"));
+  std::string_view type = fallback_text_type;
+  for (const SyntheticHook& h : SyntheticHooks()) {
+    if (title.find(h.en) != std::string_view::npos || title.find(h.zh) != std::string_view::npos) {
+      t.appeal = h.appeal;
+      type = h.text_type;
+      break;
+    }
+  }
+  ADREC_ASSIGN_OR_RETURN(t.text_type, IndexOf(kTextTypeNames, type, "text type"));
+  return t;
+}
+
+StatusOr<SyntheticViewer> SyntheticViewerOf(std::string_view age, std::string_view gender, std::string_view device,
+                                            std::string_view scene) {
+  SyntheticViewer v;
+  ADREC_ASSIGN_OR_RETURN(v.age, IndexOf(kAgeNames, age, "age"));
+  ADREC_ASSIGN_OR_RETURN(v.gender, IndexOf(kGenderNames, gender, "gender"));
+  ADREC_ASSIGN_OR_RETURN(v.device, IndexOf(kDeviceNames, device, "device"));
+  for (uint32_t s = 0; s < kNumSyntheticScenes; ++s) {
+    if (scene == kSyntheticScenes[s]) {
+      v.scene = s;
+      return v;
+    }
+  }
+  return InvalidArgumentError("unknown scene '" + std::string(scene) + "' (the synthetic world has feed, search, splash, "
+                              "app_store, rewarded_video, banner)");
+}
+
+double SyntheticCreativeLogit(const SyntheticCreativeTraits& c, const SyntheticViewer& v) {
+  return kColourByGender[v.gender][c.colour] + kOrientationByDevice[v.device][c.orientation] +
+         kOrientationByScene[v.scene][c.orientation] + kTextTypeByAge[v.age][c.text_type] + kTitleHookWeight * c.appeal;
+}
+
 std::vector<uint8_t> NextStageLabels(const Dataset& ds) {
   const auto& ev = ds.events;
   std::vector<uint8_t> label(ev.size(), 0);

@@ -131,6 +131,28 @@ struct SyntheticHook {
 };
 std::span<const SyntheticHook> SyntheticHooks();
 
+// Ground truth for creative variants (adrec simulate): the part of the click logit that a
+// creative's looks and words carry, as the generator scores it. A variant of an ad changes its
+// colour, orientation and title; the rest of the ad's logit stays.
+struct SyntheticCreativeTraits {
+  uint32_t colour = 0, orientation = 0, text_type = 0;
+  double appeal = 0;  // the title's hook phrase (0: none of SyntheticHooks() in it)
+};
+struct SyntheticViewer {
+  uint32_t age = 0, gender = 0, device = 0, scene = 0;
+};
+// From the catalogue's values (the generator's names: "red", "portrait", ...) and the title's
+// words (the first hook phrase found in it, English or Chinese, gives appeal and text type; none:
+// `fallback_text_type`). InvalidArgument names an unknown value.
+StatusOr<SyntheticCreativeTraits> SyntheticCreativeTraitsOf(std::string_view title, std::string_view colour,
+                                                            std::string_view orientation,
+                                                            std::string_view fallback_text_type);
+StatusOr<SyntheticViewer> SyntheticViewerOf(std::string_view age, std::string_view gender, std::string_view device,
+                                            std::string_view scene);
+// Colour × gender + orientation × (device, scene) + text type × age + title hook appeal, before
+// signal_scale.
+double SyntheticCreativeLogit(const SyntheticCreativeTraits& creative, const SyntheticViewer& viewer);
+
 // For every event, 1 when the next funnel stage that its truth predicts did happen (impression →
 // its click, click → its download (app) or conversion (web), download → install, install →
 // conversion), else 0. Needs the objective item column. AUC(truth, label) over impressions is

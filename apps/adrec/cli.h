@@ -39,6 +39,8 @@ void AddFeaturesCommand(CLI::App& app, Context& ctx);
 void AddEmbedTextCommand(CLI::App& app, Context& ctx);
 void AddEmbedCommand(CLI::App& app, Context& ctx);
 void AddTagCommand(CLI::App& app, Context& ctx);
+void AddCreativesCommand(CLI::App& app, Context& ctx);
+void AddSimulateCommand(CLI::App& app, Context& ctx);
 void AddIndexCommand(CLI::App& app, Context& ctx);  // builds with FAISS only (ADREC_HAVE_FAISS)
 void AddServeCommand(CLI::App& app, Context& ctx);  // builds with the server only (ADREC_HAVE_SERVER)
 void AddLearnCommand(CLI::App& app, Context& ctx);  // builds with the event store only (ADREC_HAVE_ONLINE)

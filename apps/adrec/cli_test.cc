@@ -68,7 +68,8 @@ class CliTest : public ::testing::Test {
 };
 
 TEST_F(CliTest, EveryCommandHasHelp) {
-  for (const char* cmd : {"gen", "import", "stats", "split", "eval-baseline", "train", "eval", "features", "embed-text", "embed", "tag"}) {
+  for (const char* cmd : {"gen", "import", "stats", "split", "eval-baseline", "train", "eval", "features", "embed-text", "embed", "tag",
+                          "creatives", "simulate"}) {
     RunResult r = Run(std::string(cmd) + " --help");
     EXPECT_EQ(r.exit_code, 0) << cmd;
     EXPECT_NE(r.out.find("Usage"), std::string::npos) << cmd << ": " << r.out;
@@ -119,6 +120,36 @@ TEST_F(CliTest, GenThenStatsJson) {
   RunResult text = Run("stats " + dir);
   ASSERT_EQ(text.exit_code, 0);
   EXPECT_NE(text.out.find("users: 300"), std::string::npos) << text.out;
+}
+
+// The closed creative loop from the command line: JSON per policy with cumulative regret and CTR;
+// the bandits end below random's regret, the best static variant below theirs.
+TEST_F(CliTest, SimulateRunsThePoliciesAgainstTheWorld) {
+  const std::string dir = SmallWorld("cworld", 5, "--users 400 --ads 60 --advertisers 8 --days 3");
+  RunResult r = Run("simulate --world " + dir + " --days 5 --impressions-per-day 20000 --ads 5 --policy random,static,thompson,linucb --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const nlohmann::json runs = nlohmann::json::parse(r.out)["runs"];
+  ASSERT_EQ(runs.size(), 4u);
+  std::map<std::string, double> regret;
+  for (const auto& run : runs) {
+    ASSERT_EQ(run["days"].size(), 5u);
+    EXPECT_GT(run["ctr"].get<double>(), 0.0);
+    EXPECT_LE(run["expected_ctr"].get<double>(), run["oracle_ctr"].get<double>());
+    regret[run["policy"]] = run["cumulative_regret"];
+  }
+  EXPECT_LT(regret["thompson"], regret["random"]);
+  EXPECT_LT(regret["linucb"], regret["random"]);
+  EXPECT_LT(regret["static"], regret["thompson"]);
+  RunResult one = Run("simulate --world " + dir + " --days 1 --impressions-per-day 1000 --policy linucb --json");
+  ASSERT_EQ(one.exit_code, 0) << one.err;
+  const nlohmann::json j = nlohmann::json::parse(one.out);
+  EXPECT_TRUE(j.contains("cumulative_regret") && j.contains("ctr")) << one.out;
+  RunResult bad = Run("simulate --world " + dir + " --policy ucb9 --json");
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.out.find("unknown creative policy 'ucb9'"), std::string::npos) << bad.out << bad.err;
+  RunResult creatives = Run("creatives --data " + dir + " --out " + Path("v.jsonl") + " --per-ad 3 --json");
+  ASSERT_EQ(creatives.exit_code, 0) << creatives.err;
+  EXPECT_EQ(nlohmann::json::parse(creatives.out)["variants"], 180);
 }
 
 TEST_F(CliTest, GenIsDeterministicForASeed) {

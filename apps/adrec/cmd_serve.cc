@@ -149,6 +149,12 @@ void AddServeCommand(CLI::App& app, Context& ctx) {
   cmd->add_option("--ef-search", o->rec.ef_search, "HNSW search beam per request (0: the index's)")->capture_default_str();
   cmd->add_option("--nprobe", o->rec.nprobe, "IVF lists probed per request (0: the index's)")->capture_default_str();
   cmd->add_option("--ad-column", o->rec.ad_column, "Item column grouping creatives into ads")->capture_default_str();
+  cmd->add_option("--creatives", o->rec.creatives,
+                  "Creative variants (adrec creatives): a bandit picks one per answered ad and learns from events that "
+                  "name it (creative_id)");
+  cmd->add_option("--creative-policy", o->rec.creative_policy, "The creative bandit: thompson, linucb, random or first")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"thompson", "linucb", "random", "first"}));
   cmd->add_option("--max-per-advertiser", o->rec.rerank.max_per_advertiser, "Ads of one advertiser per answer (0: no limit)")->capture_default_str();
   cmd->add_option("--frequency-cap", o->rec.rerank.frequency_cap, "Impressions of an item per user per window (0: no cap)")->capture_default_str();
   cmd->add_option("--frequency-window", o->rec.rerank.frequency_window_s, "Frequency-cap window, seconds")->capture_default_str();

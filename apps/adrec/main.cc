@@ -24,6 +24,8 @@ int main(int argc, char** argv) {
   adrec::cli::AddEmbedTextCommand(app, ctx);
   adrec::cli::AddEmbedCommand(app, ctx);
   adrec::cli::AddTagCommand(app, ctx);
+  adrec::cli::AddCreativesCommand(app, ctx);
+  adrec::cli::AddSimulateCommand(app, ctx);
 #ifdef ADREC_HAVE_FAISS
   adrec::cli::AddIndexCommand(app, ctx);
 #endif

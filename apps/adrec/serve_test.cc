@@ -494,6 +494,67 @@ TEST_F(ServeTest, PrecisionFlagPicksTheRankersArithmetic) {
   EXPECT_EQ(b.Signal(SIGTERM), 0);
 }
 
+// Creative variants: the answer names the bandit's pick, the events that name it teach the
+// bandit, and a restarted server rebuilds what it learned from the stored log.
+TEST_F(ServeTest, TheCreativeBanditPicksVariantsAndLearnsFromTheirEvents) {
+  std::string out;
+  const fs::path variants = Dir() / "creatives.jsonl";
+  ASSERT_EQ(RunAdrec("creatives --data " + (Dir() / "world").string() + " --out " + variants.string() + " --per-ad 3", &out), 0)
+      << out;
+  const std::string state = (Dir() / "state-creatives").string();
+  std::string shown, ad;
+  {
+    ServerProcess s(Dir(), Args(state, {"--creatives", variants.string(), "--creative-policy", "thompson"}));
+    ASSERT_GT(s.port(), 0) << s.Log();
+    Client c(s.port());
+    const json r = Recommend(c, "u0000012", 5);
+    ASSERT_FALSE(r["items"].empty());
+    for (const json& it : r["items"]) {
+      const std::string id = it["creative_id"], item = it["item_id"];
+      EXPECT_EQ(id.rfind(item + "~", 0), 0u) << "a variant of the answered ad: " << it.dump();
+      EXPECT_FALSE(it["creative_title"].get<std::string>().empty());
+    }
+    shown = r["items"][0]["creative_id"];
+    ad = r["items"][0]["item_id"];
+    json events = json::array();
+    for (int i = 0; i < 4; ++i) {
+      json e = Event("cr-i" + std::to_string(i), "u0000012", ad, "impression", kNow + i);
+      e["creative_id"] = shown;
+      events.push_back(e);
+    }
+    json click = Event("cr-c0", "u0000012", ad, "click", kNow + 2);
+    click["creative_id"] = shown;
+    events.push_back(click);
+    json stranger = Event("cr-x", "u0000012", ad, "impression", kNow + 5);
+    stranger["creative_id"] = "no-such-variant";
+    events.push_back(stranger);
+    ASSERT_EQ(c.Post("/v1/events", {{"events", events}}).status, 200);
+    ASSERT_EQ(c.Post("/v1/events", {{"events", events}}).status, 200);  // a retry teaches nothing twice
+    const json stats = c.Get("/v1/models").Json()["creatives"];
+    EXPECT_EQ(stats["policy"], "thompson");
+    EXPECT_EQ(stats["impressions"], 4);
+    EXPECT_EQ(stats["clicks"], 1);
+    EXPECT_EQ(stats["unknown_creative_events"], 1);
+    EXPECT_EQ(stats["ads"], 120);
+    EXPECT_EQ(s.Signal(SIGTERM), 0);
+  }
+  ServerProcess again(Dir(), Args(state, {"--creatives", variants.string()}));
+  ASSERT_GT(again.port(), 0) << again.Log();
+  Client c(again.port());
+  const json stats = c.Get("/v1/models").Json()["creatives"];
+  EXPECT_EQ(stats["impressions"], 4) << "rebuilt from the stored events";
+  EXPECT_EQ(stats["clicks"], 1);
+  EXPECT_EQ(again.Signal(SIGTERM), 0);
+  // A variants file naming an ad the catalogue lacks stops the start with a message that says so.
+  ASSERT_TRUE(adrec::AtomicWriteFile(Dir() / "bad-creatives.jsonl",
+                                     "{\"id\": \"zz~0\", \"ad_id\": \"zz\", \"title\": \"A title\"}\n").ok());
+  ASSERT_NE(RunAdrec("serve --bundle " + (Dir() / "current").string() + " --data " + (Dir() / "world").string() + " --state " +
+                         (Dir() / "state-bad-creatives").string() + " --port 0 --creatives " + (Dir() / "bad-creatives.jsonl").string(),
+                     &out),
+            0);
+  EXPECT_NE(out.find("creative variant 'zz~0' is of ad 'zz', which the catalogue does not have"), std::string::npos) << out;
+}
+
 // Impressions of known users and ads, a click after every third, posted in requests of 50.
 size_t PostImpressionsAndClicks(Client& c, const std::string& prefix, int impressions, uint32_t ts0) {
   size_t accepted = 0;

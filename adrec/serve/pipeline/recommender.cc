@@ -17,6 +17,7 @@
 #include <unordered_set>
 
 #include "adrec/core/log_line.h"
+#include "adrec/creative/chooser.h"
 #include "adrec/data/dataset_io.h"
 #include "adrec/data/split.h"
 #include "adrec/index/vector_index.h"
@@ -215,6 +216,10 @@ struct Recommender::Impl {
   RecommenderOptions options;
   EventStore* store = nullptr;
   std::unique_ptr<BudgetPacer> pacer;
+  std::unique_ptr<creative::CreativeChooser> chooser;  // with --creatives
+  Status StartCreatives();
+  // Teaches the bandit from an event that names a variant; true when it did.
+  bool Feedback(const data::Dataset& cat, const StoredEvent& e);
 
   mutable std::mutex models_mu;
   std::shared_ptr<ServingModels> models;
@@ -475,6 +480,12 @@ struct Recommender::Impl {
           RecommendedItem it;
           it.creative_id = cat.items.Name(c.item);
           it.item_id = m.ad_names ? m.ad_names->Name(c.ad) : it.creative_id;
+          if (chooser) {
+            if (const creative::CreativeVariant* v = chooser->Choose(it.item_id, rows[r].user, rows[r].scene, c.pctr)) {
+              it.creative_id = v->id;
+              it.creative_title = v->title;
+            }
+          }
           it.pctr = c.pctr;
           it.pcvr = c.pcvr;
           it.ecpm = c.ecpm;
@@ -545,6 +556,7 @@ StatusOr<std::unique_ptr<Recommender>> Recommender::Start(RecommenderOptions opt
     }
   }
   impl->pacer = std::make_unique<BudgetPacer>(std::move(budgets));
+  if (!impl->options.creatives.empty()) ADREC_RETURN_IF_ERROR(impl->StartCreatives().WithContext("--creatives"));
   Impl* raw = impl.get();
   impl->batcher = std::thread([raw] { raw->Loop(); });
   impl->ranker_thread = std::thread([raw] { raw->RankLoop(); });
@@ -552,6 +564,31 @@ StatusOr<std::unique_ptr<Recommender>> Recommender::Start(RecommenderOptions opt
   ADREC_RETURN_IF_ERROR(raw->WarmUp(raw->Current()));
   if (raw->options.watch_seconds > 0) raw->watcher = std::thread([raw] { raw->WatchLoop(); });
   return rec;
+}
+
+// The variants, the bandit, and what the store's log already says about them: the bandit's
+// state is rebuilt from the events, so a restarted server goes on from what it had learned.
+Status Recommender::Impl::StartCreatives() {
+  ADREC_ASSIGN_OR_RETURN(std::vector<creative::CreativeVariant> variants, creative::ReadVariants(options.creatives));
+  const data::Dataset& cat = models->catalogue();
+  ADREC_ASSIGN_OR_RETURN(chooser, creative::CreativeChooser::Create(cat, std::move(variants), options.creative_policy));
+  uint64_t position = 0, replayed = 0;
+  for (;;) {
+    ADREC_ASSIGN_OR_RETURN(std::vector<LoggedEvent> log, store->ReadLog(position, 10000));
+    if (log.empty()) break;
+    for (const LoggedEvent& l : log) {
+      position = l.position;
+      replayed += Feedback(cat, l.event);
+    }
+  }
+  LogInfo("creatives: " + chooser->Stats().dump() + "; " + std::to_string(replayed) + " events of the log replayed into the bandit");
+  return Status::Ok();
+}
+
+bool Recommender::Impl::Feedback(const data::Dataset& cat, const StoredEvent& e) {
+  if (!chooser || e.creative_id.empty()) return false;
+  if (e.action != data::Action::kImpression && e.action != data::Action::kClick) return false;
+  return chooser->Feedback(e.creative_id, cat.users.Find(e.user_id), SceneCode(cat, e.scene), e.action == data::Action::kClick);
 }
 
 StatusOr<Recommendation> Recommender::Recommend(const RecommendRequest& request) {
@@ -606,6 +643,12 @@ StatusOr<size_t> Recommender::Ingest(const std::vector<EventIn>& events) {
   for (const EventIn& e : events) stored.push_back({e.event_id, e.user_id, e.item_id, e.action, e.ts, e.scene, e.value, e.position, e.creative_id});
   std::vector<bool> fresh;
   ADREC_ASSIGN_OR_RETURN(size_t accepted, impl_->store->Append(stored, &fresh));
+  if (impl_->chooser) {
+    const auto m = impl_->Current();
+    for (size_t i = 0; i < stored.size(); ++i) {
+      if (fresh[i]) impl_->Feedback(m->catalogue(), stored[i]);  // a retried event teaches once
+    }
+  }
   if (!impl_->pacer->empty()) {
     const auto m = impl_->Current();
     for (size_t i = 0; i < events.size(); ++i) {
@@ -663,7 +706,11 @@ StatusOr<ordered_json> Recommender::User(const std::string& user_id, size_t limi
 
 Status Recommender::Reload() { return impl_->Reload(); }
 
-ordered_json Recommender::Models() const { return impl_->Current()->info; }
+ordered_json Recommender::Models() const {
+  ordered_json info = impl_->Current()->info;
+  if (impl_->chooser) info["creatives"] = impl_->chooser->Stats();
+  return info;
+}
 std::string Recommender::version() const { return impl_->Current()->version; }
 
 size_t Recommender::queue_depth() const {

@@ -52,6 +52,10 @@ struct RecommenderOptions {
   // Item column grouping creatives into ads (one answer per ad, its best creative by pCTR);
   // absent from the catalogue: every item is its own ad and creative.
   std::string ad_column = "ad";
+  // Creative variants (adrec creatives) and the bandit that picks one per answered ad
+  // (creative/bandit.h: thompson, linucb, random, first); empty: the best-pCTR creative.
+  std::filesystem::path creatives;
+  std::string creative_policy = "thompson";
   RerankOptions rerank;
   // Daily budgets by advertiser name (the catalogue's advertiser column); others are unpaced.
   std::unordered_map<std::string, double> daily_budgets;
@@ -60,6 +64,7 @@ struct RecommenderOptions {
 struct RecommendedItem {
   std::string item_id;      // the ad
   std::string creative_id;  // the creative shown (the item itself without ad groups)
+  std::string creative_title;  // the chosen variant's text (with --creatives)
   float score = 0.f;        // what the answer is ordered by: eCPM
   float pctr = 0.f, pcvr = 1.f;
   double ecpm = 0;

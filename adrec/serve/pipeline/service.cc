@@ -118,6 +118,7 @@ HttpResponse Service::Recommend(const HttpRequest& req) {
   for (const RecommendedItem& it : rec->items) {
     items.push_back({{"item_id", it.item_id}, {"creative_id", it.creative_id}, {"score", it.score},
                      {"pctr", it.pctr}, {"pcvr", it.pcvr}, {"ecpm", it.ecpm}});
+    if (!it.creative_title.empty()) items.back()["creative_title"] = it.creative_title;
   }
   return Json(200, {{"items", items},
                     {"model_version", rec->model_version},
