@@ -14,7 +14,7 @@ class Log {
  public:
   serve::LoggedEvent Next(const std::string& user, const std::string& item, Action a, uint32_t ts) {
     ++position_;
-    return {position_, {"e" + std::to_string(position_), user, item, a, ts, "feed", 0.f}};
+    return {position_, {"e" + std::to_string(position_), user, item, a, ts, "feed", 0.f, 0, ""}};
   }
 
  private:

@@ -13,7 +13,7 @@ namespace adrec::serve {
 namespace {
 
 StoredEvent Ev(std::string id, std::string user, std::string item, data::Action a, uint32_t ts) {
-  return {std::move(id), std::move(user), std::move(item), a, ts, "feed", 0.f};
+  return {std::move(id), std::move(user), std::move(item), a, ts, "feed", 0.f, 0, ""};
 }
 
 // The contract both backends keep, run against each for real (a RocksDB directory, a started
