@@ -7,6 +7,8 @@
 #include "adrec/data/split.h"
 #include "adrec/models/bundle.h"
 #include "adrec/tensor/tensor_io.h"
+#include "adrec/train/adversarial.h"
+#include "adrec/train/losses.h"
 #include "adrec/train/train_config.h"
 
 namespace adrec::train {
@@ -178,7 +180,17 @@ eval::CtrPredictions Predict(RankingModel& m, const data::Dataset& ds, const dat
   data::Batch batch;
   while (stream.Next(&batch)) {
     auto lookup = m.embeddings->Forward(batch, /*train=*/false, /*step=*/0);
-    torch::Tensor prob = torch::sigmoid(m.net->forward(lookup.input).to(torch::kFloat32)).contiguous().cpu();
+    embedding::ModelInput input = lookup.input;
+    if (options.perturb != nullptr) {
+      const auto dev = input.scene.device();
+      const int64_t B = static_cast<int64_t>(batch.size), TT = static_cast<int64_t>(T);
+      const torch::Tensor labels = torch::from_blob(batch.labels.data(), {B, TT}, torch::kFloat32).to(dev);
+      const torch::Tensor mask = torch::from_blob(batch.mask.data(), {B, TT}, torch::kFloat32).to(dev);
+      const torch::Tensor weights = torch::ones({TT}, torch::TensorOptions().device(dev));
+      const InputLoss loss = [&](const embedding::ModelInput& x) { return MaskedBce(m.net->forward(x), labels, mask, weights); };
+      input = Perturbed(input, AdversarialDelta(loss, input, *options.perturb));
+    }
+    torch::Tensor prob = torch::sigmoid(m.net->forward(input).to(torch::kFloat32)).contiguous().cpu();
     const float* pr = prob.data_ptr<float>();
     p.pred.insert(p.pred.end(), pr, pr + batch.size * T);
     p.labels.insert(p.labels.end(), batch.labels.begin(), batch.labels.end());

@@ -80,8 +80,13 @@ data::ActionMask BundleHistoryMask(const nlohmann::json& manifest, const data::D
 // InvalidArgument naming both otherwise.
 Status CheckBundleData(const nlohmann::json& manifest, const std::filesystem::path& bundle, const data::Dataset& ds);
 
+struct AdversarialOptions;
+
 struct PredictOptions {
   size_t batch_size = 8192;
+  // Scores the samples at adversarially perturbed embeddings (adversarial.h), against their own
+  // labels: the AUC under perturbation. nullptr: clean.
+  const AdversarialOptions* perturb = nullptr;
   size_t threads = 0;
   bool with_truth = false;  // copy the primary target's ground truth into the result
   int primary = 0;

@@ -19,6 +19,7 @@
 #include "adrec/data/split.h"
 #include "adrec/models/bundle.h"
 #include "adrec/tensor/device.h"
+#include "adrec/train/adversarial.h"
 #include "adrec/train/autocast.h"
 #include "adrec/train/ctrl.h"
 #include "adrec/train/losses.h"
@@ -72,6 +73,9 @@ struct TrainSettings {
   bool logq_correction = true;
   bool l2_normalize = true;         // cosine similarity; the index then holds unit vectors
   int64_t eval_queries = 5000;      // valid positives per retrieval evaluation (a seeded sample)
+  // train.adversarial (none | fgsm | pgd), adv_eps, adv_weight, adv_steps: the loss at
+  // adversarially perturbed embeddings joins the clean loss (adversarial.h; pointwise only).
+  AdversarialOptions adversarial;
   bool retrieval() const { return objective == "in_batch_softmax"; }
 };
 
@@ -107,7 +111,17 @@ Status ReadSettings(Config& cfg, TrainSettings* s) {
   ADREC_RETURN_IF_ERROR(cfg.Get("train.logq_correction", &s->logq_correction));
   ADREC_RETURN_IF_ERROR(cfg.Get("train.l2_normalize", &s->l2_normalize));
   ADREC_RETURN_IF_ERROR(cfg.Get("train.eval_queries", &s->eval_queries));
+  ADREC_RETURN_IF_ERROR(cfg.Get("train.adversarial", &s->adversarial.method));
+  ADREC_RETURN_IF_ERROR(cfg.Get("train.adv_eps", &s->adversarial.eps));
+  ADREC_RETURN_IF_ERROR(cfg.Get("train.adv_weight", &s->adversarial.weight));
+  int64_t adv_steps = s->adversarial.steps;
+  ADREC_RETURN_IF_ERROR(cfg.Get("train.adv_steps", &adv_steps));
+  s->adversarial.steps = static_cast<int>(std::clamp<int64_t>(adv_steps, 0, 1000));
   const std::string src = cfg.source() + ": ";
+  ADREC_RETURN_IF_ERROR(CheckAdversarial(s->adversarial, src + "train.adversarial"));
+  if (s->adversarial.enabled() && s->objective != "pointwise") {
+    return InvalidArgumentError(src + "train.adversarial applies to the pointwise objective only");
+  }
   if (s->objective != "pointwise" && s->objective != "in_batch_softmax") {
     return InvalidArgumentError(src + "train.objective '" + s->objective + "' is not one of pointwise, in_batch_softmax");
   }
@@ -398,7 +412,15 @@ StatusOr<TrainChunk> RankingTask::Train(const RunProgress& p, Progress& progress
   const int64_t B = static_cast<int64_t>(batch_.size), T = static_cast<int64_t>(spec_.targets.size());
   torch::Tensor labels = torch::from_blob(batch_.labels.data(), {B, T}, torch::kFloat32).to(device_);
   torch::Tensor mask = torch::from_blob(batch_.mask.data(), {B, T}, torch::kFloat32).to(device_);
-  return ApplyLoss(MaskedBce(logits, labels, mask, target_weights_), lookup, batch_.size, p, progress);
+  torch::Tensor loss = MaskedBce(logits, labels, mask, target_weights_);
+  if (s_.adversarial.enabled()) {
+    const InputLoss at = [&](const embedding::ModelInput& x) {
+      return MaskedBce(MaybeAutocastBf16(autocast, [&] { return model_.net->forward(x); }), labels, mask, target_weights_);
+    };
+    const std::vector<torch::Tensor> delta = AdversarialDelta(at, lookup.input, s_.adversarial);
+    loss = loss + s_.adversarial.weight * at(Perturbed(lookup.input, delta));
+  }
+  return ApplyLoss(loss, lookup, batch_.size, p, progress);
 }
 
 StatusOr<TrainChunk> RankingTask::ApplyLoss(const torch::Tensor& loss, embedding::EmbeddingCollection::Lookup& lookup,
@@ -498,6 +520,10 @@ void RankingTask::AddManifestFields(ordered_json* m) const {
                   {"users", ds_.num_users()},
                   {"items", ds_.num_items()}};
   if (!ctrl_summary_.is_null()) (*m)["ctrl"] = ctrl_summary_;
+  if (s_.adversarial.enabled()) {
+    (*m)["adversarial"] = {{"method", s_.adversarial.method}, {"eps", s_.adversarial.eps},
+                           {"weight", s_.adversarial.weight}, {"steps", s_.adversarial.steps}};
+  }
   if (s_.retrieval()) {
     (*m)["retrieval"] = {{"objective", s_.objective},
                          {"l2_normalize", s_.l2_normalize},
@@ -566,6 +592,19 @@ StatusOr<ordered_json> EvaluateRanking(const EvalOptions& o) {
     out["part"] = o.part;
     const ordered_json report = eval::CtrReport(p);
     for (auto it = report.begin(); it != report.end(); ++it) out[it.key()] = *it;
+    if (o.perturb != "none") {
+      AdversarialOptions adv;
+      adv.method = o.perturb;
+      adv.eps = o.perturb_eps;
+      adv.steps = o.perturb_steps;
+      ADREC_RETURN_IF_ERROR(CheckAdversarial(adv, "--perturb"));
+      po.perturb = &adv;
+      po.with_truth = false;
+      const ordered_json attacked = eval::CtrReport(Predict(m, ds, samples, po));
+      out["adversarial"] = {{"method", adv.method}, {"eps", adv.eps}, {"steps", adv.method == "pgd" ? adv.steps : 1},
+                            {"auc", attacked["auc"]}, {"logloss", attacked["logloss"]},
+                            {"auc_drop", report["auc"].get<double>() - attacked["auc"].get<double>()}};
+    }
     return out;
   } catch (const c10::Error& e) {
     return InternalError(std::string("libtorch: ") + e.what_without_backtrace());

@@ -58,6 +58,11 @@ struct EvalOptions {
   // Ranking bundles: test items with fewer train-part samples than this are reported as cold
   // (report key "items"); 0 = no cold/warm report.
   uint32_t cold_threshold = 5;
+  // Ranking bundles: also score the part at adversarially perturbed embeddings (fgsm | pgd,
+  // radius perturb_eps relative to each sample's embedding norm; report key "adversarial").
+  std::string perturb = "none";
+  double perturb_eps = 0.1;
+  int perturb_steps = 3;
 };
 
 // Top-level "auc", "gauc", "logloss", "ne" of the primary target, then "targets" (each target),

@@ -300,6 +300,23 @@ TEST_F(CliTrainTest, TrainThenEvalPrintTheMetricsOfThePrimaryTarget) {
   EXPECT_NEAR(mb["logloss"].get<double>(), m["logloss"].get<double>(), 0.01) << b.out;
   EXPECT_NE(Run("eval --data " + world + " --bundle " + Path("bundle") + " --precision fp8 -q").exit_code, 0);
 
+  // Adversarial robustness: the same bundle scored at embeddings moved against each sample's
+  // label ranks worse; a bundle trained adversarially (the shipped config) loses less of its AUC.
+  const std::string perturb = " --split test --perturb fgsm --perturb-eps 0.1 --json -q";
+  RunResult pe = Run("eval --data " + world + " --bundle " + Path("bundle") + perturb);
+  ASSERT_EQ(pe.exit_code, 0) << pe.err;
+  const json plain_adv = pe.Json()["adversarial"];
+  EXPECT_EQ(plain_adv["method"], "fgsm");
+  EXPECT_LT(plain_adv["auc"].get<double>(), m["auc"].get<double>() - 0.02) << pe.out;
+  EXPECT_NEAR(plain_adv["auc_drop"].get<double>(), m["auc"].get<double>() - plain_adv["auc"].get<double>(), 1e-12);
+  const std::string adv_config = std::string(adrec::build_paths::SourceDir()) + "/configs/synthetic_dcnv2_adv.toml";
+  RunResult ta = Run("train --data " + world + " --config " + adv_config + " --out " + Path("bundle-adv") + " --threads 2 --json -q");
+  ASSERT_EQ(ta.exit_code, 0) << ta.err;
+  RunResult pa = Run("eval --data " + world + " --bundle " + Path("bundle-adv") + perturb);
+  ASSERT_EQ(pa.exit_code, 0) << pa.err;
+  EXPECT_LT(pa.Json()["adversarial"]["auc_drop"].get<double>(), plain_adv["auc_drop"].get<double>()) << pa.out;
+  EXPECT_NE(Run("eval --data " + world + " --bundle " + Path("bundle") + " --perturb cw -q").exit_code, 0);
+
   // A second train into the same bundle is refused and leaves it intact.
   RunResult again = Run("train --data " + world + " --config " + config + " --out " + Path("bundle") + " --json -q");
   EXPECT_EQ(again.exit_code, 1);

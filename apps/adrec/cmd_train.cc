@@ -64,6 +64,14 @@ void AddEvalCommand(CLI::App& app, Context& ctx) {
                   "CPU multiplies bf16 natively)")
       ->capture_default_str()
       ->check(CLI::IsMember({"fp32", "bf16", "auto"}));
+  cmd->add_option("--perturb", o->perturb,
+                  "ctr: also score at adversarially perturbed embeddings (fgsm or pgd) and report the AUC under it")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"none", "fgsm", "pgd"}));
+  cmd->add_option("--perturb-eps", o->perturb_eps, "Perturbation radius, relative to each sample's embedding norm")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--perturb-steps", o->perturb_steps, "PGD steps")->capture_default_str()->check(CLI::Range(1, 100));
   AddJsonFlag(cmd, ctx);
   cmd->callback([o, &ctx] {
     ctx.run = [o, &ctx]() -> Status {
