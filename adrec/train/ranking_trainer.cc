@@ -5,7 +5,9 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
+#include <map>
 #include <numeric>
 #include <random>
 #include <set>
@@ -21,6 +23,7 @@
 #include "adrec/tensor/device.h"
 #include "adrec/train/adversarial.h"
 #include "adrec/train/autocast.h"
+#include "adrec/train/finetune.h"
 #include "adrec/train/ctrl.h"
 #include "adrec/train/losses.h"
 #include "adrec/models/two_tower.h"
@@ -156,6 +159,34 @@ Status ReadSettings(Config& cfg, TrainSettings* s) {
   return Status::Ok();
 }
 
+// The samples whose event is in one of `scenes` (scene names of ds); InvalidArgument names an
+// unknown scene.
+StatusOr<data::SampleSet> KeepScenes(data::SampleSet in, const data::Dataset& ds, const std::vector<std::string>& scenes,
+                                     size_t num_targets) {
+  if (scenes.empty()) return in;
+  std::vector<bool> keep(ds.scenes.size(), false);
+  for (const std::string& name : scenes) {
+    auto it = std::find(ds.scenes.begin(), ds.scenes.end(), name);
+    if (it == ds.scenes.end()) {
+      std::string known;
+      for (const std::string& s : ds.scenes) known += (known.empty() ? "" : ", ") + s;
+      return InvalidArgumentError("--scenes: the dataset has no scene '" + name + "' (it has " + known + ")");
+    }
+    keep[static_cast<size_t>(it - ds.scenes.begin())] = true;
+  }
+  data::SampleSet out;
+  out.history_actions = in.history_actions;
+  out.history = std::move(in.history);
+  const size_t T = num_targets;
+  for (size_t s = 0; s < in.size(); ++s) {
+    if (!keep[ds.events.scene[in.events[s]]]) continue;
+    out.events.push_back(in.events[s]);
+    out.labels.insert(out.labels.end(), in.labels.begin() + s * T, in.labels.begin() + (s + 1) * T);
+    out.mask.insert(out.mask.end(), in.mask.begin() + s * T, in.mask.begin() + (s + 1) * T);
+  }
+  return out;
+}
+
 double LearningRate(const TrainSettings& s, int64_t step, int64_t total_steps) {
   if (s.warmup_steps > 0 && step < s.warmup_steps) return s.lr * static_cast<double>(step + 1) / s.warmup_steps;
   const double span = std::max<double>(1.0, static_cast<double>(total_steps - s.warmup_steps));
@@ -235,6 +266,10 @@ class RankingTask : public TrainingTask {
     const uint64_t seen = samples_seen_ - samples_before_;
     (*summary)["samples_per_s"] = seconds > 0 ? static_cast<double>(seen) / seconds : 0.0;
     if (!ctrl_summary_.is_null()) (*summary)["ctrl"] = ctrl_summary_;
+    (*summary)["finetune"] = finetuner_->Summary();  // mode full (everything) without --init-from
+    if (!o_->init_from.empty()) (*summary)["finetune"]["init_from"] = o_->init_from.string();
+    if (!o_->scenes.empty()) (*summary)["sample_scenes"] = o_->scenes;
+    (*summary)["train_samples"] = train_.size();
   }
   StatusOr<TestReport> Test(EvalOptions eo) override {
     eo.batch_size = s_.eval_batch_size;
@@ -255,6 +290,9 @@ class RankingTask : public TrainingTask {
   data::FeatureSpec ctrl_spec_;   // the text fields only CTRL's pretraining reads
   ordered_json ctrl_summary_;     // what PretrainCtrl returned (null without a CTRL stage)
   data::SampleSet train_, valid_, test_;
+  std::unique_ptr<Finetuner> finetuner_;  // what of the network trains (all of it unless fine-tuning)
+  // --init-from: the trained bundle's network and embedding rows, which must fit this model.
+  Status InitFrom(const std::filesystem::path& bundle);
   torch::Device device_ = torch::kCPU;
   RankingModel model_;
   std::string model_name_;
@@ -299,9 +337,23 @@ Status RankingTask::Prepare(const RunContext& ctx) {
   ds_ = std::move(d.ds);
   split_ = std::move(d.split);
   spec_ = std::move(d.spec);
-  train_ = std::move(d.train);
-  valid_ = std::move(d.valid);
-  test_ = std::move(d.test);
+  const size_t num_targets = spec_.targets.size();
+  ADREC_ASSIGN_OR_RETURN(train_, KeepScenes(std::move(d.train), ds_, o_->scenes, num_targets));
+  ADREC_ASSIGN_OR_RETURN(valid_, KeepScenes(std::move(d.valid), ds_, o_->scenes, num_targets));
+  ADREC_ASSIGN_OR_RETURN(test_, KeepScenes(std::move(d.test), ds_, o_->scenes, num_targets));
+  if (train_.size() == 0) return FailedPreconditionError("no train samples in the scenes given (--scenes)");
+  if (o_->max_train_samples > 0 && train_.size() > o_->max_train_samples) {
+    const std::vector<uint64_t> keep = SeededSubset(train_.size(), o_->max_train_samples, o_->seed);  // sorted
+    data::SampleSet sub;
+    sub.history_actions = train_.history_actions;
+    sub.history = std::move(train_.history);
+    for (uint64_t s : keep) {
+      sub.events.push_back(train_.events[s]);
+      sub.labels.insert(sub.labels.end(), train_.labels.begin() + s * num_targets, train_.labels.begin() + (s + 1) * num_targets);
+      sub.mask.insert(sub.mask.end(), train_.mask.begin() + s * num_targets, train_.mask.begin() + (s + 1) * num_targets);
+    }
+    train_ = std::move(sub);
+  }
   if (ctrl_.enabled()) ADREC_RETURN_IF_ERROR(ctrl_spec_.Bind(ds_));
   primary_ = s_.primary_target.empty() ? 0 : spec_.TargetIndex(s_.primary_target);
   if (primary_ < 0) return InvalidArgumentError(o_->config.string() + ": train.primary_target '" + s_.primary_target + "' is not a target");
@@ -323,11 +375,18 @@ Status RankingTask::Prepare(const RunContext& ctx) {
     if (!InitOutputBias(*model_.net, BaseRates(train_))) LogWarn(model_name_ + ": no output bias found to start at the base rate");
   }
 
+  if (!o_->init_from.empty()) ADREC_RETURN_IF_ERROR(InitFrom(o_->init_from));
+  if (o_->finetune != "full" && o_->init_from.empty()) {
+    return InvalidArgumentError("--finetune " + o_->finetune + " trains part of a trained model: give it with --init-from");
+  }
+  if (o_->finetune == "lora" && o_->resume) return InvalidArgumentError("--resume: a LoRA fine-tune does not checkpoint its adapters");
+  ADREC_ASSIGN_OR_RETURN(Finetuner ft, Finetuner::Create(*model_.net, {o_->finetune, o_->lora_rank}, o_->seed));
+  finetuner_ = std::make_unique<Finetuner>(std::move(ft));
   if (s_.optimizer == "adamw") {
-    opt_ = std::make_unique<torch::optim::AdamW>(model_.net->parameters(),
+    opt_ = std::make_unique<torch::optim::AdamW>(finetuner_->trainable(),
                                                  torch::optim::AdamWOptions(s_.lr).weight_decay(s_.weight_decay));
   } else {
-    opt_ = std::make_unique<torch::optim::Adam>(model_.net->parameters(),
+    opt_ = std::make_unique<torch::optim::Adam>(finetuner_->trainable(),
                                                 torch::optim::AdamOptions(s_.lr).weight_decay(s_.weight_decay));
   }
   std::vector<float> w;
@@ -337,6 +396,39 @@ Status RankingTask::Prepare(const RunContext& ctx) {
   LogInfo(model_name_ + ": " + std::to_string(train_.size()) + " train / " + std::to_string(valid_.size()) + " valid / " +
           std::to_string(test_.size()) + " test samples, " + std::to_string(spec_.targets.size()) + " targets, split " +
           split_.method);
+  return Status::Ok();
+}
+
+Status RankingTask::InitFrom(const std::filesystem::path& bundle) {
+  ADREC_ASSIGN_OR_RETURN(LoadedBundle from, LoadBundle(bundle, device_));
+  if (from.manifest.value("model", "") != model_name_) {
+    return InvalidArgumentError("--init-from " + bundle.string() + " holds a " + from.manifest.value("model", std::string("?")) +
+                                " model; this run trains " + model_name_);
+  }
+  torch::NoGradGuard no_grad;
+  auto src = from.model.net->named_parameters(), dst = model_.net->named_parameters();
+  for (auto& item : dst) {
+    const std::string& name = item.key();
+    torch::Tensor& p = item.value();
+    const torch::Tensor* s = src.find(name);
+    if (s == nullptr || !s->sizes().equals(p.sizes())) {
+      return InvalidArgumentError("--init-from " + bundle.string() + ": parameter '" + name +
+                                  "' is missing or has another shape there; fine-tune with the config it was trained with");
+    }
+    p.copy_(*s);
+  }
+  auto src_b = from.model.net->named_buffers();
+  for (auto& item : model_.net->named_buffers()) {
+    if (const torch::Tensor* s = src_b.find(item.key()); s != nullptr && s->sizes().equals(item.value().sizes())) {
+      item.value().copy_(*s);
+    }
+  }
+  std::map<std::string, torch::Tensor> rows;
+  for (auto& [name, t] : from.model.embeddings->State(/*with_optimizer=*/false)) rows[name] = t;
+  if (Status s = model_.embeddings->LoadState(rows, /*with_optimizer=*/false); !s.ok()) {
+    return Status(s.code(), "--init-from " + bundle.string() + ": " + s.message());
+  }
+  LogInfo("initialised from " + bundle.string());
   return Status::Ok();
 }
 
@@ -406,7 +498,7 @@ StatusOr<TrainChunk> RankingTask::Train(const RunProgress& p, Progress& progress
   const double lr = LearningRate(s_, p.step, total_steps_);
   for (auto& g : opt_->param_groups()) g.options().set_lr(lr);
   if (s_.retrieval()) return RetrievalStep(p, progress);
-  auto lookup = model_.embeddings->Forward(batch_, /*train=*/true, p.step);
+  auto lookup = model_.embeddings->Forward(batch_, /*train=*/!finetuner_->embeddings_frozen(), p.step);
   const bool autocast = device_.is_cuda() && s_.bf16;
   torch::Tensor logits = MaybeAutocastBf16(autocast, [&] { return model_.net->forward(lookup.input); });
   const int64_t B = static_cast<int64_t>(batch_.size), T = static_cast<int64_t>(spec_.targets.size());
@@ -434,9 +526,11 @@ StatusOr<TrainChunk> RankingTask::ApplyLoss(const torch::Tensor& loss, embedding
   }
   opt_->zero_grad();
   loss.backward();
-  if (s_.clip_norm > 0) torch::nn::utils::clip_grad_norm_(model_.net->parameters(), s_.clip_norm);
+  finetuner_->BeforeStep();
+  if (s_.clip_norm > 0) torch::nn::utils::clip_grad_norm_(finetuner_->trainable(), s_.clip_norm);
   opt_->step();
-  model_.embeddings->Step(lookup, p.step);
+  finetuner_->AfterStep();
+  if (!finetuner_->embeddings_frozen()) model_.embeddings->Step(lookup, p.step);
   samples_seen_ += samples;
   progress.Add(samples);
   chunk.steps = 1;
@@ -520,6 +614,11 @@ void RankingTask::AddManifestFields(ordered_json* m) const {
                   {"users", ds_.num_users()},
                   {"items", ds_.num_items()}};
   if (!ctrl_summary_.is_null()) (*m)["ctrl"] = ctrl_summary_;
+  if (!o_->scenes.empty()) (*m)["sample_scenes"] = o_->scenes;
+  if (!o_->init_from.empty()) {
+    (*m)["finetune"] = finetuner_->Summary();
+    (*m)["finetune"]["init_from"] = std::filesystem::absolute(o_->init_from).string();
+  }
   if (s_.adversarial.enabled()) {
     (*m)["adversarial"] = {{"method", s_.adversarial.method}, {"eps", s_.adversarial.eps},
                            {"weight", s_.adversarial.weight}, {"steps", s_.adversarial.steps}};
@@ -566,6 +665,10 @@ StatusOr<ordered_json> EvaluateRanking(const EvalOptions& o) {
       split_ptr = &split;
     }
     ADREC_ASSIGN_OR_RETURN(data::SampleSet samples, data::MakeSamples(ds, m.spec, split_ptr, part));
+    // A bundle trained on some scenes is evaluated on them.
+    const std::vector<std::string> scenes =
+        o.scenes.empty() ? b.manifest.value("sample_scenes", std::vector<std::string>{}) : o.scenes;
+    ADREC_ASSIGN_OR_RETURN(samples, KeepScenes(std::move(samples), ds, scenes, m.spec.targets.size()));
     if (samples.size() == 0) return FailedPreconditionError("no samples in the '" + o.part + "' part");
     PredictOptions po;
     po.batch_size = o.batch_size;

@@ -31,6 +31,17 @@ struct TrainOptions {
   const std::atomic<bool>* stop = nullptr;
   // Stops after this many steps as if interrupted (tests of --resume); 0 = no limit.
   int64_t max_steps = 0;
+  // Ranking: samples of these scenes only, in every part (the bundle remembers them and is
+  // evaluated on them); empty = all.
+  std::vector<std::string> scenes;
+  // Ranking: at most this many train samples, a seeded subset in dataset order (a scene or
+  // market with little data, simulated); 0 = all.
+  uint64_t max_train_samples = 0;
+  // Ranking: start from this bundle's weights (same features and model), and what to train of
+  // them (finetune.h: full, head, lora with lora_rank).
+  std::filesystem::path init_from;
+  std::string finetune = "full";
+  int lora_rank = 4;
 };
 
 // Returns the summary printed by `adrec train --json`: "bundle", "model", "steps", "epochs",
@@ -60,6 +71,7 @@ struct EvalOptions {
   uint32_t cold_threshold = 5;
   // Ranking bundles: also score the part at adversarially perturbed embeddings (fgsm | pgd,
   // radius perturb_eps relative to each sample's embedding norm; report key "adversarial").
+  std::vector<std::string> scenes;  // ranking: only these scenes' samples (default: the bundle's own)
   std::string perturb = "none";
   double perturb_eps = 0.1;
   int perturb_steps = 3;

@@ -326,6 +326,48 @@ TEST_F(CliTrainTest, TrainThenEvalPrintTheMetricsOfThePrimaryTarget) {
 
 // The retrieval index of a two-tower bundle: built into the bundle, recorded in its manifest,
 // close to exact search, readable by Python's faiss; other bundles and bad kinds are refused.
+// Transfer: pre-train on some scenes, fine-tune on another with little data (full, head, LoRA);
+// each bundle remembers its scenes and is evaluated on them.
+TEST_F(CliTrainTest, FineTunesAPretrainedBundleOnAnotherScene) {
+  const std::string world = SmallWorld("world", 12, "--users 400 --ads 60 --advertisers 10 --days 5");
+  const std::string config = std::string(adrec::build_paths::SourceDir()) + "/configs/synthetic_dcnv2.toml";
+  RunResult pre = Run("train --data " + world + " --config " + config + " --scenes feed,app_store --out " + Path("pre") +
+                      " --threads 2 --json -q");
+  ASSERT_EQ(pre.exit_code, 0) << pre.err;
+  EXPECT_EQ(pre.Json()["sample_scenes"], json::array({"feed", "app_store"}));
+  EXPECT_EQ(pre.Json()["finetune"]["mode"], "full");
+  std::map<std::string, int64_t> trainable;
+  for (const char* mode : {"full", "head", "lora"}) {
+    RunResult ft = Run("train --data " + world + " --config " + config + " --scenes search --max-train-samples 300 --init-from " +
+                       Path("pre") + " --finetune " + mode + " --out " + Path(std::string("ft-") + mode) + " --threads 2 --json -q");
+    ASSERT_EQ(ft.exit_code, 0) << mode << ": " << ft.err;
+    const json s = ft.Json();
+    EXPECT_EQ(s["finetune"]["mode"], mode);
+    EXPECT_EQ(s["train_samples"], 300);
+    EXPECT_GT(s["test"]["auc"].get<double>(), 0.0);
+    trainable[mode] = s["finetune"]["trainable_params"].get<int64_t>();
+    // The bundle is evaluated on its own scene: the same figure as the run's test.
+    RunResult e = Run("eval --data " + world + " --bundle " + Path(std::string("ft-") + mode) + " --json -q");
+    ASSERT_EQ(e.exit_code, 0) << e.err;
+    EXPECT_DOUBLE_EQ(e.Json()["auc"].get<double>(), s["test"]["auc"].get<double>()) << mode;
+  }
+  EXPECT_LT(trainable["head"], trainable["lora"]);
+  EXPECT_LT(trainable["lora"], trainable["full"]);
+  // Evaluating the pre-trained bundle on the new scene: the zero-shot figure.
+  RunResult zero = Run("eval --data " + world + " --bundle " + Path("pre") + " --scenes search --json -q");
+  ASSERT_EQ(zero.exit_code, 0) << zero.err;
+  RunResult bad_scene = Run("train --data " + world + " --config " + config + " --scenes moon --out " + Path("x") + " --json -q");
+  EXPECT_NE(bad_scene.exit_code, 0);
+  EXPECT_NE(bad_scene.out.find("no scene 'moon'"), std::string::npos) << bad_scene.out;
+  RunResult no_init = Run("train --data " + world + " --config " + config + " --finetune lora --out " + Path("y") + " --json -q");
+  EXPECT_NE(no_init.exit_code, 0);
+  EXPECT_NE(no_init.out.find("--init-from"), std::string::npos) << no_init.out;
+  const std::string fm = std::string(adrec::build_paths::SourceDir()) + "/configs/synthetic_fm.toml";
+  RunResult other = Run("train --data " + world + " --config " + fm + " --init-from " + Path("pre") + " --out " + Path("z") + " --json -q");
+  EXPECT_NE(other.exit_code, 0);
+  EXPECT_NE(other.out.find("holds a dcnv2 model"), std::string::npos) << other.out;
+}
+
 TEST_F(CliTrainTest, IndexBuildsTheRetrievalIndexOfATwoTowerBundle) {
   const std::string world = SmallWorld("world", 12, "--users 3000 --ads 300 --advertisers 20 --days 7");
   const std::string src = adrec::build_paths::SourceDir();

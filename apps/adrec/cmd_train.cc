@@ -27,6 +27,18 @@ void AddTrainCommand(CLI::App& app, Context& ctx) {
   cmd->add_flag("--deterministic", o->deterministic, "Deterministic algorithms only (slower on CUDA)");
   cmd->add_option("--max-steps", o->max_steps, "Stop after this many steps with a checkpoint (0 = no limit)")
       ->capture_default_str();
+  cmd->add_option("--scenes", o->scenes, "Ranking: train and evaluate on samples of these scenes only (comma-separated)")
+      ->delimiter(',');
+  cmd->add_option("--max-train-samples", o->max_train_samples,
+                  "Ranking: train on at most this many samples, a seeded subset (little data, simulated; 0 = all)")
+      ->capture_default_str();
+  cmd->add_option("--init-from", o->init_from, "Ranking: start from this bundle's weights (same config), to fine-tune");
+  cmd->add_option("--finetune", o->finetune,
+                  "With --init-from: full (everything), head (output layers only) or lora (low-rank adapters on every "
+                  "matrix)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"full", "head", "lora"}));
+  cmd->add_option("--lora-rank", o->lora_rank, "LoRA's rank")->capture_default_str()->check(CLI::Range(1, 1024));
   AddJsonFlag(cmd, ctx);
   cmd->callback([o, &ctx] {
     ctx.run = [o, &ctx]() -> Status {
@@ -64,6 +76,8 @@ void AddEvalCommand(CLI::App& app, Context& ctx) {
                   "CPU multiplies bf16 natively)")
       ->capture_default_str()
       ->check(CLI::IsMember({"fp32", "bf16", "auto"}));
+  cmd->add_option("--scenes", o->scenes, "ctr: evaluate samples of these scenes only (default: those the bundle was trained on)")
+      ->delimiter(',');
   cmd->add_option("--perturb", o->perturb,
                   "ctr: also score at adversarially perturbed embeddings (fgsm or pgd) and report the AUC under it")
       ->capture_default_str()
