@@ -4,9 +4,11 @@
 #include <sstream>
 
 #include "adrec/core/file.h"
+#include "adrec/creative/decoder_variants.h"
 #include "adrec/creative/simulate.h"
 #include "adrec/creative/variants.h"
 #include "adrec/data/dataset_io.h"
+#include "adrec/text/decoder_train.h"
 #include "apps/adrec/cli.h"
 
 namespace adrec::cli {
@@ -66,10 +68,20 @@ nlohmann::ordered_json ReportJson(const creative::SimulateReport& r) {
 void AddCreativesCommand(CLI::App& app, Context& ctx) {
   auto data = std::make_shared<std::string>(), out = std::make_shared<std::string>();
   auto flags = std::make_shared<VariantFlags>();
+  auto train_decoder = std::make_shared<std::string>(), decoder = std::make_shared<std::string>();
+  auto dec_train = std::make_shared<text::DecoderTrainOptions>();
+  auto dec = std::make_shared<creative::DecoderVariantOptions>();
   CLI::App* cmd = app.add_subcommand(
       "creatives", "Write creative variants of every ad: templates over catalogue fields and a phrase book, filtered");
   cmd->add_option("--data", *data, "Dataset directory (the catalogue)")->required();
   cmd->add_option("--out", *out, "Variants file (JSON lines)")->required();
+  cmd->add_option("--train-decoder", *train_decoder,
+                  "First train a small Llama-shaped decoder on the catalogue's titles and save it here (a Hugging Face "
+                  "directory); its variants join the templates'");
+  cmd->add_option("--decoder-steps", dec_train->steps, "Training steps of --train-decoder")->capture_default_str();
+  cmd->add_option("--decoder", *decoder, "A decoder directory (Llama/Qwen2 with tokenizer.json) whose variants join the templates'");
+  cmd->add_option("--decoder-per-ad", dec->per_ad, "Decoder variants per ad at most")->capture_default_str();
+  cmd->add_option("--threads", dec_train->threads, "libtorch threads (0 = all cores)")->capture_default_str();
   AddVariantFlags(cmd, flags.get());
   AddJsonFlag(cmd, ctx);
   cmd->callback([=, &ctx] {
@@ -77,9 +89,30 @@ void AddCreativesCommand(CLI::App& app, Context& ctx) {
       ADREC_ASSIGN_OR_RETURN(data::Dataset ds, data::ReadDataset(*data));
       creative::GenerateReport rep;
       ADREC_ASSIGN_OR_RETURN(std::vector<creative::CreativeVariant> v, MakeVariants(ds, *flags, &rep));
+      nlohmann::ordered_json result = {{"ads", rep.ads}, {"variants", rep.variants}, {"rejected", rep.rejected},
+                                       {"rejections", rep.rejections}};
+      std::string model = *decoder;
+      if (!train_decoder->empty()) {
+        dec_train->seed = flags->templates.seed;
+        dec_train->show_progress = !ctx.quiet;
+        dec_train->stop = StopOnSignals();
+        ADREC_ASSIGN_OR_RETURN(result["decoder_training"],
+                               text::TrainByteDecoder(creative::DecoderCorpus(ds), *train_decoder, *dec_train));
+        if (model.empty()) model = *train_decoder;
+      }
+      if (!model.empty()) {
+        dec->seed = flags->templates.seed;
+        dec->filter = flags->templates.filter;
+        creative::GenerateReport drep;
+        ADREC_ASSIGN_OR_RETURN(std::vector<creative::CreativeVariant> dv,
+                               creative::GenerateDecoderVariants(ds, model, *dec, &drep));
+        v.insert(v.end(), dv.begin(), dv.end());
+        result["decoder"] = {{"model", model}, {"variants", drep.variants}, {"rejected", drep.rejected},
+                             {"rejections", drep.rejections}};
+      }
       ADREC_RETURN_IF_ERROR(creative::WriteVariants(*out, v));
-      PrintResult(ctx, {{"ads", rep.ads}, {"variants", rep.variants}, {"rejected", rep.rejected},
-                        {"rejections", rep.rejections}, {"out", *out}});
+      result["out"] = *out;
+      PrintResult(ctx, result);
       return Status::Ok();
     };
   });

@@ -17,6 +17,12 @@ models load from directories only).
         [2, 10, vocab] (float32), prompt [6] and generated (model.generate(do_sample=False,
         max_new_tokens=N): the new token IDs only).
 
+    decoder_models.py generate MODEL_DIR PROMPT [--new-tokens 24]
+        A model directory as a user has it (config.json, model.safetensors, tokenizer.json, e.g.
+        one `adrec creatives --train-decoder` wrote): the prompt through its tokenizer.json
+        (the `tokenizers` library, <s> first), model.generate(do_sample=False); prints one JSON
+        line {"prompt_ids": [...], "generated": [...], "text": "..."}.
+
     decoder_models.py speed MODEL_DIR [--prompt-len 16] [--new-tokens 64] [--threads 2]
                             [--repeats 3] [--device cpu|cuda] [--bf16 0|1] [--json]
         Tokens/s of greedy model.generate (float32 unless --bf16, sdpa attention, KV cache): the
@@ -151,6 +157,23 @@ def cmd_speed(args) -> int:
     return 0
 
 
+def cmd_generate(args) -> int:
+    import json
+
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(os.path.join(args.model_dir, "tokenizer.json"))
+    model = load_decoder(args.model_dir)
+    bos = model.config.bos_token_id
+    ids = ([bos] if bos is not None else []) + tok.encode(args.prompt, add_special_tokens=False).ids
+    with torch.no_grad():
+        out = model.generate(torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+                             do_sample=False, max_new_tokens=args.new_tokens, pad_token_id=model.config.pad_token_id)
+    new = out[0, len(ids):].tolist()
+    print(json.dumps({"prompt_ids": ids, "generated": new, "text": tok.decode(new, skip_special_tokens=True)}))
+    return 0
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -171,6 +194,12 @@ def main() -> int:
     t.add_argument("--rope-theta", type=float, default=10000.0)
     t.add_argument("--head-dim", type=int, default=0, help="0: hidden / heads")
     t.set_defaults(fn=cmd_tiny)
+
+    g = sub.add_parser("generate")
+    g.add_argument("model_dir")
+    g.add_argument("prompt")
+    g.add_argument("--new-tokens", type=int, default=24)
+    g.set_defaults(fn=cmd_generate)
 
     s = sub.add_parser("speed")
     s.add_argument("model_dir")
