@@ -611,9 +611,14 @@ TEST_F(ServeTest, TheLearnerTrainsOnServedEventsAndTheServerSwapsItsSnapshotsIn)
   const std::string v1 = c.Get("/readyz").Json()["model_version"];
   EXPECT_NE(v1.find("snap-00000001"), std::string::npos) << v1;
   ASSERT_EQ(PostImpressionsAndClicks(c, "b", 90, kNow + 1000), 120u);
+  // Events for an ad the catalogue does not have are stored, and the learner skips them, counted.
+  const json unknown = json::array({Event("unk-i", "u0000010", "ad999999", "impression", kNow + 1100),
+                                    Event("unk-c", "u0000010", "ad999999", "click", kNow + 1102)});
+  ASSERT_EQ(c.Post("/v1/events", {{"events", unknown}}).Json()["accepted"], 2);
   ASSERT_EQ(RunAdrec(learn, &text), 0) << text;
   const json r2 = json::parse(text.substr(text.rfind("\n{") + 1));
   EXPECT_EQ(r2["samples"], 520) << "resumed from snapshot 1: only the 120 new events are trained on; " << text;
+  EXPECT_EQ(r2["unknown_items"], 2) << "the unknown ad's impression, then again with its click; " << text;
   EXPECT_EQ(r2["snapshot"], 2);
   // --watch: the server follows the link to the new snapshot by itself.
   std::string v2;
