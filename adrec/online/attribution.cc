@@ -1,6 +1,7 @@
 #include "adrec/online/attribution.h"
 
 #include <algorithm>
+#include <set>
 
 namespace adrec::online {
 
@@ -24,11 +25,7 @@ std::vector<Attributed> Attributor::Add(const serve::LoggedEvent& logged) {
   std::vector<Attributed> out;
   const serve::StoredEvent& e = logged.event;
   last_position_ = logged.position;
-  if (newest_ts_ != 0 && e.ts > newest_ts_ + options_.max_skew_s) {
-    ++stats_.skewed;
-  } else {
-    newest_ts_ = std::max(newest_ts_, e.ts);
-  }
+  Clock(logged);
   const Key key{e.user_id, e.item_id};
   if (e.action == data::Action::kImpression) {
     ++stats_.impressions;
@@ -76,6 +73,44 @@ std::vector<Attributed> Attributor::Add(const serve::LoggedEvent& logged) {
   }
   Close(&out);
   return out;
+}
+
+// The newest event time, which the watermark trails. An event too far ahead waits in ahead_ until
+// events of `corroborate` distinct users are ahead too; then the cluster of times near the
+// earliest of them counts as ordinary events. A resumed reader replays from the oldest waiting
+// event (Checkpoint), so the waiting list is rebuilt as it was.
+void Attributor::Clock(const serve::LoggedEvent& logged) {
+  const uint32_t ts = logged.event.ts;
+  if (newest_ts_ == 0 || ts <= newest_ts_ + options_.max_skew_s) {
+    newest_ts_ = std::max(newest_ts_, ts);
+  } else {
+    ++stats_.skewed;
+    ahead_.push_back({logged.position, ts, logged.event.user_id});
+    std::set<std::string> users;
+    uint32_t earliest = UINT32_MAX;
+    for (const Ahead& a : ahead_) {
+      users.insert(a.user);
+      earliest = std::min(earliest, a.ts);
+    }
+    if (users.size() < std::max<uint32_t>(options_.corroborate, 1)) return;
+    for (const Ahead& a : ahead_) {
+      if (a.ts <= earliest + options_.max_skew_s) newest_ts_ = std::max(newest_ts_, a.ts);
+    }
+  }
+  // Waiting events the clock has caught up with are ordinary now, and count as such (so a
+  // replay, which meets them after the clock caught up, ends at the same newest time).
+  for (bool moved = true; moved;) {
+    moved = false;
+    for (auto it = ahead_.begin(); it != ahead_.end();) {
+      if (it->ts <= newest_ts_ + options_.max_skew_s) {
+        moved |= it->ts > newest_ts_;
+        newest_ts_ = std::max(newest_ts_, it->ts);
+        it = ahead_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
 }
 
 void Attributor::Attribute(Pending& p, const serve::StoredEvent& outcome, uint64_t position, std::vector<Attributed>* out) {
@@ -127,6 +162,7 @@ AttributionCheckpoint Attributor::Checkpoint() const {
       c.orphans.push_back(position);
     }
   }
+  for (const Ahead& a : ahead_) c.replay_from = std::min(c.replay_from, a.position);
   c.watermark = newest_ts_ > options_.lateness_s ? newest_ts_ - options_.lateness_s : 0;
   return c;
 }

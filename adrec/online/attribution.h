@@ -32,8 +32,10 @@ struct AttributionOptions {
   uint32_t window_s = 3600;  // an outcome counts for the user's latest impression of the item this long
   uint32_t lateness_s = 60;  // how far behind the newest event time an event may still arrive
   // Event times this far past the newest one seen are clock skew: they do not move the watermark
-  // (one bad clock would otherwise close every window at once).
+  // (one bad clock would otherwise close every window at once), unless `corroborate` distinct
+  // users' events agree: then time did jump (traffic resumed after a quiet hour) and it moves.
   uint32_t max_skew_s = 3600;
+  uint32_t corroborate = 3;
 };
 
 // An impression ready to train on, with the outcomes attributed to it so far.
@@ -100,6 +102,14 @@ class Attributor {
   std::vector<uint64_t> replay_orphans_;  // sorted
   uint64_t last_position_ = 0;
   uint32_t newest_ts_ = 0;
+  // Events past newest_ts_ + max_skew_s waiting for corroboration (position, time, user).
+  struct Ahead {
+    uint64_t position;
+    uint32_t ts;
+    std::string user;
+  };
+  std::vector<Ahead> ahead_;
+  void Clock(const serve::LoggedEvent& logged);
   std::deque<Pending> pending_;                // impressions in log order, windows still open
   std::map<Key, std::vector<size_t>> latest_;  // per user and item: pending_ offsets (see base_)
   size_t base_ = 0;                            // pending_ offset of index 0 (the deque pops the front)

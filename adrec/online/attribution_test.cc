@@ -119,6 +119,23 @@ TEST(Attributor, AClockFarAheadDoesNotCloseEveryWindow) {
   EXPECT_TRUE(at.Add(log.Next("v", "b", Action::kImpression, 1000 + 5000)).empty());
   EXPECT_EQ(at.stats().skewed, 1u);
   EXPECT_EQ(at.pending(), 2u);
+  EXPECT_TRUE(at.Add(log.Next("v", "c", Action::kImpression, 1000 + 5010)).empty()) << "the same user agrees with itself only";
+  EXPECT_EQ(at.pending(), 3u);
+}
+
+// Traffic that resumes after a quiet spell longer than max_skew: once three users' events agree
+// that time jumped, the clock moves and the windows of before close.
+TEST(Attributor, AQuietSpellDoesNotStopTheClock) {
+  Log log;
+  Attributor at(Options(DelayPolicy::kWindow));
+  Feed(at, {log.Next("u", "a", Action::kImpression, 1000)});
+  EXPECT_TRUE(Feed(at, {log.Next("v", "b", Action::kImpression, 4000), log.Next("w", "b", Action::kImpression, 4001)}).empty());
+  const auto out = Feed(at, {log.Next("x", "b", Action::kImpression, 4002)});
+  ASSERT_EQ(out.size(), 1u) << "the window of the impression at 1000 closed";
+  EXPECT_EQ(out[0].impression.user_id, "u");
+  EXPECT_EQ(at.stats().skewed, 3u);
+  EXPECT_TRUE(Feed(at, {log.Next("y", "b", Action::kImpression, 4003)}).empty()) << "an ordinary event now";
+  EXPECT_EQ(at.stats().skewed, 3u);
 }
 
 // A learner killed anywhere resumes from its checkpoint and, over the rest of the log, emits
@@ -132,10 +149,12 @@ TEST(Attributor, ResumingFromAnyCheckpointEmitsExactlyTheRest) {
     uint32_t ts = 1000;
     for (int i = 0; i < 600; ++i) {
       ts += rng() % 4;
+      if (i % 97 == 50) ts += 1500 + rng() % 1000;  // a quiet spell longer than max_skew
       const std::string user = "u" + std::to_string(rng() % 5), item = "i" + std::to_string(rng() % 4);
       const uint32_t r = rng() % 10;
       const Action a = r < 5 ? Action::kImpression : r < 8 ? Action::kClick : r < 9 ? Action::kConversion : Action::kView;
-      events.push_back(log.Next(user, item, a, ts - rng() % 8));  // a little out of time order
+      const bool bad_clock = i % 61 == 30;  // one event from a clock far ahead
+      events.push_back(log.Next(user, item, a, bad_clock ? ts + 50000 : ts - rng() % 8));  // a little out of time order
     }
     using Key = std::tuple<uint64_t, bool, size_t>;
     auto keys = [](const std::vector<Attributed>& v) {
@@ -146,7 +165,8 @@ TEST(Attributor, ResumingFromAnyCheckpointEmitsExactlyTheRest) {
     Attributor whole(Options(policy));
     const std::vector<Key> all = keys(Feed(whole, events));
     ASSERT_GT(all.size(), 100u);
-    for (size_t cut : {1, 57, 200, 333, 599}) {
+    EXPECT_GT(whole.stats().skewed, 10u) << "the generator makes gaps and bad clocks";
+    for (size_t cut : {1, 51, 52, 53, 57, 91, 200, 333, 440, 599}) {
       Attributor first(Options(policy));
       std::vector<Key> got = keys(Feed(first, {events.begin(), events.begin() + static_cast<ptrdiff_t>(cut)}));
       const AttributionCheckpoint cp = first.Checkpoint();

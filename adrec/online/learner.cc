@@ -7,6 +7,8 @@
 #include <cmath>
 #include <cstdio>
 #include <deque>
+#include <map>
+#include <set>
 #include <thread>
 #include <unordered_set>
 
@@ -115,7 +117,43 @@ class Learner {
     attributor_ = std::make_unique<Attributor>(o_.attribution, checkpoint);
     position_ = checkpoint.replay_from - 1;
     opt_ = std::make_unique<torch::optim::Adam>(bundle_.model.net->parameters(), torch::optim::AdamOptions(o_.lr));
+    // Dynamic tables: their rows remember the step that last read them (TTL, LRU), on the
+    // clock of the run that wrote them; this run's clock goes on from there.
+    for (auto& [name, t] : bundle_.model.embeddings->State(/*with_optimizer=*/false)) {
+      if (name.ends_with(".last_step") && t.numel() > 0) clock_base_ = std::max(clock_base_, t.max().item<int64_t>() + 1);
+    }
+    ids_at_open_ = DynamicIds();
+    steps_at_open_ = steps_;
     return Status::Ok();
+  }
+
+  // The IDs each dynamic table holds a row for.
+  std::map<std::string, std::set<int64_t>> DynamicIds() const {
+    std::map<std::string, std::set<int64_t>> out;
+    for (auto& [name, t] : bundle_.model.embeddings->State(/*with_optimizer=*/false)) {
+      if (!name.ends_with(".ids")) continue;
+      std::set<int64_t>& ids = out[name.substr(0, name.size() - 4)];
+      const torch::Tensor c = t.to(torch::kCPU, torch::kLong).contiguous();
+      for (int64_t r = 1; r < c.numel(); ++r) {  // row 0: unknown and unadmitted IDs
+        if (c.data_ptr<int64_t>()[r] >= 0) ids.insert(c.data_ptr<int64_t>()[r]);
+      }
+    }
+    return out;
+  }
+
+  // Per dynamic table: rows now, IDs admitted and expired since the learner opened the bundle.
+  ordered_json DynamicTableReport() const {
+    ordered_json out = ordered_json::object();
+    for (const auto& [table, now] : DynamicIds()) {
+      const auto it = ids_at_open_.find(table);
+      const std::set<int64_t> empty;
+      const std::set<int64_t>& before = it == ids_at_open_.end() ? empty : it->second;
+      size_t admitted = 0, expired = 0;
+      for (int64_t id : now) admitted += before.count(id) == 0;
+      for (int64_t id : before) expired += now.count(id) == 0;
+      out[table] = {{"ids", now.size()}, {"ids_at_start", before.size()}, {"admitted", admitted}, {"expired", expired}};
+    }
+    return out;
   }
 
   StatusOr<ordered_json> Run() {
@@ -160,6 +198,7 @@ class Learner {
     r["checkpoint"] = CheckpointJson(attributor_->Checkpoint());
     r["attribution"] = StatsJson(attributor_->stats());
     r["unknown_items"] = unknown_items_;
+    r["dynamic_tables"] = DynamicTableReport();
     r["mean_loss"] = loss_steps_ ? loss_sum_ / static_cast<double>(loss_steps_) : 0.0;
     r["seconds"] = std::chrono::duration<double>(Clock::now() - start).count();
     return r;
@@ -239,7 +278,7 @@ class Learner {
     }
     train::RankingModel& m = bundle_.model;
     m.net->train();
-    auto lookup = m.embeddings->Forward(batch_, /*train=*/true, static_cast<int64_t>(steps_));
+    auto lookup = m.embeddings->Forward(batch_, /*train=*/true, clock_base_ + static_cast<int64_t>(steps_ - steps_at_open_));
     const torch::Tensor logits = m.net->forward(lookup.input).to(torch::kFloat32);
     const torch::Tensor y = torch::from_blob(labels.data(), {B, T}, torch::kFloat32).clone();
     const torch::Tensor w_mask = torch::from_blob(mask.data(), {B, T}, torch::kFloat32).clone();
@@ -260,7 +299,7 @@ class Learner {
     opt_->zero_grad();
     loss.backward();
     opt_->step();
-    m.embeddings->Step(lookup, static_cast<int64_t>(steps_));
+    m.embeddings->Step(lookup, clock_base_ + static_cast<int64_t>(steps_ - steps_at_open_));
     m.net->eval();
     ++steps_;
     ++loss_steps_;
@@ -330,6 +369,9 @@ class Learner {
   data::Batch batch_;
   uint64_t position_ = 0, events_ = 0, samples_ = 0, steps_ = 0, unpublished_ = 0, snapshot_ = 0, written_ = 0;
   uint64_t unknown_items_ = 0, loss_steps_ = 0, published_through_ = 0;
+  int64_t clock_base_ = 0;  // the embedding tables' step clock when the bundle was opened
+  uint64_t steps_at_open_ = 0;
+  std::map<std::string, std::set<int64_t>> ids_at_open_;
   double loss_sum_ = 0.0;
 };
 

@@ -446,6 +446,31 @@ TEST_F(CliTrainTest, IndexBuildsTheRetrievalIndexOfATwoTowerBundle) {
 // MovieLens as a retrieval task, from the shipped config: an ML-100k-format fixture where each
 // user likes the movies of one genre (its occupation says which) and every movie is liked
 // equally often, so popularity ranks at chance and the towers must read the user.
+// Online learning with dynamic tables: ads first seen in the replayed days get rows once seen
+// admit_after times, and rows no step has read for ttl_steps (4 here) are expired, on the clock the
+// training run left in the bundle.
+TEST_F(CliTrainTest, TheLearnerAdmitsNewIdsAndExpiresStaleOnesInDynamicTables) {
+  if (Run("learn --help").exit_code != 0) GTEST_SKIP() << "this build has no `adrec learn` (no RocksDB)";
+  const std::string world = SmallWorld("world", 13, "--users 400 --ads 80 --advertisers 10 --days 6");
+  std::string config = adrec::ReadFile(std::string(adrec::build_paths::SourceDir()) + "/configs/synthetic_dcnv2.toml").value();
+  const std::string fixed = "name = \"item\"\nkind = \"fixed\"\ndim = 16\n";
+  ASSERT_NE(config.find(fixed), std::string::npos);
+  config.replace(config.find(fixed), fixed.size(), "name = \"item\"\nkind = \"dynamic\"\ndim = 16\nadmit_after = 2\nttl_steps = 4\n");
+  ASSERT_TRUE(adrec::AtomicWriteFile(Path("dynamic.toml"), config).ok());
+  RunResult sp = Run("split " + world + " --method temporal --train 0.5 --valid 0.5 --out " + Path("split") + " --json");
+  ASSERT_EQ(sp.exit_code, 0) << sp.err;
+  RunResult t = Run("train --data " + world + " --config " + Path("dynamic.toml") + " --split " + Path("split") + " --out " +
+                    Path("bundle") + " --threads 2 --json -q");
+  ASSERT_EQ(t.exit_code, 0) << t.err;
+  RunResult l = Run("learn --bundle " + Path("bundle") + " --data " + world + " --events dataset --replay-split " + Path("split") +
+                    " --replay-part valid --out " + Path("learn") + " --batch 16 --once --json -q");
+  ASSERT_EQ(l.exit_code, 0) << l.err;
+  const json item = l.Json()["dynamic_tables"]["item"];
+  EXPECT_GT(item["admitted"].get<int>(), 0) << "ads of the later days get rows: " << l.out;
+  EXPECT_GT(item["expired"].get<int>(), 0) << "ads nobody saw for 4 steps lose theirs: " << l.out;
+  EXPECT_EQ(item["ids"].get<int>(), item["ids_at_start"].get<int>() + item["admitted"].get<int>() - item["expired"].get<int>());
+}
+
 TEST_F(CliTrainTest, MovieLensRetrievalTrainsFromTheShippedConfigAndBeatsPopularity) {
   constexpr int kUsers = 300, kMovies = 120, kGenres = 6;
   const char* occupations[kGenres] = {"artist", "doctor", "engineer", "lawyer", "student", "writer"};
