@@ -137,39 +137,55 @@ class LinUcbPolicy final : public LimitedPolicy {
 
  protected:
   uint32_t Pick(std::span<const uint32_t> arms, const BanditContext& ctx, double pctr) override {
+    const Features x = Of(ctx);
     uint32_t best = arms.front();
     double best_score = -1e300;
     for (uint32_t a : arms) {
-      const double score = Score(ArmFor(a, pctr), ctx.features);
+      const double score = Score(ArmFor(a, pctr), x);
       if (score > best_score) best_score = score, best = a;
     }
     return best;
   }
   void Learn(uint32_t arm, const BanditContext& ctx, double reward) override {
     Arm& s = ArmFor(arm, -1);
+    const Features x = Of(ctx);
     const size_t d = o_.dim;
-    // A⁻¹x for a one-hot x: the sum of A⁻¹'s columns at the active features.
-    std::vector<double> ax(d, 0.0);
-    for (uint32_t f : ctx.features) {
-      for (size_t i = 0; i < d; ++i) ax[i] += s.a_inv[i * d + f];
-    }
+    const std::vector<double> ax = AinvX(s, x);
     double xax = 0;
-    for (uint32_t f : ctx.features) xax += ax[f];
+    for (const auto& [f, v] : x) xax += v * ax[f];
     const double k = 1.0 / (1.0 + xax);
     for (size_t i = 0; i < d; ++i) {
       for (size_t j = 0; j < d; ++j) s.a_inv[i * d + j] -= k * ax[i] * ax[j];
     }
-    for (uint32_t f : ctx.features) s.b[f] += reward;
+    for (const auto& [f, v] : x) s.b[f] += reward * v;
   }
   void LearnClick(uint32_t arm, const BanditContext& ctx) override {
     Arm& s = ArmFor(arm, -1);
-    for (uint32_t f : ctx.features) s.b[f] += 1;
+    for (const auto& [f, v] : Of(ctx)) s.b[f] += v;
   }
 
  private:
   struct Arm {
     std::vector<double> a_inv, b;
   };
+  // x as (index, value) pairs: the one-hot features at 1, then the dense ones at the end.
+  using Features = std::vector<std::pair<uint32_t, double>>;
+  Features Of(const BanditContext& ctx) const {
+    Features x;
+    x.reserve(ctx.features.size() + ctx.dense.size());
+    for (uint32_t f : ctx.features) x.emplace_back(f, 1.0);
+    const uint32_t first = o_.dim - static_cast<uint32_t>(ctx.dense.size());
+    for (size_t i = 0; i < ctx.dense.size(); ++i) x.emplace_back(first + static_cast<uint32_t>(i), ctx.dense[i]);
+    return x;
+  }
+  std::vector<double> AinvX(const Arm& s, const Features& x) const {
+    const size_t d = o_.dim;
+    std::vector<double> ax(d, 0.0);
+    for (const auto& [f, v] : x) {
+      for (size_t i = 0; i < d; ++i) ax[i] += s.a_inv[i * d + f] * v;
+    }
+    return ax;
+  }
   Arm& ArmFor(uint32_t arm, double pctr) {
     auto [it, fresh] = arms_.try_emplace(arm);
     if (fresh) {
@@ -181,13 +197,12 @@ class LinUcbPolicy final : public LimitedPolicy {
     }
     return it->second;
   }
-  double Score(const Arm& s, const std::vector<uint32_t>& x) const {
+  double Score(const Arm& s, const Features& x) const {
     const size_t d = o_.dim;
+    const std::vector<double> ax = AinvX(s, x);  // A⁻¹ is symmetric: θᵀx = bᵀ(A⁻¹x)
     double mean = 0, var = 0;
-    for (uint32_t f : x) {
-      for (size_t j = 0; j < d; ++j) mean += s.a_inv[f * d + j] * s.b[j];  // (A⁻¹b)_f, A⁻¹ symmetric
-      for (uint32_t g : x) var += s.a_inv[f * d + g];
-    }
+    for (size_t j = 0; j < d; ++j) mean += s.b[j] * ax[j];
+    for (const auto& [f, v] : x) var += v * ax[f];
     return mean + o_.alpha * std::sqrt(std::max(var, 0.0));
   }
   std::unordered_map<uint32_t, Arm> arms_;

@@ -20,6 +20,7 @@ namespace adrec::creative {
 struct BanditContext {
   uint32_t segment = 0;             // Thompson: posteriors are per (arm, segment)
   std::vector<uint32_t> features;   // LinUCB: indices of the active one-hot features, < dim; 0 (the bias) first
+  std::vector<float> dense;         // LinUCB: the last dense.size() features (the user's embedding)
 };
 
 struct BanditOptions {

@@ -41,6 +41,27 @@ TEST(CreativeBandit, LearningPoliciesFindTheBestArmPerContext) {
   EXPECT_NEAR(ShareOfBest("first", 0), 1.0, 1e-9);
 }
 
+// LinUCB on a dense context (a user embedding): the best arm follows the sign of the vector.
+TEST(CreativeBandit, LinUcbLearnsFromADenseUserVector) {
+  BanditOptions o;
+  o.dim = 3;  // bias, two dense
+  auto p = MakeCreativePolicy("linucb", o);
+  ASSERT_TRUE(p.ok());
+  const std::array<uint32_t, 2> arms = {0, 1};
+  std::mt19937_64 rng(11);
+  std::uniform_real_distribution<double> u(0, 1);
+  size_t right = 0, late = 0;
+  for (int i = 0; i < 20000; ++i) {
+    const float s = (i % 2) ? 0.8f : -0.8f;
+    BanditContext ctx{0, {0}, {s, 0.6f}};
+    const uint32_t good = s > 0 ? 1 : 0;
+    const uint32_t a = (*p)->Choose(arms, ctx, 0.05);
+    (*p)->Update(a, ctx, u(rng) < (a == good ? 0.12 : 0.04) ? 1 : 0);
+    if (i >= 15000) ++late, right += a == good;
+  }
+  EXPECT_GT(static_cast<double>(right) / static_cast<double>(late), 0.85);
+}
+
 TEST(CreativeBandit, ColdArmsAreShownWithinTheLimit) {
   BanditOptions o;
   o.warm_impressions = 1000;

@@ -5,11 +5,14 @@ namespace adrec::creative {
 StatusOr<std::unique_ptr<CreativeChooser>> CreativeChooser::Create(const data::Dataset& catalogue,
                                                                    std::vector<CreativeVariant> variants,
                                                                    std::string_view policy, BanditOptions bandit,
-                                                                   const ContextOptions& context) {
+                                                                   const ContextOptions& context,
+                                                                   std::pair<std::vector<float>, uint32_t> user_vectors) {
   std::unique_ptr<CreativeChooser> c(new CreativeChooser());
+  c->context_data_.users = catalogue.users;
   c->context_data_.user_table = catalogue.user_table;
   c->context_data_.scenes = catalogue.scenes;
   ADREC_ASSIGN_OR_RETURN(ContextEncoder encoder, ContextEncoder::Create(c->context_data_, context));
+  if (user_vectors.second > 0) ADREC_RETURN_IF_ERROR(encoder.SetUserVectors(std::move(user_vectors.first), user_vectors.second));
   c->encoder_.emplace(std::move(encoder));
   bandit.dim = c->encoder_->dim();
   ADREC_ASSIGN_OR_RETURN(c->policy_, MakeCreativePolicy(policy, bandit));
@@ -54,7 +57,7 @@ bool CreativeChooser::Feedback(std::string_view creative_id, std::optional<uint3
 
 nlohmann::ordered_json CreativeChooser::Stats() const {
   std::lock_guard lock(mu_);
-  return {{"policy", policy_->name()}, {"variants", variants_.size()}, {"ads", by_ad_.size()},
+  return {{"policy", policy_->name()}, {"context_dim", encoder_->dim()}, {"variants", variants_.size()}, {"ads", by_ad_.size()},
           {"impressions", impressions_}, {"clicks", clicks_}, {"unknown_creative_events", unknown_}};
 }
 

@@ -25,9 +25,11 @@ class CreativeChooser {
  public:
   // Keeps its own copy of the catalogue's user table and scenes (the context). InvalidArgument
   // names a variant of an ad the catalogue does not have, or an unknown policy.
+  // `user_vectors` (BundleUserVectors), when given, join LinUCB's context.
   static StatusOr<std::unique_ptr<CreativeChooser>> Create(const data::Dataset& catalogue,
                                                            std::vector<CreativeVariant> variants, std::string_view policy,
-                                                           BanditOptions bandit = {}, const ContextOptions& context = {});
+                                                           BanditOptions bandit = {}, const ContextOptions& context = {},
+                                                           std::pair<std::vector<float>, uint32_t> user_vectors = {});
   // The variant to show for the ad, or nullptr when it has none. `pctr`: the ranker's estimate.
   const CreativeVariant* Choose(std::string_view ad_id, std::optional<uint32_t> user, uint8_t scene, double pctr);
   // An event that names a variant: an impression counts a trial, a click turns it into a success.
@@ -37,7 +39,7 @@ class CreativeChooser {
 
  private:
   CreativeChooser() = default;
-  data::Dataset context_data_;  // the user table and scenes the encoder reads
+  data::Dataset context_data_;  // the users, their table and the scenes the encoder reads
   std::optional<ContextEncoder> encoder_;
   std::vector<CreativeVariant> variants_;
   std::unordered_map<std::string, std::vector<uint32_t>> by_ad_;

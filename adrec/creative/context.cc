@@ -26,6 +26,7 @@ StatusOr<ContextEncoder> ContextEncoder::Create(const data::Dataset& catalogue, 
     e.feature_.push_back({c, n, e.dim_});
     e.dim_ += n;
   }
+  e.users_ = catalogue.users.size();
   e.scenes_ = std::max<uint32_t>(static_cast<uint32_t>(catalogue.scenes.size()), 1);
   e.scene_offset_ = e.dim_;
   e.dim_ += e.scenes_;
@@ -43,7 +44,22 @@ BanditContext ContextEncoder::Encode(std::optional<uint32_t> user, uint8_t scene
   ctx.features.push_back(0);
   for (const Col& c : feature_) ctx.features.push_back(c.offset + code(c));
   ctx.features.push_back(scene_offset_ + std::min<uint32_t>(scene, scenes_ - 1));
+  if (k_ > 0) {
+    ctx.dense.assign(k_, 0.f);
+    if (user && *user < users_) std::copy_n(user_vectors_.begin() + static_cast<ptrdiff_t>(*user) * k_, k_, ctx.dense.begin());
+  }
   return ctx;
+}
+
+Status ContextEncoder::SetUserVectors(std::vector<float> vectors, uint32_t k) {
+  if (k == 0 || vectors.size() != static_cast<size_t>(users_) * k) {
+    return InvalidArgumentError("user vectors: " + std::to_string(vectors.size()) + " floats for " + std::to_string(users_) +
+                                " users of width " + std::to_string(k));
+  }
+  dim_ += k - k_;
+  k_ = k;
+  user_vectors_ = std::move(vectors);
+  return Status::Ok();
 }
 
 }  // namespace adrec::creative

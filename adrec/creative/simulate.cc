@@ -43,6 +43,10 @@ StatusOr<SimulateReport> Simulate(const data::Dataset& world, const std::vector<
   }
   const bool oracle_static = o.policy == "static";
   ADREC_ASSIGN_OR_RETURN(ContextEncoder encoder, ContextEncoder::Create(world, o.context));
+  if (!o.user_embedding.empty()) {
+    ADREC_ASSIGN_OR_RETURN(auto vectors, BundleUserVectors(o.user_embedding, world));
+    ADREC_RETURN_IF_ERROR(encoder.SetUserVectors(std::move(vectors.first), vectors.second));
+  }
   std::unique_ptr<CreativePolicy> policy;
   if (!oracle_static) {
     BanditOptions b = o.bandit;

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,8 @@ struct SimulateOptions {
   std::string policy = "thompson";
   BanditOptions bandit;
   ContextOptions context;
+  // A ranking bundle of the world: its user embedding joins LinUCB's context (BundleUserVectors).
+  std::filesystem::path user_embedding;
   bool show_progress = true;
 };
 

@@ -74,6 +74,31 @@ TEST(Simulate, BanditsBeatRandomAndLearnOverTime) {
   EXPECT_NEAR(random.cumulative_regret, random.days.back().cumulative_regret, 1e-9);
 }
 
+// The context encoder: segment and one-hot features from the user table, then a user's vector.
+TEST(CreativeContext, EncodesDemographicsSceneAndAUserVector) {
+  const data::Dataset& ds = SmallWorld().ds;
+  auto enc = ContextEncoder::Create(ds, {});
+  ASSERT_TRUE(enc.ok()) << enc.status().ToString();
+  const uint32_t dim = enc->dim();
+  const BanditContext known = enc->Encode(3, 1), unknown = enc->Encode(std::nullopt, 1);
+  ASSERT_EQ(known.features.size(), 5u);  // bias, age, gender, device, scene
+  EXPECT_EQ(known.features[0], 0u);
+  EXPECT_NE(known.features[1], unknown.features[1]) << "a known user's age is not the missing value";
+  EXPECT_EQ(known.features.back(), unknown.features.back()) << "the same scene";
+  EXPECT_TRUE(known.dense.empty());
+  std::vector<float> v(ds.users.size() * 2, 0.f);
+  v[3 * 2] = 0.6f;
+  v[3 * 2 + 1] = 0.8f;
+  ASSERT_TRUE(enc->SetUserVectors(v, 2).ok());
+  EXPECT_EQ(enc->dim(), dim + 2);
+  EXPECT_EQ(enc->Encode(3, 1).dense, (std::vector<float>{0.6f, 0.8f}));
+  EXPECT_EQ(enc->Encode(std::nullopt, 1).dense, (std::vector<float>{0.f, 0.f}));
+  EXPECT_EQ(enc->SetUserVectors({1.f}, 2).code(), StatusCode::kInvalidArgument);
+  data::Dataset no_age = ds;
+  no_age.user_table.columns.clear();
+  EXPECT_NE(ContextEncoder::Create(no_age, {}).status().message().find("no user column 'age'"), std::string::npos);
+}
+
 TEST(Simulate, NeedsAWorldWithGroundTruthAndKnownAds) {
   data::Dataset no_truth = SmallWorld().ds;
   no_truth.events.truth.clear();

@@ -138,6 +138,8 @@ void AddSimulateCommand(CLI::App& app, Context& ctx) {
   cmd->add_option("--ads", o->ads, "The world's most-shown ads that take part")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--creatives", *variants, "Variants file (adrec creatives); default: made here from templates");
   cmd->add_option("--alpha", o->bandit.alpha, "LinUCB's confidence width")->capture_default_str();
+  cmd->add_option("--user-embedding", o->user_embedding,
+                  "A ranking bundle of the world: its user embedding joins LinUCB's context (with age, gender, device, scene)");
   cmd->add_option("--prior-strength", o->bandit.prior_strength, "Thompson's prior, in impressions")->capture_default_str();
   cmd->add_option("--max-cold-share", o->bandit.max_cold_share, "Exploration limit: share of picks a cold variant keeps")
       ->capture_default_str()

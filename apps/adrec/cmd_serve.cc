@@ -155,6 +155,8 @@ void AddServeCommand(CLI::App& app, Context& ctx) {
   cmd->add_option("--creative-policy", o->rec.creative_policy, "The creative bandit: thompson, linucb, random or first")
       ->capture_default_str()
       ->check(CLI::IsMember({"thompson", "linucb", "random", "first"}));
+  cmd->add_flag("--creative-user-embedding", o->rec.creative_user_embedding,
+                "LinUCB's context also takes the ranking bundle's embedding of the user");
   cmd->add_option("--max-per-advertiser", o->rec.rerank.max_per_advertiser, "Ads of one advertiser per answer (0: no limit)")->capture_default_str();
   cmd->add_option("--frequency-cap", o->rec.rerank.frequency_cap, "Impressions of an item per user per window (0: no cap)")->capture_default_str();
   cmd->add_option("--frequency-window", o->rec.rerank.frequency_window_s, "Frequency-cap window, seconds")->capture_default_str();

@@ -538,12 +538,19 @@ TEST_F(ServeTest, TheCreativeBanditPicksVariantsAndLearnsFromTheirEvents) {
     EXPECT_EQ(stats["ads"], 120);
     EXPECT_EQ(s.Signal(SIGTERM), 0);
   }
-  ServerProcess again(Dir(), Args(state, {"--creatives", variants.string()}));
+  // Restarted, with LinUCB on the viewer's demographics and the ranker's embedding of the user.
+  ServerProcess again(Dir(), Args(state, {"--creatives", variants.string(), "--creative-policy", "linucb",
+                                          "--creative-user-embedding"}));
   ASSERT_GT(again.port(), 0) << again.Log();
   Client c(again.port());
   const json stats = c.Get("/v1/models").Json()["creatives"];
   EXPECT_EQ(stats["impressions"], 4) << "rebuilt from the stored events";
   EXPECT_EQ(stats["clicks"], 1);
+  EXPECT_EQ(stats["policy"], "linucb");
+  EXPECT_GT(stats["context_dim"].get<int>(), 20) << "one-hot demographics and scene, then the user's embedding";
+  for (const json& it : Recommend(c, "u0000012", 5)["items"]) {
+    EXPECT_EQ(it["creative_id"].get<std::string>().rfind(it["item_id"].get<std::string>() + "~", 0), 0u) << it.dump();
+  }
   EXPECT_EQ(again.Signal(SIGTERM), 0);
   // A variants file naming an ad the catalogue lacks stops the start with a message that says so.
   ASSERT_TRUE(adrec::AtomicWriteFile(Dir() / "bad-creatives.jsonl",

@@ -571,7 +571,12 @@ StatusOr<std::unique_ptr<Recommender>> Recommender::Start(RecommenderOptions opt
 Status Recommender::Impl::StartCreatives() {
   ADREC_ASSIGN_OR_RETURN(std::vector<creative::CreativeVariant> variants, creative::ReadVariants(options.creatives));
   const data::Dataset& cat = models->catalogue();
-  ADREC_ASSIGN_OR_RETURN(chooser, creative::CreativeChooser::Create(cat, std::move(variants), options.creative_policy));
+  std::pair<std::vector<float>, uint32_t> user_vectors;
+  if (options.creative_user_embedding) {
+    ADREC_ASSIGN_OR_RETURN(user_vectors, creative::BundleUserVectors(options.bundle, cat));
+  }
+  ADREC_ASSIGN_OR_RETURN(chooser, creative::CreativeChooser::Create(cat, std::move(variants), options.creative_policy, {}, {},
+                                                                    std::move(user_vectors)));
   uint64_t position = 0, replayed = 0;
   for (;;) {
     ADREC_ASSIGN_OR_RETURN(std::vector<LoggedEvent> log, store->ReadLog(position, 10000));

@@ -56,6 +56,9 @@ struct RecommenderOptions {
   // (creative/bandit.h: thompson, linucb, random, first); empty: the best-pCTR creative.
   std::filesystem::path creatives;
   std::string creative_policy = "thompson";
+  // LinUCB's context: the viewer's age, gender, device and scene, plus (when true) the ranking
+  // bundle's embedding of the user.
+  bool creative_user_embedding = false;
   RerankOptions rerank;
   // Daily budgets by advertiser name (the catalogue's advertiser column); others are unpaced.
   std::unordered_map<std::string, double> daily_budgets;
