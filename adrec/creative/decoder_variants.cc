@@ -15,14 +15,6 @@
 namespace adrec::creative {
 namespace {
 
-std::string Cell(const data::Table& t, std::string_view col, size_t row) {
-  const data::Column* c = t.Find(col);
-  if (!c) return "";
-  if (c->type == data::ColumnType::kString) return c->str[row];
-  if (c->type == data::ColumnType::kCategorical && c->vocab) return c->vocab->Name(c->u32[row]);
-  return "";
-}
-
 uint32_t NodeOf(const data::Dataset& ds, std::string_view col, uint32_t item) {
   const data::Column* c = ds.item_table.Find(col);
   if (!c || c->type != data::ColumnType::kUInt32 || c->u32[item] >= ds.taxonomy.nodes.size()) return 0;
@@ -41,13 +33,9 @@ struct AdFields {
 
 AdFields FieldsOf(const data::Dataset& ds, uint32_t ad) {
   AdFields f;
-  f.lang = Cell(ds.item_table, data::cols::kLanguage, ad);
+  f.lang = CellText(ds.item_table, data::cols::kLanguage, ad);
   f.category = NodeName(ds, NodeOf(ds, data::cols::kCategory3, ad), f.lang);
-  f.product = Cell(ds.item_table, "product", ad);
-  if (f.product.empty()) {
-    const std::string title = Cell(ds.item_table, data::cols::kTitle, ad);
-    f.product = title.substr(0, std::min(title.find(':'), title.find("：")));
-  }
+  f.product = AdProduct(ds, ad);
   f.own_interest = NodeName(ds, NodeOf(ds, data::cols::kCategory2, ad), f.lang);
   return f;
 }
@@ -90,7 +78,7 @@ std::string CreativePrompt(const std::string& lang, const std::string& category,
 std::vector<std::string> DecoderCorpus(const data::Dataset& catalogue) {
   std::vector<std::string> out;
   for (uint32_t ad = 0; ad < catalogue.items.size(); ++ad) {
-    const std::string title = Cell(catalogue.item_table, data::cols::kTitle, ad);
+    const std::string title = CellText(catalogue.item_table, data::cols::kTitle, ad);
     if (title.empty()) continue;
     const AdFields f = FieldsOf(catalogue, ad);
     out.push_back(CreativePrompt(f.lang, f.category, f.product, f.own_interest) + title);
@@ -115,14 +103,14 @@ StatusOr<std::vector<CreativeVariant>> GenerateDecoderVariants(const data::Datas
   g.max_new_tokens = o.max_new_tokens;
   uint64_t draw = 0;
   for (uint32_t ad = 0; ad < catalogue.items.size(); ++ad) {
-    const std::string ad_id = catalogue.items.Name(ad), own = Cell(catalogue.item_table, data::cols::kTitle, ad);
+    const std::string ad_id = catalogue.items.Name(ad), own = CellText(catalogue.item_table, data::cols::kTitle, ad);
     if (own.empty()) continue;
     const AdFields f = FieldsOf(catalogue, ad);
     std::vector<std::string> interests = {f.own_interest};
     if (const std::string other = NodeName(catalogue, audience[ad], f.lang); !other.empty() && other != f.own_interest) {
       interests.push_back(other);
     }
-    const std::vector<std::string> supported = {own, Cell(catalogue.item_table, data::cols::kDescription, ad)};
+    const std::vector<std::string> supported = {own, CellText(catalogue.item_table, data::cols::kDescription, ad)};
     std::set<std::string> seen = {own};
     uint32_t kept = 0;
     for (uint32_t attempt = 0; attempt < o.per_ad * o.attempts && kept < o.per_ad; ++attempt) {
@@ -156,8 +144,8 @@ StatusOr<std::vector<CreativeVariant>> GenerateDecoderVariants(const data::Datas
         if (rep.rejections.size() < 20) rep.rejections.push_back(ad_id + ": " + why + " (" + text + ")");
         continue;
       }
-      out.push_back({ad_id + "~d" + std::to_string(++kept), ad_id, f.lang, text, Cell(catalogue.item_table, data::cols::kColour, ad),
-                     Cell(catalogue.item_table, data::cols::kOrientation, ad), source, "interest=" + interest});
+      out.push_back({ad_id + "~d" + std::to_string(++kept), ad_id, f.lang, text, CellText(catalogue.item_table, data::cols::kColour, ad),
+                     CellText(catalogue.item_table, data::cols::kOrientation, ad), source, "interest=" + interest});
       ++rep.variants;
     }
   }

@@ -17,12 +17,6 @@ double Logit(double p) {
   return std::log(p / (1 - p));
 }
 
-std::string UserValue(const data::Dataset& ds, std::string_view col, uint32_t user) {
-  const data::Column* c = ds.user_table.Find(col);
-  if (!c || !c->vocab || c->type != data::ColumnType::kCategorical) return "";
-  return c->vocab->Name(c->u32[user]);
-}
-
 // The generator's signal_scale, from the provenance `adrec gen` writes (1 when absent).
 double SignalScale(const data::Dataset& ds) {
   const std::string key = "signal_scale=";
@@ -82,8 +76,8 @@ StatusOr<SimulateReport> Simulate(const data::Dataset& world, const std::vector<
   for (uint32_t u = 0; u < n_users; ++u) {
     for (uint32_t s = 0; s < n_scenes; ++s) {
       ADREC_ASSIGN_OR_RETURN(viewer[u * n_scenes + s],
-                             data::SyntheticViewerOf(UserValue(world, data::cols::kAge, u), UserValue(world, data::cols::kGender, u),
-                                                     UserValue(world, data::cols::kDevice, u), world.scenes[s]));
+                             data::SyntheticViewerOf(CellText(world.user_table, data::cols::kAge, u), CellText(world.user_table, data::cols::kGender, u),
+                                                     CellText(world.user_table, data::cols::kDevice, u), world.scenes[s]));
     }
   }
   const double scale = SignalScale(world);

@@ -115,20 +115,12 @@ std::string Render(std::string_view pattern, const std::vector<std::pair<std::st
   return out;
 }
 
-std::string ProductOf(std::string_view title) {
+std::string TitlePrefix(std::string_view title) {
   size_t end = title.size();
   for (std::string_view cut : {":", "：", "|", "｜", " — ", "，"}) end = std::min(end, title.find(cut));
   std::string_view p = title.substr(0, end);
   while (!p.empty() && p.back() == ' ') p.remove_suffix(1);
   return std::string(p);
-}
-
-std::string StringAt(const data::Table& t, std::string_view col, size_t row) {
-  const data::Column* c = t.Find(col);
-  if (!c) return "";
-  if (c->type == data::ColumnType::kString) return c->str[row];
-  if (c->type == data::ColumnType::kCategorical && c->vocab) return c->vocab->Name(c->u32[row]);
-  return "";
 }
 
 // The non-missing values of a categorical item column (the colours a variant may take).
@@ -143,6 +135,19 @@ std::vector<std::string> Values(const data::Table& t, std::string_view col) {
 }
 
 }  // namespace
+
+std::string CellText(const data::Table& t, std::string_view col, size_t row) {
+  const data::Column* c = t.Find(col);
+  if (!c) return "";
+  if (c->type == data::ColumnType::kString) return c->str[row];
+  if (c->type == data::ColumnType::kCategorical && c->vocab) return c->vocab->Name(c->u32[row]);
+  return "";
+}
+
+std::string AdProduct(const data::Dataset& catalogue, uint32_t ad) {
+  std::string product = CellText(catalogue.item_table, "product", ad);
+  return product.empty() ? TitlePrefix(CellText(catalogue.item_table, data::cols::kTitle, ad)) : product;
+}
 
 std::vector<std::string> DefaultBannedWords() {
   return {"guaranteed", "guarantee", "risk-free", "no risk", "miracle", "cure", "cures", "get rich", "100%", "act now or",
@@ -216,21 +221,20 @@ StatusOr<std::vector<CreativeVariant>> GenerateTemplateVariants(const data::Data
   rep = {};
   std::vector<CreativeVariant> out;
   for (uint32_t ad = 0; ad < catalogue.items.size(); ++ad) {
-    const std::string ad_id = catalogue.items.Name(ad), lang = StringAt(items, data::cols::kLanguage, ad);
-    const std::string own = title->str[ad], colour = StringAt(items, data::cols::kColour, ad),
-                      orientation = StringAt(items, data::cols::kOrientation, ad);
+    const std::string ad_id = catalogue.items.Name(ad), lang = CellText(items, data::cols::kLanguage, ad);
+    const std::string own = title->str[ad], colour = CellText(items, data::cols::kColour, ad),
+                      orientation = CellText(items, data::cols::kOrientation, ad);
     out.push_back({ad_id + "~0", ad_id, lang, own, colour, orientation, "catalogue", ""});
     ++rep.ads;
     ++rep.variants;
-    const std::vector<std::string> supported = {own, StringAt(items, data::cols::kDescription, ad)};
-    std::string product = StringAt(items, "product", ad);
-    if (product.empty()) product = ProductOf(own);
+    const std::vector<std::string> supported = {own, CellText(items, data::cols::kDescription, ad)};
+    const std::string product = AdProduct(catalogue, ad);
     std::string category;
     if (cat3 && cat3->type == data::ColumnType::kUInt32 && cat3->u32[ad] < catalogue.taxonomy.nodes.size() && cat3->u32[ad] > 0) {
       const data::TaxonomyNode& node = catalogue.taxonomy.nodes[cat3->u32[ad]];
       category = lang == "zh" && !node.name_zh.empty() ? node.name_zh : node.name_en;
     }
-    const bool app = StringAt(items, "objective", ad) == "app";
+    const bool app = CellText(items, "objective", ad) == "app";
     const std::string cta = lang == "zh" ? (app ? "立即下载" : "了解更多") : (app ? "Install now" : "Learn more");
     std::vector<const Phrase*> pool;
     for (const Phrase& p : phrases) {

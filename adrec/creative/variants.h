@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "adrec/core/status.h"
@@ -69,6 +70,13 @@ StatusOr<std::vector<CreativeVariant>> GenerateTemplateVariants(const data::Data
                                                                 const std::vector<Phrase>& phrases,
                                                                 const TemplateOptions& options,
                                                                 GenerateReport* report = nullptr);
+
+// A catalogue cell as text: a string column's value or a categorical column's name; "" when the
+// column is absent or of another type.
+std::string CellText(const data::Table& table, std::string_view column, size_t row);
+// The ad's product name: the `product` item column, else its title up to the first ":", "|",
+// " — " or "，" (templates and decoder prompts name it; decoder variants must).
+std::string AdProduct(const data::Dataset& catalogue, uint32_t ad);
 
 Status WriteVariants(const std::filesystem::path& path, const std::vector<CreativeVariant>& variants);
 // Checks every line: required fields, no unknown ones, unique IDs. InvalidArgument names the line.
