@@ -26,6 +26,11 @@ StatusOr<nlohmann::ordered_json> Train(const TrainOptions& options) {
     return InvalidArgumentError((options.model.empty() ? options.config.string() + ": model.name" : std::string("--model")) +
                                 " '" + name + "' is not a model adrec trains (" + known + ")");
   }
+  if (model->family != models::ModelFamily::kRanking &&
+      (!options.scenes.empty() || options.max_train_samples > 0 || !options.init_from.empty() || options.finetune != "full")) {
+    return InvalidArgumentError("--scenes, --max-train-samples, --init-from and --finetune apply to ranking models; " + name +
+                                " is a " + std::string(models::FamilyName(model->family)) + " model");
+  }
   switch (model->family) {
     case models::ModelFamily::kSequence: return TrainSequence(options);
     case models::ModelFamily::kSequenceRanker: return TrainSequenceRanker(options);

@@ -362,6 +362,10 @@ TEST_F(CliTrainTest, FineTunesAPretrainedBundleOnAnotherScene) {
   RunResult no_init = Run("train --data " + world + " --config " + config + " --finetune lora --out " + Path("y") + " --json -q");
   EXPECT_NE(no_init.exit_code, 0);
   EXPECT_NE(no_init.out.find("--init-from"), std::string::npos) << no_init.out;
+  RunResult seq = Run("train --data " + world + " --config " + std::string(adrec::build_paths::SourceDir()) +
+                      "/configs/seq_sasrec.toml --scenes search --out " + Path("s") + " --json -q");
+  EXPECT_NE(seq.exit_code, 0);
+  EXPECT_NE(seq.out.find("apply to ranking models"), std::string::npos) << seq.out;
   const std::string fm = std::string(adrec::build_paths::SourceDir()) + "/configs/synthetic_fm.toml";
   RunResult other = Run("train --data " + world + " --config " + fm + " --init-from " + Path("pre") + " --out " + Path("z") + " --json -q");
   EXPECT_NE(other.exit_code, 0);
