@@ -21,7 +21,7 @@ double ShareOfBest(std::string_view name, uint32_t segment_best_flip) {
   for (int i = 0; i < 20000; ++i) {
     // Two segments; in segment 1 the best arm is `segment_best_flip`.
     const uint32_t seg = i % 2;
-    BanditContext ctx{seg, {0, 1 + seg}};
+    BanditContext ctx{seg, {0, 1 + seg}, {}};
     const uint32_t good = seg == 1 ? segment_best_flip : 0;
     const uint32_t a = (*p)->Choose(arms, ctx, 0.05);
     const double rate = a == good ? 0.12 : 0.04;
