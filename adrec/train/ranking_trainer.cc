@@ -159,6 +159,20 @@ Status ReadSettings(Config& cfg, TrainSettings* s) {
   return Status::Ok();
 }
 
+// The samples at `keep` (ascending), with their labels and masks.
+data::SampleSet Subset(data::SampleSet in, const std::vector<uint64_t>& keep, size_t num_targets) {
+  data::SampleSet out;
+  out.history_actions = in.history_actions;
+  out.history = std::move(in.history);
+  const size_t T = num_targets;
+  for (uint64_t s : keep) {
+    out.events.push_back(in.events[s]);
+    out.labels.insert(out.labels.end(), in.labels.begin() + s * T, in.labels.begin() + (s + 1) * T);
+    out.mask.insert(out.mask.end(), in.mask.begin() + s * T, in.mask.begin() + (s + 1) * T);
+  }
+  return out;
+}
+
 // The samples whose event is in one of `scenes` (scene names of ds); InvalidArgument names an
 // unknown scene.
 StatusOr<data::SampleSet> KeepScenes(data::SampleSet in, const data::Dataset& ds, const std::vector<std::string>& scenes,
@@ -174,17 +188,11 @@ StatusOr<data::SampleSet> KeepScenes(data::SampleSet in, const data::Dataset& ds
     }
     keep[static_cast<size_t>(it - ds.scenes.begin())] = true;
   }
-  data::SampleSet out;
-  out.history_actions = in.history_actions;
-  out.history = std::move(in.history);
-  const size_t T = num_targets;
+  std::vector<uint64_t> rows;
   for (size_t s = 0; s < in.size(); ++s) {
-    if (!keep[ds.events.scene[in.events[s]]]) continue;
-    out.events.push_back(in.events[s]);
-    out.labels.insert(out.labels.end(), in.labels.begin() + s * T, in.labels.begin() + (s + 1) * T);
-    out.mask.insert(out.mask.end(), in.mask.begin() + s * T, in.mask.begin() + (s + 1) * T);
+    if (keep[ds.events.scene[in.events[s]]]) rows.push_back(s);
   }
-  return out;
+  return Subset(std::move(in), rows, num_targets);
 }
 
 double LearningRate(const TrainSettings& s, int64_t step, int64_t total_steps) {
@@ -344,15 +352,7 @@ Status RankingTask::Prepare(const RunContext& ctx) {
   if (train_.size() == 0) return FailedPreconditionError("no train samples in the scenes given (--scenes)");
   if (o_->max_train_samples > 0 && train_.size() > o_->max_train_samples) {
     const std::vector<uint64_t> keep = SeededSubset(train_.size(), o_->max_train_samples, o_->seed);  // sorted
-    data::SampleSet sub;
-    sub.history_actions = train_.history_actions;
-    sub.history = std::move(train_.history);
-    for (uint64_t s : keep) {
-      sub.events.push_back(train_.events[s]);
-      sub.labels.insert(sub.labels.end(), train_.labels.begin() + s * num_targets, train_.labels.begin() + (s + 1) * num_targets);
-      sub.mask.insert(sub.mask.end(), train_.mask.begin() + s * num_targets, train_.mask.begin() + (s + 1) * num_targets);
-    }
-    train_ = std::move(sub);
+    train_ = Subset(std::move(train_), keep, num_targets);
   }
   if (ctrl_.enabled()) ADREC_RETURN_IF_ERROR(ctrl_spec_.Bind(ds_));
   primary_ = s_.primary_target.empty() ? 0 : spec_.TargetIndex(s_.primary_target);
