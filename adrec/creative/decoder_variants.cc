@@ -15,18 +15,6 @@
 namespace adrec::creative {
 namespace {
 
-uint32_t NodeOf(const data::Dataset& ds, std::string_view col, uint32_t item) {
-  const data::Column* c = ds.item_table.Find(col);
-  if (!c || c->type != data::ColumnType::kUInt32 || c->u32[item] >= ds.taxonomy.nodes.size()) return 0;
-  return c->u32[item];
-}
-
-std::string NodeName(const data::Dataset& ds, uint32_t node, const std::string& lang) {
-  if (node == 0 || node >= ds.taxonomy.nodes.size()) return "";
-  const data::TaxonomyNode& n = ds.taxonomy.nodes[node];
-  return lang == "zh" && !n.name_zh.empty() ? n.name_zh : n.name_en;
-}
-
 struct AdFields {
   std::string lang, category, product, own_interest;
 };
@@ -34,9 +22,9 @@ struct AdFields {
 AdFields FieldsOf(const data::Dataset& ds, uint32_t ad) {
   AdFields f;
   f.lang = CellText(ds.item_table, data::cols::kLanguage, ad);
-  f.category = NodeName(ds, NodeOf(ds, data::cols::kCategory3, ad), f.lang);
+  f.category = NodeName(ds, AdNode(ds, ad, data::cols::kCategory3), f.lang);
   f.product = AdProduct(ds, ad);
-  f.own_interest = NodeName(ds, NodeOf(ds, data::cols::kCategory2, ad), f.lang);
+  f.own_interest = NodeName(ds, AdNode(ds, ad, data::cols::kCategory2), f.lang);
   return f;
 }
 
@@ -54,7 +42,7 @@ std::vector<uint32_t> AudienceInterest(const data::Dataset& ds) {
     }
     for (uint32_t a : clicked) {
       for (uint32_t b : clicked) {
-        if (a != b) ++counts[a][NodeOf(ds, data::cols::kCategory2, b)];
+        if (a != b) ++counts[a][AdNode(ds, b, data::cols::kCategory2)];
       }
     }
   }

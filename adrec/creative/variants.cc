@@ -149,6 +149,18 @@ std::string AdProduct(const data::Dataset& catalogue, uint32_t ad) {
   return product.empty() ? TitlePrefix(CellText(catalogue.item_table, data::cols::kTitle, ad)) : product;
 }
 
+uint32_t AdNode(const data::Dataset& catalogue, uint32_t ad, std::string_view column) {
+  const data::Column* c = catalogue.item_table.Find(column);
+  if (!c || c->type != data::ColumnType::kUInt32 || c->u32[ad] >= catalogue.taxonomy.nodes.size()) return 0;
+  return c->u32[ad];
+}
+
+std::string NodeName(const data::Dataset& catalogue, uint32_t node, const std::string& lang) {
+  if (node == 0 || node >= catalogue.taxonomy.nodes.size()) return "";
+  const data::TaxonomyNode& n = catalogue.taxonomy.nodes[node];
+  return lang == "zh" && !n.name_zh.empty() ? n.name_zh : n.name_en;
+}
+
 std::vector<std::string> DefaultBannedWords() {
   return {"guaranteed", "guarantee", "risk-free", "no risk", "miracle", "cure", "cures", "get rich", "100%", "act now or",
           "保证", "稳赚", "无风险", "根治", "神奇", "包赚", "百分百"};
@@ -215,7 +227,6 @@ StatusOr<std::vector<CreativeVariant>> GenerateTemplateVariants(const data::Data
   }
   const std::vector<std::string> colours = Values(items, data::cols::kColour),
                                  orientations = Values(items, data::cols::kOrientation);
-  const data::Column* cat3 = items.Find(data::cols::kCategory3);
   GenerateReport local;
   GenerateReport& rep = report ? *report : local;
   rep = {};
@@ -229,11 +240,7 @@ StatusOr<std::vector<CreativeVariant>> GenerateTemplateVariants(const data::Data
     ++rep.variants;
     const std::vector<std::string> supported = {own, CellText(items, data::cols::kDescription, ad)};
     const std::string product = AdProduct(catalogue, ad);
-    std::string category;
-    if (cat3 && cat3->type == data::ColumnType::kUInt32 && cat3->u32[ad] < catalogue.taxonomy.nodes.size() && cat3->u32[ad] > 0) {
-      const data::TaxonomyNode& node = catalogue.taxonomy.nodes[cat3->u32[ad]];
-      category = lang == "zh" && !node.name_zh.empty() ? node.name_zh : node.name_en;
-    }
+    const std::string category = NodeName(catalogue, AdNode(catalogue, ad, data::cols::kCategory3), lang);
     const bool app = CellText(items, "objective", ad) == "app";
     const std::string cta = lang == "zh" ? (app ? "立即下载" : "了解更多") : (app ? "Install now" : "Learn more");
     std::vector<const Phrase*> pool;

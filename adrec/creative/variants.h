@@ -77,6 +77,10 @@ std::string CellText(const data::Table& table, std::string_view column, size_t r
 // The ad's product name: the `product` item column, else its title up to the first ":", "|",
 // " — " or "，" (templates and decoder prompts name it; decoder variants must).
 std::string AdProduct(const data::Dataset& catalogue, uint32_t ad);
+// The taxonomy node an ad's u32 category column (cat1, cat2, cat3) names; 0 when none.
+uint32_t AdNode(const data::Dataset& catalogue, uint32_t ad, std::string_view column);
+// A taxonomy node's name in `lang` (the Chinese one for "zh" when it has one); "" for node 0.
+std::string NodeName(const data::Dataset& catalogue, uint32_t node, const std::string& lang);
 
 Status WriteVariants(const std::filesystem::path& path, const std::vector<CreativeVariant>& variants);
 // Checks every line: required fields, no unknown ones, unique IDs. InvalidArgument names the line.

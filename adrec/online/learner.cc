@@ -119,18 +119,17 @@ class Learner {
     opt_ = std::make_unique<torch::optim::Adam>(bundle_.model.net->parameters(), torch::optim::AdamOptions(o_.lr));
     // Dynamic tables: their rows remember the step that last read them (TTL, LRU), on the
     // clock of the run that wrote them; this run's clock goes on from there.
-    for (auto& [name, t] : bundle_.model.embeddings->State(/*with_optimizer=*/false)) {
-      if (name.ends_with(".last_step") && t.numel() > 0) clock_base_ = std::max(clock_base_, t.max().item<int64_t>() + 1);
-    }
-    ids_at_open_ = DynamicIds();
+    ids_at_open_ = DynamicIds(&clock_base_);
     steps_at_open_ = steps_;
     return Status::Ok();
   }
 
-  // The IDs each dynamic table holds a row for.
-  std::map<std::string, std::set<int64_t>> DynamicIds() const {
+  // The IDs each dynamic table holds a row for; `clock`, when given, gets the step after the
+  // newest one any row recorded.
+  std::map<std::string, std::set<int64_t>> DynamicIds(int64_t* clock = nullptr) const {
     std::map<std::string, std::set<int64_t>> out;
     for (auto& [name, t] : bundle_.model.embeddings->State(/*with_optimizer=*/false)) {
+      if (clock && name.ends_with(".last_step") && t.numel() > 0) *clock = std::max(*clock, t.max().item<int64_t>() + 1);
       if (!name.ends_with(".ids")) continue;
       std::set<int64_t>& ids = out[name.substr(0, name.size() - 4)];
       const torch::Tensor c = t.to(torch::kCPU, torch::kLong).contiguous();
