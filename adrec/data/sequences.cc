@@ -84,6 +84,35 @@ void BuildTrainBatch(const UserSequences& seqs, std::span<const uint32_t> rows, 
   }
 }
 
+std::vector<SequencePrefix> TrainPrefixes(const UserSequences& seqs) {
+  std::vector<SequencePrefix> out;
+  out.reserve(seqs.items.size());
+  for (uint32_t r = 0; r < seqs.size(); ++r) {
+    for (uint64_t e = 1; e < seqs.length(r); ++e) out.push_back({r, static_cast<uint32_t>(e)});
+  }
+  return out;
+}
+
+void BuildPrefixBatch(const UserSequences& seqs, std::span<const SequencePrefix> prefixes, int64_t max_len,
+                      SequenceBatch* out) {
+  int64_t longest = 1;
+  for (const SequencePrefix& p : prefixes) longest = std::max<int64_t>(longest, std::min<int64_t>(p.end, max_len));
+  Reset(out, static_cast<int64_t>(prefixes.size()), longest, false);
+  for (size_t b = 0; b < prefixes.size(); ++b) {
+    const SequencePrefix& p = prefixes[b];
+    const uint64_t keep = std::min<uint64_t>(p.end, static_cast<uint64_t>(max_len));
+    if (p.end > keep) ++out->truncated;
+    const uint64_t first = seqs.offsets[p.row] + (p.end - keep);
+    int64_t* items = out->items.data() + b * longest;
+    int64_t* times = out->times.data() + b * longest;
+    for (uint64_t k = 0; k < keep; ++k) {
+      items[k] = seqs.items[first + k] + 1;
+      times[k] = seqs.times[first + k];
+    }
+    out->targets[b * longest + keep - 1] = seqs.items[seqs.offsets[p.row] + p.end] + 1;
+  }
+}
+
 std::vector<uint32_t> EvalRows(const UserSequences& seqs, SplitPart part) {
   const auto& held = part == SplitPart::kTest ? seqs.test_item : seqs.valid_item;
   std::vector<uint32_t> rows;

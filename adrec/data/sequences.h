@@ -51,6 +51,21 @@ struct SequenceBatch {
 // `length` = the longest row in the batch (≤ max_len).
 void BuildTrainBatch(const UserSequences& seqs, std::span<const uint32_t> rows, int64_t max_len, SequenceBatch* out);
 
+// One next-item sample of the prefix form (the S3-Rec family of papers): row `row`'s train items
+// before index `end` are the input (the newest max_len of them), items[end] the one target.
+struct SequencePrefix {
+  uint32_t row = 0;
+  uint32_t end = 0;  // ≥ 1: every sample sees at least one item
+};
+
+// Every prefix of every row: Σ (length − 1) samples, row by row, oldest target first.
+std::vector<SequencePrefix> TrainPrefixes(const UserSequences& seqs);
+
+// Prefix rows, right-padded like training rows, with the one target at the last real position
+// (0 elsewhere), so the trainer reads them as it reads BuildTrainBatch's.
+void BuildPrefixBatch(const UserSequences& seqs, std::span<const SequencePrefix> prefixes, int64_t max_len,
+                      SequenceBatch* out);
+
 // Evaluation rows (those with a held-out item for `part`, see EvalRows): history = the train
 // items, plus the valid item when `part` is test (the published protocol), the newest max_len of
 // them; target = the held-out item.

@@ -79,6 +79,28 @@ TEST(UserSequencesTest, TrainBatchShiftsTargetsAndPadsRight) {
   EXPECT_EQ(b.truncated, 1u);
 }
 
+TEST(UserSequencesTest, PrefixBatchesHoldOneTargetAtTheLastRealPosition) {
+  UserSequences s = MustBuild(Fixture());
+  const std::vector<SequencePrefix> prefixes = TrainPrefixes(s);
+  // User 0: 4 train items → 3 prefixes; user 1: 2 items → 1.
+  ASSERT_EQ(prefixes.size(), 4u);
+  EXPECT_EQ(prefixes[0].row, 0u);
+  EXPECT_EQ(prefixes[2].end, 3u);
+  EXPECT_EQ(prefixes[3].row, 1u);
+  SequenceBatch b;
+  const std::vector<SequencePrefix> pick = {prefixes[2], prefixes[0]};
+  BuildPrefixBatch(s, pick, 10, &b);
+  ASSERT_EQ(b.length, 3);
+  // Items 1,2,3 (→ 2,3,4) predict item 4 (→ 5); item 1 alone predicts item 2 (→ 3).
+  EXPECT_EQ(b.items, (std::vector<int64_t>{2, 3, 4, 2, 0, 0}));
+  EXPECT_EQ(b.targets, (std::vector<int64_t>{0, 0, 5, 3, 0, 0}));
+  EXPECT_EQ(b.times[2], 30);
+  BuildPrefixBatch(s, pick, 2, &b);  // the newest 2 inputs
+  EXPECT_EQ(b.items, (std::vector<int64_t>{3, 4, 2, 0}));
+  EXPECT_EQ(b.targets, (std::vector<int64_t>{0, 5, 3, 0}));
+  EXPECT_EQ(b.truncated, 1u);
+}
+
 TEST(UserSequencesTest, EvalBatchesAddTheValidItemForTest) {
   UserSequences s = MustBuild(Fixture());
   SequenceBatch b;

@@ -74,8 +74,8 @@ bool HasImpressionsWithClicks(const Dataset& ds, const ClickLabelOptions& option
 // ---- One-call evaluation --------------------------------------------------------------------
 
 struct BaselineEvalOptions {
-  std::vector<uint32_t> hr_ks = {1, 10, 50, 200};
-  std::vector<uint32_t> ndcg_ks = {10, 50, 200};
+  std::vector<uint32_t> hr_ks = {1, 5, 10, 20, 50, 200};
+  std::vector<uint32_t> ndcg_ks = {5, 10, 20, 50, 200};
   std::vector<uint32_t> coverage_ks = {10};
   bool exclude_seen = true;  // the user's history items are removed from its ranking
   TieRule ties = TieRule::kPessimistic;

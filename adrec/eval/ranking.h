@@ -47,7 +47,7 @@ struct RankingTask {
 };
 
 struct RankingOptions {
-  std::vector<uint32_t> ks = {1, 10, 50, 200};  // HR@K and NDCG@K
+  std::vector<uint32_t> ks = {1, 5, 10, 20, 50, 200};  // HR@K and NDCG@K (papers report 5, 10, 20)
   std::vector<uint32_t> coverage_ks = {10};     // coverage@K; empty = skip the top-K lists
   // Drop each query's exclude items from the ranking (they can neither outrank the target nor
   // enter a top-K list). The target itself is never excluded, even when it is in the list.

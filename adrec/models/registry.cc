@@ -14,6 +14,7 @@ constexpr ModelEntry kModels[] = {
     {"two_tower", ModelFamily::kRanking, "query and item towers scored by a dot product (retrieval)"},
     {"sasrec", ModelFamily::kSequence, "self-attentive sequential recommendation (Kang & McAuley 2018)"},
     {"hstu", ModelFamily::kSequence, "hierarchical sequential transduction units (Zhai et al. 2024)"},
+    {"bsarec", ModelFamily::kSequence, "self-attention beside a frequency filter (Shin et al. 2024)"},
     {"hstu_ranker", ModelFamily::kSequenceRanker, "HSTU over each user's event log, one output per impression"},
 };
 

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "adrec/core/config.h"
+#include "adrec/models/bsarec.h"
 #include "adrec/models/hstu.h"
 #include "adrec/models/layers.h"
 #include "adrec/models/registry.h"
@@ -55,6 +56,10 @@ StatusOr<std::shared_ptr<SequenceModel>> MakeSequenceModel(std::string_view name
                                   std::to_string(o.heads) + ")");
     }
     return std::shared_ptr<SequenceModel>(std::make_shared<SasRecModel>(shape, o));
+  }
+  if (name == "bsarec") {
+    ADREC_ASSIGN_OR_RETURN(BsaRecOptions o, ReadBsaRecOptions(cfg, section));
+    return std::shared_ptr<SequenceModel>(std::make_shared<BsaRecModel>(shape, o));
   }
   ADREC_ASSIGN_OR_RETURN(HstuOptions o, ReadHstuOptions(cfg, section));
   return std::shared_ptr<SequenceModel>(std::make_shared<HstuModel>(shape, o));

@@ -50,6 +50,9 @@ class SequenceModel : public torch::nn::Module {
   // The item table [num_items + 1, dim] that scores are dot products with (row 0: padding).
   virtual torch::Tensor ItemTable() = 0;
   virtual std::string kind() const = 0;
+  // Whether the state at position i has seen items 0..i only. A model that is not (BSARec's
+  // frequency filter mixes the whole window) is read at the last real position only.
+  virtual bool causal() const { return true; }
   virtual const SequenceShape& shape() const = 0;
 };
 

@@ -1,4 +1,4 @@
-// SASRec and HSTU: causality (no later item reaches an earlier state), padding, options, and the
+// SASRec, HSTU and BSARec: causality (no later item reaches an earlier state), padding, options, and the
 // hidden states of the plain PyTorch twins (bench/reference/seq_models.py) on the same weights.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "adrec/core/testing.h"
+#include "adrec/models/bsarec.h"
 #include "adrec/models/hstu.h"
 #include "adrec/models/sequence_model.h"
 #include "adrec/models/testing.h"
@@ -48,6 +49,7 @@ SequenceInput RandomSequences(const std::vector<int64_t>& lengths, int64_t L) {
 
 const char* kSasRec = "[model]\ndim = 16\nblocks = 2\nheads = 2\ndropout = 0.3\n";
 const char* kHstu = "[model]\ndim = 16\nblocks = 2\nheads = 2\ndropout = 0.3\ntime_buckets = 16\n";
+const char* kBsaRec = "[model]\ndim = 16\nblocks = 2\nheads = 2\ndropout = 0.3\nalpha = 0.6\ncutoff = 3\n";
 
 class SequenceModels : public ::testing::TestWithParam<std::pair<std::string, std::string>> {};
 
@@ -55,6 +57,7 @@ class SequenceModels : public ::testing::TestWithParam<std::pair<std::string, st
 TEST_P(SequenceModels, NoLaterItemReachesAnEarlierState) {
   torch::manual_seed(1);
   auto model = MustMakeSeq(GetParam().first, GetParam().second);
+  if (!model->causal()) GTEST_SKIP() << "not causal: BsaRec.TheLastStateSeesTheWholeRowAndNoOtherRow";
   model->eval();
   SequenceInput a = RandomSequences({kMaxLen, kMaxLen, 9}, kMaxLen);
   torch::NoGradGuard ng;
@@ -77,6 +80,7 @@ TEST_P(SequenceModels, NoLaterItemReachesAnEarlierState) {
 TEST_P(SequenceModels, NoLaterItemReachesAnEarlierStateInTraining) {
   torch::manual_seed(4);
   auto model = MustMakeSeq(GetParam().first, GetParam().second);
+  if (!model->causal()) GTEST_SKIP() << "not causal: BsaRec.TheLastStateSeesTheWholeRowAndNoOtherRow";
   model->train();
   SequenceInput a = RandomSequences({kMaxLen, kMaxLen, 9}, kMaxLen);
   SequenceInput b{a.items.clone(), a.timestamps.clone()};
@@ -157,7 +161,8 @@ TEST_P(SequenceModels, CudaMatchesCpu) {
 
 INSTANTIATE_TEST_SUITE_P(Models, SequenceModels,
                          ::testing::Values(std::make_pair(std::string("sasrec"), std::string(kSasRec)),
-                                           std::make_pair(std::string("hstu"), std::string(kHstu))),
+                                           std::make_pair(std::string("hstu"), std::string(kHstu)),
+                                           std::make_pair(std::string("bsarec"), std::string(kBsaRec))),
                          [](const auto& info) { return info.param.first; });
 
 TEST(SequenceModelFactory, ErrorsNameTheProblem) {
@@ -167,13 +172,57 @@ TEST(SequenceModelFactory, ErrorsNameTheProblem) {
   EXPECT_NE(bad_heads.status().message().find("model.heads"), std::string::npos) << bad_heads.status().message();
   auto unknown = MakeSequenceModel("gru4rec", SequenceShape{kItems, kMaxLen}, cfg);
   ASSERT_FALSE(unknown.ok());
-  EXPECT_NE(unknown.status().message().find("sasrec, hstu"), std::string::npos);
+  EXPECT_NE(unknown.status().message().find("sasrec, hstu, bsarec"), std::string::npos);
+  Config alpha = testing::MustParse("[model]\nalpha = 1.5\n");
+  auto bad_alpha = MakeSequenceModel("bsarec", SequenceShape{kItems, kMaxLen}, alpha);
+  ASSERT_FALSE(bad_alpha.ok());
+  EXPECT_NE(bad_alpha.status().message().find("model.alpha"), std::string::npos);
   Config dropout = testing::MustParse("[model]\ndropout = 1.5\n");
   auto bad_dropout = MakeSequenceModel("hstu", SequenceShape{kItems, kMaxLen}, dropout);
   ASSERT_FALSE(bad_dropout.ok());
   EXPECT_NE(bad_dropout.status().message().find("model.dropout"), std::string::npos);
   Config ok = testing::MustParse("[model]\n");
   EXPECT_FALSE(MakeSequenceModel("hstu", SequenceShape{0, kMaxLen}, ok).ok());
+}
+
+// The filter as one matrix is the rfft → keep the lowest → irfft chain, and a projection.
+TEST(BsaRec, LowPassMatrixIsTheFourierFilter) {
+  torch::manual_seed(6);
+  const int64_t W = 12, keep = 3;
+  torch::Tensor P = LowPassMatrix(W, keep);
+  torch::Tensor x = torch::randn({4, W, 5}, torch::kFloat64);
+  torch::Tensor f = torch::fft::rfft(x, W, 1, "ortho");
+  f.narrow(1, keep, f.size(1) - keep).zero_();
+  torch::Tensor want = torch::fft::irfft(f, W, 1, "ortho");
+  EXPECT_TRUE(torch::allclose(torch::matmul(P, x), want, 1e-10, 1e-12));
+  EXPECT_TRUE(torch::allclose(torch::matmul(P, P), P, 1e-10, 1e-12));  // filtering twice changes nothing
+  EXPECT_TRUE(torch::allclose(P, P.t(), 1e-10, 1e-12));
+  // A constant sequence is all low frequency.
+  torch::Tensor ones = torch::ones({W, 1}, torch::kFloat64);
+  EXPECT_TRUE(torch::allclose(torch::matmul(P, ones), ones, 1e-10, 1e-12));
+}
+
+// BSARec is not causal: its last state sees every item of its row, whatever the batch and
+// padding, and nothing of the other rows.
+TEST(BsaRec, TheLastStateSeesTheWholeRowAndNoOtherRow) {
+  torch::manual_seed(7);
+  auto model = MustMakeSeq("bsarec", kBsaRec);
+  EXPECT_FALSE(model->causal());
+  model->eval();
+  torch::NoGradGuard ng;
+  SequenceInput a = RandomSequences({9, 4, kMaxLen}, kMaxLen);
+  auto last = [](const torch::Tensor& h, const torch::Tensor& items, int64_t r) {
+    return h[r][items[r].ne(0).sum().item<int64_t>() - 1];
+  };
+  torch::Tensor ha = model->Encode(a);
+  SequenceInput b{a.items.clone(), a.timestamps.clone()};
+  b.items[0][0] = (b.items[0][0].item<int64_t>() % kItems) + 1;  // the oldest item of row 0
+  torch::Tensor hb = model->Encode(b);
+  EXPECT_FALSE(torch::allclose(last(ha, a.items, 0), last(hb, b.items, 0), 1e-5, 1e-6));
+  EXPECT_TRUE(torch::allclose(last(ha, a.items, 1), last(hb, b.items, 1), 1e-5, 1e-6));
+  // Row 1 alone, cut to its own length: the same last state.
+  SequenceInput alone{a.items.narrow(0, 1, 1).narrow(1, 0, 4), a.timestamps.narrow(0, 1, 1).narrow(1, 0, 4)};
+  EXPECT_TRUE(torch::allclose(last(ha, a.items, 1), model->Encode(alone)[0][3], 1e-5, 1e-6));
 }
 
 TEST(HstuTimeBuckets, LogScaleClampedAndSymmetric) {
@@ -193,7 +242,8 @@ TEST(SequencePythonTwin, SameHiddenStatesOnSameWeights) {
   const std::vector<std::pair<std::string, std::string>> variants = {
       {"sasrec", "{\"dim\": 16, \"blocks\": 2, \"heads\": 2, \"dropout\": 0.3}"},
       {"hstu", "{\"dim\": 16, \"blocks\": 2, \"heads\": 2, \"dropout\": 0.3, \"time_buckets\": 16}"},
-      {"hstu", "{\"dim\": 16, \"blocks\": 1, \"heads\": 1, \"attention_dim\": 8, \"linear_dim\": 24}"}};
+      {"hstu", "{\"dim\": 16, \"blocks\": 1, \"heads\": 1, \"attention_dim\": 8, \"linear_dim\": 24}"},
+      {"bsarec", "{\"dim\": 16, \"blocks\": 2, \"heads\": 2, \"alpha\": 0.6, \"cutoff\": 3}"}};
   for (size_t v = 0; v < variants.size(); ++v) {
     torch::manual_seed(static_cast<uint64_t>(10 + v));
     const auto& [kind, opts] = variants[v];

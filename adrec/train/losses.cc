@@ -51,6 +51,24 @@ torch::Tensor SampledSoftmaxLoss(const torch::Tensor& hidden, const torch::Tenso
   return -torch::log_softmax(logits.to(torch::kFloat32), 1).select(1, 0).mean();
 }
 
+torch::Tensor FullSoftmaxLoss(const torch::Tensor& hidden, const torch::Tensor& targets, const torch::Tensor& table,
+                              const SampledSoftmaxOptions& options) {
+  TORCH_CHECK(hidden.dim() == 2 && targets.dim() == 1 && hidden.size(0) == targets.size(0),
+              "FullSoftmaxLoss: hidden ", hidden.sizes(), " and targets ", targets.sizes(), " do not match");
+  torch::Tensor h = hidden.to(torch::kFloat32);
+  torch::Tensor items = table.narrow(0, 1, table.size(0) - 1).to(torch::kFloat32);
+  double scale = 1.0;
+  if (options.l2_normalize) {
+    const auto unit = torch::nn::functional::NormalizeFuncOptions().dim(-1).eps(1e-6);
+    h = torch::nn::functional::normalize(h, unit);
+    items = torch::nn::functional::normalize(items, unit);
+    scale = 1.0 / options.temperature;
+  }
+  torch::Tensor logits = torch::matmul(h, items.t());
+  if (scale != 1.0) logits = logits * scale;
+  return torch::nn::functional::cross_entropy(logits, targets - 1);
+}
+
 torch::Tensor BceOneNegativeLoss(const torch::Tensor& hidden, const torch::Tensor& targets, const torch::Tensor& table,
                                  const torch::Tensor& negatives) {
   torch::Tensor pos = (hidden * table.index_select(0, targets)).sum(-1);

@@ -40,6 +40,13 @@ torch::Tensor SampledSoftmaxLoss(const torch::Tensor& hidden, const torch::Tenso
 // Draws `options.num_negatives` uniform item rows in [1, V] on the table's device.
 torch::Tensor UniformNegatives(int64_t num_items, const SampledSoftmaxOptions& options, const torch::Device& device);
 
+// Full-catalogue cross-entropy (the loss of the S3-Rec family: FMLP-Rec, BSARec, …): every item
+// of `table` [V + 1, d] but the padding row 0 is a candidate; mean over rows of
+// −log softmax(target). Dot products unless options.l2_normalize (then cosine / temperature);
+// the negatives options do not apply. O(N · V) memory: for catalogues up to ~10^5 items.
+torch::Tensor FullSoftmaxLoss(const torch::Tensor& hidden, const torch::Tensor& targets, const torch::Tensor& table,
+                              const SampledSoftmaxOptions& options);
+
 // SASRec (Kang & McAuley 2018): −log σ(h·e_pos) − log σ(−h·e_neg) per position, mean over
 // positions; negatives [N] one per position.
 torch::Tensor BceOneNegativeLoss(const torch::Tensor& hidden, const torch::Tensor& targets, const torch::Tensor& table,

@@ -187,6 +187,27 @@ TEST(InBatchSoftmaxLoss, EqualsTheFormulaWithLogQAndRepeatsRemoved) {
   EXPECT_GT(ng.grad().abs().sum().item<double>(), 0);
 }
 
+TEST(FullSoftmaxLoss, EveryItemButPaddingIsACandidate) {
+  torch::manual_seed(5);
+  const torch::Tensor table = torch::randn({7, 4}), h = torch::randn({3, 4});
+  const torch::Tensor targets = torch::tensor({1, 6, 3}, torch::kInt64);
+  SampledSoftmaxOptions o;
+  o.l2_normalize = false;
+  // By hand: dot products with rows 1..6 (never the padding row 0).
+  double want = 0;
+  for (int64_t r = 0; r < 3; ++r) {
+    double denom = 0;
+    for (int64_t i = 1; i < 7; ++i) denom += std::exp(h[r].dot(table[i]).item<double>());
+    want += -(h[r].dot(table[targets[r].item<int64_t>()]).item<double>() - std::log(denom));
+  }
+  EXPECT_NEAR(FullSoftmaxLoss(h, targets, table, o).item<double>(), want / 3, 1e-5);
+  // Cosine / temperature: the sampled loss with every item as a negative gives the same value.
+  o.l2_normalize = true;
+  o.temperature = 0.1;
+  EXPECT_NEAR(FullSoftmaxLoss(h, targets, table, o).item<double>(),
+              BruteForce(h, targets, table, {1, 2, 3, 4, 5, 6}, 0.1), 1e-4);
+}
+
 TEST(BceOneNegativeLoss, EqualsTheFormula) {
   torch::Tensor table = torch::tensor({{0.0, 0.0}, {1.0, 0.0}, {0.0, 2.0}});
   torch::Tensor h = torch::tensor({{1.0, 1.0}});

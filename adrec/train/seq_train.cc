@@ -17,48 +17,84 @@ torch::Tensor Int64(std::vector<int64_t>& v, int64_t rows, int64_t cols, const t
 }
 }  // namespace
 
+namespace {
+// Units (rows or prefixes) in an order shuffled by `rng`. With length buckets, units of similar
+// length share a batch, so a batch pads to little more than its units: each run of
+// length_buckets batches is sorted by length, then the batches' order is shuffled.
+template <typename Unit, typename Length>
+void ShuffleUnits(std::vector<Unit>& order, size_t bs, int64_t length_buckets, Length len, std::mt19937_64& rng) {
+  std::shuffle(order.begin(), order.end(), rng);
+  if (length_buckets <= 1) return;
+  const size_t run = bs * static_cast<size_t>(length_buckets);
+  for (size_t b = 0; b < order.size(); b += run) {
+    auto first = order.begin() + static_cast<int64_t>(b);
+    auto last = order.begin() + static_cast<int64_t>(std::min(order.size(), b + run));
+    std::stable_sort(first, last, [&](const Unit& x, const Unit& y) { return len(x) < len(y); });
+  }
+  std::vector<size_t> batches;
+  for (size_t b = 0; b < order.size(); b += bs) batches.push_back(b);
+  std::shuffle(batches.begin(), batches.end(), rng);
+  std::vector<Unit> shuffled;
+  shuffled.reserve(order.size());
+  for (size_t b : batches) {
+    shuffled.insert(shuffled.end(), order.begin() + static_cast<int64_t>(b),
+                    order.begin() + static_cast<int64_t>(std::min(order.size(), b + bs)));
+  }
+  order.swap(shuffled);
+}
+}  // namespace
+
+Status CheckSeqStepOptions(const models::SequenceModel& model, const SeqStepOptions& options) {
+  if (options.loss != "sampled_softmax" && options.loss != "bce" && options.loss != "ce") {
+    return InvalidArgumentError("unknown sequence loss '" + options.loss + "' (known: ce, sampled_softmax, bce)");
+  }
+  if (options.samples != "sequences" && options.samples != "prefixes") {
+    return InvalidArgumentError("unknown train.samples '" + options.samples + "' (known: sequences, prefixes)");
+  }
+  if (options.samples == "sequences" && !model.causal()) {
+    return InvalidArgumentError(model.kind() + " is not causal (a position's state sees later items), so it trains on "
+                                "prefixes: set train.samples = \"prefixes\"");
+  }
+  return Status::Ok();
+}
+
 StatusOr<SeqEpochResult> TrainSequenceEpoch(models::SequenceModel& model, torch::optim::Optimizer& optimizer,
                                             const data::UserSequences& seqs, const SeqStepOptions& options,
                                             std::mt19937_64& rng) {
-  if (options.loss != "sampled_softmax" && options.loss != "bce") {
-    return InvalidArgumentError("unknown sequence loss '" + options.loss + "' (known: sampled_softmax, bce)");
-  }
+  ADREC_RETURN_IF_ERROR(CheckSeqStepOptions(model, options));
   model.train();
-  std::vector<uint32_t> order(seqs.size());
-  std::iota(order.begin(), order.end(), 0u);
-  std::shuffle(order.begin(), order.end(), rng);
   const int64_t num_items = model.shape().num_items, max_len = model.shape().max_len;
   const size_t bs = static_cast<size_t>(options.batch_size);
-  if (options.length_buckets > 1) {
-    // Rows of similar length share a batch, so a batch pads to little more than its rows: sort
-    // each run of length_buckets batches by length, then shuffle the batches' order.
-    auto len = [&](uint32_t r) { return std::min<uint64_t>(seqs.length(r), static_cast<uint64_t>(max_len) + 1); };
-    const size_t run = bs * static_cast<size_t>(options.length_buckets);
-    for (size_t b = 0; b < order.size(); b += run) {
-      auto first = order.begin() + static_cast<int64_t>(b);
-      auto last = order.begin() + static_cast<int64_t>(std::min(order.size(), b + run));
-      std::stable_sort(first, last, [&](uint32_t x, uint32_t y) { return len(x) < len(y); });
-    }
-    std::vector<size_t> batches;
-    for (size_t b = 0; b < order.size(); b += bs) batches.push_back(b);
-    std::shuffle(batches.begin(), batches.end(), rng);
-    std::vector<uint32_t> shuffled;
-    shuffled.reserve(order.size());
-    for (size_t b : batches) shuffled.insert(shuffled.end(), order.begin() + static_cast<int64_t>(b),
-                                             order.begin() + static_cast<int64_t>(std::min(order.size(), b + bs)));
-    order.swap(shuffled);
+  const bool prefixes = options.samples == "prefixes";
+  std::vector<uint32_t> order;
+  std::vector<data::SequencePrefix> prefix_order;
+  if (prefixes) {
+    prefix_order = data::TrainPrefixes(seqs);
+    ShuffleUnits(prefix_order, bs, options.length_buckets,
+                 [&](const data::SequencePrefix& p) { return std::min<int64_t>(p.end, max_len); }, rng);
+  } else {
+    order.resize(seqs.size());
+    std::iota(order.begin(), order.end(), 0u);
+    ShuffleUnits(order, bs, options.length_buckets,
+                 [&](uint32_t r) { return std::min<uint64_t>(seqs.length(r), static_cast<uint64_t>(max_len) + 1); }, rng);
   }
+  const size_t units = prefixes ? prefix_order.size() : order.size();
   SeqEpochResult out;
   double loss_sum = 0;
   data::SequenceBatch batch;
   const bool autocast = options.bf16 && options.device.is_cuda();
-  for (size_t begin = 0; begin < order.size(); begin += static_cast<size_t>(options.batch_size)) {
+  for (size_t begin = 0; begin < units; begin += bs) {
     if (options.stop != nullptr && options.stop->load()) {
       out.interrupted = true;
       break;
     }
-    const size_t end = std::min(order.size(), begin + static_cast<size_t>(options.batch_size));
-    data::BuildTrainBatch(seqs, std::span<const uint32_t>(order.data() + begin, end - begin), max_len, &batch);
+    const size_t end = std::min(units, begin + bs);
+    if (prefixes) {
+      data::BuildPrefixBatch(seqs, std::span<const data::SequencePrefix>(prefix_order.data() + begin, end - begin),
+                             max_len, &batch);
+    } else {
+      data::BuildTrainBatch(seqs, std::span<const uint32_t>(order.data() + begin, end - begin), max_len, &batch);
+    }
     out.truncated += batch.truncated;
     out.rows += static_cast<int64_t>(end - begin);
     if (options.progress != nullptr) options.progress->Add(end - begin);
@@ -73,7 +109,9 @@ StatusOr<SeqEpochResult> TrainSequenceEpoch(models::SequenceModel& model, torch:
     torch::Tensor hidden = encoded.reshape({-1, model.ItemTable().size(1)}).index_select(0, where);
     torch::Tensor pos = targets.index_select(0, where);
     torch::Tensor loss;
-    if (options.loss == "bce") {
+    if (options.loss == "ce") {
+      loss = FullSoftmaxLoss(hidden, pos, model.ItemTable(), options.softmax);
+    } else if (options.loss == "bce") {
       torch::Tensor neg = torch::randint(1, num_items + 1, {pos.size(0)}, pos.options());
       loss = BceOneNegativeLoss(hidden, pos, model.ItemTable(), neg);
     } else {

@@ -27,7 +27,11 @@ namespace adrec::train {
 
 struct SeqStepOptions {
   int64_t batch_size = 128;
-  std::string loss = "sampled_softmax";  // sampled_softmax | bce (SASRec's one negative)
+  std::string loss = "sampled_softmax";  // ce (every item) | sampled_softmax | bce (SASRec's one negative)
+  // sequences: a row is a user's train items, every position predicts the next (causal models
+  // only); prefixes: a row is one prefix and predicts the one item after it (the S3-Rec family's
+  // samples; every model). Same targets per epoch, ~length× the steps.
+  std::string samples = "sequences";
   SampledSoftmaxOptions softmax;
   double clip_norm = 0;                  // 0 = no clipping
   torch::Device device = torch::kCPU;
@@ -50,8 +54,12 @@ struct SeqEpochResult {
   bool interrupted = false;  // options.stop was set before the epoch ended
 };
 
-// One pass over the rows in an order shuffled by `rng`. InvalidArgument for an unknown loss; a
-// non-finite loss is DataLoss naming the step.
+// InvalidArgument naming the option: an unknown loss or samples, or sequences for a model that
+// is not causal.
+Status CheckSeqStepOptions(const models::SequenceModel& model, const SeqStepOptions& options);
+
+// One pass over the rows (or prefixes) in an order shuffled by `rng`. InvalidArgument as
+// CheckSeqStepOptions; a non-finite loss is DataLoss naming the step.
 StatusOr<SeqEpochResult> TrainSequenceEpoch(models::SequenceModel& model, torch::optim::Optimizer& optimizer,
                                             const data::UserSequences& seqs, const SeqStepOptions& options,
                                             std::mt19937_64& rng);

@@ -36,6 +36,7 @@ struct SeqSettings {
   std::string optimizer = "adamw";  // adam | adamw
   double lr = 1e-3, weight_decay = 0.0, adam_beta2 = 0.98;
   std::string loss = "sampled_softmax";
+  std::string samples = "sequences";  // train.samples (SeqStepOptions)
   SampledSoftmaxOptions softmax;
   double clip_norm = 0.0;
   int eval_every = 1;  // epochs
@@ -55,6 +56,7 @@ Status ReadSeqSettings(Config& cfg, SeqSettings* s) {
   ADREC_RETURN_IF_ERROR(cfg.Get("train.weight_decay", &s->weight_decay));
   ADREC_RETURN_IF_ERROR(cfg.Get("train.adam_beta2", &s->adam_beta2));
   ADREC_RETURN_IF_ERROR(cfg.Get("train.loss", &s->loss));
+  ADREC_RETURN_IF_ERROR(cfg.Get("train.samples", &s->samples));
   ADREC_RETURN_IF_ERROR(cfg.Get("train.num_negatives", &s->softmax.num_negatives));
   ADREC_RETURN_IF_ERROR(cfg.Get("train.in_batch_negatives", &s->softmax.in_batch));
   ADREC_RETURN_IF_ERROR(cfg.Get("train.in_batch_max", &s->softmax.in_batch_max));
@@ -77,8 +79,11 @@ Status ReadSeqSettings(Config& cfg, SeqSettings* s) {
   }
   if (!(s->lr > 0)) return InvalidArgumentError(src + "train.lr must be positive");
   if (!(s->adam_beta2 > 0 && s->adam_beta2 < 1)) return InvalidArgumentError(src + "train.adam_beta2 must be in (0, 1)");
-  if (s->loss != "sampled_softmax" && s->loss != "bce") {
-    return InvalidArgumentError(src + "train.loss '" + s->loss + "' is not one of sampled_softmax, bce");
+  if (s->loss != "ce" && s->loss != "sampled_softmax" && s->loss != "bce") {
+    return InvalidArgumentError(src + "train.loss '" + s->loss + "' is not one of ce, sampled_softmax, bce");
+  }
+  if (s->samples != "sequences" && s->samples != "prefixes") {
+    return InvalidArgumentError(src + "train.samples '" + s->samples + "' is not one of sequences, prefixes");
   }
   if (s->softmax.num_negatives < 0 || (s->softmax.num_negatives == 0 && !s->softmax.in_batch)) {
     return InvalidArgumentError(src + "train.num_negatives must be >= 0, and > 0 without in-batch negatives");
@@ -248,6 +253,12 @@ Status SequenceTask::Prepare(const RunContext& ctx) {
   torch::manual_seed(o_->seed);
   const models::SequenceShape shape{static_cast<int64_t>(ds_.num_items()), s_.max_len};
   ADREC_ASSIGN_OR_RETURN(model_, models::MakeSequenceModel(model_name_, shape, cfg));
+  {
+    SeqStepOptions check;
+    check.loss = s_.loss;
+    check.samples = s_.samples;
+    if (Status st = CheckSeqStepOptions(*model_, check); !st.ok()) return InvalidArgumentError(o_->config.string() + ": " + st.message());
+  }
   model_->to(device_);
   const auto betas = std::make_tuple(0.9, s_.adam_beta2);
   if (s_.optimizer == "adamw") {
@@ -272,6 +283,7 @@ StatusOr<TrainChunk> SequenceTask::Train(const RunProgress& p, Progress& progres
   SeqStepOptions so;
   so.batch_size = s_.batch_size;
   so.loss = s_.loss;
+  so.samples = s_.samples;
   so.softmax = s_.softmax;
   so.clip_norm = s_.clip_norm;
   so.device = device_;

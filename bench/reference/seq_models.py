@@ -1,4 +1,4 @@
-"""Plain-PyTorch twins of adrec's sequence models (adrec/models/sasrec.h, hstu.h).
+"""Plain-PyTorch twins of adrec's sequence models (adrec/models/sasrec.h, hstu.h, bsarec.h).
 
 Same parameter names and the same math as the C++ models, so that weights saved by one load in
 the other; adrec's tests (adrec/models/sequence_model_test.cc) compare hidden states on the same
@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-SEQUENCE_MODEL_NAMES = ["sasrec", "hstu"]
+SEQUENCE_MODEL_NAMES = ["sasrec", "hstu", "bsarec"]
 
 
 def init_sequence_embeddings(item_emb: nn.Embedding, pos_emb: nn.Embedding):
@@ -146,6 +146,82 @@ class Hstu(nn.Module):
         return x
 
 
+class BsaRecBlock(nn.Module):
+    def __init__(self, dim: int, heads: int, dropout: float, attention_dropout: float, alpha: float, cutoff: int):
+        super().__init__()
+        self.dim, self.heads, self.dropout, self.attention_dropout = dim, heads, dropout, attention_dropout
+        self.alpha, self.keep = alpha, cutoff // 2 + 1
+        self.beta = nn.Parameter(torch.randn(dim))
+        self.filter_norm = nn.LayerNorm(dim, eps=1e-12)
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.attn_out = nn.Linear(dim, dim)
+        self.attn_norm = nn.LayerNorm(dim, eps=1e-12)
+        self.ffn1 = nn.Linear(dim, 4 * dim)
+        self.ffn2 = nn.Linear(4 * dim, dim)
+        self.ffn_norm = nn.LayerNorm(dim, eps=1e-12)
+
+    def forward(self, x, mask):
+        b, w, d = x.shape
+        # The filter by its definition (adrec applies it as one [w, w] matrix).
+        spectrum = torch.fft.rfft(x, dim=1, norm="ortho")
+        spectrum[:, self.keep:, :] = 0
+        low = torch.fft.irfft(spectrum, n=w, dim=1, norm="ortho")
+        dsp = self.filter_norm(x + F.dropout(low + self.beta ** 2 * (x - low), self.dropout, self.training))
+        q, k, v = (t.view(b, w, self.heads, d // self.heads).transpose(1, 2) for t in self.qkv(x).chunk(3, -1))
+        att = (q @ k.transpose(-1, -2) / math.sqrt(d // self.heads) + mask).softmax(-1)
+        att = F.dropout(att, self.attention_dropout, self.training)
+        gsp = self.attn_norm(x + F.dropout(self.attn_out((att @ v).transpose(1, 2).reshape(b, w, d)), self.dropout,
+                                           self.training))
+        h = self.alpha * dsp + (1 - self.alpha) * gsp
+        return self.ffn_norm(h + F.dropout(self.ffn2(F.gelu(self.ffn1(h))), self.dropout, self.training))
+
+
+class BsaRec(nn.Module):
+    """Takes right-padded rows like the others, runs them left-aligned in a window of max_len and
+    returns the states at the input's positions (only the last real one is a prediction)."""
+
+    def __init__(self, num_items: int, max_len: int, dim: int = 64, blocks: int = 2, heads: int = 1,
+                 dropout: float = 0.5, attention_dropout: float | None = None, alpha: float = 0.7, cutoff: int = 5,
+                 **_):
+        super().__init__()
+        self.max_len, self.dropout = max_len, dropout
+        self.item_emb = nn.Embedding(num_items + 1, dim, padding_idx=0)
+        self.pos_emb = nn.Embedding(max_len, dim)
+        with torch.no_grad():
+            for table in (self.item_emb, self.pos_emb):
+                table.weight.normal_(0, 0.02)
+            self.item_emb.weight[0].zero_()
+        self.emb_norm = nn.LayerNorm(dim, eps=1e-12)
+        attention_dropout = dropout if attention_dropout is None else attention_dropout
+        self.blocks = nn.ModuleList([BsaRecBlock(dim, heads, dropout, attention_dropout, alpha, cutoff)
+                                     for _ in range(blocks)])
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                with torch.no_grad():
+                    module.weight.normal_(0, 0.02)
+                    module.bias.zero_()
+
+    def forward(self, items, timestamps=None):
+        b, n = items.shape
+        w = self.max_len
+        lengths = (items != 0).sum(1).tolist()
+        window = torch.zeros(b, w, dtype=items.dtype, device=items.device)
+        for r, m in enumerate(lengths):
+            if m:
+                window[r, w - m:] = items[r, :m]
+        x = self.emb_norm(self.item_emb(window) + self.pos_emb(torch.arange(w, device=items.device)))
+        x = F.dropout(x, self.dropout, self.training)
+        allowed = torch.ones(w, w, dtype=torch.bool, device=items.device).tril()[None] & (window != 0)[:, None, :]
+        mask = (~allowed).to(x.dtype)[:, None] * -10000.0
+        for block in self.blocks:
+            x = block(x, mask)
+        out = torch.zeros(b, n, x.shape[-1], dtype=x.dtype, device=x.device)
+        for r, m in enumerate(lengths):
+            if m:
+                out[r, :m] = x[r, w - m:]
+        return out
+
+
 def make_sequence_model(kind: str, num_items: int, max_len: int, options: dict) -> nn.Module:
     """The twin of adrec::models::MakeSequenceModel; `options` holds the [model] keys."""
     opts = {k: v for k, v in options.items() if k != "name"}
@@ -153,6 +229,8 @@ def make_sequence_model(kind: str, num_items: int, max_len: int, options: dict) 
         return SasRec(num_items, max_len, **opts)
     if kind == "hstu":
         return Hstu(num_items, max_len, **opts)
+    if kind == "bsarec":
+        return BsaRec(num_items, max_len, **opts)
     raise ValueError(f"unknown sequence model '{kind}' (known: {', '.join(SEQUENCE_MODEL_NAMES)})")
 
 

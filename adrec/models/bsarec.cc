@@ -1,0 +1,137 @@
+#include "adrec/models/bsarec.h"
+
+#include <torch/torch.h>
+
+#include <cmath>
+
+#include "adrec/core/config.h"
+#include "adrec/models/layers.h"
+
+namespace adrec::models {
+
+namespace {
+constexpr double kNormEps = 1e-12;      // the S3-Rec family's layer norms
+constexpr double kMasked = -10000.0;    // additive mask: a row with no key left stays finite
+constexpr double kInitStd = 0.02;
+
+torch::nn::LayerNorm Norm(int64_t dim) { return torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim}).eps(kNormEps)); }
+
+torch::nn::Linear Dense(int64_t in, int64_t out) {
+  torch::nn::Linear l(in, out);
+  torch::NoGradGuard no_grad;
+  l->weight.normal_(0, kInitStd);
+  l->bias.zero_();
+  return l;
+}
+}  // namespace
+
+StatusOr<BsaRecOptions> ReadBsaRecOptions(Config& cfg, std::string_view section) {
+  BsaRecOptions o;
+  o.base.dropout = 0.5;
+  ADREC_RETURN_IF_ERROR(ReadSequenceOptions(cfg, section, &o.base));
+  o.attention_dropout = o.base.dropout;
+  const std::string attn = OptionKey(section, "attention_dropout"), alpha = OptionKey(section, "alpha");
+  ADREC_RETURN_IF_ERROR(cfg.Get(attn, &o.attention_dropout));
+  ADREC_RETURN_IF_ERROR(cfg.Get(alpha, &o.alpha));
+  ADREC_RETURN_IF_ERROR(ReadInt(cfg, section, "cutoff", 1, &o.cutoff));
+  if (!(o.attention_dropout >= 0 && o.attention_dropout < 1)) {
+    return InvalidArgumentError(cfg.source() + ": key '" + attn + "' must be in [0, 1), got " + std::to_string(o.attention_dropout));
+  }
+  if (!(o.alpha >= 0 && o.alpha <= 1)) {
+    return InvalidArgumentError(cfg.source() + ": key '" + alpha + "' must be in [0, 1], got " + std::to_string(o.alpha));
+  }
+  if (o.base.dim % o.base.heads != 0) {
+    return InvalidArgumentError(cfg.source() + ": bsarec needs " + OptionKey(section, "dim") + " (" +
+                                std::to_string(o.base.dim) + ") divisible by " + OptionKey(section, "heads") + " (" +
+                                std::to_string(o.base.heads) + ")");
+  }
+  return o;
+}
+
+torch::Tensor LowPassMatrix(int64_t length, int64_t keep) {
+  torch::NoGradGuard no_grad;
+  // Column j of P is the filter applied to the unit impulse at j.
+  torch::Tensor f = torch::fft::rfft(torch::eye(length, torch::kFloat64), length, 0, "ortho");
+  if (keep < f.size(0)) f.narrow(0, keep, f.size(0) - keep).zero_();
+  return torch::fft::irfft(f, length, 0, "ortho");
+}
+
+BsaRecBlockImpl::BsaRecBlockImpl(int64_t dim, const BsaRecOptions& options)
+    : dim_(dim),
+      heads_(options.base.heads),
+      dropout_(options.base.dropout),
+      attention_dropout_(options.attention_dropout),
+      alpha_(options.alpha) {
+  beta = register_parameter("beta", torch::randn({dim}));
+  filter_norm_ = register_module("filter_norm", Norm(dim));
+  qkv_ = register_module("qkv", Dense(dim, 3 * dim));
+  attn_out_ = register_module("attn_out", Dense(dim, dim));
+  attn_norm_ = register_module("attn_norm", Norm(dim));
+  ffn1_ = register_module("ffn1", Dense(dim, 4 * dim));
+  ffn2_ = register_module("ffn2", Dense(4 * dim, dim));
+  ffn_norm_ = register_module("ffn_norm", Norm(dim));
+}
+
+torch::Tensor BsaRecBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& low_pass, const torch::Tensor& mask) {
+  const int64_t B = x.size(0), W = x.size(1), dh = dim_ / heads_;
+  const bool train = is_training();
+  torch::Tensor low = torch::matmul(low_pass.to(x.scalar_type()), x);
+  torch::Tensor filtered = low + beta.square() * (x - low);
+  torch::Tensor dsp = filter_norm_->forward(x + torch::dropout(filtered, dropout_, train));
+
+  auto heads = [&](const torch::Tensor& t) { return t.view({B, W, heads_, dh}).transpose(1, 2); };
+  std::vector<torch::Tensor> qkv = qkv_->forward(x).chunk(3, -1);
+  torch::Tensor a = at::scaled_dot_product_attention(heads(qkv[0]), heads(qkv[1]), heads(qkv[2]),
+                                                     mask.to(x.scalar_type()), train ? attention_dropout_ : 0.0);
+  torch::Tensor attended = attn_out_->forward(a.transpose(1, 2).reshape({B, W, dim_}));
+  torch::Tensor gsp = attn_norm_->forward(x + torch::dropout(attended, dropout_, train));
+
+  torch::Tensor h = dsp * alpha_ + gsp * (1.0 - alpha_);
+  torch::Tensor f = ffn2_->forward(torch::gelu(ffn1_->forward(h)));
+  return ffn_norm_->forward(h + torch::dropout(f, dropout_, train));
+}
+
+BsaRecModel::BsaRecModel(const SequenceShape& shape, const BsaRecOptions& options) : shape_(shape), options_(options) {
+  const int64_t dim = options.base.dim;
+  item_emb_ = register_module("item_emb", torch::nn::Embedding(torch::nn::EmbeddingOptions(shape.num_items + 1, dim).padding_idx(0)));
+  pos_emb_ = register_module("pos_emb", torch::nn::Embedding(shape.max_len, dim));
+  {
+    torch::NoGradGuard no_grad;
+    item_emb_->weight.normal_(0, kInitStd);
+    item_emb_->weight[0].zero_();
+    pos_emb_->weight.normal_(0, kInitStd);
+  }
+  emb_norm_ = register_module("emb_norm", Norm(dim));
+  auto list = register_module("blocks", torch::nn::ModuleList());  // "blocks.<i>.*"
+  for (int64_t i = 0; i < options.base.blocks; ++i) {
+    blocks_.push_back(BsaRecBlock(dim, options));
+    list->push_back(blocks_.back());
+  }
+  low_pass_ = register_buffer("low_pass", LowPassMatrix(shape.max_len, options.cutoff / 2 + 1).to(torch::kFloat32));
+}
+
+torch::Tensor BsaRecModel::Encode(const SequenceInput& input) {
+  const torch::Tensor& items = input.items;
+  TORCH_CHECK(items.dim() == 2 && items.size(1) <= shape_.max_len, "bsarec: items are ", items.sizes(),
+              ", want [B, L] with L <= max_len ", shape_.max_len);
+  TORCH_CHECK(!input.extra.defined(), "bsarec: extra input embeddings are not supported");
+  const int64_t B = items.size(0), L = items.size(1), W = shape_.max_len;
+  // Left-align: window slot p holds item p − (W − n) of a row with n real items.
+  torch::Tensor n = items.ne(0).sum(1, /*keepdim=*/true);                                  // [B, 1]
+  torch::Tensor slot = torch::arange(W, items.options()).unsqueeze(0).expand({B, W});      // [B, W]
+  torch::Tensor src = slot - (W - n);
+  torch::Tensor real = src.ge(0);
+  torch::Tensor window = items.gather(1, src.clamp(0, L - 1)) * real;                       // [B, W]
+
+  torch::Tensor x = item_emb_->forward(window) + pos_emb_->forward(torch::arange(W, items.options()));
+  x = torch::dropout(emb_norm_->forward(x), options_.base.dropout, is_training());
+  // Query i attends to key j ≤ i when j holds an item.
+  torch::Tensor allowed = CausalMask(W, items.device()).unsqueeze(0) & real.unsqueeze(1);  // [B, W, W]
+  torch::Tensor mask = torch::zeros({B, 1, W, W}, x.options()).masked_fill_(allowed.logical_not().unsqueeze(1), kMasked);
+  for (auto& block : blocks_) x = block->forward(x, low_pass_, mask);
+  // Back to the input's right padding: position j of a row is window slot W − n + j.
+  torch::Tensor back = (torch::arange(L, items.options()).unsqueeze(0) + (W - n)).clamp(0, W - 1);  // [B, L]
+  return x.gather(1, back.unsqueeze(-1).expand({B, L, x.size(2)}));
+}
+
+}  // namespace adrec::models
