@@ -124,9 +124,20 @@ StatusOr<RankingResult> EvaluateFullRanking(const RankingTask& task, const Score
                                 std::to_string(task.targets[q]) + ") as NaN");
   }
 
+  return RankingResultFromRanks(std::move(greater), std::move(tied), best_pos, n_items, options);
+}
+
+StatusOr<RankingResult> RankingResultFromRanks(std::vector<uint64_t> greater, std::vector<uint64_t> tied,
+                                               std::span<const uint32_t> best_pos, uint32_t num_items,
+                                               const RankingOptions& options) {
+  const size_t nq = greater.size();
+  if (nq == 0 || tied.size() != nq) return InvalidArgumentError("full ranking: no ranks, or greater and tied disagree");
+  if (!options.coverage_ks.empty() && best_pos.size() != num_items) {
+    return InvalidArgumentError("full ranking: coverage needs a list position per item");
+  }
   RankingResult r;
   r.users_evaluated = nq;
-  r.num_items = n_items;
+  r.num_items = num_items;
   r.ties = options.ties;
   r.exclude_seen = options.exclude_seen;
   r.ks = options.ks;
@@ -160,7 +171,7 @@ StatusOr<RankingResult> EvaluateFullRanking(const RankingTask& task, const Score
   for (uint32_t k : r.coverage_ks) {
     uint64_t covered = 0;
     for (uint32_t p : best_pos) covered += p < k;
-    r.coverage.push_back(static_cast<double>(covered) / n_items);
+    r.coverage.push_back(static_cast<double>(covered) / num_items);
   }
   if (options.keep_ranks) {
     r.greater = std::move(greater);

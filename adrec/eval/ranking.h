@@ -86,4 +86,12 @@ using ScoreFn = std::function<void(uint32_t user, std::span<float> scores)>;
 StatusOr<RankingResult> EvaluateFullRanking(const RankingTask& task, const ScoreFn& score,
                                             const RankingOptions& options = {});
 
+// The metrics of ranks counted elsewhere (a scorer on the GPU): per query the items scoring
+// strictly above its target and those tied with it, and for coverage the smallest top-K list
+// position at which each item appeared (UINT32_MAX: never; empty without coverage_ks).
+// InvalidArgument when the sizes disagree.
+StatusOr<RankingResult> RankingResultFromRanks(std::vector<uint64_t> greater, std::vector<uint64_t> tied,
+                                               std::span<const uint32_t> best_pos, uint32_t num_items,
+                                               const RankingOptions& options);
+
 }  // namespace adrec::eval

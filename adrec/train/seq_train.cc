@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 
 #include "adrec/core/progress.h"
@@ -135,6 +136,69 @@ StatusOr<SeqEpochResult> TrainSequenceEpoch(models::SequenceModel& model, torch:
   return out;
 }
 
+namespace {
+// The ranking on the GPU, the same counts as eval::EvaluateFullRanking's: a [chunk, items] score
+// block per GEMM, excluded items set to NaN (they drop out of both counts), the target restored.
+// Top-K lists for coverage come from topk, whose order among equal scores is the device's.
+StatusOr<eval::RankingResult> RankOnDevice(const eval::RankingTask& task, const torch::Tensor& states,
+                                           const torch::Tensor& table, const eval::RankingOptions& options) {
+  const int64_t nq = static_cast<int64_t>(task.size()), n_items = table.size(0);
+  const auto dev = states.device();
+  const auto long_opts = torch::TensorOptions().dtype(torch::kInt64);
+  std::vector<uint64_t> greater(static_cast<size_t>(nq)), tied(static_cast<size_t>(nq));
+  uint32_t max_cov_k = 0;
+  for (uint32_t k : options.coverage_ks) max_cov_k = std::max<uint32_t>(max_cov_k, std::min<uint32_t>(k, static_cast<uint32_t>(n_items)));
+  torch::Tensor best = torch::full({n_items}, static_cast<int64_t>(UINT32_MAX), long_opts.device(dev));
+  const int64_t chunk = std::max<int64_t>(1, (int64_t{1} << 26) / std::max<int64_t>(1, n_items));  // ≤ 256 MiB of scores
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (int64_t b = 0; b < nq; b += chunk) {
+    const int64_t e = std::min(nq, b + chunk);
+    torch::Tensor s = torch::matmul(states.narrow(0, b, e - b), table.t());  // [n, items]
+    std::vector<int64_t> tgt(task.targets.begin() + b, task.targets.begin() + e);
+    torch::Tensor t_idx = torch::from_blob(tgt.data(), {e - b, 1}, long_opts).to(dev);
+    torch::Tensor t_score = s.gather(1, t_idx);
+    if (torch::isnan(t_score).any().item<bool>()) {
+      return InvalidArgumentError("full ranking: the model scored a target of queries " + std::to_string(b) + ".." +
+                                  std::to_string(e - 1) + " as NaN");
+    }
+    if (options.exclude_seen) {
+      std::vector<int64_t> rows, cols;
+      for (int64_t q = b; q < e; ++q) {
+        for (uint32_t x : task.ExcludeOf(static_cast<size_t>(q))) {
+          rows.push_back(q - b);
+          cols.push_back(x);
+        }
+      }
+      if (!rows.empty()) {
+        const int64_t n = static_cast<int64_t>(rows.size());
+        s.index_put_({torch::from_blob(rows.data(), {n}, long_opts).to(dev), torch::from_blob(cols.data(), {n}, long_opts).to(dev)},
+                     torch::tensor(nan, s.options()));
+        s.scatter_(1, t_idx, t_score);  // the target is never excluded
+      }
+    }
+    torch::Tensor g = s.gt(t_score).sum(1).cpu(), t = s.eq(t_score).sum(1).sub(1).cpu();
+    const int64_t* gp = g.data_ptr<int64_t>();
+    const int64_t* tp = t.data_ptr<int64_t>();
+    for (int64_t q = b; q < e; ++q) {
+      greater[static_cast<size_t>(q)] = static_cast<uint64_t>(gp[q - b]);
+      tied[static_cast<size_t>(q)] = static_cast<uint64_t>(tp[q - b]);
+    }
+    if (max_cov_k > 0) {
+      torch::Tensor top = std::get<1>(torch::nan_to_num(s, -std::numeric_limits<float>::infinity()).topk(max_cov_k, 1));
+      torch::Tensor pos = torch::arange(static_cast<int64_t>(max_cov_k), long_opts.device(dev)).expand_as(top);
+      best.scatter_reduce_(0, top.reshape(-1), pos.reshape(-1), "amin");
+    }
+  }
+  std::vector<uint32_t> best_pos;
+  if (max_cov_k > 0) {
+    torch::Tensor bc = best.cpu();
+    const int64_t* bp = bc.data_ptr<int64_t>();
+    best_pos.assign(bp, bp + n_items);
+  }
+  return eval::RankingResultFromRanks(std::move(greater), std::move(tied), best_pos, static_cast<uint32_t>(n_items), options);
+}
+}  // namespace
+
 StatusOr<eval::RankingResult> EvaluateSequenceModel(models::SequenceModel& model, const data::UserSequences& seqs,
                                                     const SeqEvalOptions& options) {
   const std::vector<uint32_t> rows = data::EvalRows(seqs, options.part);
@@ -177,6 +241,7 @@ StatusOr<eval::RankingResult> EvaluateSequenceModel(models::SequenceModel& model
     if (options.part == data::SplitPart::kTest) seen.push_back(seqs.valid_item[r]);
     task.Add(r, target, seen);  // the query's "user" is the row, for the score lookup below
   }
+  if (options.device.is_cuda()) return RankOnDevice(task, states.to(options.device), table.to(torch::kFloat32), options.ranking);
   // Dimension-major [dim, items]: the inner loop runs over items, which the compiler vectorises.
   torch::Tensor items_t = table.to(torch::kFloat32).cpu().t().contiguous();
   const float* cols = items_t.data_ptr<float>();
