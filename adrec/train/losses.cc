@@ -23,9 +23,12 @@ torch::Tensor UniformNegatives(int64_t num_items, const SampledSoftmaxOptions& o
 }
 
 torch::Tensor SampledSoftmaxLoss(const torch::Tensor& hidden, const torch::Tensor& targets, const torch::Tensor& table,
-                                 const SampledSoftmaxOptions& options, const torch::Tensor& negatives) {
+                                 const SampledSoftmaxOptions& options, const torch::Tensor& negatives,
+                                 const torch::Tensor& log_p) {
   TORCH_CHECK(hidden.dim() == 2 && targets.dim() == 1 && hidden.size(0) == targets.size(0),
               "SampledSoftmaxLoss: hidden ", hidden.sizes(), " and targets ", targets.sizes(), " do not match");
+  TORCH_CHECK(!options.logq || (log_p.defined() && log_p.size(0) == table.size(0)),
+              "SampledSoftmaxLoss: logq needs log_p [", table.size(0), "]");
   auto norm = [&](const torch::Tensor& t) {
     return options.l2_normalize ? torch::nn::functional::normalize(t, torch::nn::functional::NormalizeFuncOptions().dim(-1).eps(1e-6)) : t;
   };
@@ -33,12 +36,14 @@ torch::Tensor SampledSoftmaxLoss(const torch::Tensor& hidden, const torch::Tenso
   torch::Tensor pos = norm(table.index_select(0, targets));
   // Candidates per row: its positive (column 0), then the shared negatives, then in-batch.
   torch::Tensor neg_ids = negatives;
+  int64_t in_batch_count = 0;
   if (options.in_batch) {
     torch::Tensor in_batch = targets;
     if (targets.size(0) > options.in_batch_max) {
       in_batch = targets.index_select(0, torch::randperm(targets.size(0), targets.options()).narrow(0, 0, options.in_batch_max));
     }
     neg_ids = torch::cat({negatives, in_batch});
+    in_batch_count = in_batch.size(0);
   }
   torch::Tensor neg = norm(table.index_select(0, neg_ids));
   const double inv_t = 1.0 / options.temperature;
@@ -46,6 +51,14 @@ torch::Tensor SampledSoftmaxLoss(const torch::Tensor& hidden, const torch::Tenso
   torch::Tensor neg_logit = torch::matmul(h, neg.t()) * inv_t;                       // [N, M]
   // A negative that is the row's own positive is no negative (and in-batch always has one).
   torch::Tensor hit = neg_ids.unsqueeze(0).eq(targets.unsqueeze(1));
+  if (options.logq) {
+    const double uniform = static_cast<double>(negatives.size(0)) / static_cast<double>(table.size(0) - 1);
+    auto log_expected = [&](const torch::Tensor& ids) {
+      return (log_p.index_select(0, ids).to(torch::kFloat32).exp() * static_cast<double>(in_batch_count) + uniform).log();
+    };
+    pos_logit = pos_logit - log_expected(targets).unsqueeze(1);
+    neg_logit = neg_logit - log_expected(neg_ids).unsqueeze(0);
+  }
   neg_logit = neg_logit.masked_fill(hit, -std::numeric_limits<float>::infinity());
   torch::Tensor logits = torch::cat({pos_logit, neg_logit}, 1);
   return -torch::log_softmax(logits.to(torch::kFloat32), 1).select(1, 0).mean();

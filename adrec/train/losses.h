@@ -28,14 +28,21 @@ struct SampledSoftmaxOptions {
   int64_t in_batch_max = 128;
   double temperature = 0.05;    // logits are cosine / temperature (train.temperature)
   bool l2_normalize = true;     // cosine instead of dot product (train.l2_normalize)
+  // logQ correction (train.logq_correction): every candidate's logit less the log of how often
+  // it is expected among the candidates, n_in_batch · p_j + num_negatives / V (p_j: item j's
+  // share of the training targets, given to the loss as log_p), so that popular items, which
+  // come as in-batch negatives far more often, are not pushed down for it.
+  bool logq = false;
 };
 
 // hidden [N, d]: the states of the N positions that have a target; targets [N] int64 (1-based
 // item rows of `table` [V + 1, d]). Negatives equal to a row's positive are masked out
 // ("accidental hits"). Mean over rows of −log softmax(positive). Candidates: `negatives`, then
 // with options.in_batch the targets (all when N ≤ in_batch_max, else a random in_batch_max).
+// log_p [V + 1]: log share of each item among the training targets, read with options.logq.
 torch::Tensor SampledSoftmaxLoss(const torch::Tensor& hidden, const torch::Tensor& targets, const torch::Tensor& table,
-                                 const SampledSoftmaxOptions& options, const torch::Tensor& negatives);
+                                 const SampledSoftmaxOptions& options, const torch::Tensor& negatives,
+                                 const torch::Tensor& log_p = {});
 
 // Draws `options.num_negatives` uniform item rows in [1, V] on the table's device.
 torch::Tensor UniformNegatives(int64_t num_items, const SampledSoftmaxOptions& options, const torch::Device& device);

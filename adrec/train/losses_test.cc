@@ -187,6 +187,32 @@ TEST(InBatchSoftmaxLoss, EqualsTheFormulaWithLogQAndRepeatsRemoved) {
   EXPECT_GT(ng.grad().abs().sum().item<double>(), 0);
 }
 
+// logQ: each candidate's logit less log(n_in_batch · p_j + M / V), the positive's too.
+TEST(SampledSoftmaxLoss, LogQCorrectionSubtractsTheLogOfEachCandidatesExpectedCount) {
+  torch::manual_seed(9);
+  const int64_t V = 6;
+  const torch::Tensor table = torch::randn({V + 1, 4}), h = torch::randn({2, 4});
+  const torch::Tensor targets = torch::tensor({1, 3}, torch::kInt64), negatives = torch::tensor({2, 5, 3}, torch::kInt64);
+  const torch::Tensor p = torch::tensor({0.0, 0.4, 0.1, 0.2, 0.1, 0.1, 0.1}, torch::kFloat64);
+  SampledSoftmaxOptions o;
+  o.l2_normalize = false;
+  o.temperature = 1.0;
+  o.logq = true;
+  const double uniform = 3.0 / V;
+  auto expected = [&](int64_t j) { return 2 * p[j].item<double>() + uniform; };
+  double want = 0;
+  for (int64_t r = 0; r < 2; ++r) {
+    const int64_t t = targets[r].item<int64_t>();
+    auto logit = [&](int64_t j) { return h[r].dot(table[j]).item<double>() - std::log(expected(j)); };
+    double denom = std::exp(logit(t));
+    for (int64_t j : {2, 5, 3, 1, 3}) {  // the negatives, then the in-batch targets; the row's own item is no negative
+      if (j != t) denom += std::exp(logit(j));
+    }
+    want += -(logit(t) - std::log(denom));
+  }
+  EXPECT_NEAR(SampledSoftmaxLoss(h, targets, table, o, negatives, p.log().to(torch::kFloat32)).item<double>(), want / 2, 1e-5);
+}
+
 TEST(FullSoftmaxLoss, EveryItemButPaddingIsACandidate) {
   torch::manual_seed(5);
   const torch::Tensor table = torch::randn({7, 4}), h = torch::randn({3, 4});

@@ -80,6 +80,15 @@ StatusOr<SeqEpochResult> TrainSequenceEpoch(models::SequenceModel& model, torch:
                  [&](uint32_t r) { return std::min<uint64_t>(seqs.length(r), static_cast<uint64_t>(max_len) + 1); }, rng);
   }
   const size_t units = prefixes ? prefix_order.size() : order.size();
+  torch::Tensor log_p;
+  if (options.loss == "sampled_softmax" && options.softmax.logq) {
+    // Each item's share of the targets: every train item but each row's first.
+    std::vector<float> counts(static_cast<size_t>(num_items) + 1, 0.f);
+    for (size_t r = 0; r < seqs.size(); ++r) {
+      for (uint64_t i = seqs.offsets[r] + 1; i < seqs.offsets[r + 1]; ++i) counts[seqs.items[i] + 1] += 1.f;
+    }
+    log_p = torch::tensor(counts).div_(std::max(1.0, torch::tensor(counts).sum().item<double>())).log_().to(options.device);
+  }
   SeqEpochResult out;
   double loss_sum = 0;
   data::SequenceBatch batch;
@@ -117,7 +126,7 @@ StatusOr<SeqEpochResult> TrainSequenceEpoch(models::SequenceModel& model, torch:
       loss = BceOneNegativeLoss(hidden, pos, model.ItemTable(), neg);
     } else {
       loss = SampledSoftmaxLoss(hidden, pos, model.ItemTable(), options.softmax,
-                                UniformNegatives(num_items, options.softmax, options.device));
+                                UniformNegatives(num_items, options.softmax, options.device), log_p);
     }
     const double value = loss.item<double>();
     if (!std::isfinite(value)) {

@@ -62,6 +62,7 @@ Status ReadSeqSettings(Config& cfg, SeqSettings* s) {
   ADREC_RETURN_IF_ERROR(cfg.Get("train.in_batch_max", &s->softmax.in_batch_max));
   ADREC_RETURN_IF_ERROR(cfg.Get("train.temperature", &s->softmax.temperature));
   ADREC_RETURN_IF_ERROR(cfg.Get("train.l2_normalize", &s->softmax.l2_normalize));
+  ADREC_RETURN_IF_ERROR(cfg.Get("train.logq_correction", &s->softmax.logq));
   ADREC_RETURN_IF_ERROR(cfg.Get("train.clip_norm", &s->clip_norm));
   ADREC_RETURN_IF_ERROR(cfg.Get("train.eval_every", &s->eval_every));
   ADREC_RETURN_IF_ERROR(cfg.Get("train.patience", &s->patience));
