@@ -640,6 +640,23 @@ TEST_F(CliTrainTest, SequenceModelsTrainAndEvaluateOnLeaveOneOut) {
   RunResult he = Run("eval --data " + Path("chain") + " --bundle " + Path("hstu") + " --json -q");
   ASSERT_EQ(he.exit_code, 0) << he.err;
   EXPECT_DOUBLE_EQ(he.Json()["hr@10"].get<double>(), h.Json()["test"]["hr@10"].get<double>());
+  // BSARec through --model: refused on every position (its filter sees later items), trained on
+  // prefixes with the full cross-entropy, and evaluated with the history excluded (@5, @20 too).
+  RunResult bs = Run("train" + data + " --model bsarec --out " + Path("bsarec_seq"));
+  EXPECT_EQ(bs.exit_code, 1);
+  EXPECT_NE(bs.out.find("train.samples = \\\"prefixes\\\""), std::string::npos) << bs.out;
+  WriteText(Path("bsarec.toml"),
+            "[data]\nsplit = \"loo\"\n[model]\nname = \"bsarec\"\ndim = 16\nblocks = 1\nheads = 1\ndropout = 0.1\n"
+            "max_len = 6\ncutoff = 3\n[train]\nepochs = 6\nbatch_size = 64\noptimizer = \"adam\"\nlr = 5e-3\nloss = \"ce\"\n"
+            "samples = \"prefixes\"\nl2_normalize = false\neval_exclude_seen = true\n");
+  RunResult b = Run("train --data " + Path("chain") + " --config " + Path("bsarec.toml") + " --out " + Path("bsarec") + " --threads 2 --json -q");
+  ASSERT_EQ(b.exit_code, 0) << b.err;
+  EXPECT_EQ(b.Json()["model"], "bsarec");
+  EXPECT_GT(b.Json()["test"]["hr@10"].get<double>(), 0.6) << b.out;
+  RunResult be = Run("eval --data " + Path("chain") + " --bundle " + Path("bsarec") + " --exclude-seen --json -q");
+  ASSERT_EQ(be.exit_code, 0) << be.err;
+  for (const char* k : {"hr@5", "hr@20", "ndcg@5", "ndcg@20"}) EXPECT_TRUE(be.Json().contains(k)) << k;
+  EXPECT_DOUBLE_EQ(be.Json()["ndcg@10"].get<double>(), b.Json()["test"]["ndcg@10"].get<double>());
   RunResult bad_action = Run("split " + Path("chain") + " --method loo --positive-actions clack --out " + Path("x") + " --json");
   EXPECT_EQ(bad_action.exit_code, 1);
   EXPECT_NE(bad_action.out.find("clack"), std::string::npos) << bad_action.out;
