@@ -36,6 +36,13 @@ data::UserSequences ChainSequences() {
   return std::move(seqs).value();
 }
 
+std::shared_ptr<models::SequenceModel> SmallModel(const std::string& name, const std::string& toml) {
+  Config cfg = *Config::Parse(toml);
+  auto model = models::MakeSequenceModel(name, models::SequenceShape{kItems, 12}, cfg);
+  EXPECT_TRUE(model.ok()) << model.status().ToString();
+  return model.ok() ? *model : nullptr;
+}
+
 struct Case {
   std::string model, loss;
   std::string samples = "sequences";
@@ -91,18 +98,17 @@ INSTANTIATE_TEST_SUITE_P(Models, SeqTrainTest,
 // future, so sequences are refused, naming the fix.
 TEST(SeqTrainTest, AModelThatIsNotCausalTrainsOnPrefixesOnly) {
   data::UserSequences seqs = ChainSequences();
-  Config cfg = *Config::Parse("[model]\ndim = 8\nblocks = 1\n");
-  auto model = models::MakeSequenceModel("bsarec", models::SequenceShape{kItems, 12}, cfg);
-  ASSERT_TRUE(model.ok());
-  torch::optim::Adam opt((*model)->parameters());
+  auto model = SmallModel("bsarec", "[model]\ndim = 8\nblocks = 1\n");
+  ASSERT_NE(model, nullptr);
+  torch::optim::Adam opt(model->parameters());
   SeqStepOptions step;
   step.loss = "ce";
   std::mt19937_64 rng(1);
-  auto r = TrainSequenceEpoch(**model, opt, seqs, step, rng);
+  auto r = TrainSequenceEpoch(*model, opt, seqs, step, rng);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("prefixes"), std::string::npos) << r.status().message();
   step.samples = "prefixes";
-  auto ok = TrainSequenceEpoch(**model, opt, seqs, step, rng);
+  auto ok = TrainSequenceEpoch(*model, opt, seqs, step, rng);
   ASSERT_TRUE(ok.ok()) << ok.status().ToString();
   // One step per batch of prefixes: Σ (length − 1) prefixes.
   int64_t prefixes = 0;
@@ -116,18 +122,17 @@ TEST(SeqTrainTest, RankingOnCudaMatchesTheCpu) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
   torch::manual_seed(8);
   data::UserSequences seqs = ChainSequences();
-  Config cfg = *Config::Parse("[model]\ndim = 16\nblocks = 1\n");
-  auto model = models::MakeSequenceModel("sasrec", models::SequenceShape{kItems, 12}, cfg);
-  ASSERT_TRUE(model.ok());
+  auto model = SmallModel("sasrec", "[model]\ndim = 16\nblocks = 1\n");
+  ASSERT_NE(model, nullptr);
   for (bool exclude : {true, false}) {
     SeqEvalOptions ev;
     ev.ranking.exclude_seen = exclude;
     ev.ranking.keep_ranks = true;
-    (*model)->to(torch::kCPU);
-    auto cpu = EvaluateSequenceModel(**model, seqs, ev);
+    model->to(torch::kCPU);
+    auto cpu = EvaluateSequenceModel(*model, seqs, ev);
     ev.device = torch::kCUDA;
-    (*model)->to(torch::kCUDA);
-    auto gpu = EvaluateSequenceModel(**model, seqs, ev);
+    model->to(torch::kCUDA);
+    auto gpu = EvaluateSequenceModel(*model, seqs, ev);
     ASSERT_TRUE(cpu.ok() && gpu.ok());
     // Scores of a GEMM on another device differ in the last bits: ranks may move by a tie.
     size_t differ = 0;
@@ -141,19 +146,18 @@ TEST(SeqTrainTest, RankingOnCudaMatchesTheCpu) {
 
 TEST(SeqTrainTest, BadLossAndNothingToEvaluateAreErrors) {
   data::UserSequences seqs = ChainSequences();
-  Config cfg = *Config::Parse("[model]\ndim = 8\nblocks = 1\n");
-  auto model = models::MakeSequenceModel("sasrec", models::SequenceShape{kItems, 12}, cfg);
-  ASSERT_TRUE(model.ok());
-  torch::optim::AdamW opt((*model)->parameters());
+  auto model = SmallModel("sasrec", "[model]\ndim = 8\nblocks = 1\n");
+  ASSERT_NE(model, nullptr);
+  torch::optim::AdamW opt(model->parameters());
   SeqStepOptions step;
   step.loss = "hinge";
   std::mt19937_64 rng(1);
-  auto r = TrainSequenceEpoch(**model, opt, seqs, step, rng);
+  auto r = TrainSequenceEpoch(*model, opt, seqs, step, rng);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("hinge"), std::string::npos);
   data::UserSequences none = seqs;
   std::fill(none.test_item.begin(), none.test_item.end(), data::kNoItem);
-  auto e = EvaluateSequenceModel(**model, none, SeqEvalOptions{});
+  auto e = EvaluateSequenceModel(*model, none, SeqEvalOptions{});
   ASSERT_FALSE(e.ok());
   EXPECT_NE(e.status().message().find("test"), std::string::npos);
 }
