@@ -16,9 +16,7 @@ namespace {
 torch::Tensor Int64(std::vector<int64_t>& v, int64_t rows, int64_t cols, const torch::Device& device) {
   return torch::from_blob(v.data(), {rows, cols}, torch::kInt64).to(device);
 }
-}  // namespace
 
-namespace {
 // Units (rows or prefixes) in an order shuffled by `rng`. With length buckets, units of similar
 // length share a batch, so a batch pads to little more than its units: each run of
 // length_buckets batches is sorted by length, then the batches' order is shuffled.
@@ -87,7 +85,8 @@ StatusOr<SeqEpochResult> TrainSequenceEpoch(models::SequenceModel& model, torch:
     for (size_t r = 0; r < seqs.size(); ++r) {
       for (uint64_t i = seqs.offsets[r] + 1; i < seqs.offsets[r + 1]; ++i) counts[seqs.items[i] + 1] += 1.f;
     }
-    log_p = torch::tensor(counts).div_(std::max(1.0, torch::tensor(counts).sum().item<double>())).log_().to(options.device);
+    torch::Tensor c = torch::tensor(counts);
+    log_p = c.div_(std::max(1.0, c.sum().item<double>())).log_().to(options.device);
   }
   SeqEpochResult out;
   double loss_sum = 0;

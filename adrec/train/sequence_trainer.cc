@@ -178,9 +178,9 @@ class SequenceTask : public TrainingTask {
     padded_before_ = padded_seen_;
     return Status::Ok();
   }
-  std::string progress_unit() const override { return "sequences"; }
-  uint64_t progress_total() const override { return static_cast<uint64_t>(s_.epochs) * seqs_.size(); }
-  uint64_t progress_done(const RunProgress& p) const override { return static_cast<uint64_t>(p.epoch) * seqs_.size(); }
+  std::string progress_unit() const override { return s_.samples == "prefixes" ? "prefixes" : "sequences"; }
+  uint64_t progress_total() const override { return static_cast<uint64_t>(s_.epochs) * units_per_epoch_; }
+  uint64_t progress_done(const RunProgress& p) const override { return static_cast<uint64_t>(p.epoch) * units_per_epoch_; }
   StatusOr<TrainChunk> Train(const RunProgress& p, Progress& progress) override;
   StatusOr<ordered_json> EvaluateValid() override;
   double SelectionScore(const ordered_json& valid) const override { return valid.value("ndcg@10", 0.0); }
@@ -219,6 +219,7 @@ class SequenceTask : public TrainingTask {
   int64_t rows_seen_ = 0, tokens_seen_ = 0, padded_seen_ = 0;
   int64_t rows_before_ = 0, tokens_before_ = 0, padded_before_ = 0;
   uint64_t truncated_ = 0;
+  uint64_t units_per_epoch_ = 0;  // rows, or prefixes with train.samples = "prefixes"
 };
 
 Status SequenceTask::Prepare(const RunContext& ctx) {
@@ -272,6 +273,7 @@ Status SequenceTask::Prepare(const RunContext& ctx) {
   uint64_t tokens = 0, longer = 0;
   for (size_t r = 0; r < seqs_.size(); ++r) {
     tokens += seqs_.length(r);
+    units_per_epoch_ += s_.samples == "prefixes" ? seqs_.length(r) - 1 : 1;
     longer += seqs_.length(r) > static_cast<uint64_t>(s_.max_len) + 1;
   }
   LogInfo(model_name_ + ": " + std::to_string(seqs_.size()) + " users, " + std::to_string(tokens) + " train items, " +

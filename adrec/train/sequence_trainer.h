@@ -18,8 +18,8 @@ namespace adrec::train {
 // the best valid NDCG@10; a checkpoint is written after every epoch, so SIGINT/SIGTERM loses at
 // most the epoch under way, and --max-steps stops at the end of the epoch that reaches it.
 // Returns "bundle", "model", "epochs", "steps", "best_epoch", "stopped", "train_seconds",
-// "sequences_per_s", "tokens_per_s", "truncated", "padding_share", "valid" and "test" metric
-// objects.
+// "sequences_per_s" (rows of the batches: prefixes with train.samples = "prefixes"),
+// "tokens_per_s", "truncated", "padding_share", "valid" and "test" metric objects.
 StatusOr<nlohmann::ordered_json> TrainSequence(const TrainOptions& options);
 
 // Top-level "hr@1", "hr@10", "hr@50", "hr@200", "ndcg@…", "mrr", "coverage@10",
