@@ -27,6 +27,7 @@ torch::nn::Linear Dense(int64_t in, int64_t out) {
 
 StatusOr<BsaRecOptions> ReadBsaRecOptions(Config& cfg, std::string_view section) {
   BsaRecOptions o;
+  o.base.dim = 64;  // BSARec's sizes; the twin in bench/reference/seq_models.py has the same defaults
   o.base.dropout = 0.5;
   ADREC_RETURN_IF_ERROR(ReadSequenceOptions(cfg, section, &o.base));
   o.attention_dropout = o.base.dropout;
