@@ -43,15 +43,15 @@ void ShuffleUnits(std::vector<Unit>& order, size_t bs, int64_t length_buckets, L
 }
 }  // namespace
 
-Status CheckSeqStepOptions(const models::SequenceModel& model, const SeqStepOptions& options) {
-  if (options.loss != "sampled_softmax" && options.loss != "bce" && options.loss != "ce") {
-    return InvalidArgumentError("unknown sequence loss '" + options.loss + "' (known: ce, sampled_softmax, bce)");
+Status CheckSeqLossAndSamples(std::string_view loss, std::string_view samples, const models::SequenceModel* model) {
+  if (loss != "ce" && loss != "sampled_softmax" && loss != "bce") {
+    return InvalidArgumentError("train.loss '" + std::string(loss) + "' is not one of ce, sampled_softmax, bce");
   }
-  if (options.samples != "sequences" && options.samples != "prefixes") {
-    return InvalidArgumentError("unknown train.samples '" + options.samples + "' (known: sequences, prefixes)");
+  if (samples != "sequences" && samples != "prefixes") {
+    return InvalidArgumentError("train.samples '" + std::string(samples) + "' is not one of sequences, prefixes");
   }
-  if (options.samples == "sequences" && !model.causal()) {
-    return InvalidArgumentError(model.kind() + " is not causal (a position's state sees later items), so it trains on "
+  if (model != nullptr && samples == "sequences" && !model->causal()) {
+    return InvalidArgumentError(model->kind() + " is not causal (a position's state sees later items), so it trains on "
                                 "prefixes: set train.samples = \"prefixes\"");
   }
   return Status::Ok();
@@ -60,7 +60,7 @@ Status CheckSeqStepOptions(const models::SequenceModel& model, const SeqStepOpti
 StatusOr<SeqEpochResult> TrainSequenceEpoch(models::SequenceModel& model, torch::optim::Optimizer& optimizer,
                                             const data::UserSequences& seqs, const SeqStepOptions& options,
                                             std::mt19937_64& rng) {
-  ADREC_RETURN_IF_ERROR(CheckSeqStepOptions(model, options));
+  ADREC_RETURN_IF_ERROR(CheckSeqLossAndSamples(options.loss, options.samples, &model));
   model.train();
   const int64_t num_items = model.shape().num_items, max_len = model.shape().max_len;
   const size_t bs = static_cast<size_t>(options.batch_size);
@@ -222,7 +222,9 @@ StatusOr<eval::RankingResult> EvaluateSequenceModel(models::SequenceModel& model
   // Each evaluated row's last state; scores are dot products taken per query while ranking, so
   // memory stays O((users + items) · dim) on catalogs of any size.
   const int64_t dim = table.size(1);
-  torch::Tensor states = torch::empty({static_cast<int64_t>(rows.size()), dim}, torch::kFloat32);
+  // On the evaluation device: the GPU ranking reads them there, the CPU ranking on the host.
+  torch::Tensor states = torch::empty({static_cast<int64_t>(rows.size()), dim},
+                                      torch::TensorOptions().dtype(torch::kFloat32).device(options.device));
   data::SequenceBatch batch;
   for (size_t begin = 0; begin < rows.size(); begin += static_cast<size_t>(options.batch_size)) {
     const size_t end = std::min(rows.size(), begin + static_cast<size_t>(options.batch_size));
@@ -235,7 +237,7 @@ StatusOr<eval::RankingResult> EvaluateSequenceModel(models::SequenceModel& model
     torch::Tensor state = hidden.gather(1, last.view({-1, 1, 1}).expand({-1, 1, hidden.size(2)})).squeeze(1);
     if (options.l2_normalize) state = torch::nn::functional::normalize(state, torch::nn::functional::NormalizeFuncOptions().dim(-1));
     states.narrow(0, static_cast<int64_t>(begin), static_cast<int64_t>(end - begin))
-        .copy_(state.to(torch::kFloat32).cpu());
+        .copy_(state.to(torch::kFloat32));
   }
   eval::RankingTask task;
   task.num_items = static_cast<uint32_t>(num_items);
@@ -249,7 +251,7 @@ StatusOr<eval::RankingResult> EvaluateSequenceModel(models::SequenceModel& model
     if (options.part == data::SplitPart::kTest) seen.push_back(seqs.valid_item[r]);
     task.Add(r, target, seen);  // the query's "user" is the row, for the score lookup below
   }
-  if (options.device.is_cuda()) return RankOnDevice(task, states.to(options.device), table.to(torch::kFloat32), options.ranking);
+  if (options.device.is_cuda()) return RankOnDevice(task, states, table.to(torch::kFloat32), options.ranking);
   // Dimension-major [dim, items]: the inner loop runs over items, which the compiler vectorises.
   torch::Tensor items_t = table.to(torch::kFloat32).cpu().t().contiguous();
   const float* cols = items_t.data_ptr<float>();

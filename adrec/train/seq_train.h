@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <random>
 #include <string>
+#include <string_view>
 
 #include <torch/types.h>
 
@@ -54,12 +55,14 @@ struct SeqEpochResult {
   bool interrupted = false;  // options.stop was set before the epoch ended
 };
 
-// InvalidArgument naming the option: an unknown loss or samples, or sequences for a model that
-// is not causal.
-Status CheckSeqStepOptions(const models::SequenceModel& model, const SeqStepOptions& options);
+// InvalidArgument naming the key: train.loss or train.samples not one of the known values, or
+// (given a model) sequences for a model that is not causal. The config reader checks the names
+// before any data is read; the trainer checks them again with the model.
+Status CheckSeqLossAndSamples(std::string_view loss, std::string_view samples,
+                              const models::SequenceModel* model = nullptr);
 
 // One pass over the rows (or prefixes) in an order shuffled by `rng`. InvalidArgument as
-// CheckSeqStepOptions; a non-finite loss is DataLoss naming the step.
+// CheckSeqLossAndSamples; a non-finite loss is DataLoss naming the step.
 StatusOr<SeqEpochResult> TrainSequenceEpoch(models::SequenceModel& model, torch::optim::Optimizer& optimizer,
                                             const data::UserSequences& seqs, const SeqStepOptions& options,
                                             std::mt19937_64& rng);

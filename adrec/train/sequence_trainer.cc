@@ -80,12 +80,7 @@ Status ReadSeqSettings(Config& cfg, SeqSettings* s) {
   }
   if (!(s->lr > 0)) return InvalidArgumentError(src + "train.lr must be positive");
   if (!(s->adam_beta2 > 0 && s->adam_beta2 < 1)) return InvalidArgumentError(src + "train.adam_beta2 must be in (0, 1)");
-  if (s->loss != "ce" && s->loss != "sampled_softmax" && s->loss != "bce") {
-    return InvalidArgumentError(src + "train.loss '" + s->loss + "' is not one of ce, sampled_softmax, bce");
-  }
-  if (s->samples != "sequences" && s->samples != "prefixes") {
-    return InvalidArgumentError(src + "train.samples '" + s->samples + "' is not one of sequences, prefixes");
-  }
+  if (Status st = CheckSeqLossAndSamples(s->loss, s->samples); !st.ok()) return InvalidArgumentError(src + st.message());
   if (s->softmax.num_negatives < 0 || (s->softmax.num_negatives == 0 && !s->softmax.in_batch)) {
     return InvalidArgumentError(src + "train.num_negatives must be >= 0, and > 0 without in-batch negatives");
   }
@@ -255,11 +250,8 @@ Status SequenceTask::Prepare(const RunContext& ctx) {
   torch::manual_seed(o_->seed);
   const models::SequenceShape shape{static_cast<int64_t>(ds_.num_items()), s_.max_len};
   ADREC_ASSIGN_OR_RETURN(model_, models::MakeSequenceModel(model_name_, shape, cfg));
-  {
-    SeqStepOptions check;
-    check.loss = s_.loss;
-    check.samples = s_.samples;
-    if (Status st = CheckSeqStepOptions(*model_, check); !st.ok()) return InvalidArgumentError(o_->config.string() + ": " + st.message());
+  if (Status st = CheckSeqLossAndSamples(s_.loss, s_.samples, model_.get()); !st.ok()) {
+    return InvalidArgumentError(o_->config.string() + ": " + st.message());
   }
   model_->to(device_);
   const auto betas = std::make_tuple(0.9, s_.adam_beta2);
