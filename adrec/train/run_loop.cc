@@ -223,15 +223,20 @@ class Run {
         evaluate = chunk->epoch_done && (p_.epoch % loop_.eval_every == 0 || p_.epoch == loop_.epochs);
         checkpoint = chunk->epoch_done;
       }
+      bool out_of_time = false;
       if (evaluate) {
         ADREC_ASSIGN_OR_RETURN(done, Evaluate(loss_n > 0 ? loss_sum / static_cast<double>(loss_n) : 0.0));
         if (done) stopped = "early_stopping";
         loss_sum = 0;
         loss_n = 0;
+        // Only at an evaluation, so the time limit never discards trained but unevaluated steps.
+        out_of_time = !done && o_.max_seconds > 0 &&
+                      std::chrono::duration<double>(Clock::now() - t0).count() >= o_.max_seconds &&
+                      p_.epoch < loop_.epochs;
       }
       const bool interrupted = o_.stop != nullptr && o_.stop->load();
       const bool at_limit = o_.max_steps > 0 && p_.step >= o_.max_steps;
-      if (checkpoint || interrupted || at_limit) {
+      if (checkpoint || interrupted || at_limit || out_of_time) {
         ADREC_RETURN_IF_ERROR(checkpoint_->Write(task_, p_));
         last_checkpoint = p_.step;
       }
@@ -243,6 +248,10 @@ class Run {
       }
       if (at_limit && !done) {
         stopped = "max_steps";
+        done = true;
+      }
+      if (out_of_time && !done) {
+        stopped = "time_limit";
         done = true;
       }
     }

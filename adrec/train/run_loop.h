@@ -130,7 +130,7 @@ class TrainingTask {
 
 // Runs `task` as options say and returns the summary `adrec train --json` prints: "bundle",
 // "model", "steps", "epochs", "best_step" (kSteps) or "best_epoch" (kEpochs), "stopped"
-// (completed | early_stopping | max_steps), "train_seconds", the task's figures, then "valid"
+// (completed | early_stopping | max_steps | time_limit), "train_seconds", the task's figures, then "valid"
 // and "test" reports. An interrupted run returns Cancelled after its checkpoint; a stop at
 // --max-steps returns the summary without a test (the run is meant to be resumed).
 StatusOr<nlohmann::ordered_json> RunTraining(const TrainOptions& options, TrainingTask& task);

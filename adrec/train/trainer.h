@@ -31,6 +31,9 @@ struct TrainOptions {
   const std::atomic<bool>* stop = nullptr;
   // Stops after this many steps as if interrupted (tests of --resume); 0 = no limit.
   int64_t max_steps = 0;
+  // Stops at the first evaluation after this invocation has trained this long (seconds) and
+  // tests the best weights so far, with a checkpoint that --resume continues; 0 = no limit.
+  double max_seconds = 0;
   // Ranking: samples of these scenes only, in every part (the bundle remembers them and is
   // evaluated on them); empty = all.
   std::vector<std::string> scenes;
@@ -46,7 +49,7 @@ struct TrainOptions {
 
 // Returns the summary printed by `adrec train --json`: "bundle", "model", "steps", "epochs",
 // "best_step", "samples_per_s", "train_seconds", "valid" and "test" metric objects (as
-// EvaluateRanking's), "stopped" (completed | early_stopping | interrupted | max_steps).
+// EvaluateRanking's), "stopped" (completed | early_stopping | interrupted | max_steps | time_limit).
 // Interrupted runs return Cancelled after writing the checkpoint. A NaN/Inf loss stops with
 // DataLoss naming the step; the last good checkpoint is kept.
 StatusOr<nlohmann::ordered_json> TrainRanking(const TrainOptions& options);

@@ -711,6 +711,20 @@ TEST_F(CliTrainTest, SequenceResumeReproducesTheUninterruptedRun) {
   full_test.erase("bundle");
   EXPECT_EQ(resumed_test.dump(), full_test.dump());
   EXPECT_EQ(rest.Json()["valid"].dump(), full.Json()["valid"].dump());
+
+  // A time limit stops at the first evaluation past it, tests the best weights and resumes the same way.
+  RunResult timed = Run(base + Path("timed") + " --max-seconds 0.000001");
+  ASSERT_EQ(timed.exit_code, 0) << timed.err;
+  EXPECT_EQ(timed.Json()["stopped"], "time_limit");
+  EXPECT_EQ(timed.Json()["epochs"], 1);
+  EXPECT_TRUE(timed.Json()["test"].contains("ndcg@10")) << timed.out;
+  RunResult timed_rest = Run(base + Path("timed") + " --resume");
+  ASSERT_EQ(timed_rest.exit_code, 0) << timed_rest.err;
+  EXPECT_EQ(timed_rest.Json()["epochs"], 4);
+  EXPECT_EQ(timed_rest.Json()["valid"].dump(), full.Json()["valid"].dump());
+  RunResult negative = Run(base + Path("neg") + " --max-seconds -1");
+  EXPECT_NE(negative.exit_code, 0);
+  EXPECT_NE((negative.out + negative.err).find("--max-seconds"), std::string::npos) << negative.err;
 }
 
 TEST_F(CliTrainTest, HstuRankerResumeReproducesTheUninterruptedRun) {

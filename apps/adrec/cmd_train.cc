@@ -27,6 +27,11 @@ void AddTrainCommand(CLI::App& app, Context& ctx) {
   cmd->add_flag("--deterministic", o->deterministic, "Deterministic algorithms only (slower on CUDA)");
   cmd->add_option("--max-steps", o->max_steps, "Stop after this many steps with a checkpoint (0 = no limit)")
       ->capture_default_str();
+  cmd->add_option("--max-seconds", o->max_seconds,
+                  "Stop at the first evaluation after training this long, test the best weights and keep a "
+                  "checkpoint for --resume (0 = no limit)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--scenes", o->scenes, "Ranking: train and evaluate on samples of these scenes only (comma-separated)")
       ->delimiter(',');
   cmd->add_option("--max-train-samples", o->max_train_samples,

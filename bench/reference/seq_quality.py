@@ -6,7 +6,7 @@ history, ties pessimistic). It is the reference that adrec's quality and speed a
 in the same run (scripts/quality-sequence --twin).
 
     seq_quality.py --data Beauty.txt --config configs/s3rec_sasrec.toml [--seed 42] [--device cuda]
-        [--threads 2] [--out twin.json]
+        [--threads 2] [--max-seconds S] [--out twin.json]
 
 Prints one JSON object: epochs, best_epoch, stopped, train_seconds (the whole loop, evaluations
 included, as adrec's), valid and test metrics (hr@K, ndcg@K for K in 1, 5, 10, 20, 50, 200; mrr).
@@ -105,6 +105,8 @@ def main() -> int:
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", default="")
+    p.add_argument("--max-seconds", type=float, default=0.0,
+                   help="stop at the first evaluation after training this long (adrec train --max-seconds)")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     with open(a.config, "rb") as f:
@@ -172,9 +174,12 @@ def main() -> int:
                 best_state = {k: x.detach().clone() for k, x in model.state_dict().items()}
             else:
                 since += 1
-                if since >= patience:
-                    stopped = "early_stop"
+                if since > patience:  # as adrec: `patience` evaluations without a better one are tolerated
+                    stopped = "early_stopping"
                     break
+            if a.max_seconds > 0 and time.time() - t0 >= a.max_seconds and epoch < epochs:
+                stopped = "time_limit"
+                break
     train_seconds = time.time() - t0
     model.load_state_dict(best_state)
     result = {"model": m["name"], "config": os.path.basename(a.config), "seed": a.seed, "device": a.device,
