@@ -27,6 +27,7 @@ if(ADREC_VENDORED_DEPS)
   adrec_vendored_target(PkgConfig::TOMLPP)
   adrec_vendored_target(PkgConfig::ZSTD LIB libzstd.a)
   adrec_vendored_target(PkgConfig::XXHASH LIB libxxhash.a)
+  adrec_vendored_target(PkgConfig::SODIUM LIB libsodium.a)
   if(ADREC_BUILD_TESTS)
     adrec_vendored_target(GTest::gtest LIB libgtest.a LINK Threads::Threads)
     adrec_vendored_target(GTest::gtest_main LIB libgtest_main.a LINK GTest::gtest)
@@ -46,6 +47,8 @@ find_package(CLI11 REQUIRED)
 pkg_check_modules(TOMLPP REQUIRED IMPORTED_TARGET tomlplusplus)
 pkg_check_modules(ZSTD REQUIRED IMPORTED_TARGET libzstd)
 pkg_check_modules(XXHASH REQUIRED IMPORTED_TARGET libxxhash)
+# Keys, keyed hashing (pseudonymised IDs) and encryption at rest (Debian libsodium-dev).
+pkg_check_modules(SODIUM REQUIRED IMPORTED_TARGET libsodium)
 # The embedded store (text-embedding cache; later the feature/event store). Off only where the
 # machine cannot have it; the vendored build never has it.
 option(ADREC_WITH_ROCKSDB "Build the RocksDB-backed stores (Debian librocksdb-dev)" ON)

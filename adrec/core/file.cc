@@ -5,10 +5,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <random>
+
+#include "adrec/core/crypto.h"
 
 namespace adrec {
 namespace fs = std::filesystem;
@@ -44,7 +48,7 @@ StatusOr<std::string> ReadFile(const fs::path& path) {
     out.append(buf, static_cast<size_t>(n));
   }
   ::close(fd);
-  return out;
+  return DecryptIfEncrypted(std::move(out), path);
 }
 
 Status SyncPath(const fs::path& path) {
@@ -56,7 +60,12 @@ Status SyncPath(const fs::path& path) {
   return Status::Ok();
 }
 
-Status AtomicWriteFile(const fs::path& path, std::string_view data) {
+Status AtomicWriteFile(const fs::path& path, std::string_view data, bool plain) {
+  std::string encrypted;
+  if (!plain && AtRestKey() != nullptr) {
+    encrypted = EncryptBytes(*AtRestKey(), data);
+    data = encrypted;
+  }
   fs::path tmp = path;
   tmp += ".tmp-" + RandomSuffix();
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
@@ -112,10 +121,17 @@ StatusOr<MappedFile> MappedFile::Open(const fs::path& path) {
     }
   }
   ::close(fd);
-  return MappedFile(addr, size);
+  MappedFile mapped(addr, size);
+  if (!IsEncrypted(mapped.data())) return mapped;
+  ADREC_ASSIGN_OR_RETURN(std::string plain, DecryptIfEncrypted(std::string(mapped.data()), path));
+  MappedFile owned(nullptr, plain.size());
+  owned.owned_ = std::make_unique<char[]>(std::max<size_t>(1, plain.size()));
+  std::memcpy(owned.owned_.get(), plain.data(), plain.size());
+  return owned;
 }
 
-MappedFile::MappedFile(MappedFile&& other) noexcept : addr_(other.addr_), size_(other.size_) {
+MappedFile::MappedFile(MappedFile&& other) noexcept
+    : addr_(other.addr_), size_(other.size_), owned_(std::move(other.owned_)) {
   other.addr_ = nullptr;
   other.size_ = 0;
 }
@@ -125,6 +141,7 @@ MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
     if (addr_) ::munmap(addr_, size_);
     addr_ = other.addr_;
     size_ = other.size_;
+    owned_ = std::move(other.owned_);
     other.addr_ = nullptr;
     other.size_ = 0;
   }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -9,16 +10,19 @@
 
 namespace adrec {
 
+// A file's bytes; an encrypted file (adrec/core/crypto.h) comes back decrypted with the
+// process's at-rest key, or is an error naming the missing or wrong key.
 StatusOr<std::string> ReadFile(const std::filesystem::path& path);
 // Writes to a temp file beside `path`, fsyncs it, renames it over `path` and fsyncs the directory:
-// readers see the old content or the new, never a torn file.
-Status AtomicWriteFile(const std::filesystem::path& path, std::string_view data);
+// readers see the old content or the new, never a torn file. With an at-rest key set the file is
+// written encrypted, unless `plain` (key files themselves).
+Status AtomicWriteFile(const std::filesystem::path& path, std::string_view data, bool plain = false);
 // fsync of a file or directory by path.
 Status SyncPath(const std::filesystem::path& path);
 
 // A whole file mapped read-only (no copy into anonymous memory: the page cache is read
 // directly). Files adrec writes are replaced by rename, never changed in place, so a mapping
-// stays valid while held.
+// stays valid while held. An encrypted file is decrypted into memory the object owns instead.
 class MappedFile {
  public:
   static StatusOr<MappedFile> Open(const std::filesystem::path& path);
@@ -27,12 +31,15 @@ class MappedFile {
   MappedFile(const MappedFile&) = delete;
   MappedFile& operator=(const MappedFile&) = delete;
   ~MappedFile();
-  std::string_view data() const { return {static_cast<const char*>(addr_), size_}; }
+  std::string_view data() const {
+    return owned_ ? std::string_view(owned_.get(), size_) : std::string_view(static_cast<const char*>(addr_), size_);
+  }
 
  private:
   MappedFile(void* addr, size_t size) : addr_(addr), size_(size) {}
   void* addr_ = nullptr;
   size_t size_ = 0;
+  std::unique_ptr<char[]> owned_;  // decrypted bytes (heap: views stay valid when this moves)
 };
 
 // A uniquely named directory beside `final_path` that is removed on destruction unless

@@ -12,6 +12,7 @@
 #include <numeric>
 #include <random>
 
+#include "adrec/core/crypto.h"
 #include "adrec/core/text.h"
 
 namespace adrec {
@@ -595,6 +596,10 @@ Status WriteSafetensors(const fs::path& path, std::span<const TensorView> tensor
   std::vector<size_t> order;
   StatusOr<std::string> header = BuildHeader(tensors, metadata, &order);
   if (!header.ok()) return header.status().WithContext("writing " + path.string());
+  if (AtRestKey() != nullptr) {  // encrypted at rest: the whole file is sealed at once
+    ADREC_ASSIGN_OR_RETURN(std::string bytes, SerializeSafetensors(tensors, metadata));
+    return AtomicWriteFile(path, bytes);
+  }
   fs::path tmp = path;
   tmp += ".tmp-" + RandomSuffix();
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);

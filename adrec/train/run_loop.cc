@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <limits>
+#include <sstream>
 
 #include "adrec/core/config.h"
 #include "adrec/core/file.h"
@@ -49,11 +50,14 @@ class Checkpoint {
     tensors.emplace_back("rng/cpu", at::detail::getDefaultCPUGenerator().get_state());
     ADREC_ASSIGN_OR_RETURN(StagingDir stage, StagingDir::Create(dir_));
     ADREC_RETURN_IF_ERROR(tensor::SaveTensors(stage.path() / "state.safetensors", tensors));
+    // Through AtomicWriteFile, so the optimiser state is encrypted at rest like every other file.
+    std::ostringstream optimizer_bytes;
     try {
-      torch::save(task.optimizer(), (stage.path() / "optimizer.pt").string());
+      torch::save(task.optimizer(), optimizer_bytes);
     } catch (const std::exception& e) {
       return IoError("cannot write the optimiser state: " + std::string(e.what()));
     }
+    ADREC_RETURN_IF_ERROR(AtomicWriteFile(stage.path() / "optimizer.pt", optimizer_bytes.str()));
     ADREC_RETURN_IF_ERROR(AtomicWriteFile(stage.path() / "trainer.json", j.dump(2) + "\n"));
     return stage.Commit(/*overwrite=*/true);
   }
@@ -99,8 +103,10 @@ class Checkpoint {
       at::Generator gen = at::detail::getDefaultCPUGenerator();
       gen.set_state(it->second.cpu());
     }
+    ADREC_ASSIGN_OR_RETURN(std::string optimizer_bytes, ReadFile(dir_ / "optimizer.pt"));
     try {
-      torch::load(task.optimizer(), (dir_ / "optimizer.pt").string(), device);
+      std::istringstream in(std::move(optimizer_bytes));
+      torch::load(task.optimizer(), in, device);
     } catch (const std::exception& e) {
       return DataLossError((dir_ / "optimizer.pt").string() + ": cannot load the optimiser state: " + e.what());
     }

@@ -16,6 +16,7 @@ struct Context {
   bool json = false;      // one JSON object on stdout, logs on stderr
   bool quiet = false;     // no progress output
   std::string log_level = "info";
+  std::string at_rest_key;  // key file: every file adrec writes is encrypted with it, and read back
   std::function<Status()> run;  // set by the chosen sub-command's callback
 };
 
@@ -44,5 +45,7 @@ void AddSimulateCommand(CLI::App& app, Context& ctx);
 void AddIndexCommand(CLI::App& app, Context& ctx);  // builds with FAISS only (ADREC_HAVE_FAISS)
 void AddServeCommand(CLI::App& app, Context& ctx);  // builds with the server only (ADREC_HAVE_SERVER)
 void AddLearnCommand(CLI::App& app, Context& ctx);  // builds with the event store only (ADREC_HAVE_ONLINE)
+void AddDpEpsilonCommand(CLI::App& app, Context& ctx);
+void AddKeygenCommand(CLI::App& app, Context& ctx);
 
 }  // namespace adrec::cli

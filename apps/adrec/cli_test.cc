@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <random>
 #include <string>
@@ -69,7 +70,7 @@ class CliTest : public ::testing::Test {
 
 TEST_F(CliTest, EveryCommandHasHelp) {
   for (const char* cmd : {"gen", "import", "stats", "split", "eval-baseline", "train", "eval", "features", "embed-text", "embed", "tag",
-                          "creatives", "simulate"}) {
+                          "creatives", "simulate", "dp-epsilon", "keygen"}) {
     RunResult r = Run(std::string(cmd) + " --help");
     EXPECT_EQ(r.exit_code, 0) << cmd;
     EXPECT_NE(r.out.find("Usage"), std::string::npos) << cmd << ": " << r.out;
@@ -88,6 +89,38 @@ TEST_F(CliTest, UsageErrorsFailNamingTheProblem) {
     RunResult r = Run(c.args);
     EXPECT_NE(r.exit_code, 0) << c.args;
     EXPECT_NE(r.err.find(c.want), std::string::npos) << c.args << ": " << r.err;
+  }
+}
+
+TEST_F(CliTest, DpEpsilonPrintsTheBudgetAndTheNoiseForABudget) {
+  RunResult r = Run("dp-epsilon --sample-rate 0.01 --noise-multiplier 1.1 --steps 1000 --delta 1e-5 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // Opacus 1.6.0's RDPAccountant for (σ 1.1, q 0.01, 1000 steps) at δ 1e-5: 1.71177009122
+  // (adrec/train/dp_accountant_test.cc compares a whole grid with Opacus itself).
+  EXPECT_NEAR(r.Json()["epsilon"].get<double>(), 1.71177009122, 1e-9);
+  // The noise for a budget of 2 spends at most 2, and that noise read back spends the same.
+  RunResult noise = Run("dp-epsilon --sample-rate 0.01 --epsilon 2 --epochs 10 --json");
+  ASSERT_EQ(noise.exit_code, 0) << noise.err;
+  EXPECT_EQ(noise.Json()["steps"], 1000);
+  const double sigma = noise.Json()["noise_multiplier"].get<double>();
+  EXPECT_LT(sigma, 1.1);
+  RunResult back = Run("dp-epsilon --sample-rate 0.01 --steps 1000 --json --noise-multiplier " + std::to_string(sigma));
+  ASSERT_EQ(back.exit_code, 0) << back.err;
+  EXPECT_LE(back.Json()["epsilon"].get<double>(), 2.0 + 1e-6);
+  EXPECT_GT(back.Json()["epsilon"].get<double>(), 2.0 - 0.02);
+  // No noise: no finite guarantee, said in words (JSON has no infinity).
+  RunResult none = Run("dp-epsilon --sample-rate 0.01 --noise-multiplier 0 --steps 10 --json");
+  ASSERT_EQ(none.exit_code, 0) << none.err;
+  EXPECT_TRUE(none.Json()["epsilon"].is_null());
+  struct Case { const char* args; const char* want; };
+  for (const Case& c : {Case{"dp-epsilon --sample-rate 0.01 --steps 10", "--noise-multiplier"},
+                        Case{"dp-epsilon --sample-rate 0.01 --noise-multiplier 1", "--steps or --epochs"},
+                        Case{"dp-epsilon --sample-rate 2 --noise-multiplier 1 --steps 5", "--sample-rate"},
+                        Case{"dp-epsilon --sample-rate 0.1 --noise-multiplier 1 --steps 5 --delta 0", "δ"},
+                        Case{"dp-epsilon --sample-rate 0.5 --epsilon 1e-9 --steps 100000", "too small a budget"}}) {
+    RunResult bad = Run(c.args);
+    EXPECT_NE(bad.exit_code, 0) << c.args;
+    EXPECT_NE((bad.out + bad.err).find(c.want), std::string::npos) << c.args << ": " << bad.out << bad.err;
   }
 }
 
@@ -238,6 +271,47 @@ TEST_F(CliTest, ImportMovieLens100kLayout) {
   EXPECT_EQ(s["events"], 3);
   EXPECT_EQ(s["events_per_action"]["rating"], 3);
   EXPECT_EQ(s["items_with_text"], 2);
+}
+
+TEST_F(CliTest, PseudonymisedImportWritesNoRawUserId) {
+  WriteText(Path("s.txt"), "alice-raw-7 i1 i2 i3\nbob-raw-8 i2 i3 i4\ncarol-raw-9 i1 i4 i5\n");
+  RunResult key = Run("keygen --out " + Path("users.key") + " --json");
+  ASSERT_EQ(key.exit_code, 0) << key.err;
+  EXPECT_NE(Run("keygen --out " + Path("users.key")).exit_code, 0);  // never replaced
+  const std::string import = "import --format s3rec --in " + Path("s.txt") + " --json -q --pseudonymise-users " +
+                             Path("users.key") + " --out ";
+  RunResult a = Run(import + Path("a"));
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  EXPECT_EQ(a.Json()["pseudonymised_users"], true);
+  EXPECT_EQ(a.Json()["users"], 3);
+  auto holds_raw_id = [](const fs::path& dir) {
+    for (const auto& e : fs::recursive_directory_iterator(dir)) {
+      if (!e.is_regular_file()) continue;
+      const std::string bytes = *adrec::ReadFile(e.path());
+      for (const char* raw : {"alice-raw-7", "bob-raw-8", "carol-raw-9"}) {
+        if (bytes.find(raw) != std::string::npos) return e.path().string() + " holds " + raw;
+      }
+    }
+    return std::string();
+  };
+  EXPECT_EQ(holds_raw_id(Path("a")), "");
+  // The same key gives the same pseudonyms (logs imported later join up); the files are equal.
+  ASSERT_EQ(Run(import + Path("b")).exit_code, 0);
+  for (const auto& e : fs::directory_iterator(Path("a"))) {
+    if (e.is_regular_file() && e.path().filename() != "dataset.toml") {
+      EXPECT_EQ(*adrec::ReadFile(e.path()), *adrec::ReadFile(fs::path(Path("b")) / e.path().filename())) << e.path();
+    }
+  }
+  // Without the flag the raw IDs are there: the check above can fail.
+  ASSERT_EQ(Run("import --format s3rec --in " + Path("s.txt") + " -q --out " + Path("raw")).exit_code, 0);
+  EXPECT_NE(holds_raw_id(Path("raw")), "");
+  // A bad key fails before anything is written.
+  WriteText(Path("bad.key"), "0123\n");
+  RunResult bad = Run("import --format s3rec --in " + Path("s.txt") + " --json -q --pseudonymise-users " +
+                      Path("bad.key") + " --out " + Path("c"));
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE((bad.out + bad.err).find("64 hex digits"), std::string::npos) << bad.out << bad.err;
+  EXPECT_FALSE(fs::exists(Path("c")));
 }
 
 TEST_F(CliTest, MalformedRowsFailUnlessTolerated) {
@@ -725,6 +799,67 @@ TEST_F(CliTrainTest, SequenceResumeReproducesTheUninterruptedRun) {
   RunResult negative = Run(base + Path("neg") + " --max-seconds -1");
   EXPECT_NE(negative.exit_code, 0);
   EXPECT_NE((negative.out + negative.err).find("--max-seconds"), std::string::npos) << negative.err;
+}
+
+TEST_F(CliTrainTest, AtRestKeyEncryptsDatasetsAndBundlesAndReadsThemBack) {
+  std::string lines;
+  for (int u = 0; u < 40; ++u) {
+    lines += "u" + std::to_string(u);
+    for (int k = 0; k < 5 + u % 3; ++k) lines += " i" + std::to_string((u * 5 + k * 3) % 17);
+    lines += "\n";
+  }
+  WriteText(Path("s.txt"), lines);
+  ASSERT_EQ(Run("keygen --out " + Path("rest.key")).exit_code, 0);
+  ASSERT_EQ(Run("keygen --out " + Path("other.key")).exit_code, 0);
+  const std::string key = " --at-rest-key " + Path("rest.key");
+  ASSERT_EQ(Run("import --format s3rec --in " + Path("s.txt") + " --out " + Path("ds") + " -q" + key).exit_code, 0);
+  WriteText(Path("m.toml"),
+            "[data]\nsplit = \"loo\"\n[model]\nname = \"sasrec\"\ndim = 8\nblocks = 1\nheads = 1\nmax_len = 6\n"
+            "[train]\nepochs = 2\nbatch_size = 16\nloss = \"ce\"\neval_every = 1\n");
+  RunResult trained = Run("train --data " + Path("ds") + " --config " + Path("m.toml") + " --out " + Path("b") +
+                          " --threads 1 --json -q" + key);
+  ASSERT_EQ(trained.exit_code, 0) << trained.err;
+  // Every file of the dataset and of the bundle (weights, manifest, checkpoint) is sealed.
+  int files = 0;
+  for (const char* dir : {"ds", "b"}) {
+    for (const auto& e : fs::recursive_directory_iterator(Path(dir))) {
+      if (!e.is_regular_file() || e.path().filename() == "metrics.jsonl") continue;
+      std::ifstream in(e.path(), std::ios::binary);
+      std::string head(8, '\0');
+      in.read(head.data(), 8);
+      EXPECT_EQ(head, "ADRECENC") << e.path();
+      ++files;
+    }
+  }
+  EXPECT_GE(files, 5);
+  RunResult evaluated = Run("eval --data " + Path("ds") + " --bundle " + Path("b") + " --json -q" + key);
+  ASSERT_EQ(evaluated.exit_code, 0) << evaluated.err;
+  EXPECT_DOUBLE_EQ(evaluated.Json()["hr@10"].get<double>(), trained.Json()["test"]["hr@10"].get<double>());
+  // Without the key, or with another, a clear error; the files are untouched.
+  RunResult no_key = Run("stats " + Path("ds") + " --json");
+  EXPECT_NE(no_key.exit_code, 0);
+  EXPECT_NE(no_key.out.find("--at-rest-key"), std::string::npos) << no_key.out;
+  RunResult wrong = Run("eval --data " + Path("ds") + " --bundle " + Path("b") + " --json -q --at-rest-key " +
+                        Path("other.key"));
+  EXPECT_NE(wrong.exit_code, 0);
+  EXPECT_NE(wrong.out.find("not the one it was written with"), std::string::npos) << wrong.out;
+  // A changed byte in the weights is an error naming the file, never a model of garbage.
+  const fs::path weights = fs::path(Path("b")) / "model.safetensors";
+  std::string bytes;
+  {
+    std::ifstream in(weights, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  ASSERT_GT(bytes.size(), 100u);
+  bytes[bytes.size() / 2] = static_cast<char>(bytes[bytes.size() / 2] ^ 1);
+  {
+    std::ofstream out(weights, std::ios::binary | std::ios::trunc);
+    out << bytes;
+  }
+  RunResult tampered = Run("eval --data " + Path("ds") + " --bundle " + Path("b") + " --json -q" + key);
+  EXPECT_NE(tampered.exit_code, 0);
+  EXPECT_NE(tampered.out.find("model.safetensors"), std::string::npos) << tampered.out;
+  EXPECT_NE(tampered.out.find("changed after it was written"), std::string::npos) << tampered.out;
 }
 
 TEST_F(CliTrainTest, HstuRankerResumeReproducesTheUninterruptedRun) {

@@ -1,7 +1,9 @@
 // adrec gen: writes the synthetic ad world (the embedded default dataset).
 #include <chrono>
+#include <optional>
 
 #include "adrec/data/dataset_io.h"
+#include "adrec/data/pseudonymise.h"
 #include "adrec/data/synthetic.h"
 #include "apps/adrec/cli.h"
 
@@ -9,7 +11,7 @@ namespace adrec::cli {
 
 void AddGenCommand(CLI::App& app, Context& ctx) {
   struct Flags {
-    std::string out;
+    std::string out, pseudonymise_key;
     data::SyntheticOptions opt;
     bool force = false;
   };
@@ -29,13 +31,20 @@ void AddGenCommand(CLI::App& app, Context& ctx) {
                   "Multiplies every learnable term of the click model (0: only scene and position)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--pseudonymise-users", flags->pseudonymise_key,
+                  "Key file (`adrec keygen`): user IDs become their keyed hash, as `adrec import` makes them");
   cmd->add_flag("--force", flags->force, "Replace an existing output directory");
   AddJsonFlag(cmd, ctx);
   cmd->callback([flags, &ctx] {
     ctx.run = [flags, &ctx]() -> Status {
       auto t0 = std::chrono::steady_clock::now();
       flags->opt.show_progress = !ctx.quiet;
+      std::optional<SecretKey> key;
+      if (!flags->pseudonymise_key.empty()) {
+        ADREC_ASSIGN_OR_RETURN(key, ReadKeyFile(flags->pseudonymise_key));
+      }
       ADREC_ASSIGN_OR_RETURN(data::Dataset ds, data::GenerateSyntheticWorld(flags->opt));
+      if (key) ADREC_RETURN_IF_ERROR(data::PseudonymiseUsers(&ds, *key));
       data::WriteOptions wo;
       wo.overwrite = flags->force;
       ADREC_RETURN_IF_ERROR(data::WriteDataset(ds, flags->out, wo));

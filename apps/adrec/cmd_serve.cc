@@ -25,6 +25,7 @@ struct ServeCommandOptions {
   std::string state = "adrec-state";
   std::string durability = "sync";
   fs::path admin_token_file;
+  fs::path user_key_file;
   fs::path budgets;
   size_t workers = 8;
   size_t io_threads = 1;
@@ -59,6 +60,9 @@ Status RunServe(const ServeCommandOptions& o, const Context& ctx) {
   serve::ServiceOptions so;
   if (!o.admin_token_file.empty()) {
     ADREC_ASSIGN_OR_RETURN(so.admin_token, serve::ReadAdminToken(o.admin_token_file.string()));
+  }
+  if (!o.user_key_file.empty()) {
+    ADREC_ASSIGN_OR_RETURN(so.user_key, ReadKeyFile(o.user_key_file));
   }
   serve::RecommenderOptions ro = o.rec;
   if (!o.budgets.empty()) {
@@ -124,6 +128,9 @@ void AddServeCommand(CLI::App& app, Context& ctx) {
       ->capture_default_str()
       ->check(CLI::IsMember({"sync", "process"}));
   cmd->add_option("--admin-token-file", o->admin_token_file, "File holding the bearer token of POST /admin/reload (mode 600)");
+  cmd->add_option("--pseudonymise-users", o->user_key_file,
+                  "Key file the dataset's user IDs were pseudonymised with: raw user IDs in requests and events are "
+                  "hashed on arrival, so nothing stored holds them");
   cmd->add_option("--budgets", o->budgets, "JSON file {\"advertiser\": daily budget} for budget pacing");
   cmd->add_option("--workers", o->workers, "Request threads (concurrent requests are ranked in one batch)")->capture_default_str();
   cmd->add_option("--io-threads", o->io_threads, "Network threads")->capture_default_str();

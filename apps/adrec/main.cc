@@ -1,6 +1,7 @@
 // adrec: the command-line tool. Each sub-command lives in its own cmd_*.cc file.
 #include <iostream>
 
+#include "adrec/core/crypto.h"
 #include "adrec/core/log.h"
 #include "apps/adrec/cli.h"
 
@@ -13,6 +14,10 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", ctx.log_level, "trace|debug|info|warn|error|off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
   app.add_flag("-q,--quiet", ctx.quiet, "No progress output");
+  app.add_option("--at-rest-key", ctx.at_rest_key,
+                 "Key file (`adrec keygen`): datasets, bundles, checkpoints and indexes are written encrypted "
+                 "(XChaCha20-Poly1305) and read back with it")
+      ->envname("ADREC_AT_REST_KEY_FILE");
   adrec::cli::AddGenCommand(app, ctx);
   adrec::cli::AddImportCommand(app, ctx);
   adrec::cli::AddStatsCommand(app, ctx);
@@ -26,6 +31,8 @@ int main(int argc, char** argv) {
   adrec::cli::AddTagCommand(app, ctx);
   adrec::cli::AddCreativesCommand(app, ctx);
   adrec::cli::AddSimulateCommand(app, ctx);
+  adrec::cli::AddDpEpsilonCommand(app, ctx);
+  adrec::cli::AddKeygenCommand(app, ctx);
 #ifdef ADREC_HAVE_FAISS
   adrec::cli::AddIndexCommand(app, ctx);
 #endif
@@ -42,7 +49,16 @@ int main(int argc, char** argv) {
   }
   adrec::InitLogging(ctx.log_level);
   if (!ctx.run) return 2;
-  adrec::Status s = ctx.run();
+  adrec::Status s = adrec::Status::Ok();
+  if (!ctx.at_rest_key.empty()) {  // before any file is touched, and before other threads start
+    adrec::StatusOr<adrec::SecretKey> key = adrec::ReadKeyFile(ctx.at_rest_key);
+    if (key.ok()) {
+      adrec::SetAtRestKey(*key);
+    } else {
+      s = key.status().WithContext("--at-rest-key");
+    }
+  }
+  if (s.ok()) s = ctx.run();
   if (!s.ok()) {
     if (ctx.json) {
       nlohmann::json err = {{"error", {{"code", std::string(adrec::StatusCodeName(s.code()))}, {"message", s.message()}}}};

@@ -682,6 +682,49 @@ TEST_F(ServeTest, AKilledLearnerResumesAndTrainsOnNoEventTwice) {
   }
 }
 
+TEST_F(ServeTest, PseudonymisedUserIdsAreHashedAtTheDoorAndNeverStored) {
+  std::string out;
+  const fs::path key = Dir() / "users.key";
+  ASSERT_EQ(RunAdrec("keygen --out " + key.string(), &out), 0) << out;
+  // The fixture's world again (same seed) with pseudonymised users: the dense IDs, and so the
+  // bundles, are the same; only the names in the dataset changed.
+  const fs::path world = Dir() / "world-pseudo";
+  ASSERT_EQ(RunAdrec("gen --out " + world.string() + " --users 400 --ads 120 --advertisers 12 --days 5 --seed 11 " +
+                         "--pseudonymise-users " + key.string(), &out), 0) << out;
+  const fs::path state = Dir() / "state-pseudo";
+  {
+    ServerProcess s(Dir(), {"--bundle", (Dir() / "rank-a").string(), "--data", world.string(), "--state",
+                            state.string(), "--pseudonymise-users", key.string()});
+    ASSERT_GT(s.port(), 0) << s.Log();
+    Client c(s.port());
+    const json r = Recommend(c, "u0000010", 5);  // the raw ID, as a client knows it
+    EXPECT_TRUE(r["known_user"].get<bool>()) << r.dump();
+    ASSERT_FALSE(r["items"].empty());
+    const std::string item = r["items"][0]["item_id"];
+    Response ev = c.Post("/v1/events", {{"events", {Event("pseudo-1", "u0000010", item, "click", kNow)}}});
+    EXPECT_EQ(ev.status, 200) << ev.body;
+    const json user = c.Get("/v1/users/u0000010").Json();
+    EXPECT_TRUE(user["known"].get<bool>()) << user.dump();
+    EXPECT_EQ(user["stored_totals"]["click"], 1) << user.dump();
+    EXPECT_EQ(s.Signal(SIGTERM), 0) << s.Log();
+  }
+  // The event log and state hold the pseudonym only.
+  size_t files = 0;
+  for (const auto& e : fs::recursive_directory_iterator(state)) {
+    if (!e.is_regular_file()) continue;
+    ++files;
+    const std::string bytes = *adrec::ReadFile(e.path());
+    EXPECT_EQ(bytes.find("u0000010"), std::string::npos) << e.path();
+  }
+  EXPECT_GT(files, 0u);
+  // Without the key the server cannot name the users of a pseudonymised dataset.
+  ServerProcess plain(Dir(), {"--bundle", (Dir() / "rank-a").string(), "--data", world.string(), "--state",
+                              (Dir() / "state-pseudo-2").string()});
+  ASSERT_GT(plain.port(), 0) << plain.Log();
+  Client c(plain.port());
+  EXPECT_FALSE(Recommend(c, "u0000010", 5)["known_user"].get<bool>());
+}
+
 TEST_F(ServeTest, StartupErrorsNameTheProblem) {
   std::string out;
   // Every call names its state directory: the default (./adrec-state) would land in the working directory.

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "adrec/core/file.h"
+#include "adrec/data/pseudonymise.h"
 
 namespace adrec::serve {
 using nlohmann::ordered_json;
@@ -112,6 +113,7 @@ std::shared_ptr<Router> Service::MakeRouter() {
 HttpResponse Service::Recommend(const HttpRequest& req) {
   auto parsed = ParseRecommendRequest(req.body, options_.limits);
   if (!parsed.ok()) return FromStatus(parsed.status());
+  if (options_.user_key) parsed->user_id = data::UserPseudonym(*options_.user_key, parsed->user_id);
   auto rec = recommender_->Recommend(*parsed);
   if (!rec.ok()) return FromStatus(rec.status());
   ordered_json items = ordered_json::array();
@@ -130,6 +132,9 @@ HttpResponse Service::Recommend(const HttpRequest& req) {
 HttpResponse Service::Events(const HttpRequest& req) {
   auto parsed = ParseEventsRequest(req.body, options_.limits);
   if (!parsed.ok()) return FromStatus(parsed.status());
+  if (options_.user_key) {
+    for (EventIn& e : *parsed) e.user_id = data::UserPseudonym(*options_.user_key, e.user_id);
+  }
   auto accepted = recommender_->Ingest(*parsed);
   if (!accepted.ok()) return FromStatus(accepted.status());
   metrics_.Add("adrec_events_accepted_total", "counter", "Events stored by this process (duplicates excluded).",
@@ -142,7 +147,7 @@ HttpResponse Service::Events(const HttpRequest& req) {
 HttpResponse Service::User(const HttpRequest& req) {
   const std::optional<std::string> decoded = PercentDecoded(req.params.at("id"));
   if (!decoded) return JsonError(400, "invalid_argument", "id: a malformed %-escape in '" + req.params.at("id") + "'");
-  const std::string& id = *decoded;
+  const std::string id = options_.user_key ? data::UserPseudonym(*options_.user_key, *decoded) : *decoded;
   size_t limit = 50;
   if (const std::string l = QueryValue(req.query, "limit"); !l.empty()) {
     const auto [end, ec] = std::from_chars(l.data(), l.data() + l.size(), limit);
@@ -151,7 +156,7 @@ HttpResponse Service::User(const HttpRequest& req) {
                        "limit: expected an integer in 1.." + std::to_string(options_.max_user_events) + ", got '" + l + "'");
     }
   }
-  if (id.size() > options_.limits.max_id_bytes) {
+  if (decoded->size() > options_.limits.max_id_bytes) {
     return JsonError(400, "invalid_argument", "id: longer than " + std::to_string(options_.limits.max_id_bytes) + " bytes");
   }
   auto user = recommender_->User(id, limit);

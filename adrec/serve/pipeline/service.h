@@ -4,8 +4,10 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
 
+#include "adrec/core/crypto.h"
 #include "adrec/serve/api.h"
 #include "adrec/serve/event_store.h"
 #include "adrec/serve/http_server.h"
@@ -19,6 +21,10 @@ struct ServiceOptions {
   std::string admin_token;
   ApiLimits limits;
   size_t max_user_events = 200;  // GET /v1/users/{id}?limit= at most this
+  // The dataset's user IDs are pseudonyms (`adrec import --pseudonymise-users`): the raw IDs
+  // requests and events carry are hashed with this key at the door, so the state, the event
+  // log and the learner only ever see pseudonyms.
+  std::optional<SecretKey> user_key;
 };
 
 class Service {
