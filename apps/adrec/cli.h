@@ -44,6 +44,7 @@ void AddCreativesCommand(CLI::App& app, Context& ctx);
 void AddSimulateCommand(CLI::App& app, Context& ctx);
 void AddIndexCommand(CLI::App& app, Context& ctx);  // builds with FAISS only (ADREC_HAVE_FAISS)
 void AddServeCommand(CLI::App& app, Context& ctx);  // builds with the server only (ADREC_HAVE_SERVER)
+void AddFairnessCommand(CLI::App& app, Context& ctx);  // runs the recommend pipeline (ADREC_HAVE_SERVER)
 void AddLearnCommand(CLI::App& app, Context& ctx);  // builds with the event store only (ADREC_HAVE_ONLINE)
 void AddDpEpsilonCommand(CLI::App& app, Context& ctx);
 void AddKeygenCommand(CLI::App& app, Context& ctx);

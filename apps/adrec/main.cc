@@ -38,6 +38,7 @@ int main(int argc, char** argv) {
 #endif
 #ifdef ADREC_HAVE_SERVER
   adrec::cli::AddServeCommand(app, ctx);
+  adrec::cli::AddFairnessCommand(app, ctx);
 #endif
 #ifdef ADREC_HAVE_ONLINE
   adrec::cli::AddLearnCommand(app, ctx);

@@ -725,6 +725,43 @@ TEST_F(ServeTest, PseudonymisedUserIdsAreHashedAtTheDoorAndNeverStored) {
   EXPECT_FALSE(Recommend(c, "u0000010", 5)["known_user"].get<bool>());
 }
 
+TEST_F(ServeTest, FairnessReportsExposureAgainstRelevancePerAdvertiserGroup) {
+  std::string out;
+  ASSERT_EQ(adrec::RunCommand(std::string(AdrecBinary()) + " fairness --bundle " + (Dir() / "rank-a").string() +
+                                  " --data " + (Dir() / "world").string() + " --retrieval " + (Dir() / "tt").string() +
+                                  " --users 60 --k 8 --scene feed --json -q",
+                              &out, /*merge_stderr=*/false),
+            0)
+      << out;
+  const json r = json::parse(out);
+  EXPECT_EQ(r["requests"], 60);
+  EXPECT_EQ(r["ads_shown"], 60 * 8) << r.dump();
+  EXPECT_EQ(r["advertisers"], 12);
+  EXPECT_NE(r["relevance"].get<std::string>().find("true CTR"), std::string::npos);  // the world has its truth
+  for (const char* by : {"by_size", "by_history"}) {
+    ASSERT_EQ(r[by].size(), 2u) << r.dump();
+    double exposure = 0, relevance = 0;
+    int advertisers = 0;
+    for (const json& g : r[by]) {
+      exposure += g["exposure_share"].get<double>();
+      relevance += g["relevance_share"].get<double>();
+      advertisers += g["advertisers"].get<int>();
+      if (g["relevance_share"].get<double>() > 0) {
+        EXPECT_NEAR(g["exposure_over_relevance"].get<double>(),
+                    g["exposure_share"].get<double>() / g["relevance_share"].get<double>(), 1e-9);
+      }
+    }
+    EXPECT_NEAR(exposure, 1.0, 1e-9) << by;
+    EXPECT_NEAR(relevance, 1.0, 1e-9) << by;
+    EXPECT_EQ(advertisers, 12) << by;
+  }
+  EXPECT_NE(RunAdrec("fairness --bundle " + (Dir() / "rank-a").string() + " --data " + (Dir() / "world").string() +
+                         " --scene nowhere",
+                     &out),
+            0);
+  EXPECT_NE(out.find("nowhere"), std::string::npos) << out;
+}
+
 TEST_F(ServeTest, StartupErrorsNameTheProblem) {
   std::string out;
   // Every call names its state directory: the default (./adrec-state) would land in the working directory.
