@@ -248,7 +248,8 @@ Status Run(const Flags& flags, const Context& ctx) {
   j["parts"] = part_info;
   j["spec"] = spec.ToJson();
   const auto json_path = std::filesystem::path(flags.out) / "features.json";
-  ADREC_RETURN_IF_ERROR(AtomicWriteFile(json_path, j.dump(2) + "\n"));
+  // Plain like the .npy files it describes: outputs for other tools.
+  ADREC_RETURN_IF_ERROR(AtomicWriteFile(json_path, j.dump(2) + "\n", /*plain=*/true));
 
   nlohmann::ordered_json counts = nlohmann::ordered_json::object();
   for (auto it = part_info.begin(); it != part_info.end(); ++it) counts[it.key()] = (*it)["samples"];

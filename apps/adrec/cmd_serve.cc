@@ -91,7 +91,7 @@ Status RunServe(const ServeCommandOptions& o, const Context& ctx) {
   const std::string where = o.address + ":" + std::to_string(server->port());
   if (!o.port_file.empty()) {
     // Written whole and renamed, so a reader polling for it never sees half a number.
-    ADREC_RETURN_IF_ERROR(AtomicWriteFile(o.port_file, std::to_string(server->port()) + "\n"));
+    ADREC_RETURN_IF_ERROR(AtomicWriteFile(o.port_file, std::to_string(server->port()) + "\n", /*plain=*/true));
   }
   LogInfo("serving " + rec->version() + " on http://" + where);
   if (ctx.json) {
