@@ -136,6 +136,13 @@ TEST(Crypto, FilesAreWrittenEncryptedAndReadBackOnlyWithTheKey) {
     MappedFile moved = std::move(*mapped);  // the decrypted bytes outlive the move
     EXPECT_EQ(moved.data(), plain);
     EXPECT_EQ(*ReadFile(tmp.path() / "plain.bin"), plain);  // plain files still read
+    // Files for other processes, and key files, are written plain even with a key set.
+    ASSERT_TRUE(AtomicWriteFile(tmp.path() / "port", "8080\n", /*plain=*/true).ok());
+    ASSERT_TRUE(WriteNewKeyFile(tmp.path() / "new.key").ok());
+    for (const char* f : {"port", "new.key"}) {
+      std::ifstream in(tmp.path() / f, std::ios::binary);
+      EXPECT_FALSE(IsEncrypted(std::string(std::istreambuf_iterator<char>(in), {}))) << f;
+    }
   }
   // Without the key: an error that says so, for both readers; the bytes on disk hold no plaintext.
   const std::string raw = [&] {
