@@ -97,6 +97,7 @@ StatusOr<AdvertiserStats> AdvertiserStatsOf(const data::Dataset& ds) {
     if (compact[code] == kNoAdvertiser) {
       compact[code] = static_cast<uint32_t>(s.names.size());
       s.names.push_back(adv->vocab->Name(code));
+      s.codes.push_back(code);
       s.ads.push_back(0);
       s.impressions.push_back(0);
       s.relevance.push_back(0.0);

@@ -50,6 +50,7 @@ inline constexpr uint32_t kNoAdvertiser = UINT32_MAX;
 // Advertisers with at least one ad; `advertiser_of_item` indexes them (kNoAdvertiser: none).
 struct AdvertiserStats {
   std::vector<std::string> names;
+  std::vector<uint32_t> codes;  // in the catalogue's categorical "advertiser" column
   std::vector<uint32_t> ads;
   std::vector<uint64_t> impressions;
   std::vector<double> relevance;

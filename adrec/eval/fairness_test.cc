@@ -58,6 +58,7 @@ TEST(Fairness, AdvertiserStatsReadTheLogAndTheTruth) {
   StatusOr<AdvertiserStats> s = AdvertiserStatsOf(ds);
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   ASSERT_EQ(s->names, (std::vector<std::string>{"acme", "zeta"}));
+  EXPECT_EQ(s->codes, (std::vector<uint32_t>{1, 2}));
   EXPECT_EQ(s->ads, (std::vector<uint32_t>{2, 1}));
   EXPECT_EQ(s->impressions, (std::vector<uint64_t>{3, 1}));
   EXPECT_TRUE(s->from_truth);

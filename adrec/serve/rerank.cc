@@ -72,14 +72,34 @@ std::vector<ScoredCandidate> Rerank(std::vector<ScoredCandidate> ranked, int k, 
   });
   std::vector<ScoredCandidate> out;
   std::unordered_map<uint32_t, int> per_advertiser;
-  for (const ScoredCandidate& c : ads) {
-    if (static_cast<int>(out.size()) >= k) break;
-    if (pacer && !pacer->Eligible(c.advertiser, now)) continue;
+  std::vector<char> taken(ads.size(), 0);
+  auto admit = [&](size_t i) {
+    const ScoredCandidate& c = ads[i];
+    if (pacer && !pacer->Eligible(c.advertiser, now)) return false;
     if (options.max_per_advertiser > 0 && c.advertiser != 0 && per_advertiser[c.advertiser] >= options.max_per_advertiser) {
-      continue;
+      return false;
     }
     ++per_advertiser[c.advertiser];
+    taken[i] = 1;
     out.push_back(c);
+    return true;
+  };
+  const int floor = std::min(options.floor_slots, k);
+  int floored = 0;
+  for (size_t i = 0; i < ads.size() && floored < floor; ++i) {
+    if (std::binary_search(options.floor_advertisers.begin(), options.floor_advertisers.end(), ads[i].advertiser) &&
+        admit(i)) {
+      ++floored;
+    }
+  }
+  for (size_t i = 0; i < ads.size() && static_cast<int>(out.size()) < k; ++i) {
+    if (!taken[i]) admit(i);
+  }
+  if (floored > 0) {  // the reserved slots join the answer at their eCPM's place
+    std::sort(out.begin(), out.end(), [](const ScoredCandidate& a, const ScoredCandidate& b) {
+      if (a.ecpm != b.ecpm) return a.ecpm > b.ecpm;
+      return a.item < b.item;
+    });
   }
   return out;
 }

@@ -20,6 +20,12 @@ struct RerankOptions {
   // An item the user saw this many times within frequency_window_s is not shown again (0 = no cap).
   int frequency_cap = 3;
   uint32_t frequency_window_s = 86400;
+  // Exposure floor: up to this many of an answer's slots go first to the best ads (by eCPM) of
+  // floor_advertisers (sorted categorical codes) among the candidates, within pacing and the
+  // per-advertiser limit; the answer stays in eCPM order. 0 = none. `adrec fairness` measures
+  // what it changes.
+  int floor_slots = 0;
+  std::vector<uint32_t> floor_advertisers;
 };
 
 // One ranked candidate (an item = a creative of an ad).
@@ -60,7 +66,8 @@ std::vector<uint32_t> ApplyFrequencyCap(std::span<const uint32_t> candidates,
                                         uint32_t now, const RerankOptions& options);
 
 // The creative of each ad with the best pCTR, eCPM of each, then the k best by eCPM that
-// pacing allows, at most max_per_advertiser per advertiser (ties: lower item first).
+// pacing allows, at most max_per_advertiser per advertiser (ties: lower item first), with the
+// exposure floor's slots filled first.
 std::vector<ScoredCandidate> Rerank(std::vector<ScoredCandidate> ranked, int k, const RerankOptions& options,
                                     const BudgetPacer* pacer, uint32_t now);
 

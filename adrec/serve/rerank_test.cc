@@ -9,6 +9,12 @@ ScoredCandidate C(uint32_t item, uint32_t ad, uint32_t advertiser, float bid, fl
   return {item, ad, advertiser, bid, pctr, pcvr, 0};
 }
 
+RerankOptions Cap(int frequency_cap) {
+  RerankOptions o;
+  o.frequency_cap = frequency_cap;
+  return o;
+}
+
 std::vector<uint32_t> Items(const std::vector<ScoredCandidate>& v) {
   std::vector<uint32_t> out;
   for (const auto& c : v) out.push_back(c.item);
@@ -30,9 +36,28 @@ TEST(Rerank, PicksEachAdsBestCreativeByPctr) {
 
 TEST(Rerank, LimitsAdsPerAdvertiser) {
   std::vector<ScoredCandidate> v = {C(1, 1, 9, 4.f, 0.5f), C(2, 2, 9, 3.f, 0.5f), C(3, 3, 9, 2.f, 0.5f), C(4, 4, 5, 1.f, 0.5f)};
-  EXPECT_EQ(Items(Rerank(v, 4, {.max_per_advertiser = 2}, nullptr, 0)), (std::vector<uint32_t>{1, 2, 4}));
-  EXPECT_EQ(Items(Rerank(v, 4, {.max_per_advertiser = 0}, nullptr, 0)), (std::vector<uint32_t>{1, 2, 3, 4}));
+  RerankOptions o;
+  o.max_per_advertiser = 2;
+  EXPECT_EQ(Items(Rerank(v, 4, o, nullptr, 0)), (std::vector<uint32_t>{1, 2, 4}));
+  o.max_per_advertiser = 0;
+  EXPECT_EQ(Items(Rerank(v, 4, o, nullptr, 0)), (std::vector<uint32_t>{1, 2, 3, 4}));
   EXPECT_EQ(Items(Rerank(v, 1, {}, nullptr, 0)), (std::vector<uint32_t>{1}));
+}
+
+TEST(Rerank, AnExposureFloorReservesSlotsForItsAdvertisersAndKeepsTheEcpmOrder) {
+  // Advertiser 3's ad has the lowest eCPM: without the floor it misses the top 2.
+  std::vector<ScoredCandidate> v = {C(1, 1, 1, 4.f, 0.5f), C(2, 2, 2, 3.f, 0.5f), C(3, 3, 3, 1.f, 0.5f),
+                                    C(4, 4, 3, 0.5f, 0.5f)};
+  EXPECT_EQ(Items(Rerank(v, 2, {}, nullptr, 0)), (std::vector<uint32_t>{1, 2}));
+  RerankOptions floor{.max_per_advertiser = 2, .frequency_cap = 3, .frequency_window_s = 86400, .floor_slots = 1,
+                      .floor_advertisers = {3}};
+  EXPECT_EQ(Items(Rerank(v, 2, floor, nullptr, 0)), (std::vector<uint32_t>{1, 3}));  // its best ad, in eCPM order
+  floor.floor_slots = 2;  // two slots, both advertiser 3's
+  EXPECT_EQ(Items(Rerank(v, 3, floor, nullptr, 0)), (std::vector<uint32_t>{1, 3, 4}));
+  floor.max_per_advertiser = 1;  // the per-advertiser limit still holds inside the floor
+  EXPECT_EQ(Items(Rerank(v, 3, floor, nullptr, 0)), (std::vector<uint32_t>{1, 2, 3}));
+  floor.floor_advertisers = {7};  // no candidate of the floor: the answer is the plain one
+  EXPECT_EQ(Items(Rerank(v, 2, floor, nullptr, 0)), (std::vector<uint32_t>{1, 2}));
 }
 
 TEST(FrequencyCap, DropsItemsSeenTooOftenWithinTheWindow) {
@@ -41,9 +66,9 @@ TEST(FrequencyCap, DropsItemsSeenTooOftenWithinTheWindow) {
                                                              {2, {now - 10, now - 20, now - 90000}},
                                                              {3, {now - 5}}};
   const std::vector<uint32_t> cands = {1, 2, 3, 4};
-  EXPECT_EQ(ApplyFrequencyCap(cands, seen, now, {.frequency_cap = 3}), (std::vector<uint32_t>{2, 3, 4}));
-  EXPECT_EQ(ApplyFrequencyCap(cands, seen, now, {.frequency_cap = 1}), (std::vector<uint32_t>{4}));
-  EXPECT_EQ(ApplyFrequencyCap(cands, seen, now, {.frequency_cap = 0}), cands);
+  EXPECT_EQ(ApplyFrequencyCap(cands, seen, now, Cap(3)), (std::vector<uint32_t>{2, 3, 4}));
+  EXPECT_EQ(ApplyFrequencyCap(cands, seen, now, Cap(1)), (std::vector<uint32_t>{4}));
+  EXPECT_EQ(ApplyFrequencyCap(cands, seen, now, Cap(0)), cands);
 }
 
 TEST(BudgetPacer, SpendsEvenlyOverTheDay) {

@@ -131,6 +131,13 @@ void AddServeCommand(CLI::App& app, Context& ctx) {
   cmd->add_option("--pseudonymise-users", o->user_key_file,
                   "Key file the dataset's user IDs were pseudonymised with: raw user IDs in requests and events are "
                   "hashed on arrival, so nothing stored holds them");
+  cmd->add_option("--floor-advertisers", o->rec.floor_advertiser_names,
+                  "Advertisers (comma-separated names) that get an exposure floor: --floor-slots of each answer go "
+                  "first to their best ads (`adrec fairness --floor` measures it)")
+      ->delimiter(',');
+  cmd->add_option("--floor-slots", o->rec.rerank.floor_slots, "Slots of each answer the floor's advertisers get first")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1000));
   cmd->add_option("--budgets", o->budgets, "JSON file {\"advertiser\": daily budget} for budget pacing");
   cmd->add_option("--workers", o->workers, "Request threads (concurrent requests are ranked in one batch)")->capture_default_str();
   cmd->add_option("--io-threads", o->io_threads, "Network threads")->capture_default_str();

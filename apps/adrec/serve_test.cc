@@ -729,7 +729,7 @@ TEST_F(ServeTest, FairnessReportsExposureAgainstRelevancePerAdvertiserGroup) {
   std::string out;
   ASSERT_EQ(adrec::RunCommand(std::string(AdrecBinary()) + " fairness --bundle " + (Dir() / "rank-a").string() +
                                   " --data " + (Dir() / "world").string() + " --retrieval " + (Dir() / "tt").string() +
-                                  " --users 60 --k 8 --scene feed --json -q",
+                                  " --users 60 --k 8 --scene feed --floor small:2 --json -q",
                               &out, /*merge_stderr=*/false),
             0)
       << out;
@@ -755,11 +755,24 @@ TEST_F(ServeTest, FairnessReportsExposureAgainstRelevancePerAdvertiserGroup) {
     EXPECT_NEAR(relevance, 1.0, 1e-9) << by;
     EXPECT_EQ(advertisers, 12) << by;
   }
-  EXPECT_NE(RunAdrec("fairness --bundle " + (Dir() / "rank-a").string() + " --data " + (Dir() / "world").string() +
-                         " --scene nowhere",
-                     &out),
-            0);
-  EXPECT_NE(out.find("nowhere"), std::string::npos) << out;
+  // The floor: the small advertisers' ads get two slots first; their exposure grows, and the
+  // answers' eCPM can only fall (greedy by eCPM under per-advertiser limits is the best there is).
+  const json& floored = r["with_floor"];
+  ASSERT_TRUE(floored.is_object()) << r.dump();
+  EXPECT_EQ(floored["slots"], 2);
+  EXPECT_EQ(floored["advertisers"].size(), 6u);
+  EXPECT_GT(floored["by_size"][1]["exposure_share"].get<double>(), r["by_size"][1]["exposure_share"].get<double>())
+      << r.dump();
+  EXPECT_GT(floored["ecpm_kept"].get<double>(), 0.0);
+  EXPECT_LE(floored["ecpm_kept"].get<double>(), 1.0 + 1e-9);
+  for (const char* bad : {" --scene nowhere", " --floor tiny:2", " --floor small:x"}) {
+    out.clear();  // RunCommand appends
+    EXPECT_NE(RunAdrec("fairness --bundle " + (Dir() / "rank-a").string() + " --data " + (Dir() / "world").string() + bad,
+                       &out),
+              0)
+        << bad;
+    EXPECT_NE(out.find(std::string(bad).substr(std::string(bad).rfind(' ') + 1)), std::string::npos) << out;
+  }
 }
 
 TEST_F(ServeTest, StartupErrorsNameTheProblem) {
@@ -776,6 +789,9 @@ TEST_F(ServeTest, StartupErrorsNameTheProblem) {
   EXPECT_NE(RunAdrec("serve --bundle " + (Dir() / "rank-a").string() + " --data " + (Dir() / "world").string() +
                          " --retrieval " + (Dir() / "rank-b").string() + state, &out), 0);
   EXPECT_NE(out.find("two_tower"), std::string::npos) << out;
+  EXPECT_NE(RunAdrec("serve --bundle " + (Dir() / "rank-a").string() + " --data " + (Dir() / "world").string() +
+                         " --floor-advertisers nobody --floor-slots 1" + state, &out), 0);
+  EXPECT_NE(out.find("nobody"), std::string::npos) << out;
 }
 
 }  // namespace

@@ -556,6 +556,18 @@ StatusOr<std::unique_ptr<Recommender>> Recommender::Start(RecommenderOptions opt
     }
   }
   impl->pacer = std::make_unique<BudgetPacer>(std::move(budgets));
+  if (!impl->options.floor_advertiser_names.empty()) {
+    const data::Column* adv = impl->models->catalogue().item_table.Find(data::cols::kAdvertiser);
+    if (!adv || adv->type != data::ColumnType::kCategorical) {
+      return InvalidArgumentError("an exposure floor names advertisers, but the catalogue has no categorical 'advertiser' column");
+    }
+    for (const std::string& name : impl->options.floor_advertiser_names) {
+      auto code = adv->vocab->Find(name);
+      if (!code) return InvalidArgumentError("exposure floor for unknown advertiser '" + name + "'");
+      impl->options.rerank.floor_advertisers.push_back(*code);
+    }
+    std::sort(impl->options.rerank.floor_advertisers.begin(), impl->options.rerank.floor_advertisers.end());
+  }
   if (!impl->options.creatives.empty()) ADREC_RETURN_IF_ERROR(impl->StartCreatives().WithContext("--creatives"));
   Impl* raw = impl.get();
   impl->batcher = std::thread([raw] { raw->Loop(); });

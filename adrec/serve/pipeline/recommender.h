@@ -60,6 +60,9 @@ struct RecommenderOptions {
   // bundle's embedding of the user.
   bool creative_user_embedding = false;
   RerankOptions rerank;
+  // The exposure floor's advertisers by name (the catalogue's advertiser column), resolved into
+  // rerank.floor_advertisers at start; rerank.floor_slots says how many slots they get.
+  std::vector<std::string> floor_advertiser_names;
   // Daily budgets by advertiser name (the catalogue's advertiser column); others are unpaced.
   std::unordered_map<std::string, double> daily_budgets;
 };
