@@ -1,6 +1,6 @@
-// Compares adrec's AUC, log loss and NDCG with scikit-learn on the same random data: the test
-// writes the cases to a temp file, runs adrec/eval/testdata/sklearn_metrics.py with the
-// project venv's python and checks agreement to 1e-9.
+// Compares adrec's AUC, log loss and NDCG with scikit-learn on the same random data: the cases
+// go to adrec/eval/testdata/sklearn_metrics.py through the project venv's python
+// (core/python_reference.h) and must agree to 1e-9.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -10,7 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "adrec/core/build_paths.h"
-#include "adrec/core/file.h"
+#include "adrec/core/python_reference.h"
 #include "adrec/core/testing.h"
 #include "adrec/eval/metrics.h"
 #include "adrec/eval/ranking.h"
@@ -81,15 +81,9 @@ TEST(SklearnReferenceTest, AucLogLossNdcgAgreeWithScikitLearn) {
   for (const auto& l : lls) in["logloss"].push_back({{"y", l.y}, {"p", l.p}, {"w", weights(l.w)}});
   for (const auto& d : ndcgs) in["ndcg"].push_back({{"scores", d.scores}, {"target", d.target}, {"k", d.k}});
 
-  ScopedTempDir tmp("sklearn-ref");
-  const auto in_path = tmp.path() / "cases.json", out_path = tmp.path() / "reference.json";
-  ASSERT_TRUE(AtomicWriteFile(in_path, in.dump()).ok());
-  const std::string cmd = "'" + python.string() + "' '" + script.string() + "' '" + in_path.string() + "' '" +
-                          out_path.string() + "'";
-  ASSERT_EQ(std::system(cmd.c_str()), 0) << "reference script failed: " << cmd;
-  auto text = ReadFile(out_path);
-  ASSERT_TRUE(text.ok()) << text.status().ToString();
-  nlohmann::json ref = nlohmann::json::parse(*text);
+  StatusOr<nlohmann::json> reference = adrec::testing::RunPythonReference("adrec/eval/testdata/sklearn_metrics.py", in);
+  ASSERT_TRUE(reference.ok()) << reference.status().ToString();
+  const nlohmann::json& ref = *reference;
   ASSERT_EQ(ref["auc"].size(), aucs.size());
   ASSERT_EQ(ref["logloss"].size(), lls.size());
   ASSERT_EQ(ref["ndcg"].size(), ndcgs.size());

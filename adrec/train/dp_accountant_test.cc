@@ -13,7 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "adrec/core/build_paths.h"
-#include "adrec/core/file.h"
+#include "adrec/core/python_reference.h"
 #include "adrec/core/testing.h"
 
 namespace adrec::train {
@@ -72,8 +72,6 @@ TEST(DpAccountant, BadInputIsAnErrorThatNamesIt) {
 
 TEST(DpAccountant, EpsilonAndNoiseEqualOpacus) {
   const std::filesystem::path python = build_paths::Python();
-  const std::filesystem::path script =
-      std::filesystem::path(build_paths::SourceDir()) / "adrec/train/testdata/opacus_accountant.py";
   if (!std::filesystem::exists(python)) {
     ADREC_SKIP_WITHOUT_REFERENCE("project venv python " + python.string() + " not found (run the setup script)");
   }
@@ -116,13 +114,9 @@ TEST(DpAccountant, EpsilonAndNoiseEqualOpacus) {
     cases["noise"].push_back({{"epsilon", n.epsilon}, {"delta", n.delta}, {"q", n.q}, {"steps", n.steps}});
   }
 
-  ScopedTempDir tmp("opacus-ref");
-  const auto in_path = tmp.path() / "cases.json", out_path = tmp.path() / "reference.json";
-  ASSERT_TRUE(AtomicWriteFile(in_path, cases.dump()).ok());
-  const std::string cmd = "'" + python.string() + "' '" + script.string() + "' '" + in_path.string() + "' '" +
-                          out_path.string() + "'";
-  ASSERT_EQ(std::system(cmd.c_str()), 0) << "reference script failed: " << cmd;
-  const nlohmann::json ref = nlohmann::json::parse(*ReadFile(out_path));
+  StatusOr<nlohmann::json> reference = adrec::testing::RunPythonReference("adrec/train/testdata/opacus_accountant.py", cases);
+  ASSERT_TRUE(reference.ok()) << reference.status().ToString();
+  const nlohmann::json& ref = *reference;
   ASSERT_EQ(ref["epsilon"].size(), histories.size());
   for (size_t c = 0; c < histories.size(); ++c) {
     StatusOr<PrivacySpent> ours = EpsilonOf(histories[c], deltas[c]);
