@@ -4,10 +4,8 @@
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <cstdio>
 #include <cstring>
 #include <vector>
-#include <fstream>
 
 #include "adrec/core/file.h"
 
@@ -99,10 +97,6 @@ std::string KeyedHashHex(const SecretKey& key, std::string_view message, size_t 
   return Hex(out, out_bytes);
 }
 
-}  // namespace adrec
-
-namespace adrec {
-
 bool IsEncrypted(std::string_view bytes) {
   return bytes.size() >= kMagicSize && bytes.substr(0, kMagicSize) == std::string_view(kMagic, kMagicSize);
 }
@@ -179,8 +173,7 @@ void SetAtRestKey(std::optional<SecretKey> key) { AtRestKeySlot() = std::move(ke
 
 const SecretKey* AtRestKey() { return AtRestKeySlot() ? &*AtRestKeySlot() : nullptr; }
 
-StatusOr<std::string> DecryptIfEncrypted(std::string bytes, const std::filesystem::path& path) {
-  if (!IsEncrypted(bytes)) return bytes;
+StatusOr<std::string> DecryptAtRest(std::string_view bytes, const std::filesystem::path& path) {
   const SecretKey* key = AtRestKey();
   if (key == nullptr) {
     return FailedPreconditionError(path.string() + " is encrypted at rest: give its key with --at-rest-key FILE "

@@ -46,8 +46,8 @@ StatusOr<std::string> DecryptBytes(const SecretKey& key, std::string_view encryp
 // before other threads run (`adrec --at-rest-key FILE`, or ADREC_AT_REST_KEY_FILE).
 void SetAtRestKey(std::optional<SecretKey> key);
 const SecretKey* AtRestKey();
-// What ReadFile and MappedFile do with bytes they read: decrypted when encrypted (an error
-// without the key), as they are otherwise.
-StatusOr<std::string> DecryptIfEncrypted(std::string bytes, const std::filesystem::path& path);
+// What ReadFile and MappedFile do with bytes that IsEncrypted: decrypted with the at-rest key,
+// FailedPrecondition naming `path` without one.
+StatusOr<std::string> DecryptAtRest(std::string_view bytes, const std::filesystem::path& path);
 
 }  // namespace adrec

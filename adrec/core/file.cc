@@ -5,11 +5,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <random>
 
 #include "adrec/core/crypto.h"
@@ -48,7 +46,8 @@ StatusOr<std::string> ReadFile(const fs::path& path) {
     out.append(buf, static_cast<size_t>(n));
   }
   ::close(fd);
-  return DecryptIfEncrypted(std::move(out), path);
+  if (IsEncrypted(out)) return DecryptAtRest(out, path);
+  return out;
 }
 
 Status SyncPath(const fs::path& path) {
@@ -123,10 +122,10 @@ StatusOr<MappedFile> MappedFile::Open(const fs::path& path) {
   ::close(fd);
   MappedFile mapped(addr, size);
   if (!IsEncrypted(mapped.data())) return mapped;
-  ADREC_ASSIGN_OR_RETURN(std::string plain, DecryptIfEncrypted(std::string(mapped.data()), path));
+  // Decrypted straight from the mapping; `mapped` unmaps when it goes out of scope.
+  ADREC_ASSIGN_OR_RETURN(std::string plain, DecryptAtRest(mapped.data(), path));
   MappedFile owned(nullptr, plain.size());
-  owned.owned_ = std::make_unique<char[]>(std::max<size_t>(1, plain.size()));
-  std::memcpy(owned.owned_.get(), plain.data(), plain.size());
+  owned.owned_ = std::make_unique<std::string>(std::move(plain));
   return owned;
 }
 

@@ -32,14 +32,14 @@ class MappedFile {
   MappedFile& operator=(const MappedFile&) = delete;
   ~MappedFile();
   std::string_view data() const {
-    return owned_ ? std::string_view(owned_.get(), size_) : std::string_view(static_cast<const char*>(addr_), size_);
+    return owned_ ? std::string_view(*owned_) : std::string_view(static_cast<const char*>(addr_), size_);
   }
 
  private:
   MappedFile(void* addr, size_t size) : addr_(addr), size_(size) {}
   void* addr_ = nullptr;
   size_t size_ = 0;
-  std::unique_ptr<char[]> owned_;  // decrypted bytes (heap: views stay valid when this moves)
+  std::unique_ptr<std::string> owned_;  // decrypted bytes (on the heap: views stay valid when this moves)
 };
 
 // A uniquely named directory beside `final_path` that is removed on destruction unless

@@ -132,8 +132,8 @@ StatusOr<PrivacySpent> EpsilonOf(std::span<const DpSteps> history, double delta,
   for (const DpSteps& s : history) ADREC_RETURN_IF_ERROR(CheckSteps(s));
   if (history.empty()) return PrivacySpent{.epsilon = 0, .order = 0};
   if (orders.empty()) orders = DefaultRdpOrders();
+  // Opacus' nanargmin: the first order with the least ε; the first order when none is finite.
   PrivacySpent best{.epsilon = kInf, .order = orders.front()};
-  bool any = false;
   for (double alpha : orders) {
     double rdp = 0;
     for (const DpSteps& s : history) {
@@ -141,9 +141,7 @@ StatusOr<PrivacySpent> EpsilonOf(std::span<const DpSteps> history, double delta,
       rdp += one * static_cast<double>(s.steps);
     }
     const double eps = rdp - (std::log(delta) + std::log(alpha)) / (alpha - 1) + std::log((alpha - 1) / alpha);
-    if (std::isnan(eps)) continue;
-    if (!any || eps < best.epsilon) best = {.epsilon = eps, .order = alpha};
-    any = true;
+    if (eps < best.epsilon) best = {.epsilon = eps, .order = alpha};  // false for NaN
   }
   return best;
 }

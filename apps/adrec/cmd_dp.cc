@@ -46,27 +46,22 @@ void AddDpEpsilonCommand(CLI::App& app, Context& ctx) {
       out["sample_rate"] = f->sample_rate;
       out["steps"] = n;
       out["delta"] = f->delta;
+      double sigma = f->noise;
       if (eps->count() > 0) {
-        ADREC_ASSIGN_OR_RETURN(double sigma, train::NoiseMultiplierFor(f->epsilon, f->delta, f->sample_rate, n, f->tolerance));
-        const train::DpSteps s{.noise_multiplier = sigma, .sample_rate = f->sample_rate, .steps = n};
-        ADREC_ASSIGN_OR_RETURN(train::PrivacySpent spent, train::EpsilonOf(std::span<const train::DpSteps>(&s, 1), f->delta));
-        out["noise_multiplier"] = sigma;
-        out["target_epsilon"] = f->epsilon;
-        out["epsilon"] = spent.epsilon;
-        out["order"] = spent.order;
-      } else {
-        const train::DpSteps s{.noise_multiplier = f->noise, .sample_rate = f->sample_rate, .steps = n};
-        ADREC_ASSIGN_OR_RETURN(train::PrivacySpent spent, train::EpsilonOf(std::span<const train::DpSteps>(&s, 1), f->delta));
-        out["noise_multiplier"] = f->noise;
-        // JSON has no infinity: no noise (or no finite bound) is reported as null with a note.
-        if (std::isinf(spent.epsilon)) {
-          out["epsilon"] = nullptr;
-          out["note"] = "no finite ε: without noise DP-SGD gives no privacy guarantee";
-        } else {
-          out["epsilon"] = spent.epsilon;
-        }
-        out["order"] = spent.order;
+        ADREC_ASSIGN_OR_RETURN(sigma, train::NoiseMultiplierFor(f->epsilon, f->delta, f->sample_rate, n, f->tolerance));
       }
+      const train::DpSteps s{.noise_multiplier = sigma, .sample_rate = f->sample_rate, .steps = n};
+      ADREC_ASSIGN_OR_RETURN(train::PrivacySpent spent, train::EpsilonOf(std::span<const train::DpSteps>(&s, 1), f->delta));
+      out["noise_multiplier"] = sigma;
+      if (eps->count() > 0) out["target_epsilon"] = f->epsilon;
+      // JSON has no infinity: no noise (or no finite bound) is reported as null with a note.
+      if (std::isinf(spent.epsilon)) {
+        out["epsilon"] = nullptr;
+        out["note"] = "no finite ε: without noise DP-SGD gives no privacy guarantee";
+      } else {
+        out["epsilon"] = spent.epsilon;
+      }
+      out["order"] = spent.order;
       PrintResult(ctx, out);
       return Status::Ok();
     };

@@ -33,20 +33,18 @@ struct Served {
 };
 
 StatusOr<Served> ServeSample(const FairnessFlags& f, const serve::RecommenderOptions& ro, const data::Dataset& ds,
-                             const eval::AdvertiserStats& stats, const std::vector<uint32_t>& users) {
+                             const eval::AdvertiserStats& stats, const std::vector<uint32_t>& users, uint32_t ts) {
   // The pipeline answers from a state of its own, in a scratch directory: nothing is served.
   ScopedTempDir state("adrec-fairness");
   serve::EventStoreOptions eo;
   eo.durability = serve::Durability::kProcess;
   ADREC_ASSIGN_OR_RETURN(std::unique_ptr<serve::EventStore> store, serve::OpenEventStore((state.path() / "state").string(), eo));
   ADREC_ASSIGN_OR_RETURN(std::unique_ptr<serve::Recommender> rec, serve::Recommender::Start(ro, store.get()));
-  uint32_t last = 0;
-  for (uint32_t t : ds.events.time) last = std::max(last, t);
   Served out;
   for (uint32_t u : users) {
     serve::RecommendRequest req;
     req.user_id = ds.users.Name(u);
-    req.context = {{"scene", f.scene}, {"ts", std::to_string(last + 1)}};
+    req.context = {{"scene", f.scene}, {"ts", std::to_string(ts)}};
     req.k = f.k;
     ADREC_ASSIGN_OR_RETURN(serve::Recommendation r, rec->Recommend(req));
     std::vector<uint32_t> answer;
@@ -67,13 +65,14 @@ StatusOr<Served> ServeSample(const FairnessFlags& f, const serve::RecommenderOpt
   return out;
 }
 
-StatusOr<nlohmann::ordered_json> Report(const Served& s, const eval::AdvertiserStats& stats) {
+StatusOr<nlohmann::ordered_json> Report(const Served& s, const eval::AdvertiserStats& stats,
+                                        const std::vector<eval::AdvertiserGrouping>& groupings) {
   nlohmann::ordered_json out;
   out["requests"] = s.answers.size();
   out["ads_shown"] = s.shown;
   out["ads_without_advertiser"] = s.without_advertiser;
   out["ecpm_sum"] = s.ecpm;
-  for (const eval::AdvertiserGrouping& g : {eval::GroupBySize(stats.ads), eval::GroupByHistory(stats.impressions)}) {
+  for (const eval::AdvertiserGrouping& g : groupings) {
     ADREC_ASSIGN_OR_RETURN(eval::FairnessReport r, eval::ExposureFairness(s.answers, g, stats.relevance));
     nlohmann::ordered_json groups = nlohmann::ordered_json::array();
     for (const eval::FairnessGroup& fg : r.groups) {
@@ -97,13 +96,16 @@ Status RunFairness(FairnessFlags& f, const Context& ctx) {
   if (std::find(ds.scenes.begin(), ds.scenes.end(), f.scene) == ds.scenes.end()) {
     return InvalidArgumentError("--scene '" + f.scene + "' is not a scene of " + f.rec.data.string());
   }
+  const std::vector<eval::AdvertiserGrouping> groupings = {eval::GroupBySize(stats.ads),
+                                                            eval::GroupByHistory(stats.impressions)};
   // --floor GROUP:SLOTS: the advertisers of that group get an exposure floor in a second run.
+  std::string floor_group;
   std::vector<uint32_t> floor_codes;
   std::vector<std::string> floor_names;
   int floor_slots = 0;
   if (!f.floor.empty()) {
     const size_t colon = f.floor.find(':');
-    const std::string group = f.floor.substr(0, colon);
+    floor_group = f.floor.substr(0, colon);
     const std::string slots = colon == std::string::npos ? "" : f.floor.substr(colon + 1);
     const auto [end, ec] = std::from_chars(slots.data(), slots.data() + slots.size(), floor_slots);
     if (slots.empty() || ec != std::errc() || end != slots.data() + slots.size() || floor_slots < 1 ||
@@ -111,9 +113,9 @@ Status RunFairness(FairnessFlags& f, const Context& ctx) {
       return InvalidArgumentError("--floor '" + f.floor + "': expected GROUP:SLOTS with 1 ≤ SLOTS ≤ --k, e.g. small:2");
     }
     bool known = false;
-    for (const eval::AdvertiserGrouping& g : {eval::GroupBySize(stats.ads), eval::GroupByHistory(stats.impressions)}) {
+    for (const eval::AdvertiserGrouping& g : groupings) {
       for (size_t gi = 0; gi < g.names.size(); ++gi) {
-        if (g.names[gi] != group) continue;
+        if (g.names[gi] != floor_group) continue;
         known = true;
         for (size_t a = 0; a < g.group_of.size(); ++a) {
           if (g.group_of[a] == static_cast<int>(gi)) {
@@ -124,7 +126,8 @@ Status RunFairness(FairnessFlags& f, const Context& ctx) {
       }
     }
     if (!known) {
-      return InvalidArgumentError("--floor '" + f.floor + "': no group '" + group + "' (large, small, established, new)");
+      return InvalidArgumentError("--floor '" + f.floor + "': no group '" + floor_group +
+                                  "' (large, small, established, new)");
     }
     std::sort(floor_codes.begin(), floor_codes.end());
   }
@@ -134,9 +137,11 @@ Status RunFairness(FairnessFlags& f, const Context& ctx) {
   std::mt19937_64 rng(f.seed);
   std::shuffle(users.begin(), users.end(), rng);
   users.resize(std::min<size_t>(users.size(), f.users));
+  // Every request comes just after the log's last event.
+  const uint32_t ts = (ds.events.time.empty() ? 0 : *std::max_element(ds.events.time.begin(), ds.events.time.end())) + 1;
 
-  ADREC_ASSIGN_OR_RETURN(Served plain, ServeSample(f, f.rec, ds, stats, users));
-  ADREC_ASSIGN_OR_RETURN(nlohmann::ordered_json out, Report(plain, stats));
+  ADREC_ASSIGN_OR_RETURN(Served plain, ServeSample(f, f.rec, ds, stats, users, ts));
+  ADREC_ASSIGN_OR_RETURN(nlohmann::ordered_json out, Report(plain, stats, groupings));
   out["k"] = f.k;
   out["scene"] = f.scene;
   out["advertisers"] = stats.names.size();
@@ -146,9 +151,9 @@ Status RunFairness(FairnessFlags& f, const Context& ctx) {
     serve::RecommenderOptions floored = f.rec;
     floored.rerank.floor_slots = floor_slots;
     floored.rerank.floor_advertisers = floor_codes;
-    LogInfo("with an exposure floor of " + std::to_string(floor_slots) + " slots for " + f.floor.substr(0, f.floor.find(':')));
-    ADREC_ASSIGN_OR_RETURN(Served with_floor, ServeSample(f, floored, ds, stats, users));
-    ADREC_ASSIGN_OR_RETURN(nlohmann::ordered_json report, Report(with_floor, stats));
+    LogInfo("with an exposure floor of " + std::to_string(floor_slots) + " slots for " + floor_group);
+    ADREC_ASSIGN_OR_RETURN(Served with_floor, ServeSample(f, floored, ds, stats, users, ts));
+    ADREC_ASSIGN_OR_RETURN(nlohmann::ordered_json report, Report(with_floor, stats, groupings));
     report["advertisers"] = floor_names;
     report["slots"] = floor_slots;
     // What the floor costs: the answers' eCPM kept, against the run without it.

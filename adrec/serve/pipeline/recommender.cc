@@ -543,31 +543,26 @@ StatusOr<std::unique_ptr<Recommender>> Recommender::Start(RecommenderOptions opt
   impl->options = std::move(options);
   impl->store = store;
   ADREC_ASSIGN_OR_RETURN(impl->models, LoadModels(impl->options));
+  // Budgets and the exposure floor name advertisers: their codes in the catalogue's column.
+  const data::Column* adv = impl->models->catalogue().item_table.Find(data::cols::kAdvertiser);
+  if (adv && adv->type != data::ColumnType::kCategorical) adv = nullptr;
+  auto advertiser_code = [adv](const std::string& name, const std::string& what) -> StatusOr<uint32_t> {
+    if (!adv) return InvalidArgumentError(what + " by advertiser, but the catalogue has no categorical 'advertiser' column");
+    auto code = adv->vocab->Find(name);
+    if (!code) return InvalidArgumentError(what + " for unknown advertiser '" + name + "'");
+    return *code;
+  };
   std::unordered_map<uint32_t, double> budgets;
-  if (!impl->options.daily_budgets.empty()) {
-    const data::Column* adv = impl->models->catalogue().item_table.Find(data::cols::kAdvertiser);
-    if (!adv || adv->type != data::ColumnType::kCategorical) {
-      return InvalidArgumentError("budgets are given by advertiser, but the catalogue has no categorical 'advertiser' column");
-    }
-    for (const auto& [name, budget] : impl->options.daily_budgets) {
-      auto code = adv->vocab->Find(name);
-      if (!code) return InvalidArgumentError("budget for unknown advertiser '" + name + "'");
-      budgets[*code] = budget;
-    }
+  for (const auto& [name, budget] : impl->options.daily_budgets) {
+    ADREC_ASSIGN_OR_RETURN(uint32_t code, advertiser_code(name, "budget"));
+    budgets[code] = budget;
   }
   impl->pacer = std::make_unique<BudgetPacer>(std::move(budgets));
-  if (!impl->options.floor_advertiser_names.empty()) {
-    const data::Column* adv = impl->models->catalogue().item_table.Find(data::cols::kAdvertiser);
-    if (!adv || adv->type != data::ColumnType::kCategorical) {
-      return InvalidArgumentError("an exposure floor names advertisers, but the catalogue has no categorical 'advertiser' column");
-    }
-    for (const std::string& name : impl->options.floor_advertiser_names) {
-      auto code = adv->vocab->Find(name);
-      if (!code) return InvalidArgumentError("exposure floor for unknown advertiser '" + name + "'");
-      impl->options.rerank.floor_advertisers.push_back(*code);
-    }
-    std::sort(impl->options.rerank.floor_advertisers.begin(), impl->options.rerank.floor_advertisers.end());
+  for (const std::string& name : impl->options.floor_advertiser_names) {
+    ADREC_ASSIGN_OR_RETURN(uint32_t code, advertiser_code(name, "exposure floor"));
+    impl->options.rerank.floor_advertisers.push_back(code);
   }
+  std::sort(impl->options.rerank.floor_advertisers.begin(), impl->options.rerank.floor_advertisers.end());
   if (!impl->options.creatives.empty()) ADREC_RETURN_IF_ERROR(impl->StartCreatives().WithContext("--creatives"));
   Impl* raw = impl.get();
   impl->batcher = std::thread([raw] { raw->Loop(); });
