@@ -103,12 +103,31 @@ class EmbeddingCollection {
       torch::Tensor leaf;    // [n, dim], requires_grad when training
     };
     std::vector<TableRows> touched;
+    // How each sparse field read its table's leaf (PerSampleSquaredNorms retraces it).
+    struct FieldRead {
+      int field = 0;          // index into input.sparse
+      torch::Tensor index;    // int64 [n]: each value's row in the leaf
+      torch::Tensor offsets;  // int64 [B + 1] CSR offsets; undefined: one value per sample
+      bool mean = false;
+    };
+    struct TableRead {
+      int touched = 0;          // the table's entry in `touched`
+      int linear_touched = -1;  // its linear companion's, or -1
+      std::vector<FieldRead> fields;
+    };
+    std::vector<TableRead> reads;
   };
   // Copies the batch to the device (pinned host memory and non-blocking copies on CUDA) and
   // looks every sparse field up. With train, leaves require grad.
   Lookup Forward(const data::Batch& batch, bool train, int64_t step);
   // After loss.backward(): applies each touched table's leaf gradient to its rows.
   void Step(Lookup& lookup, int64_t step);
+  // Per sample, the squared L2 norm of its own gradient over every embedding row it read, exact
+  // where fields share a table or a value repeats (DP-SGD clips each sample to a norm):
+  // sparse_grads[f] is the loss's gradient w.r.t. input.sparse[f] (undefined: none reached it),
+  // linear_grad w.r.t. input.linear (undefined: none). Float [B] on the lookup's device.
+  static torch::Tensor PerSampleSquaredNorms(const Lookup& lookup, const std::vector<torch::Tensor>& sparse_grads,
+                                             const torch::Tensor& linear_grad);
 
   const data::FeatureSpec& spec() const;
   size_t num_tables() const;

@@ -335,10 +335,13 @@ EmbeddingCollection::Lookup EmbeddingCollection::Forward(const data::Batch& batc
     torch::Tensor leaf = cpu ? std::move(s.leaf) : m.tables[g.table]->weight().index_select(0, rows);
     leaf.requires_grad_(train);
     lookup.touched.push_back({g.table, rows, leaf});
+    Lookup::TableRead read;
+    read.touched = static_cast<int>(lookup.touched.size()) - 1;
     torch::Tensor linear_leaf;
     if (g.linear >= 0) {
       linear_leaf = cpu ? std::move(s.linear_leaf) : m.tables[g.linear]->weight().index_select(0, rows);
       linear_leaf.requires_grad_(train);
+      read.linear_touched = static_cast<int>(lookup.touched.size());
       lookup.touched.push_back({g.linear, rows, linear_leaf});
     }
     int64_t off = 0;
@@ -361,7 +364,9 @@ EmbeddingCollection::Lookup EmbeddingCollection::Forward(const data::Batch& batc
       };
       in.sparse[f] = pool(leaf);
       if (linear_leaf.defined()) in.linear = in.linear + pool(linear_leaf);
+      read.fields.push_back({f, idx, offsets, mean});
     }
+    lookup.reads.push_back(std::move(read));
   }
 
   const auto f32 = torch::TensorOptions().dtype(torch::kFloat);
@@ -406,6 +411,49 @@ void EmbeddingCollection::Step(Lookup& lookup, int64_t step) {
   } else {
     for (int64_t i = 0; i < n; ++i) apply(i);
   }
+}
+
+torch::Tensor EmbeddingCollection::PerSampleSquaredNorms(const Lookup& lookup,
+                                                        const std::vector<torch::Tensor>& sparse_grads,
+                                                        const torch::Tensor& linear_grad) {
+  const int64_t B = lookup.input.batch_size();
+  const torch::Device device = lookup.input.scene.device();
+  const auto f32 = torch::TensorOptions().dtype(torch::kFloat).device(device);
+  const auto i64 = torch::TensorOptions().dtype(torch::kLong).device(device);
+  torch::Tensor out = torch::zeros({B}, f32);
+  torch::NoGradGuard no_grad;
+  for (const Lookup::TableRead& t : lookup.reads) {
+    const torch::Tensor& leaf = lookup.touched[t.touched].leaf;
+    const int64_t U = leaf.size(0), dim = leaf.size(1);
+    const bool linear = t.linear_touched >= 0 && linear_grad.defined();
+    // Each value read: its sample, its leaf row, and its share of the field's output.
+    std::vector<torch::Tensor> keys, parts, linear_parts;
+    for (const Lookup::FieldRead& r : t.fields) {
+      if (r.index.numel() == 0) continue;
+      torch::Tensor sample, weight;
+      if (!r.offsets.defined()) {
+        sample = torch::arange(B, i64);
+        weight = torch::ones({B}, f32);
+      } else {
+        const torch::Tensor counts = r.offsets.narrow(0, 1, B) - r.offsets.narrow(0, 0, B);
+        sample = torch::repeat_interleave(torch::arange(B, i64), counts);
+        weight = r.mean ? counts.clamp_min(1).to(torch::kFloat).reciprocal().index_select(0, sample)
+                        : torch::ones({sample.size(0)}, f32);
+      }
+      keys.push_back(sample * U + r.index);
+      const torch::Tensor& g = r.field < static_cast<int>(sparse_grads.size()) ? sparse_grads[r.field] : torch::Tensor();
+      parts.push_back(g.defined() ? g.to(torch::kFloat).index_select(0, sample) * weight.unsqueeze(1)
+                                  : torch::zeros({sample.size(0), dim}, f32));
+      if (linear) linear_parts.push_back(linear_grad.to(torch::kFloat).reshape({B}).index_select(0, sample) * weight);
+    }
+    if (keys.empty()) continue;
+    // A row read twice by one sample (two fields, a repeated value) gets the sum of both parts.
+    const auto [pairs, inverse, counts] = torch::_unique2(torch::cat(keys), /*sorted=*/false, /*return_inverse=*/true);
+    torch::Tensor sq = torch::zeros({pairs.size(0), dim}, f32).index_add_(0, inverse, torch::cat(parts)).pow(2).sum(1);
+    if (linear) sq += torch::zeros({pairs.size(0)}, f32).index_add_(0, inverse, torch::cat(linear_parts)).pow(2);
+    out.index_add_(0, torch::div(pairs, U, "floor"), sq);
+  }
+  return out;
 }
 
 const data::FeatureSpec& EmbeddingCollection::spec() const { return impl_->spec; }

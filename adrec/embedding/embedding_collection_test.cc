@@ -166,6 +166,41 @@ TEST(EmbeddingCollection, GradientsMatchDenseAutogradAcrossSharedRepeatedAndEmpt
   }
 }
 
+// Per-sample norms against one backward pass per sample: rows shared by fields, values repeated
+// in a sample, empty lists and the linear companions all count as that sample's own gradient.
+TEST(EmbeddingCollection, PerSampleSquaredNormsEqualOneBackwardPerSample) {
+  CollectionOptions o;
+  o.linear_terms = true;
+  auto c = MakeCollection(MixedSpec(), o);
+  ASSERT_TRUE(c);
+  const data::Batch batch = MixedBatch();
+  torch::manual_seed(5);
+  std::vector<torch::Tensor> grads;
+  for (int f = 0; f < 6; ++f) grads.push_back(torch::randn({5, 4}));
+  grads[4] = torch::Tensor();  // a field the loss does not reach
+  const torch::Tensor linear_grad = torch::randn({5, 1});
+  EmbeddingCollection::Lookup lookup = c->Forward(batch, /*train=*/true, 1);
+  const torch::Tensor got = EmbeddingCollection::PerSampleSquaredNorms(lookup, grads, linear_grad);
+  ASSERT_EQ(got.sizes(), (std::vector<int64_t>{5}));
+  for (int64_t i = 0; i < 5; ++i) {
+    EmbeddingCollection::Lookup l = c->Forward(batch, /*train=*/true, 1);
+    torch::Tensor loss = (l.input.linear[i] * linear_grad[i]).sum();
+    for (int f = 0; f < 6; ++f) {
+      if (grads[f].defined()) loss = loss + (l.input.sparse[f][i] * grads[f][i]).sum();
+    }
+    loss.backward();
+    double want = 0;
+    for (const auto& t : l.touched) {
+      if (t.leaf.grad().defined()) want += t.leaf.grad().pow(2).sum().item<double>();
+    }
+    EXPECT_NEAR(got[i].item<double>(), want, 1e-5 * (1 + want)) << "sample " << i;
+  }
+  // Sample 0 reads row 3 of table a three times (cat_a, cat_a2, tags_a twice): the parts add
+  // before squaring, so the norm differs from the sum of the fields' own norms.
+  const double separate = grads[0][0].pow(2).sum().item<double>() + grads[1][0].pow(2).sum().item<double>();
+  EXPECT_GT(std::abs(got[0].item<double>() - separate), 1e-3);
+}
+
 TEST(EmbeddingCollection, SharedTablesGiveEqualValuesEqualEmbeddings) {
   auto c = MakeCollection(MixedSpec(), {});
   auto lookup = c->Forward(MixedBatch(), /*train=*/false, 0);

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "adrec/core/config.h"
+#include "adrec/models/per_sample.h"
 
 namespace adrec::models {
 
@@ -27,7 +28,7 @@ DcnV2Model::DcnV2Model(const ModelShape& shape, const DcnV2Options& options) : s
   out_ = register_module("out", torch::nn::Linear(head, static_cast<int64_t>(shape.targets.size())));
 }
 
-torch::Tensor DcnV2Model::forward(const embedding::ModelInput& input) { return out_->forward(represent(input)); }
+torch::Tensor DcnV2Model::forward(const embedding::ModelInput& input) { return TapedLinear(*out_, represent(input)); }
 
 torch::Tensor DcnV2Model::represent(const embedding::ModelInput& input) {
   CheckInput(shape_, input, "dcnv2");

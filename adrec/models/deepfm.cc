@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "adrec/models/fm.h"
+#include "adrec/models/per_sample.h"
 
 namespace adrec::models {
 
@@ -28,7 +29,7 @@ torch::Tensor DeepFmModel::forward(const embedding::ModelInput& input) {
   TORCH_CHECK(input.linear.defined(), "deepfm: ModelInput::linear is undefined; build the embedding collection with linear_terms");
   torch::Tensor fm = FmBiInteraction(FmFields(input, dense_proj_));
   torch::Tensor deep = mlp_->forward(ConcatFeatures(input));
-  return out_->forward(torch::cat({input.linear, fm, deep}, 1));
+  return TapedLinear(*out_, torch::cat({input.linear, fm, deep}, 1));
 }
 
 }  // namespace adrec::models

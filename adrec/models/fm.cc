@@ -5,6 +5,7 @@
 #include <string>
 
 #include "adrec/models/layers.h"
+#include "adrec/models/per_sample.h"
 
 namespace adrec::models {
 
@@ -29,7 +30,7 @@ StatusOr<int> FmFieldDim(const ModelShape& shape, std::string_view model) {
 
 torch::Tensor FmFields(const embedding::ModelInput& input, torch::nn::Linear& dense_proj) {
   std::vector<torch::Tensor> fields(input.sparse.begin(), input.sparse.end());
-  if (dense_proj) fields.push_back(dense_proj->forward(ConcatDenseAndText(input)));
+  if (dense_proj) fields.push_back(TapedLinear(*dense_proj, ConcatDenseAndText(input)));
   return torch::stack(fields, 1);
 }
 
@@ -45,7 +46,7 @@ torch::Tensor FmModel::forward(const embedding::ModelInput& input) {
   CheckInput(shape_, input, "fm");
   TORCH_CHECK(input.linear.defined(), "fm: ModelInput::linear is undefined; build the embedding collection with linear_terms");
   torch::Tensor fm = FmBiInteraction(FmFields(input, dense_proj_));
-  return out_->forward(torch::cat({input.linear, fm}, 1));
+  return TapedLinear(*out_, torch::cat({input.linear, fm}, 1));
 }
 
 }  // namespace adrec::models

@@ -7,6 +7,7 @@
 #include "adrec/core/config.h"
 #include "adrec/models/fused_cross.h"
 #include "adrec/models/model.h"
+#include "adrec/models/per_sample.h"
 #include "adrec/models/precision.h"
 
 namespace adrec::models {
@@ -42,8 +43,9 @@ torch::Tensor MlpImpl::forward(torch::Tensor x) {
     }
     if (x.scalar_type() != weight.scalar_type()) x = x.to(weight.scalar_type());
     // A padded input meets a weight padded with zero columns: the same product, aligned.
-    x = pad == 0 ? linears_[i]->forward(x)
-                 : torch::linear(x, first_padded_.Padded(weight, weight.size(0), x.size(-1)), linears_[i]->bias);
+    x = pad == 0 ? TapedLinear(*linears_[i], x)
+                 : TapedLinear(x, first_padded_.Padded(weight, weight.size(0), x.size(-1)), linears_[i]->bias,
+                               {weight, linears_[i]->bias});
     if (options_.norm == "batch") {
       x = norms_[i]->as<torch::nn::BatchNorm1d>()->forward(x);
     } else if (options_.norm == "layer") {
@@ -77,6 +79,10 @@ torch::Tensor CrossLayerImpl::forward(const torch::Tensor& x0, const torch::Tens
   // weights are zero, so the padded output columns are x0 (zero) times something plus x (zero).
   const CrossWeights pw = Padded(x.size(-1));
   const torch::Tensor bias = pw.b;
+  if (PerSampleTape::Current() != nullptr) {  // the same function, each product recorded
+    const torch::Tensor xv = w.defined() ? x : TapedLinear(x, pw.v.t(), torch::Tensor(), {v});
+    return torch::addcmul(x, x0, TapedLinear(xv, w.defined() ? pw.w : pw.u, bias, {w.defined() ? w : u, b}));
+  }
   const torch::Tensor xv = w.defined() ? x : torch::matmul(x, pw.v);
   const torch::Tensor wt = w.defined() ? pw.w.t() : pw.u.t();
   // Fused where the shapes allow (2-D): the bias rides in the GEMM, x + x0 ⊙ wx is one pass.
@@ -131,7 +137,7 @@ torch::Tensor CrossNetV2Impl::forward(const torch::Tensor& x0) {
     weights.push_back(grad ? CrossWeights{layer->w, layer->u, layer->v, layer->b} : layer->Padded(x0.size(-1)));
   }
   // On the CPU one autograd node for the stack: the same function, a third fewer backward passes.
-  if (FusedCrossApplies(x0, weights)) return FusedCrossNet(x0, weights);
+  if (PerSampleTape::Current() == nullptr && FusedCrossApplies(x0, weights)) return FusedCrossNet(x0, weights);
   torch::Tensor x = x0;
   for (auto& layer : layers_) x = layer->forward(x0, x);
   return x;
@@ -161,7 +167,7 @@ torch::Tensor ExpertsImpl::forward(const torch::Tensor& x) {
 }
 
 torch::Tensor GateWeights(torch::nn::Linear& gate, const torch::Tensor& input) {
-  return torch::softmax(gate->forward(input), -1);
+  return torch::softmax(TapedLinear(*gate, input), -1);
 }
 
 torch::Tensor MixExperts(const torch::Tensor& weights, const torch::Tensor& experts) {
@@ -173,7 +179,7 @@ TowerImpl::TowerImpl(int64_t in_dim, const MlpOptions& options) {
   out_ = register_module("out", torch::nn::Linear(mlp_->out_dim(), 1));
 }
 
-torch::Tensor TowerImpl::forward(const torch::Tensor& x) { return out_->forward(mlp_->forward(x)); }
+torch::Tensor TowerImpl::forward(const torch::Tensor& x) { return TapedLinear(*out_, mlp_->forward(x)); }
 
 int64_t FeatureWidth(const ModelShape& shape) {
   int64_t width = shape.dense_width;

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "adrec/models/layers.h"
+#include "adrec/models/per_sample.h"
 
 namespace adrec::models {
 
@@ -21,7 +22,7 @@ torch::Tensor LrModel::forward(const embedding::ModelInput& input) {
   TORCH_CHECK(input.linear.defined(), "lr: ModelInput::linear is undefined; build the embedding collection with linear_terms");
   torch::Tensor side = ConcatDenseAndText(input);
   torch::Tensor x = side.defined() ? torch::cat({input.linear, side}, 1) : input.linear;
-  return out_->forward(x);
+  return TapedLinear(*out_, x);
 }
 
 }  // namespace adrec::models

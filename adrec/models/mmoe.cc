@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include "adrec/models/per_sample.h"
+
 namespace adrec::models {
 
 StatusOr<MmoeOptions> ReadMmoeOptions(Config& cfg, std::string_view section) {
@@ -23,7 +25,11 @@ torch::Tensor SceneEmbedding(torch::nn::Embedding& table, const embedding::Model
     const int64_t lo = input.scene.min().item<int64_t>(), hi = input.scene.max().item<int64_t>();
     TORCH_CHECK(lo >= 0 && hi < scenes, model, ": scene IDs must be in [0, ", scenes, "), got [", lo, ", ", hi, "]");
   }
-  return table->forward(input.scene);
+  torch::Tensor rows = table->forward(input.scene);
+  if (PerSampleTape* tape = PerSampleTape::Current(); tape != nullptr && torch::GradMode::is_enabled()) {
+    tape->Rows(rows, table->weight);
+  }
+  return rows;
 }
 
 MmoeModel::MmoeModel(const ModelShape& shape, const MmoeOptions& options) : shape_(shape) {
