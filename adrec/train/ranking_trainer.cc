@@ -9,6 +9,7 @@
 #include <cmath>
 #include <map>
 #include <numeric>
+#include <optional>
 #include <random>
 #include <set>
 
@@ -23,9 +24,11 @@
 #include "adrec/tensor/device.h"
 #include "adrec/train/adversarial.h"
 #include "adrec/train/autocast.h"
+#include "adrec/train/dp_sgd.h"
 #include "adrec/train/finetune.h"
 #include "adrec/train/ctrl.h"
 #include "adrec/train/losses.h"
+#include "adrec/models/per_sample.h"
 #include "adrec/models/two_tower.h"
 #include "adrec/train/ranking_model.h"
 #include "adrec/train/retrieval_towers.h"
@@ -79,6 +82,8 @@ struct TrainSettings {
   // train.adversarial (none | fgsm | pgd), adv_eps, adv_weight, adv_steps: the loss at
   // adversarially perturbed embeddings joins the clean loss (adversarial.h; pointwise only).
   AdversarialOptions adversarial;
+  // train.dp_epsilon, dp_delta, dp_clip, dp_noise_multiplier: DP-SGD (dp_sgd.h; pointwise only).
+  DpSgdOptions dp;
   bool retrieval() const { return objective == "in_batch_softmax"; }
 };
 
@@ -120,7 +125,15 @@ Status ReadSettings(Config& cfg, TrainSettings* s) {
   int64_t adv_steps = s->adversarial.steps;
   ADREC_RETURN_IF_ERROR(cfg.Get("train.adv_steps", &adv_steps));
   s->adversarial.steps = static_cast<int>(std::clamp<int64_t>(adv_steps, 0, 1000));
+  ADREC_RETURN_IF_ERROR(cfg.Get("train.dp_epsilon", &s->dp.epsilon));
+  ADREC_RETURN_IF_ERROR(cfg.Get("train.dp_delta", &s->dp.delta));
+  ADREC_RETURN_IF_ERROR(cfg.Get("train.dp_clip", &s->dp.clip));
+  ADREC_RETURN_IF_ERROR(cfg.Get("train.dp_noise_multiplier", &s->dp.noise_multiplier));
   const std::string src = cfg.source() + ": ";
+  if (s->dp.enabled() && (s->objective != "pointwise" || s->adversarial.enabled())) {
+    return InvalidArgumentError(src + "DP-SGD (train.dp_epsilon) applies to the pointwise objective without train.adversarial: "
+                                "an in-batch softmax or an adversarial step mixes samples in one sample's loss");
+  }
   ADREC_RETURN_IF_ERROR(CheckAdversarial(s->adversarial, src + "train.adversarial"));
   if (s->adversarial.enabled() && s->objective != "pointwise") {
     return InvalidArgumentError(src + "train.adversarial applies to the pointwise objective only");
@@ -241,10 +254,12 @@ class RankingTask : public TrainingTask {
   }
   void SaveCounters(ordered_json* j) const override {
     (*j)["samples_seen"] = samples_seen_;
+    if (s_.dp.enabled()) (*j)["dp_steps"] = dp_steps_;
     if (!ctrl_summary_.is_null()) (*j)["ctrl"] = ctrl_summary_;
   }
   void RestoreCounters(const nlohmann::json& j) override {
     samples_seen_ = j.value("samples_seen", uint64_t{0});
+    dp_steps_ = j.value("dp_steps", int64_t{0});
     if (j.contains("ctrl")) ctrl_summary_ = j["ctrl"];
   }
   Status BeforeLoop(bool resumed) override;
@@ -278,6 +293,9 @@ class RankingTask : public TrainingTask {
     if (!o_->init_from.empty()) (*summary)["finetune"]["init_from"] = o_->init_from.string();
     if (!o_->scenes.empty()) (*summary)["sample_scenes"] = o_->scenes;
     (*summary)["train_samples"] = train_.size();
+    if (s_.dp.enabled()) {
+      if (auto dp = DpJson(); dp.ok()) (*summary)["dp"] = *dp;
+    }
   }
   StatusOr<TestReport> Test(EvalOptions eo) override {
     eo.batch_size = s_.eval_batch_size;
@@ -318,6 +336,18 @@ class RankingTask : public TrainingTask {
   data::Batch neg_batch_;
   std::vector<uint64_t> eval_order_;
   StatusOr<TrainChunk> RetrievalStep(const RunProgress& p, Progress& progress);
+  // DP-SGD: a Poisson sample, per-sample clipping, noise on every coordinate (dp_sgd.h).
+  StatusOr<TrainChunk> PrivateStep(const RunProgress& p, Progress& progress);
+  StatusOr<ordered_json> DpJson() const {
+    ADREC_ASSIGN_OR_RETURN(ordered_json j, DpSummary(s_.dp, dp_plan_, dp_steps_));
+    j["mean_grad_norm"] = dp_last_.mean_norm;
+    j["clipped_fraction"] = dp_last_.clipped_fraction;
+    return j;
+  }
+  DpPlan dp_plan_;
+  int64_t dp_steps_ = 0;
+  bool dp_checked_ = false;  // the coverage of the per-sample norms, checked at the first step
+  DpStepStats dp_last_;      // of the last step
   // The step's backward and updates; a non-finite loss reports divergence instead.
   StatusOr<TrainChunk> ApplyLoss(const torch::Tensor& loss, embedding::EmbeddingCollection::Lookup& lookup,
                                  size_t samples, const RunProgress& p, Progress& progress);
@@ -329,6 +359,15 @@ Status RankingTask::Prepare(const RunContext& ctx) {
   model_name_ = ctx.model;
   device_ = ctx.device;
   ADREC_RETURN_IF_ERROR(ReadSettings(cfg, &s_));
+  if (o_->dp_epsilon > 0) {
+    s_.dp.epsilon = o_->dp_epsilon;
+    s_.dp.noise_multiplier = -1;
+  }
+  if (o_->dp_delta > 0) s_.dp.delta = o_->dp_delta;
+  if (s_.dp.enabled() && s_.objective != "pointwise") {
+    return InvalidArgumentError("--dp-epsilon: DP-SGD applies to the pointwise objective; " + o_->config.string() +
+                                " trains " + s_.objective);
+  }
   ADREC_RETURN_IF_ERROR(ReadSplitOptions(cfg, &split_options_));
   ADREC_ASSIGN_OR_RETURN(spec_, data::FeatureSpec::FromConfig(cfg));
   ADREC_RETURN_IF_ERROR(ReadCtrlSettings(cfg, &ctrl_));
@@ -371,7 +410,17 @@ Status RankingTask::Prepare(const RunContext& ctx) {
   bo.linear_optimizer = s_.linear_optimizer;
   ADREC_ASSIGN_OR_RETURN(model_, BuildRankingModel(spec_, ds_.scenes, cfg, bo));
   if (s_.retrieval()) ADREC_RETURN_IF_ERROR(PrepareRetrieval());
-  if (s_.init_output_bias && !s_.retrieval()) {  // a softmax over items has no base rate to start at
+  if (s_.dp.enabled()) {
+    if (ctrl_.enabled() || o_->finetune != "full") {
+      return InvalidArgumentError("DP-SGD trains the whole model from scratch: no [ctrl] stage and no --finetune");
+    }
+    ADREC_ASSIGN_OR_RETURN(dp_plan_, PlanDpSgd(s_.dp, train_.size(), s_.batch_size, s_.epochs));
+    LogInfo("DP-SGD: noise multiplier " + FixedDigits(dp_plan_.noise_multiplier, 4) + ", clip " + FixedDigits(s_.dp.clip, 3) +
+            ", sample rate " + FixedDigits(dp_plan_.sample_rate, 5) + ", " + std::to_string(dp_plan_.steps) + " steps" +
+            (s_.dp.epsilon > 0 ? " for ε = " + FixedDigits(s_.dp.epsilon, 3) + " at δ = " + std::to_string(s_.dp.delta) : ""));
+  }
+  // The base rates are a statistic of the train labels: a private run starts at 0.5.
+  if (s_.init_output_bias && !s_.retrieval() && !s_.dp.enabled()) {  // a softmax over items has no base rate to start at
     if (!InitOutputBias(*model_.net, BaseRates(train_))) LogWarn(model_name_ + ": no output bias found to start at the base rate");
   }
 
@@ -478,8 +527,12 @@ Status RankingTask::BeforeLoop(bool resumed) {
   so.shuffle = true;
   so.seed = o_->seed;
   so.threads = o_->threads > 0 ? o_->threads : 0;
-  stream_ = std::make_unique<data::BatchStream>(ds_, spec_, train_, so);
-  per_epoch_ = static_cast<int64_t>(stream_->batches_per_epoch());
+  if (s_.dp.enabled()) {  // Poisson batches, drawn per step (PrivateStep)
+    per_epoch_ = dp_plan_.steps / s_.epochs;
+  } else {
+    stream_ = std::make_unique<data::BatchStream>(ds_, spec_, train_, so);
+    per_epoch_ = static_cast<int64_t>(stream_->batches_per_epoch());
+  }
   total_steps_ = per_epoch_ * s_.epochs;
   samples_before_ = samples_seen_;
   model_.net->train();
@@ -487,6 +540,10 @@ Status RankingTask::BeforeLoop(bool resumed) {
 }
 
 StatusOr<TrainChunk> RankingTask::Train(const RunProgress& p, Progress& progress) {
+  if (s_.dp.enabled()) {
+    for (auto& g : opt_->param_groups()) g.options().set_lr(LearningRate(s_, p.step, total_steps_));
+    return PrivateStep(p, progress);
+  }
   if (stream_epoch_ != p.epoch) {
     stream_->StartEpoch(static_cast<uint64_t>(p.epoch), static_cast<uint64_t>(p.batch_in_epoch));
     stream_epoch_ = p.epoch;
@@ -535,6 +592,54 @@ StatusOr<TrainChunk> RankingTask::ApplyLoss(const torch::Tensor& loss, embedding
   progress.Add(samples);
   chunk.steps = 1;
   chunk.loss_sum = loss_value;
+  chunk.epoch_done = p.batch_in_epoch + 1 == per_epoch_;
+  return chunk;
+}
+
+StatusOr<TrainChunk> RankingTask::PrivateStep(const RunProgress& p, Progress& progress) {
+  const std::vector<uint64_t> sample = PoissonSample(train_.size(), dp_plan_.sample_rate, o_->seed, p.step);
+  const std::vector<torch::Tensor> params = finetuner_->trainable();
+  TrainChunk chunk;
+  models::PerSampleTape tape;
+  torch::Tensor losses;
+  std::optional<embedding::EmbeddingCollection::Lookup> lookup;
+  if (!sample.empty()) {
+    data::BuildBatch(ds_, spec_, train_, sample, &batch_);
+    lookup.emplace(model_.embeddings->Forward(batch_, /*train=*/true, p.step));
+    const bool autocast = device_.is_cuda() && s_.bf16;
+    const torch::Tensor logits = MaybeAutocastBf16(autocast, [&] { return model_.net->forward(lookup->input); });
+    const int64_t B = static_cast<int64_t>(batch_.size), T = static_cast<int64_t>(spec_.targets.size());
+    const torch::Tensor labels = torch::from_blob(batch_.labels.data(), {B, T}, torch::kFloat32).to(device_);
+    const torch::Tensor mask = torch::from_blob(batch_.mask.data(), {B, T}, torch::kFloat32).to(device_);
+    // Each sample's own loss, unnormalised: the clipped sum is divided by the expected batch.
+    losses = (torch::binary_cross_entropy_with_logits(logits.to(torch::kFloat32), labels, {}, {}, at::Reduction::None) *
+              mask * target_weights_)
+                 .sum(1);
+    const double mean = losses.mean().item<double>();
+    if (!std::isfinite(mean)) {
+      chunk.diverged = true;
+      chunk.diverged_loss = mean;
+      return chunk;
+    }
+    chunk.loss_sum = mean;
+    if (!dp_checked_) {
+      std::vector<std::pair<std::string, torch::Tensor>> named;
+      for (const auto& item : model_.net->named_parameters()) {
+        if (item.value().requires_grad()) named.emplace_back(item.key(), item.value());
+      }
+      ADREC_RETURN_IF_ERROR(CheckDpCoverage(tape, named, *model_.embeddings, model_name_));
+      dp_checked_ = true;
+    }
+  }
+  const DpGradients g = PrivateGradients(losses, tape, *model_.embeddings, lookup ? &*lookup : nullptr, params, dp_plan_,
+                                         s_.dp.clip, o_->seed, p.step);
+  opt_->step();
+  ApplyTableGradients(*model_.embeddings, g, p.step);
+  dp_last_ = g.stats;
+  ++dp_steps_;
+  samples_seen_ += sample.size();
+  progress.Add(sample.size());
+  chunk.steps = 1;
   chunk.epoch_done = p.batch_in_epoch + 1 == per_epoch_;
   return chunk;
 }
@@ -618,6 +723,9 @@ void RankingTask::AddManifestFields(ordered_json* m) const {
   if (!o_->init_from.empty()) {
     (*m)["finetune"] = finetuner_->Summary();
     (*m)["finetune"]["init_from"] = std::filesystem::absolute(o_->init_from).string();
+  }
+  if (s_.dp.enabled()) {
+    if (auto dp = DpJson(); dp.ok()) (*m)["dp"] = *dp;
   }
   if (s_.adversarial.enabled()) {
     (*m)["adversarial"] = {{"method", s_.adversarial.method}, {"eps", s_.adversarial.eps},

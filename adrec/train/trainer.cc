@@ -27,8 +27,9 @@ StatusOr<nlohmann::ordered_json> Train(const TrainOptions& options) {
                                 " '" + name + "' is not a model adrec trains (" + known + ")");
   }
   if (model->family != models::ModelFamily::kRanking &&
-      (!options.scenes.empty() || options.max_train_samples > 0 || !options.init_from.empty() || options.finetune != "full")) {
-    return InvalidArgumentError("--scenes, --max-train-samples, --init-from and --finetune apply to ranking models; " + name +
+      (!options.scenes.empty() || options.max_train_samples > 0 || !options.init_from.empty() || options.finetune != "full" ||
+       options.dp_epsilon > 0 || options.dp_delta > 0)) {
+    return InvalidArgumentError("--scenes, --max-train-samples, --init-from, --finetune and --dp-epsilon apply to ranking models; " + name +
                                 " is a " + std::string(models::FamilyName(model->family)) + " model");
   }
   switch (model->family) {

@@ -45,6 +45,10 @@ struct TrainOptions {
   std::filesystem::path init_from;
   std::string finetune = "full";
   int lora_rank = 4;
+  // Ranking: DP-SGD for this budget (overrides train.dp_epsilon; the noise is chosen for it) and
+  // δ (overrides train.dp_delta); 0 = the config's.
+  double dp_epsilon = 0;
+  double dp_delta = 0;
 };
 
 // Returns the summary printed by `adrec train --json`: "bundle", "model", "steps", "epochs",

@@ -44,6 +44,12 @@ void AddTrainCommand(CLI::App& app, Context& ctx) {
       ->capture_default_str()
       ->check(CLI::IsMember({"full", "head", "lora"}));
   cmd->add_option("--lora-rank", o->lora_rank, "LoRA's rank")->capture_default_str()->check(CLI::Range(1, 1024));
+  cmd->add_option("--dp-epsilon", o->dp_epsilon,
+                  "Ranking: train with DP-SGD for this privacy budget ε; the noise is chosen for the planned steps "
+                  "(train.dp_epsilon)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--dp-delta", o->dp_delta, "With --dp-epsilon: δ (default train.dp_delta, 1e-5)")
+      ->check(CLI::Range(0.0, 1.0));
   AddJsonFlag(cmd, ctx);
   cmd->callback([o, &ctx] {
     ctx.run = [o, &ctx]() -> Status {
