@@ -724,9 +724,6 @@ void RankingTask::AddManifestFields(ordered_json* m) const {
     (*m)["finetune"] = finetuner_->Summary();
     (*m)["finetune"]["init_from"] = std::filesystem::absolute(o_->init_from).string();
   }
-  if (s_.dp.enabled()) {
-    if (auto dp = DpJson(); dp.ok()) (*m)["dp"] = *dp;
-  }
   if (s_.adversarial.enabled()) {
     (*m)["adversarial"] = {{"method", s_.adversarial.method}, {"eps", s_.adversarial.eps},
                            {"weight", s_.adversarial.weight}, {"steps", s_.adversarial.steps}};

@@ -398,6 +398,43 @@ TEST_F(CliTrainTest, TrainThenEvalPrintTheMetricsOfThePrimaryTarget) {
   EXPECT_TRUE(fs::exists(Path("bundle") + "/model.safetensors"));
 }
 
+// DP-SGD: a budget gives a noise multiplier, the run spends at most that ε and still learns;
+// what DP-SGD cannot train gets an error that says why.
+TEST_F(CliTrainTest, DpSgdTrainsWithinItsBudgetAndRefusesWhatItCannotClip) {
+  // 50k train samples: fewer, and the noise a budget needs drowns what they teach.
+  const std::string world = SmallWorld("world", 11, "--users 3000 --ads 100 --advertisers 10 --days 7");
+  const std::string src = adrec::build_paths::SourceDir();
+  const std::string base = "train --data " + world + " --threads 2 --json -q --config ";
+  RunResult t = Run(base + src + "/configs/synthetic_deepfm.toml --out " + Path("dp") + " --dp-epsilon 8 --dp-delta 1e-4");
+  ASSERT_EQ(t.exit_code, 0) << t.err;
+  const json dp = t.Json()["dp"];
+  EXPECT_LE(dp["epsilon"].get<double>(), 8.0) << dp;
+  EXPECT_GT(dp["epsilon"].get<double>(), 7.5) << dp;
+  EXPECT_EQ(dp["delta"].get<double>(), 1e-4);
+  EXPECT_GT(dp["noise_multiplier"].get<double>(), 0.2);
+  EXPECT_EQ(dp["steps"], t.Json()["steps"]);
+  EXPECT_GT(t.Json()["test"]["auc"].get<double>(), 0.55) << t.out;
+  const json manifest = json::parse(*adrec::ReadFile(Path("dp") + "/manifest.json"));
+  EXPECT_EQ(manifest["train"]["dp"]["epsilon"], dp["epsilon"]) << "the bundle says what its training spent";
+
+  RunResult tiny = Run(base + src + "/configs/synthetic_deepfm.toml --out " + Path("tiny") + " --dp-epsilon 1e-9");
+  EXPECT_NE(tiny.exit_code, 0);
+  EXPECT_NE(tiny.out.find("too small a budget"), std::string::npos) << tiny.out;
+  EXPECT_FALSE(fs::exists(Path("tiny") + "/model.safetensors"));
+  RunResult seq = Run(base + src + "/configs/seq_sasrec.toml --out " + Path("seq") + " --dp-epsilon 1");
+  EXPECT_NE(seq.exit_code, 0);
+  EXPECT_NE(seq.out.find("--dp-epsilon apply to ranking models"), std::string::npos) << seq.out;
+  RunResult retrieval = Run(base + src + "/configs/synthetic_two_tower_retrieval.toml --out " + Path("tt") + " --dp-epsilon 1");
+  EXPECT_NE(retrieval.exit_code, 0);
+  EXPECT_NE(retrieval.out.find("pointwise"), std::string::npos) << retrieval.out;
+  std::string normed = *adrec::ReadFile(src + "/configs/synthetic_deepfm.toml");
+  normed.replace(normed.find("dropout = 0.1"), 13, "dropout = 0.1\nnorm = \"layer\"");
+  WriteText(Path("normed.toml"), normed);
+  RunResult ln = Run(base + Path("normed.toml") + " --out " + Path("ln") + " --dp-epsilon 1");
+  EXPECT_NE(ln.exit_code, 0);
+  EXPECT_NE(ln.out.find("has no per-sample gradient norm"), std::string::npos) << ln.out;
+}
+
 // The retrieval index of a two-tower bundle: built into the bundle, recorded in its manifest,
 // close to exact search, readable by Python's faiss; other bundles and bad kinds are refused.
 // Transfer: pre-train on some scenes, fine-tune on another with little data (full, head, LoRA);
