@@ -165,6 +165,50 @@ Status Config::SetString(std::string_view section, std::string_view name, std::s
   return Status::Ok();
 }
 
+Status Config::Set(std::string_view setting) {
+  const auto bad = [&](const std::string& why) {
+    return InvalidArgumentError("--set '" + std::string(setting) + "': " + why);
+  };
+  const size_t eq = setting.find('=');
+  if (eq == std::string_view::npos) return bad("want SECTION.KEY=VALUE");
+  const auto trim = [](std::string_view v) {
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+    return v;
+  };
+  const std::string_view key = trim(setting.substr(0, eq)), value = trim(setting.substr(eq + 1));
+  const size_t dot = key.rfind('.');
+  if (dot == std::string_view::npos || key.front() == '.' || dot + 1 == key.size() || key.find("..") != std::string_view::npos) {
+    return bad("want SECTION.KEY=VALUE");
+  }
+  toml::table holder;
+  try {
+    holder = toml::parse("v = " + std::string(value));
+  } catch (const toml::parse_error&) {
+    holder = toml::table{};
+    holder.insert("v", std::string(value));  // a bare word: the string itself
+  }
+  toml::table* table = &impl_->root;
+  std::string_view path = key.substr(0, dot);
+  while (!path.empty()) {
+    const size_t next = path.find('.');
+    const std::string_view part = path.substr(0, next);
+    auto [it, inserted] = table->insert(part, toml::table{});
+    table = it->second.as_table();
+    if (table == nullptr) return bad("'" + std::string(part) + "' is not a table");
+    path = next == std::string_view::npos ? std::string_view() : path.substr(next + 1);
+  }
+  const std::string_view name = key.substr(dot + 1);
+  const toml::node& v = *holder.get("v");
+  if (const toml::node* old = table->get(name); old != nullptr && old->type() != v.type() && !(old->is_number() && v.is_number())) {
+    std::ostringstream m;
+    m << "'" << key << "' is a " << old->type() << " in " << source_ << ", not a " << v.type();
+    return bad(m.str());
+  }
+  table->insert_or_assign(name, std::move(*holder.get("v")));
+  return Status::Ok();
+}
+
 namespace {
 // Walks leaves; a key counts as read when it or any of its ancestors was read.
 void CollectUnread(const toml::node& node, const std::string& path, const std::set<std::string, std::less<>>& read,

@@ -55,6 +55,11 @@ class Config {
   // Sets `section`.`name` to a string, creating the section (command-line overrides such as
   // `adrec train --model`). InvalidArgument when `section` exists and is not a table.
   Status SetString(std::string_view section, std::string_view name, std::string value);
+  // A command-line setting "section.name=VALUE" (`adrec train --set train.lr=3e-3`): VALUE is a
+  // TOML value (3e-3, true, [64, 32], "adam"); a bare word that is no TOML value is a string
+  // (train.optimizer=adamw). Tables on the path are created; a key of an array of tables
+  // ("features.fields") cannot be set this way. InvalidArgument naming the setting otherwise.
+  Status Set(std::string_view setting);
 
   // InvalidArgument listing every key never read, each with the closest key a reader asked
   // for ("x.toml:3: unknown key 'model.dropuot' (did you mean 'model.dropout'?)").

@@ -142,5 +142,37 @@ TEST(ConfigTest, SetStringOverridesOrCreates) {
   EXPECT_EQ(c->SetString("name", "x", "y").code(), StatusCode::kInvalidArgument);  // a string, not a table
 }
 
+TEST(ConfigTest, SetOverridesAndAddsKeysFromTheCommandLine) {
+  auto c = Config::Parse("[train]\nlr = 0.001\nepochs = 5\nname = \"adam\"\n[[features.fields]]\nname = \"u\"\n", "t.toml");
+  ASSERT_TRUE(c.ok());
+  EXPECT_TRUE(c->Set("train.lr=3e-3").ok());
+  EXPECT_TRUE(c->Set(" train.epochs = 20 ").ok());
+  EXPECT_TRUE(c->Set("train.name=adamw").ok());  // a bare word is a string
+  EXPECT_TRUE(c->Set("train.dims=[64, 32]").ok());
+  EXPECT_TRUE(c->Set("model.deep.dropout=0.5").ok());  // tables on the path are made
+  EXPECT_TRUE(c->Set("train.epochs=3.0").ok());        // numbers stand for numbers
+  double lr = 0, dropout = 0;
+  std::string name;
+  std::vector<int64_t> dims;
+  ASSERT_TRUE(c->Get("train.lr", &lr).ok());
+  EXPECT_DOUBLE_EQ(lr, 3e-3);
+  ASSERT_TRUE(c->Get("train.name", &name).ok());
+  EXPECT_EQ(name, "adamw");
+  ASSERT_TRUE(c->Get("train.dims", &dims).ok());
+  EXPECT_EQ(dims, (std::vector<int64_t>{64, 32}));
+  ASSERT_TRUE(c->Get("model.deep.dropout", &dropout).ok());
+  EXPECT_DOUBLE_EQ(dropout, 0.5);
+
+  const Status no_eq = c->Set("train.lr");
+  EXPECT_NE(no_eq.message().find("want SECTION.KEY=VALUE"), std::string::npos) << no_eq.message();
+  EXPECT_EQ(c->Set("lr=1").code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(c->Set("train..lr=1").code(), StatusCode::kInvalidArgument);
+  const Status type = c->Set("train.epochs=true");
+  EXPECT_NE(type.message().find("'train.epochs' is a"), std::string::npos) << type.message();
+  EXPECT_NE(type.message().find("t.toml"), std::string::npos) << type.message();
+  EXPECT_EQ(c->Set("train.lr.x=1").code(), StatusCode::kInvalidArgument);  // lr is no table
+  EXPECT_EQ(c->Set("features.fields.name=x").code(), StatusCode::kInvalidArgument);  // an array of tables
+}
+
 }  // namespace
 }  // namespace adrec

@@ -349,7 +349,8 @@ StatusOr<ordered_json> EvaluateSequenceRanker(const EvalOptions& o) {
     if (!manifest.contains("feature_spec")) return DataLossError(mpath + ": missing feature_spec");
     // ManifestString, as the ranking loader reads it: a non-string config is DataLoss, not a json throw.
     ADREC_ASSIGN_OR_RETURN(std::string config_text, models::ManifestString(manifest, o.bundle, "config"));
-    ADREC_ASSIGN_OR_RETURN(Config cfg, ParseTrainConfig(config_text, mpath + " [config]", manifest.value("model", "")));
+    ADREC_ASSIGN_OR_RETURN(Config cfg, ParseTrainConfig(config_text, mpath + " [config]", manifest.value("model", ""),
+                                                        ManifestSettings(manifest)));
     RankerSettings s;
     ADREC_RETURN_IF_ERROR(ReadRankerSettings(cfg, &s));
     ADREC_ASSIGN_OR_RETURN(data::FeatureSpec spec, data::FeatureSpec::FromJson(manifest["feature_spec"]));

@@ -122,7 +122,7 @@ StatusOr<LoadedBundle> LoadBundle(const std::filesystem::path& dir, torch::Devic
   }
   ADREC_ASSIGN_OR_RETURN(data::FeatureSpec spec, data::FeatureSpec::FromJson(j["feature_spec"]));
   ADREC_ASSIGN_OR_RETURN(std::string config_text, models::ManifestString(j, dir, "config"));
-  ADREC_ASSIGN_OR_RETURN(Config cfg, Config::Parse(config_text, manifest_path.string() + " [config]"));
+  ADREC_ASSIGN_OR_RETURN(Config cfg, ParseTrainConfig(config_text, manifest_path.string() + " [config]", "", ManifestSettings(j)));
   if (!j["scenes"].is_array()) return DataLossError(manifest_path.string() + ": \"scenes\" is not a list of names");
   BuildOptions bo;
   bo.device = device;

@@ -53,6 +53,8 @@ struct TrainSettings {
   std::string embedding_optimizer = "adagrad";
   double embedding_lr = 0.05;
   double embedding_weight_decay = 0.0;
+  // Row-wise Adagrad's starting sum of g² (FBGEMM's initial accumulator; 0 = TorchRec's default).
+  double embedding_initial_accumulator = 0.0;
   std::string linear_optimizer;  // "" = embedding_optimizer (LR configs use ftrl)
   // FTRL-proximal (McMahan et al. 2013): per-coordinate rate alpha / (beta + sqrt(n)); l1 makes
   // rare features exactly zero, l2 shrinks them.
@@ -98,6 +100,7 @@ Status ReadSettings(Config& cfg, TrainSettings* s) {
   ADREC_RETURN_IF_ERROR(cfg.Get("train.embedding_optimizer", &s->embedding_optimizer));
   ADREC_RETURN_IF_ERROR(cfg.Get("train.embedding_lr", &s->embedding_lr));
   ADREC_RETURN_IF_ERROR(cfg.Get("train.embedding_weight_decay", &s->embedding_weight_decay));
+  ADREC_RETURN_IF_ERROR(cfg.Get("train.embedding_initial_accumulator", &s->embedding_initial_accumulator));
   ADREC_RETURN_IF_ERROR(cfg.Get("train.linear_optimizer", &s->linear_optimizer));
   ADREC_RETURN_IF_ERROR(cfg.Get("train.ftrl_alpha", &s->ftrl_alpha));
   ADREC_RETURN_IF_ERROR(cfg.Get("train.ftrl_beta", &s->ftrl_beta));
@@ -403,6 +406,7 @@ Status RankingTask::Prepare(const RunContext& ctx) {
   bo.embedding_optimizer.kind = s_.embedding_optimizer;
   bo.embedding_optimizer.lr = s_.embedding_lr;
   bo.embedding_optimizer.weight_decay = s_.embedding_weight_decay;
+  bo.embedding_optimizer.initial_accumulator = s_.embedding_initial_accumulator;
   bo.embedding_optimizer.ftrl_alpha = s_.ftrl_alpha;
   bo.embedding_optimizer.ftrl_beta = s_.ftrl_beta;
   bo.embedding_optimizer.ftrl_l1 = s_.ftrl_l1;

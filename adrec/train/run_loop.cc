@@ -137,7 +137,7 @@ class Run {
                                 " exists; pass --overwrite to replace it or --resume to continue it");
     }
     ADREC_ASSIGN_OR_RETURN(config_text_, ReadFile(o_.config));
-    ADREC_ASSIGN_OR_RETURN(Config cfg, ParseTrainConfig(config_text_, o_.config.string(), o_.model));
+    ADREC_ASSIGN_OR_RETURN(Config cfg, ParseTrainConfig(config_text_, o_.config.string(), o_.model, o_.settings));
     cfg_ = std::make_unique<Config>(std::move(cfg));
     ADREC_RETURN_IF_ERROR(cfg_->Require("model.name", &model_));
     bool deterministic = o_.deterministic;
@@ -151,7 +151,7 @@ class Run {
       setenv("CUBLAS_WORKSPACE_CONFIG", ":4096:8", 0);
       at::globalContext().setDeterministicAlgorithms(true, /*warn_only=*/false);
     }
-    checkpoint_.emplace(o_.out / "checkpoint", model_, TrainConfigHash(config_text_, o_.model));
+    checkpoint_.emplace(o_.out / "checkpoint", model_, TrainConfigHash(config_text_, o_.model, o_.settings));
     const RunContext ctx{o_, *cfg_, config_text_, model_, device_};
     ADREC_RETURN_IF_ERROR(task_.Prepare(ctx));
     ADREC_RETURN_IF_ERROR(cfg_->CheckNoUnknownKeys());
@@ -299,6 +299,7 @@ class Run {
     ordered_json m = models::NewBundleManifest(task_.bundle_kind(), model_);
     task_.AddManifestFields(&m);
     m["config"] = config_text_;
+    if (!o_.settings.empty()) m["settings"] = o_.settings;
     m["epoch"] = p_.epoch;
     m["step"] = p_.step;
     m["seed"] = o_.seed;

@@ -127,7 +127,8 @@ StatusOr<SequenceBundle> LoadSequenceBundle(const std::filesystem::path& dir, to
     return DataLossError(manifest_path + ": missing config or shape");
   }
   const std::string model = j.value("model", "");
-  ADREC_ASSIGN_OR_RETURN(Config cfg, ParseTrainConfig(j["config"].get<std::string>(), manifest_path + " [config]", model));
+  ADREC_ASSIGN_OR_RETURN(Config cfg, ParseTrainConfig(j["config"].get<std::string>(), manifest_path + " [config]", model,
+                                                      ManifestSettings(j)));
   models::SequenceShape shape{j["shape"].value("num_items", int64_t{0}), j["shape"].value("max_len", int64_t{0})};
   ADREC_ASSIGN_OR_RETURN(b.model, models::MakeSequenceModel(model, shape, cfg));
   b.model->to(device);

@@ -23,14 +23,27 @@ Status ReadSplitOptions(Config& cfg, data::SplitOptions* o) {
   return Status::Ok();
 }
 
-StatusOr<Config> ParseTrainConfig(const std::string& text, const std::string& source, const std::string& model) {
+StatusOr<Config> ParseTrainConfig(const std::string& text, const std::string& source, const std::string& model,
+                                  const std::vector<std::string>& settings) {
   ADREC_ASSIGN_OR_RETURN(Config cfg, Config::Parse(text, source));
   if (!model.empty()) ADREC_RETURN_IF_ERROR(cfg.SetString("model", "name", model));
+  for (const std::string& s : settings) ADREC_RETURN_IF_ERROR(cfg.Set(s));
   return cfg;
 }
 
-uint64_t TrainConfigHash(const std::string& text, const std::string& model) {
-  return model.empty() ? Hash64(text) : Hash64(text + "\n--model " + model);
+uint64_t TrainConfigHash(const std::string& text, const std::string& model, const std::vector<std::string>& settings) {
+  std::string all = model.empty() ? text : text + "\n--model " + model;
+  for (const std::string& s : settings) all += "\n--set " + s;
+  return Hash64(all);
+}
+
+std::vector<std::string> ManifestSettings(const nlohmann::json& manifest) {
+  std::vector<std::string> out;
+  if (!manifest.contains("settings") || !manifest["settings"].is_array()) return out;
+  for (const auto& s : manifest["settings"]) {
+    if (s.is_string()) out.push_back(s.get<std::string>());
+  }
+  return out;
 }
 
 nlohmann::ordered_json SplitJson(const data::SplitOptions& o) {

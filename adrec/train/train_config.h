@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -22,10 +23,16 @@ namespace adrec::train {
 // data::MakeSplit, deterministic in its seed.
 Status ReadSplitOptions(Config& cfg, data::SplitOptions* options);
 
-// A config's text parsed, with `model` (adrec train --model; "" = none) as its model.name.
-StatusOr<Config> ParseTrainConfig(const std::string& text, const std::string& source, const std::string& model);
-// What a checkpoint records of the config it was written with: the text and the --model override.
-uint64_t TrainConfigHash(const std::string& text, const std::string& model);
+// A config's text parsed, with `model` (adrec train --model; "" = none) as its model.name and
+// each of `settings` (adrec train --set section.key=VALUE; Config::Set) applied in order.
+StatusOr<Config> ParseTrainConfig(const std::string& text, const std::string& source, const std::string& model,
+                                  const std::vector<std::string>& settings = {});
+// What a checkpoint records of the config it was written with: the text, the --model override
+// and the --set settings.
+uint64_t TrainConfigHash(const std::string& text, const std::string& model, const std::vector<std::string>& settings = {});
+
+// The --set settings a bundle was trained with ("settings" in manifest.json; none when absent).
+std::vector<std::string> ManifestSettings(const nlohmann::json& manifest);
 
 // The split options as bundles record them ("split" in manifest.json), and back: evaluation
 // remakes the very split the model was trained on.

@@ -3,18 +3,21 @@
 #include "adrec/train/trainer.h"
 
 #include "adrec/core/config.h"
+#include "adrec/core/file.h"
 #include "adrec/models/bundle.h"
 #include "adrec/models/precision.h"
 #include "adrec/models/registry.h"
 #include "adrec/train/hstu_ranker_trainer.h"
 #include "adrec/train/sequence_trainer.h"
+#include "adrec/train/train_config.h"
 
 namespace adrec::train {
 
 StatusOr<nlohmann::ordered_json> Train(const TrainOptions& options) {
   std::string name = options.model;
   if (name.empty()) {
-    ADREC_ASSIGN_OR_RETURN(Config cfg, Config::LoadFile(options.config));
+    ADREC_ASSIGN_OR_RETURN(std::string text, ReadFile(options.config));
+    ADREC_ASSIGN_OR_RETURN(Config cfg, ParseTrainConfig(text, options.config.string(), "", options.settings));
     ADREC_RETURN_IF_ERROR(cfg.Require("model.name", &name));
   }
   const models::ModelEntry* model = models::FindModel(name);

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -20,6 +21,8 @@ struct TrainOptions {
   std::filesystem::path out;     // bundle directory (checkpoints go to out/checkpoint)
   std::filesystem::path split_dir;  // optional: a split from `adrec split` instead of [data]
   std::string model;             // optional: overrides the config's model.name
+  // Config settings "section.key=VALUE" applied over the file (Config::Set); the bundle records them.
+  std::vector<std::string> settings;
   std::string device = "cpu";    // cpu | cuda | cuda:N
   int threads = 0;               // intra-op threads; 0 = all cores
   uint64_t seed = 42;

@@ -405,9 +405,20 @@ TEST_F(CliTrainTest, DpSgdTrainsWithinItsBudgetAndRefusesWhatItCannotClip) {
   const std::string world = SmallWorld("world", 11, "--users 3000 --ads 100 --advertisers 10 --days 7");
   const std::string src = adrec::build_paths::SourceDir();
   const std::string base = "train --data " + world + " --threads 2 --json -q --config ";
-  RunResult t = Run(base + src + "/configs/synthetic_deepfm.toml --out " + Path("dp") + " --dp-epsilon 8 --dp-delta 1e-4");
+  // --set changes the model's shape and the clip; the bundle records both, so eval rebuilds it.
+  RunResult t = Run(base + src + "/configs/synthetic_deepfm.toml --out " + Path("dp") +
+                    " --dp-epsilon 8 --dp-delta 1e-4 --set train.dp_clip=0.5 --set 'model.hidden=[64]'");
   ASSERT_EQ(t.exit_code, 0) << t.err;
   const json dp = t.Json()["dp"];
+  EXPECT_EQ(dp["clip"].get<double>(), 0.5);
+  RunResult e = Run("eval --data " + world + " --bundle " + Path("dp") + " --json -q");
+  ASSERT_EQ(e.exit_code, 0) << e.out;
+  EXPECT_DOUBLE_EQ(e.Json()["auc"].get<double>(), t.Json()["test"]["auc"].get<double>());
+  RunResult unknown = Run(base + src + "/configs/synthetic_deepfm.toml --out " + Path("u") + " --set train.dp_clp=1");
+  EXPECT_NE(unknown.exit_code, 0);
+  EXPECT_NE(unknown.out.find("dp_clp"), std::string::npos) << unknown.out;
+  RunResult malformed = Run(base + src + "/configs/synthetic_deepfm.toml --out " + Path("u") + " --set dp_clip");
+  EXPECT_NE(malformed.out.find("want SECTION.KEY=VALUE"), std::string::npos) << malformed.out;
   EXPECT_LE(dp["epsilon"].get<double>(), 8.0) << dp;
   EXPECT_GT(dp["epsilon"].get<double>(), 7.5) << dp;
   EXPECT_EQ(dp["delta"].get<double>(), 1e-4);
@@ -416,6 +427,7 @@ TEST_F(CliTrainTest, DpSgdTrainsWithinItsBudgetAndRefusesWhatItCannotClip) {
   EXPECT_GT(t.Json()["test"]["auc"].get<double>(), 0.55) << t.out;
   const json manifest = json::parse(*adrec::ReadFile(Path("dp") + "/manifest.json"));
   EXPECT_EQ(manifest["train"]["dp"]["epsilon"], dp["epsilon"]) << "the bundle says what its training spent";
+  EXPECT_EQ(manifest["settings"], json({"train.dp_clip=0.5", "model.hidden=[64]"}));
 
   RunResult tiny = Run(base + src + "/configs/synthetic_deepfm.toml --out " + Path("tiny") + " --dp-epsilon 1e-9");
   EXPECT_NE(tiny.exit_code, 0);

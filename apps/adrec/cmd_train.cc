@@ -18,6 +18,9 @@ void AddTrainCommand(CLI::App& app, Context& ctx) {
   cmd->add_option("--config", o->config, "Config TOML ([data], [features], [model], [train]; see configs/)")->required();
   cmd->add_option("--out", o->out, "Bundle directory to write")->required();
   cmd->add_option("--split", o->split_dir, "Split directory from `adrec split` (default: the config's [data] split)");
+  cmd->add_option("--set", o->settings,
+                  "A config setting over the file, SECTION.KEY=VALUE (TOML value; repeatable), e.g. --set "
+                  "train.lr=3e-3; the bundle records it");
   cmd->add_option("--model", o->model, "Model name, overriding the config's model.name (e.g. sasrec or hstu)");
   cmd->add_option("--device", o->device, "cpu, cuda or cuda:N")->capture_default_str();
   cmd->add_option("--threads", o->threads, "Threads for batches and math (0 = all cores)")->capture_default_str();
