@@ -164,6 +164,44 @@ TEST(DpSgd, NoiselessGradientIsTheMeanOfClippedPerSampleGradients) {
   }
 }
 
+// The same private step on the GPU as on the CPU: the lookup's per-sample norms, the tape's and
+// the noise (drawn on the CPU from the step's generator) agree.
+TEST(DpSgd, CudaMatchesCpu) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  const data::FeatureSpec spec = Spec();
+  const data::Batch batch = MakeBatch({1, 2, 3, 1, 5}, {4, 4, 7, 2, 8}, {{4, 4, 1}, {}, {7}, {3, 2}, {6, 0, 8, 8}});
+  const torch::Tensor labels = torch::tensor({1.f, 0.f, 0.f, 1.f, 1.f, 0.f, 0.f, 0.f, 1.f, 1.f}).view({5, 2});
+  DpPlan plan;
+  plan.noise_multiplier = 0.7;
+  plan.expected_batch = 4;
+  std::vector<std::vector<torch::Tensor>> grads;
+  for (const torch::Device device : {torch::Device(torch::kCPU), torch::Device(torch::kCUDA)}) {
+    torch::manual_seed(2);
+    embedding::CollectionOptions o;
+    o.linear_terms = true;
+    o.table.device = device;
+    auto emb = embedding::EmbeddingCollection::Create(spec, o);
+    ASSERT_TRUE(emb.ok()) << emb.status().ToString();
+    torch::manual_seed(3);
+    auto net = models::testing::MustMake("dcnv2", models::testing::SmallShape(2), "[model]\ncross_layers = 2\nhidden = [8]\n");
+    net->to(device);
+    std::vector<torch::Tensor> params;
+    for (const auto& p : net->parameters()) params.push_back(p);
+    models::PerSampleTape tape;
+    auto lookup = (*emb)->Forward(batch, /*train=*/true, 1);
+    const torch::Tensor losses = SampleLosses(net->forward(lookup.input), labels.to(device));
+    const DpGradients g = PrivateGradients(losses, tape, **emb, &lookup, params, plan, 0.3, 5, 1);
+    std::vector<torch::Tensor> all;
+    for (const auto& p : params) all.push_back(p.grad().cpu());
+    for (const auto& t : g.tables) all.push_back(t.cpu());
+    grads.push_back(all);
+  }
+  ASSERT_EQ(grads[0].size(), grads[1].size());
+  for (size_t k = 0; k < grads[0].size(); ++k) {
+    EXPECT_TRUE(torch::allclose(grads[0][k], grads[1][k], 1e-4, 1e-5)) << "gradient " << k;
+  }
+}
+
 // Noise reaches every row of every table (not only the rows the batch read), with standard
 // deviation σC / expected batch; the same (seed, step) draws the same noise.
 TEST(DpSgd, NoiseCoversEveryRowAndIsReproducible) {
