@@ -72,7 +72,7 @@ StatusOr<std::string> IdField(const json& j, const char* key, const std::string&
 
 StatusOr<RecommendRequest> ParseRecommendRequest(std::string_view body, const ApiLimits& limits) {
   ADREC_ASSIGN_OR_RETURN(json j, ParseObject(body));
-  ADREC_RETURN_IF_ERROR(CheckKeys(j, {"user_id", "context", "k"}, ""));
+  ADREC_RETURN_IF_ERROR(CheckKeys(j, {"user_id", "context", "k", "explain"}, ""));
   RecommendRequest r;
   ADREC_ASSIGN_OR_RETURN(r.user_id, IdField(j, "user_id", "", limits.max_id_bytes));
   if (const auto k = j.find("k"); k != j.end()) {
@@ -82,6 +82,10 @@ StatusOr<RecommendRequest> ParseRecommendRequest(std::string_view body, const Ap
       return FieldError("k", std::to_string(v) + " is outside [1, " + std::to_string(limits.max_k) + "]");
     }
     r.k = static_cast<int>(v);
+  }
+  if (const auto e = j.find("explain"); e != j.end()) {
+    if (!e->is_boolean()) return FieldError("explain", "expected true or false, got " + TypeName(*e));
+    r.explain = e->get<bool>();
   }
   if (const auto c = j.find("context"); c != j.end()) {
     if (!c->is_object()) return FieldError("context", "expected an object, got " + TypeName(*c));

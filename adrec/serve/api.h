@@ -29,6 +29,8 @@ struct RecommendRequest {
   // decimal text ("hour": 13), read by the feature sources of the same name.
   std::map<std::string, std::string> context;
   int k = 10;
+  // Each answer carries its top reasons: integrated gradients of its pCTR's logit per feature.
+  bool explain = false;
 };
 StatusOr<RecommendRequest> ParseRecommendRequest(std::string_view body, const ApiLimits& limits = {});
 

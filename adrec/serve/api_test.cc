@@ -23,6 +23,10 @@ TEST(ServeApi, RecommendRequestsParseWithDefaults) {
   ASSERT_TRUE(d.ok());
   EXPECT_EQ(d->k, 10);
   EXPECT_TRUE(d->context.empty());
+  EXPECT_FALSE(d->explain);
+  auto e = ParseRecommendRequest(R"({"user_id": "u", "explain": true})");
+  ASSERT_TRUE(e.ok());
+  EXPECT_TRUE(e->explain);
 }
 
 TEST(ServeApi, RecommendErrorsNameTheField) {
@@ -35,6 +39,7 @@ TEST(ServeApi, RecommendErrorsNameTheField) {
   EXPECT_EQ(ErrorOf(R"({"user_id": "u", "k": 0})", false), "k: 0 is outside [1, 1000]");
   EXPECT_EQ(ErrorOf(R"({"user_id": "u", "k": "5"})", false), "k: expected an integer, got a string");
   EXPECT_EQ(ErrorOf(R"({"user_id": "u", "k": 2.5})", false), "k: expected an integer, got a number");
+  EXPECT_EQ(ErrorOf(R"({"user_id": "u", "explain": 1})", false), "explain: expected true or false, got an integer");
   EXPECT_EQ(ErrorOf(R"({"user_id": "u", "context": {"scene": [1]}})", false),
             "context.scene: expected a string or an integer, got an array");
   EXPECT_NE(ErrorOf(R"({"usr_id": "u"})", false).find("usr_id: unknown field"), std::string::npos);

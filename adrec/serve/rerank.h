@@ -37,6 +37,7 @@ struct ScoredCandidate {
   float pctr = 0.f;
   float pcvr = 1.f;  // 1 where the ranker has no conversion target
   double ecpm = 0;   // filled by Rerank
+  uint32_t row = 0;  // the candidate's row in the ranker's batch (its explanation reads it)
 };
 
 // Even daily pacing per advertiser: an advertiser is eligible while its spend today is below

@@ -154,6 +154,15 @@ Status CheckBundleData(const nlohmann::json& manifest, const std::filesystem::pa
   return Status::Ok();
 }
 
+models::InputGroups InputGroupsOf(const RankingModel& m) {
+  models::InputGroups g;
+  for (const data::FieldSpec* f : m.spec.SparseFields()) g.sparse.push_back(f->name);
+  for (const data::FieldSpec* f : m.spec.DenseFields()) g.dense.emplace_back(f->name, f->width);
+  for (const data::FieldSpec* f : m.spec.TextFields()) g.text.push_back(f->name);
+  g.linear = m.net->wants_linear_terms();
+  return g;
+}
+
 bool TruthMatchesPrimary(const data::Dataset& ds, const data::FeatureSpec& spec, int primary) {
   if (!ds.has_truth() || primary < 0 || primary >= static_cast<int>(spec.targets.size())) return false;
   const data::TargetSpec& t = spec.targets[primary];

@@ -16,6 +16,7 @@
 #include "adrec/core/status.h"
 #include "adrec/data/features.h"
 #include "adrec/eval/ctr_report.h"
+#include "adrec/models/explain.h"
 #include "adrec/models/model.h"
 #include "adrec/embedding/embedding.h"
 
@@ -94,6 +95,10 @@ struct PredictOptions {
 // Runs the model over `samples` (no gradients, eval mode) and collects what CtrReport needs.
 eval::CtrPredictions Predict(RankingModel& m, const data::Dataset& ds, const data::SampleSet& samples,
                              const PredictOptions& options);
+
+// The names of what the model reads (models/explain.h): the spec's sparse, dense (with widths)
+// and text fields in ModelInput order, and the first-order term when the model takes it.
+models::InputGroups InputGroupsOf(const RankingModel& m);
 
 // True when the primary target is the click that follows an impression, so the generator's
 // truth column is the true probability of exactly that label.

@@ -108,6 +108,28 @@ inline EvalOptions EvalOptionsFor(const TrainOptions& o) {
   return e;
 }
 
+struct ExplainOptions {
+  std::filesystem::path data;
+  std::filesystem::path bundle;     // a ranking bundle
+  std::filesystem::path split_dir;  // optional; default: the split recorded in the bundle
+  std::string part = "test";        // test | valid | train | all
+  std::vector<uint64_t> events;     // explain these events' samples; empty: `limit` seeded ones
+  size_t limit = 5;
+  uint64_t seed = 1;
+  std::string target;               // "" = the bundle's primary target
+  int steps = 32;                   // points of the integrated-gradients path
+  int top = 5;                      // reasons listed per sample
+  std::string device = "cpu";
+  int threads = 0;
+};
+
+// `adrec explain`: integrated gradients (models/explain.h) of the target's logit over the
+// bundle's input groups for samples of a part: per sample "score", "logit", "baseline_logit",
+// "attributions" (group → value), "top" (the largest reasons) and "gap" (how far the
+// attributions' sum is from logit − baseline_logit); "mean_abs" per group over the samples.
+// InvalidArgument names an event that is not a sample of the part, or an unknown target.
+StatusOr<nlohmann::ordered_json> ExplainRanking(const ExplainOptions& options);
+
 // What `adrec train` and `adrec eval` call: the model's registry family (options.model, else the
 // config's model.name; models/registry.h) or the bundle's kind picks the ranking trainer
 // (TrainRanking/EvaluateRanking), the sequence trainer (sequence_trainer.h) or the HSTU

@@ -48,5 +48,6 @@ void AddFairnessCommand(CLI::App& app, Context& ctx);  // runs the recommend pip
 void AddLearnCommand(CLI::App& app, Context& ctx);  // builds with the event store only (ADREC_HAVE_ONLINE)
 void AddDpEpsilonCommand(CLI::App& app, Context& ctx);
 void AddKeygenCommand(CLI::App& app, Context& ctx);
+void AddExplainCommand(CLI::App& app, Context& ctx);
 
 }  // namespace adrec::cli

@@ -391,6 +391,38 @@ TEST_F(CliTrainTest, TrainThenEvalPrintTheMetricsOfThePrimaryTarget) {
   EXPECT_LT(pa.Json()["adversarial"]["auc_drop"].get<double>(), plain_adv["auc_drop"].get<double>()) << pa.out;
   EXPECT_NE(Run("eval --data " + world + " --bundle " + Path("bundle") + " --perturb cw -q").exit_code, 0);
 
+  // explain: per sample, an attribution per input group that add up to the logit over the
+  // all-zero input's, the largest first in "top"; bad events and targets are named.
+  RunResult x = Run("explain --data " + world + " --bundle " + Path("bundle") + " --limit 4 --steps 128 --json -q");
+  ASSERT_EQ(x.exit_code, 0) << x.out << x.err;
+  const json xj = x.Json();
+  EXPECT_EQ(xj["target"], "click");
+  ASSERT_EQ(xj["samples"].size(), 4u) << x.out;
+  const size_t groups = xj["groups"].size();
+  EXPECT_GT(groups, 10u);
+  for (const json& s : xj["samples"]) {
+    EXPECT_EQ(s["attributions"].size(), groups);
+    const double span = std::abs(s["logit"].get<double>() - s["baseline_logit"].get<double>());
+    EXPECT_LT(std::abs(s["gap"].get<double>()), 0.02 * (1 + span)) << s.dump();
+    EXPECT_NEAR(s["score"].get<double>(), 1 / (1 + std::exp(-s["logit"].get<double>())), 1e-9);
+    ASSERT_EQ(s["top"].size(), 5u);
+    EXPECT_GE(std::abs(s["top"][0]["attribution"].get<double>()), std::abs(s["top"][4]["attribution"].get<double>()));
+  }
+  const uint64_t first = xj["samples"][0]["event"];
+  RunResult one = Run("explain --data " + world + " --bundle " + Path("bundle") + " --events " + std::to_string(first) +
+                      " --steps 128 --json -q");
+  ASSERT_EQ(one.exit_code, 0) << one.out;
+  for (const auto& [group, value] : xj["samples"][0]["attributions"].items()) {
+    EXPECT_NEAR(one.Json()["samples"][0]["attributions"][group].get<double>(), value.get<double>(), 1e-5) << group;
+  }
+  // A test sample is no sample of the valid part.
+  RunResult not_sample = Run("explain --data " + world + " --bundle " + Path("bundle") + " --events " +
+                             std::to_string(first) + " --split valid --json -q");
+  EXPECT_NE(not_sample.exit_code, 0);
+  EXPECT_NE(not_sample.out.find("is not a sample of the 'valid' part"), std::string::npos) << not_sample.out;
+  RunResult target = Run("explain --data " + world + " --bundle " + Path("bundle") + " --target like --json -q");
+  EXPECT_NE(target.out.find("--target 'like' is not a target"), std::string::npos) << target.out;
+
   // A second train into the same bundle is refused and leaves it intact.
   RunResult again = Run("train --data " + world + " --config " + config + " --out " + Path("bundle") + " --json -q");
   EXPECT_EQ(again.exit_code, 1);

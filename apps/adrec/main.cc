@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
   adrec::cli::AddSimulateCommand(app, ctx);
   adrec::cli::AddDpEpsilonCommand(app, ctx);
   adrec::cli::AddKeygenCommand(app, ctx);
+  adrec::cli::AddExplainCommand(app, ctx);
 #ifdef ADREC_HAVE_FAISS
   adrec::cli::AddIndexCommand(app, ctx);
 #endif

@@ -261,6 +261,28 @@ TEST_F(ServeTest, RecommendsAndLearnsFromEvents) {
     EXPECT_EQ(it["creative_id"], it["item_id"]);  // the world has one creative per ad
   }
   EXPECT_EQ(ids.size(), 8u);
+  EXPECT_FALSE(r["items"][0].contains("reasons"));
+
+  // "explain": the same answer, each ad with the three features that moved its pCTR most.
+  Response explained = c.Post("/v1/recommend", {{"user_id", "u0000010"}, {"k", 8}, {"explain", true}});
+  ASSERT_EQ(explained.status, 200) << explained.body;
+  const json ex = explained.Json();
+  ASSERT_EQ(ex["items"].size(), 8u) << ex.dump();
+  for (size_t i = 0; i < 8; ++i) {
+    const json& it = ex["items"][i];
+    EXPECT_EQ(it["item_id"], r["items"][i]["item_id"]);
+    ASSERT_EQ(it["reasons"].size(), 3u) << it.dump();
+    double last_abs = 1e30;
+    for (const json& reason : it["reasons"]) {
+      EXPECT_FALSE(reason["feature"].get<std::string>().empty());
+      const double a = std::abs(reason["attribution"].get<double>());
+      EXPECT_LE(a, last_abs) << it.dump();
+      last_abs = a;
+    }
+  }
+  Response bad_explain = c.Post("/v1/recommend", {{"user_id", "u0000010"}, {"explain", "yes"}});
+  EXPECT_EQ(bad_explain.status, 400);
+  EXPECT_NE(bad_explain.body.find("explain: expected true or false"), std::string::npos) << bad_explain.body;
 
   // An unknown user takes the cold-start path: still an answer.
   const json cold = Recommend(c, "someone-new", 5);

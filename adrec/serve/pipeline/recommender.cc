@@ -22,6 +22,7 @@
 #include "adrec/data/split.h"
 #include "adrec/index/vector_index.h"
 #include "adrec/models/bundle.h"
+#include "adrec/models/explain.h"
 #include "adrec/models/precision.h"
 #include "adrec/models/two_tower.h"
 #include "adrec/serve/request_features.h"
@@ -235,6 +236,7 @@ struct Recommender::Impl {
     std::shared_ptr<ServingModels> models;
     RequestRows rows;
     int k = 10;
+    bool explain = false;
     std::unordered_map<uint32_t, std::vector<uint32_t>> seen;  // impressions by item (frequency caps)
     std::promise<StatusOr<Recommendation>> answer;
     Clock::time_point queued;
@@ -447,10 +449,12 @@ struct Recommender::Impl {
       const std::vector<RequestRows>& rows = b.rows;
       torch::Tensor prob;
       const float* p = nullptr;
+      embedding::ModelInput input;  // kept for the explanations
       if (batch.size > 0) {  // every candidate of every request capped: nothing to score
         rm.net->eval();
         auto lookup = rm.embeddings->Forward(batch, /*train=*/false, /*step=*/0);
-        prob = torch::sigmoid(rm.net->forward(lookup.input).to(torch::kFloat32)).contiguous().cpu();
+        input = std::move(lookup.input);
+        prob = torch::sigmoid(rm.net->forward(input).to(torch::kFloat32)).contiguous().cpu();
         p = prob.data_ptr<float>();
       }
       Lap(kRank, &t0);
@@ -466,6 +470,7 @@ struct Recommender::Impl {
           c.bid = m.bid[item];
           c.pctr = p[row * T + m.click_t];
           c.pcvr = m.cvr_t >= 0 ? p[row * T + m.cvr_t] : 1.f;
+          c.row = static_cast<uint32_t>(row);
           scored.push_back(c);
           ++row;
         }
@@ -476,6 +481,8 @@ struct Recommender::Impl {
         out.retrieved = b.retrieved[r];
         out.ranked = rows[r].candidates.size();
         const data::Dataset& cat = m.catalogue();
+        std::vector<std::vector<std::pair<std::string, float>>> reasons;
+        if (jobs[r]->explain && !top.empty()) reasons = Explain(m, input, top);
         for (const ScoredCandidate& c : top) {
           RecommendedItem it;
           it.creative_id = cat.items.Name(c.item);
@@ -490,6 +497,7 @@ struct Recommender::Impl {
           it.pcvr = c.pcvr;
           it.ecpm = c.ecpm;
           it.score = static_cast<float>(c.ecpm);
+          if (!reasons.empty()) it.reasons = std::move(reasons[out.items.size()]);
           out.items.push_back(std::move(it));
         }
         jobs[r]->answer.set_value(std::move(out));
@@ -502,6 +510,32 @@ struct Recommender::Impl {
         if (!answered[r]) jobs[r]->answer.set_value(s);
       }
     }
+  }
+
+  // The top reasons of each answer's pCTR: integrated gradients over the answers' ranker rows.
+  static std::vector<std::vector<std::pair<std::string, float>>> Explain(ServingModels& m, const embedding::ModelInput& input,
+                                                                          const std::vector<ScoredCandidate>& top) {
+    constexpr int kReasons = 3, kSteps = 16;
+    std::vector<int64_t> rows;
+    for (const ScoredCandidate& c : top) rows.push_back(c.row);
+    const torch::Tensor index = torch::tensor(rows, torch::kLong).to(input.scene.device());
+    embedding::ModelInput picked;
+    for (const torch::Tensor& s : input.sparse) picked.sparse.push_back(s.index_select(0, index));
+    picked.dense = input.dense.index_select(0, index);
+    for (const torch::Tensor& t : input.text) picked.text.push_back(t.index_select(0, index));
+    if (input.linear.defined()) picked.linear = input.linear.index_select(0, index);
+    picked.scene = input.scene.index_select(0, index);
+    train::RankingModel& rm = m.ranker.model;
+    const models::Attributions a =
+        models::IntegratedGradients(*rm.net, picked, train::InputGroupsOf(rm), m.click_t, kSteps);
+    const torch::Tensor values = a.values.cpu();
+    std::vector<std::vector<std::pair<std::string, float>>> out(top.size());
+    for (size_t i = 0; i < top.size(); ++i) {
+      for (int g : models::TopGroups(values[static_cast<int64_t>(i)], kReasons)) {
+        out[i].emplace_back(a.groups[static_cast<size_t>(g)], values[static_cast<int64_t>(i)][g].item<float>());
+      }
+    }
+    return out;
   }
 
   // Retrieved items, then fresh ones not among them, with the frequency caps applied, cut to
@@ -637,6 +671,7 @@ StatusOr<Recommendation> Recommender::Impl::Submit(std::shared_ptr<ServingModels
     if (h.action == data::Action::kImpression) job->seen[h.item].push_back(h.time);
   }
   job->k = request.k;
+  job->explain = request.explain;
   auto answer = job->answer.get_future();
   Observe(kState, SecondsSince(t0));
   job->queued = Clock::now();

@@ -74,6 +74,9 @@ struct RecommendedItem {
   float score = 0.f;        // what the answer is ordered by: eCPM
   float pctr = 0.f, pcvr = 1.f;
   double ecpm = 0;
+  // With "explain": the features that moved the pCTR most (integrated gradients of its logit
+  // against the all-zero input, models/explain.h), largest magnitude first.
+  std::vector<std::pair<std::string, float>> reasons;
 };
 
 struct Recommendation {

@@ -121,6 +121,11 @@ HttpResponse Service::Recommend(const HttpRequest& req) {
     items.push_back({{"item_id", it.item_id}, {"creative_id", it.creative_id}, {"score", it.score},
                      {"pctr", it.pctr}, {"pcvr", it.pcvr}, {"ecpm", it.ecpm}});
     if (!it.creative_title.empty()) items.back()["creative_title"] = it.creative_title;
+    if (!it.reasons.empty()) {
+      ordered_json reasons = ordered_json::array();
+      for (const auto& [feature, value] : it.reasons) reasons.push_back({{"feature", feature}, {"attribution", value}});
+      items.back()["reasons"] = reasons;
+    }
   }
   return Json(200, {{"items", items},
                     {"model_version", rec->model_version},
