@@ -252,6 +252,12 @@ Status ValidateSpec(const FeatureSpec& spec, std::string_view prefix) {
       return Invalid(label, "unknown optimizer " + Quoted(t.optimizer) + " (" + JoinNames(kOptimizerNames) + ")");
     }
     if (t.admit_after == 0) return Invalid(label, "admit_after must be >= 1");
+    if (t.storage_bits != 32 && t.storage_bits != 8 && t.storage_bits != 4) {
+      return Invalid(label, "storage_bits must be 32, 8 or 4, got " + std::to_string(t.storage_bits));
+    }
+    if (t.storage_bits != 32 && t.kind == TableKind::kDynamic) {
+      return Invalid(label, "a dynamic table is stored as floats (its rows move)");
+    }
   }
   std::vector<bool> table_used(spec.tables.size(), false);
   names.clear();
@@ -469,7 +475,8 @@ nlohmann::json FeatureSpec::ToJson() const {
                            {"eviction", t.eviction},
                            {"ttl_steps", t.ttl_steps},
                            {"optimizer", t.optimizer},
-                           {"kind_from_source", t.kind_from_source}});
+                           {"kind_from_source", t.kind_from_source},
+                           {"storage_bits", t.storage_bits}});
   }
   j["fields"] = nlohmann::json::array();
   for (const FieldSpec& f : fields) {
@@ -538,6 +545,7 @@ StatusOr<FeatureSpec> FeatureSpec::FromJson(const nlohmann::json& j) {
       t.ttl_steps = Number<uint64_t>(e.at("ttl_steps"), "ttl_steps");
       t.optimizer = e.at("optimizer").get<std::string>();
       t.kind_from_source = e.value("kind_from_source", false);
+      t.storage_bits = e.contains("storage_bits") ? Number<int>(e.at("storage_bits"), "storage_bits") : 32;
       spec.tables.push_back(std::move(t));
     }
     for (size_t i = 0; i < j.at("fields").size(); ++i) {

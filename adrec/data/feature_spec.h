@@ -59,6 +59,9 @@ struct TableSpec {
   // when the column has a vocabulary (categorical, categorical list), hashed otherwise, and
   // clears this flag.
   bool kind_from_source = false;
+  // 32: float rows. 8 or 4: rows stored quantised, each with its own fp16 scale and minimum
+  // (`adrec compress` writes such bundles; they serve and do not train). Fixed and hashed only.
+  int storage_bits = 32;
 };
 
 struct FieldSpec {

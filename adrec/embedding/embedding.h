@@ -67,6 +67,9 @@ class EmbeddingTable {
   // Named tensors for a checkpoint or a bundle: "<table>.weight", dynamic tables add their ID
   // map, optimiser state is included when asked ("<table>.opt.*").
   virtual std::vector<std::pair<std::string, torch::Tensor>> State(bool with_optimizer) const = 0;
+  // Quantised tables (spec().storage_bits < 32): `rows` decoded to float [n, dim]. Float tables
+  // return an undefined tensor; their rows are read from weight().
+  virtual torch::Tensor DecodedRows(std::span<const int64_t> rows) const { return {}; }
   // Restores what State wrote; InvalidArgument naming the tensor on a missing name or a shape
   // that does not match the spec.
   virtual Status LoadState(const std::map<std::string, torch::Tensor>& tensors, bool with_optimizer) = 0;
@@ -77,6 +80,19 @@ class EmbeddingTable {
 };
 
 StatusOr<std::unique_ptr<EmbeddingTable>> MakeEmbeddingTable(const data::TableSpec& spec, const TableOptions& options);
+
+// Row-wise quantisation (FBGEMM's fused rowwise format, with the parameters beside the codes):
+// each row of `weight` [rows, dim] becomes `bits`-bit codes (8: one byte each; 4: two per byte,
+// low nibble first) of (x − min) / scale, scale = (max − min) / (2^bits − 1), with scale and
+// min as float16 in `params` [rows, 2]. The codes are computed against the float16-rounded
+// parameters, so decoding reproduces them exactly.
+struct QuantizedRows {
+  torch::Tensor codes;   // uint8 [rows, ceil(dim · bits / 8)]
+  torch::Tensor params;  // float16 [rows, 2]: scale, min
+};
+QuantizedRows QuantizeRows(const torch::Tensor& weight, int bits);
+// The float rows [n, dim] of `rows` (all rows when empty).
+torch::Tensor DequantizeRows(const QuantizedRows& q, int bits, int dim, std::span<const int64_t> rows = {});
 
 struct CollectionOptions {
   TableOptions table;

@@ -236,6 +236,7 @@ StatusOr<std::unique_ptr<EmbeddingCollection>> EmbeddingCollection::Create(const
       data::TableSpec lin = m.spec.tables[g.table];
       lin.name += ".linear";
       lin.dim = 1;
+      lin.storage_bits = 32;  // one weight per row: its scale and minimum would outweigh it
       lin.init_std = 0.f;  // first-order weights start at zero, as LR/FTRL assume
       if (!options.linear_optimizer.empty()) lin.optimizer = options.linear_optimizer;
       ADREC_ASSIGN_OR_RETURN(auto table, MakeEmbeddingTableHashedAs(lin, options.table, m.spec.tables[g.table].name));
@@ -289,8 +290,13 @@ EmbeddingCollection::Lookup EmbeddingCollection::Forward(const data::Batch& batc
       s.unique.Run(s.rows, s.inverse.data_ptr<int64_t>());
       s.unique_rows = VectorTensor(s.unique.unique());
       if (cpu) {
-        s.leaf = GatherRows(m.tables[g.table]->weight(), s.unique.unique());
-        if (g.linear >= 0) s.linear_leaf = GatherRows(m.tables[g.linear]->weight(), s.unique.unique());
+        // Quantised tables (a compressed bundle) decode the rows; float tables copy them.
+        auto gather = [&](const EmbeddingTable& t) {
+          torch::Tensor rows = t.DecodedRows(s.unique.unique());
+          return rows.defined() ? rows : GatherRows(t.weight(), s.unique.unique());
+        };
+        s.leaf = gather(*m.tables[g.table]);
+        if (g.linear >= 0) s.linear_leaf = gather(*m.tables[g.linear]);
       }
     }
   });

@@ -41,19 +41,37 @@ class StaticRowTable : public EmbeddingTable {
  public:
   StaticRowTable(const data::TableSpec& spec, const TableOptions& options, std::unique_ptr<SparseOptimizer> optimizer)
       : EmbeddingTable(spec), fused_(options.fused_cpu_optimizer), optimizer_(std::move(optimizer)) {
+    if (quantized()) {  // rows arrive with LoadState; nothing to initialise or optimise
+      const int64_t rows = static_cast<int64_t>(spec.rows);
+      q_.codes = torch::zeros({rows, (spec.dim * spec.storage_bits + 7) / 8}, torch::kUInt8);
+      q_.params = torch::zeros({rows, 2}, torch::kHalf);
+      return;
+    }
     at::Generator gen = TableGenerator(spec, options);
     weight_ = InitialRows(static_cast<int64_t>(spec.rows), spec.dim, spec.init_std, gen, options.device);
     optimizer_->Init(static_cast<int64_t>(spec.rows), spec.dim, options.device);
   }
 
-  torch::Tensor weight() const override { return weight_; }
+  torch::Tensor weight() const override {
+    return quantized() ? DequantizeRows(q_, spec_.storage_bits, spec_.dim) : weight_;
+  }
+  torch::Tensor DecodedRows(std::span<const int64_t> rows) const override {
+    if (!quantized()) return {};
+    if (rows.empty()) return torch::zeros({0, spec_.dim});  // DequantizeRows reads an empty list as all rows
+    return DequantizeRows(q_, spec_.storage_bits, spec_.dim, rows);
+  }
   void ApplyGradient(const torch::Tensor& rows, const torch::Tensor& grad, int64_t step) override {
+    TORCH_CHECK(!quantized(), "table '", spec_.name, "' is stored in ", spec_.storage_bits,
+                "-bit rows: a compressed bundle serves; train the bundle it was compressed from");
     optimizer_->Apply(weight_, rows, grad, fused_);
   }
   uint64_t rows_in_use() const override { return spec_.rows; }
-  uint64_t MemoryBytes() const override { return weight_.numel() * sizeof(float); }
+  uint64_t MemoryBytes() const override {
+    return quantized() ? q_.codes.nbytes() + q_.params.nbytes() : weight_.numel() * sizeof(float);
+  }
 
   std::vector<std::pair<std::string, torch::Tensor>> State(bool with_optimizer) const override {
+    if (quantized()) return {{spec_.name + ".qcodes", q_.codes}, {spec_.name + ".qparams", q_.params}};
     std::vector<std::pair<std::string, torch::Tensor>> out{{spec_.name + ".weight", weight_}};
     if (with_optimizer) {
       for (auto& [name, t] : optimizer_->State()) out.emplace_back(spec_.name + ".opt." + name, t);
@@ -62,6 +80,19 @@ class StaticRowTable : public EmbeddingTable {
   }
 
   Status LoadState(const std::map<std::string, torch::Tensor>& tensors, bool with_optimizer) override {
+    if (quantized()) {
+      for (torch::Tensor* dst : {&q_.codes, &q_.params}) {
+        const std::string name = spec_.name + (dst == &q_.codes ? ".qcodes" : ".qparams");
+        auto it = tensors.find(name);
+        if (it == tensors.end()) return InvalidArgumentError("missing tensor '" + name + "'");
+        if (it->second.sizes() != dst->sizes() || it->second.scalar_type() != dst->scalar_type()) {
+          return InvalidArgumentError("tensor '" + name + "' is " + c10::str(it->second.scalar_type(), it->second.sizes()) +
+                                      ", expected " + c10::str(dst->scalar_type(), dst->sizes()));
+        }
+        dst->copy_(it->second);
+      }
+      return Status::Ok();
+    }
     const std::string name = spec_.name + ".weight";
     auto it = tensors.find(name);
     if (it == tensors.end()) return InvalidArgumentError("missing tensor '" + name + "'");
@@ -75,8 +106,10 @@ class StaticRowTable : public EmbeddingTable {
   }
 
  protected:
+  bool quantized() const { return spec_.storage_bits < 32; }
   bool fused_;
   torch::Tensor weight_;
+  QuantizedRows q_;  // quantized() only
   std::unique_ptr<SparseOptimizer> optimizer_;
 };
 
@@ -120,6 +153,16 @@ StatusOr<std::unique_ptr<EmbeddingTable>> MakeEmbeddingTableHashedAs(const data:
   const std::string where = "table '" + spec.name + "': ";
   if (spec.dim < 1) return InvalidArgumentError(where + "dim must be >= 1");
   if (!(spec.init_std >= 0)) return InvalidArgumentError(where + "init_std must be >= 0");
+  if (spec.storage_bits != 32) {
+    if (spec.storage_bits != 8 && spec.storage_bits != 4) {
+      return InvalidArgumentError(where + "storage_bits must be 32, 8 or 4");
+    }
+    if (spec.kind == data::TableKind::kDynamic) return InvalidArgumentError(where + "a dynamic table is stored as floats");
+    if (!options.device.is_cpu()) {
+      return InvalidArgumentError(where + "quantised rows (a compressed bundle) are served on the CPU, not " +
+                                  options.device.str());
+    }
+  }
   SparseOptimizerOptions opt = options.optimizer;
   if (!spec.optimizer.empty()) opt.kind = spec.optimizer;
   auto optimizer = SparseOptimizer::Make(opt);

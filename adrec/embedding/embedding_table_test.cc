@@ -330,5 +330,54 @@ TEST(DynamicTable, MemoryStaysWithinOneAndAHalfTimesTheRawRowsAtOneMillionIds) {
   EXPECT_LE(worst_ratio_milli, 1500u);
 }
 
+// Row-wise quantisation: every value within half a step of its row's scale, exact at each
+// row's minimum and maximum's grid, and 4-bit codes packed two to a byte.
+TEST(QuantizeRows, DecodedRowsAreWithinHalfAStepAndPacked) {
+  torch::manual_seed(1);
+  const torch::Tensor w = torch::randn({50, 7}) * torch::rand({50, 1}) * 3;
+  for (int bits : {8, 4}) {
+    const QuantizedRows q = QuantizeRows(w, bits);
+    EXPECT_EQ(q.codes.scalar_type(), torch::kUInt8);
+    EXPECT_EQ(q.codes.size(1), bits == 8 ? 7 : 4);
+    EXPECT_EQ(q.params.scalar_type(), torch::kHalf);
+    const torch::Tensor back = DequantizeRows(q, bits, 7);
+    ASSERT_EQ(back.sizes(), w.sizes());
+    const torch::Tensor step = q.params.select(1, 0).to(torch::kFloat).unsqueeze(1);
+    // Half a step, plus the float16 rounding of the row's minimum.
+    EXPECT_TRUE(((back - w).abs() <= step * 0.5 + w.abs().amax(1, true) * 1e-3 + 1e-6).all().item<bool>()) << bits;
+    const std::vector<int64_t> rows = {3, 0, 49};
+    EXPECT_TRUE(torch::equal(DequantizeRows(q, bits, 7, rows), back.index_select(0, torch::tensor(rows))));
+  }
+  // A constant row decodes to its value (scale 0).
+  const QuantizedRows flat = QuantizeRows(torch::full({1, 4}, 0.25f), 8);
+  EXPECT_TRUE(torch::allclose(DequantizeRows(flat, 8, 4), torch::full({1, 4}, 0.25f)));
+}
+
+// A table declared with 8-bit storage holds codes: it loads them, decodes the rows it is asked
+// for, takes a quarter of the bytes plus its parameters, and refuses to train.
+TEST(QuantizeRows, QuantisedTablesLoadDecodeAndRefuseToTrain) {
+  data::TableSpec spec = Spec("q", data::TableKind::kHashed, 100, 16);
+  torch::manual_seed(2);
+  const torch::Tensor w = torch::randn({100, 16}) * 0.1;
+  spec.storage_bits = 8;
+  auto t = Make(spec);
+  ASSERT_TRUE(t);
+  const QuantizedRows q = QuantizeRows(w, 8);
+  ASSERT_TRUE(t->LoadState({{"q.qcodes", q.codes}, {"q.qparams", q.params}}, false).ok());
+  EXPECT_EQ(t->MemoryBytes(), 100u * (16 + 4));
+  const std::vector<int64_t> rows = {5, 7};
+  EXPECT_TRUE(torch::allclose(t->DecodedRows(rows), w.index_select(0, torch::tensor(rows)), 0, 2e-3));
+  EXPECT_EQ(t->DecodedRows({}).size(0), 0);
+  EXPECT_EQ(t->State(false).size(), 2u);
+  EXPECT_THROW(t->ApplyGradient(torch::tensor({1L}), torch::zeros({1, 16}), 1), c10::Error);
+  EXPECT_FALSE(t->LoadState({{"q.qcodes", q.codes}}, false).ok());
+  const Status wrong = t->LoadState({{"q.qcodes", q.codes.to(torch::kFloat)}, {"q.qparams", q.params}}, false);
+  EXPECT_NE(wrong.message().find("q.qcodes"), std::string::npos) << wrong.message();
+  // Float tables decode nothing: their rows are their weight.
+  EXPECT_FALSE(Make(Spec("f", data::TableKind::kHashed, 10))->DecodedRows(rows).defined());
+  spec.storage_bits = 5;
+  EXPECT_FALSE(MakeEmbeddingTable(spec, {}).ok());
+}
+
 }  // namespace
 }  // namespace adrec::embedding

@@ -130,6 +130,23 @@ struct ExplainOptions {
 // InvalidArgument names an event that is not a sample of the part, or an unknown target.
 StatusOr<nlohmann::ordered_json> ExplainRanking(const ExplainOptions& options);
 
+struct CompressOptions {
+  std::filesystem::path bundle;  // a ranking bundle
+  std::filesystem::path out;     // the compressed bundle
+  int bits = 8;                  // embedding rows: 8 or 4 (row-wise quantised), 32 = kept float
+  double prune = 0;              // share of each dense weight matrix zeroed by magnitude, [0, 1)
+  std::filesystem::path data;    // optional: evaluate both bundles on the test part
+  int threads = 0;
+  bool overwrite = false;
+};
+
+// `adrec compress`: a ranking bundle with its fixed and hashed tables stored as row-wise
+// quantised codes (models serve them decoding only the rows a request reads) and, with prune,
+// its dense matrices' smallest weights zeroed. Reports the embedding bytes before and after,
+// and with data the test AUC and log loss of both and their change. The compressed bundle loads
+// in `adrec eval` and `adrec serve`; it does not train (`adrec learn` refuses it).
+StatusOr<nlohmann::ordered_json> CompressRanking(const CompressOptions& options);
+
 // What `adrec train` and `adrec eval` call: the model's registry family (options.model, else the
 // config's model.name; models/registry.h) or the bundle's kind picks the ranking trainer
 // (TrainRanking/EvaluateRanking), the sequence trainer (sequence_trainer.h) or the HSTU

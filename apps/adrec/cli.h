@@ -49,5 +49,6 @@ void AddLearnCommand(CLI::App& app, Context& ctx);  // builds with the event sto
 void AddDpEpsilonCommand(CLI::App& app, Context& ctx);
 void AddKeygenCommand(CLI::App& app, Context& ctx);
 void AddExplainCommand(CLI::App& app, Context& ctx);
+void AddCompressCommand(CLI::App& app, Context& ctx);
 
 }  // namespace adrec::cli

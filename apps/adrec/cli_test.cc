@@ -423,6 +423,25 @@ TEST_F(CliTrainTest, TrainThenEvalPrintTheMetricsOfThePrimaryTarget) {
   RunResult target = Run("explain --data " + world + " --bundle " + Path("bundle") + " --target like --json -q");
   EXPECT_NE(target.out.find("--target 'like' is not a target"), std::string::npos) << target.out;
 
+  // compress: 8-bit rows take under a third of the embedding bytes and keep the ranking, 4-bit
+  // under a fifth; the compressed bundle evaluates as compress reported; it is not compressed twice.
+  RunResult z = Run("compress --bundle " + Path("bundle") + " --out " + Path("int8") + " --data " + world + " --threads 2 --json -q");
+  ASSERT_EQ(z.exit_code, 0) << z.out << z.err;
+  const json zj = z.Json();
+  EXPECT_GT(zj["embedding_bytes"]["ratio"].get<double>(), 3.0) << z.out;
+  EXPECT_LT(std::abs(zj["test"]["auc_change"].get<double>()), 0.003) << z.out;
+  EXPECT_DOUBLE_EQ(zj["test"]["before"]["auc"].get<double>(), m["auc"].get<double>());
+  RunResult ze = Run("eval --data " + world + " --bundle " + Path("int8") + " --split test --json -q");
+  ASSERT_EQ(ze.exit_code, 0) << ze.out;
+  EXPECT_DOUBLE_EQ(ze.Json()["auc"].get<double>(), zj["test"]["after"]["auc"].get<double>());
+  RunResult z4 = Run("compress --bundle " + Path("bundle") + " --out " + Path("int4") + " --bits 4 --prune 0.5 --json -q");
+  ASSERT_EQ(z4.exit_code, 0) << z4.out;
+  EXPECT_GT(z4.Json()["embedding_bytes"]["ratio"].get<double>(), 5.0) << z4.out;
+  EXPECT_GE(z4.Json()["dense_zeroed"]["weights"].get<double>(), 0.5 * z4.Json()["dense_zeroed"]["of"].get<double>());
+  RunResult twice = Run("compress --bundle " + Path("int8") + " --out " + Path("again") + " --json -q");
+  EXPECT_NE(twice.out.find("is compressed already"), std::string::npos) << twice.out;
+  EXPECT_NE(Run("compress --bundle " + Path("bundle") + " --out " + Path("x") + " --bits 5 -q").exit_code, 0);
+
   // A second train into the same bundle is refused and leaves it intact.
   RunResult again = Run("train --data " + world + " --config " + config + " --out " + Path("bundle") + " --json -q");
   EXPECT_EQ(again.exit_code, 1);

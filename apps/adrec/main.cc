@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
   adrec::cli::AddDpEpsilonCommand(app, ctx);
   adrec::cli::AddKeygenCommand(app, ctx);
   adrec::cli::AddExplainCommand(app, ctx);
+  adrec::cli::AddCompressCommand(app, ctx);
 #ifdef ADREC_HAVE_FAISS
   adrec::cli::AddIndexCommand(app, ctx);
 #endif
