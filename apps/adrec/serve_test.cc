@@ -516,6 +516,39 @@ TEST_F(ServeTest, PrecisionFlagPicksTheRankersArithmetic) {
   EXPECT_EQ(b.Signal(SIGTERM), 0);
 }
 
+// A compressed bundle (adrec compress: 4-bit embedding rows) serves nearly the same ads with
+// nearly the same pCTRs, and the online learner refuses to train it.
+TEST_F(ServeTest, ACompressedBundleServesNearlyTheSameAds) {
+  std::string out;
+  ASSERT_EQ(RunAdrec("compress --bundle " + (Dir() / "rank-a").string() + " --out " + (Dir() / "int4").string() + " --bits 4",
+                     &out), 0) << out;
+  std::vector<std::string> args = {"--bundle", (Dir() / "int4").string(), "--data", (Dir() / "world").string(), "--state",
+                                   (Dir() / "state-int4").string(), "--precision", "fp32"};
+  ServerProcess q(Dir(), args);
+  ServerProcess f(Dir(), Args((Dir() / "state-f32").string(), {"--precision", "fp32"}));
+  ASSERT_GT(q.port(), 0) << q.Log();
+  ASSERT_GT(f.port(), 0) << f.Log();
+  Client cq(q.port()), cf(f.port());
+  std::map<std::string, double> float_pctr;
+  const json answer_f = Recommend(cf, "u0000030", 10), answer_q = Recommend(cq, "u0000030", 10);
+  for (const json& it : answer_f["items"]) float_pctr[it["item_id"].get<std::string>()] = it["pctr"].get<double>();
+  size_t shared = 0;
+  for (const json& it : answer_q["items"]) {
+    auto hit = float_pctr.find(it["item_id"].get<std::string>());
+    if (hit == float_pctr.end()) continue;
+    ++shared;
+    EXPECT_NEAR(it["pctr"].get<double>(), hit->second, 0.05 * hit->second + 1e-4) << it.dump();
+  }
+  EXPECT_GE(shared, 8u) << answer_q.dump() << "\n" << answer_f.dump();
+  EXPECT_EQ(q.Signal(SIGTERM), 0);
+  EXPECT_EQ(f.Signal(SIGTERM), 0);
+  out.clear();
+  EXPECT_NE(RunAdrec("learn --bundle " + (Dir() / "int4").string() + " --data " + (Dir() / "world").string() +
+                         " --events " + (Dir() / "state-int4").string() + " --out " + (Dir() / "learn-int4").string() + " --once",
+                     &out), 0);
+  EXPECT_NE(out.find("4-bit rows"), std::string::npos) << out;
+}
+
 // Creative variants: the answer names the bandit's pick, the events that name it teach the
 // bandit, and a restarted server rebuilds what it learned from the stored log.
 TEST_F(ServeTest, TheCreativeBanditPicksVariantsAndLearnsFromTheirEvents) {
