@@ -3,16 +3,14 @@
 #include <torch/torch.h>
 
 #include <algorithm>
-#include <set>
+#include <cmath>
 
 #include "adrec/data/batch.h"
 #include "adrec/data/dataset_io.h"
-#include "adrec/data/split.h"
 #include "adrec/models/explain.h"
 #include "adrec/tensor/device.h"
 #include "adrec/train/ranking_model.h"
 #include "adrec/train/retrieval_towers.h"
-#include "adrec/train/train_config.h"
 #include "adrec/train/trainer.h"
 
 namespace adrec::train {
@@ -39,17 +37,8 @@ StatusOr<ordered_json> ExplainRanking(const ExplainOptions& o) {
       for (const auto& t : m.spec.targets) known += (known.empty() ? "" : ", ") + t.name;
       return InvalidArgumentError("--target '" + target_name + "' is not a target of the bundle (" + known + ")");
     }
-    data::Split split;
-    const data::Split* split_ptr = nullptr;
-    data::SplitPart part = data::SplitPart::kTest;
-    if (o.part != "all") {
-      if (o.part == "train") part = data::SplitPart::kTrain;
-      else if (o.part == "valid") part = data::SplitPart::kValid;
-      else if (o.part != "test") return InvalidArgumentError("--split '" + o.part + "' is not one of test, valid, train, all");
-      ADREC_ASSIGN_OR_RETURN(split, EvalSplit(b.manifest, o.split_dir, ds));
-      split_ptr = &split;
-    }
-    ADREC_ASSIGN_OR_RETURN(data::SampleSet samples, data::MakeSamples(ds, m.spec, split_ptr, part));
+    ADREC_ASSIGN_OR_RETURN(PartSamples ps, SamplesOfPart(b.manifest, o.split_dir, ds, m.spec, o.part));
+    const data::SampleSet& samples = ps.samples;
     if (samples.size() == 0) return FailedPreconditionError("no samples in the '" + o.part + "' part");
     std::vector<uint64_t> chosen;
     if (o.events.empty()) {

@@ -154,6 +154,20 @@ Status CheckBundleData(const nlohmann::json& manifest, const std::filesystem::pa
   return Status::Ok();
 }
 
+StatusOr<PartSamples> SamplesOfPart(const nlohmann::json& manifest, const std::filesystem::path& split_dir,
+                                    const data::Dataset& ds, const data::FeatureSpec& spec, const std::string& part) {
+  PartSamples out;
+  data::SplitPart p = data::SplitPart::kTest;
+  if (part != "all") {
+    if (part == "train") p = data::SplitPart::kTrain;
+    else if (part == "valid") p = data::SplitPart::kValid;
+    else if (part != "test") return InvalidArgumentError("--split '" + part + "' is not one of test, valid, train, all");
+    ADREC_ASSIGN_OR_RETURN(out.split, EvalSplit(manifest, split_dir, ds));
+  }
+  ADREC_ASSIGN_OR_RETURN(out.samples, data::MakeSamples(ds, spec, out.split ? &*out.split : nullptr, p));
+  return out;
+}
+
 models::InputGroups InputGroupsOf(const RankingModel& m) {
   models::InputGroups g;
   for (const data::FieldSpec* f : m.spec.SparseFields()) g.sparse.push_back(f->name);

@@ -6,6 +6,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -95,6 +96,16 @@ struct PredictOptions {
 // Runs the model over `samples` (no gradients, eval mode) and collects what CtrReport needs.
 eval::CtrPredictions Predict(RankingModel& m, const data::Dataset& ds, const data::SampleSet& samples,
                              const PredictOptions& options);
+
+// The samples of a split part ("test", "valid", "train" or "all") of `ds` as the bundle's spec
+// builds them, with the split they came from (none for "all"): the bundle's recorded split, or
+// the one in `split_dir`. InvalidArgument names an unknown part.
+struct PartSamples {
+  std::optional<data::Split> split;
+  data::SampleSet samples;
+};
+StatusOr<PartSamples> SamplesOfPart(const nlohmann::json& manifest, const std::filesystem::path& split_dir,
+                                    const data::Dataset& ds, const data::FeatureSpec& spec, const std::string& part);
 
 // The names of what the model reads (models/explain.h): the spec's sparse, dense (with widths)
 // and text fields in ModelInput order, and the first-order term when the model takes it.

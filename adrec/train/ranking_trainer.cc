@@ -769,17 +769,9 @@ StatusOr<ordered_json> EvaluateRanking(const EvalOptions& o) {
     if (Status s = m.spec.Bind(ds); !s.ok()) {
       return Status(s.code(), "the dataset does not fit the bundle's features: " + s.message());
     }
-    data::Split split;
-    const data::Split* split_ptr = nullptr;
-    data::SplitPart part = data::SplitPart::kTest;
-    if (o.part != "all") {
-      if (o.part == "train") part = data::SplitPart::kTrain;
-      else if (o.part == "valid") part = data::SplitPart::kValid;
-      else if (o.part != "test") return InvalidArgumentError("--split '" + o.part + "' is not one of test, valid, train, all");
-      ADREC_ASSIGN_OR_RETURN(split, EvalSplit(b.manifest, o.split_dir, ds));
-      split_ptr = &split;
-    }
-    ADREC_ASSIGN_OR_RETURN(data::SampleSet samples, data::MakeSamples(ds, m.spec, split_ptr, part));
+    ADREC_ASSIGN_OR_RETURN(PartSamples ps, SamplesOfPart(b.manifest, o.split_dir, ds, m.spec, o.part));
+    const data::Split* split_ptr = ps.split ? &*ps.split : nullptr;
+    data::SampleSet samples = std::move(ps.samples);
     // A bundle trained on some scenes is evaluated on them.
     const std::vector<std::string> scenes =
         o.scenes.empty() ? b.manifest.value("sample_scenes", std::vector<std::string>{}) : o.scenes;
@@ -791,7 +783,7 @@ StatusOr<ordered_json> EvaluateRanking(const EvalOptions& o) {
     po.primary = std::max(0, m.spec.TargetIndex(b.manifest.value("primary_target", "")));
     po.with_truth = TruthMatchesPrimary(ds, m.spec, po.primary);
     eval::CtrPredictions p = Predict(m, ds, samples, po);
-    if (split_ptr != nullptr && part != data::SplitPart::kTrain && o.cold_threshold > 0) {
+    if (split_ptr != nullptr && o.part != "train" && o.cold_threshold > 0) {
       // Cold items: those the model saw fewer than cold_threshold times while training (train
       // samples: sample-action events of the train part; no labels or histories needed).
       std::vector<uint32_t> seen(ds.num_items(), 0);
