@@ -416,7 +416,8 @@ Status RankingTask::Prepare(const RunContext& ctx) {
   if (s_.retrieval()) ADREC_RETURN_IF_ERROR(PrepareRetrieval());
   if (s_.dp.enabled()) {
     if (ctrl_.enabled() || o_->finetune != "full") {
-      return InvalidArgumentError("DP-SGD trains the whole model from scratch: no [ctrl] stage and no --finetune");
+      return InvalidArgumentError("DP-SGD clips and noises every parameter it trains: no [ctrl] stage and no --finetune " +
+                                  o_->finetune);
     }
     ADREC_ASSIGN_OR_RETURN(dp_plan_, PlanDpSgd(s_.dp, train_.size(), s_.batch_size, s_.epochs));
     LogInfo("DP-SGD: noise multiplier " + FixedDigits(dp_plan_.noise_multiplier, 4) + ", clip " + FixedDigits(s_.dp.clip, 3) +
