@@ -75,12 +75,10 @@ class Learner {
     sparse.initial_accumulator = o_.embedding_accumulator;
     ADREC_ASSIGN_OR_RETURN(bundle_, train::LoadBundle(from, torch::kCPU, &sparse));
     if (bundle_.model.spec.targets.empty()) return InvalidArgumentError(from.string() + ": the bundle has no targets");
-    for (const data::TableSpec& t : bundle_.model.spec.tables) {
-      if (t.storage_bits != 32) {
-        return FailedPreconditionError(from.string() + " is compressed (table '" + t.name + "' in " +
-                                       std::to_string(t.storage_bits) +
-                                       "-bit rows): the learner trains float tables; give it the bundle it was compressed from");
-      }
+    if (const data::TableSpec* q = train::QuantizedTable(bundle_.model.spec)) {
+      return FailedPreconditionError(from.string() + " is compressed (table '" + q->name + "' in " +
+                                     std::to_string(q->storage_bits) +
+                                     "-bit rows): the learner trains float tables; give it the bundle it was compressed from");
     }
     const nlohmann::json online = bundle_.manifest.value("online", nlohmann::json::object());
     if (!online.empty()) {

@@ -47,8 +47,8 @@ StatusOr<ordered_json> CompressRanking(const CompressOptions& o) {
     }
     if (o.threads > 0) at::set_num_threads(o.threads);
     ADREC_ASSIGN_OR_RETURN(LoadedBundle b, LoadBundle(o.bundle, torch::kCPU));
-    for (const data::TableSpec& t : b.model.spec.tables) {
-      if (t.storage_bits != 32) return InvalidArgumentError(o.bundle.string() + " is compressed already (table '" + t.name + "')");
+    if (const data::TableSpec* q = QuantizedTable(b.model.spec)) {
+      return InvalidArgumentError(o.bundle.string() + " is compressed already (table '" + q->name + "')");
     }
     const std::vector<std::pair<std::string, torch::Tensor>> before = ModelTensors(b.model, /*with_optimizer=*/false);
     ordered_json manifest = ordered_json::parse(b.manifest.dump());

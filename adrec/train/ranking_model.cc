@@ -168,6 +168,13 @@ StatusOr<PartSamples> SamplesOfPart(const nlohmann::json& manifest, const std::f
   return out;
 }
 
+const data::TableSpec* QuantizedTable(const data::FeatureSpec& spec) {
+  for (const data::TableSpec& t : spec.tables) {
+    if (t.storage_bits != 32) return &t;
+  }
+  return nullptr;
+}
+
 models::InputGroups InputGroupsOf(const RankingModel& m) {
   models::InputGroups g;
   for (const data::FieldSpec* f : m.spec.SparseFields()) g.sparse.push_back(f->name);

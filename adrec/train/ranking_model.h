@@ -107,6 +107,10 @@ struct PartSamples {
 StatusOr<PartSamples> SamplesOfPart(const nlohmann::json& manifest, const std::filesystem::path& split_dir,
                                     const data::Dataset& ds, const data::FeatureSpec& spec, const std::string& part);
 
+// The first table a compressed bundle (adrec compress) stores as quantised codes, or nullptr:
+// such a model serves, and whatever would train it refuses it.
+const data::TableSpec* QuantizedTable(const data::FeatureSpec& spec);
+
 // The names of what the model reads (models/explain.h): the spec's sparse, dense (with widths)
 // and text fields in ModelInput order, and the first-order term when the model takes it.
 models::InputGroups InputGroupsOf(const RankingModel& m);

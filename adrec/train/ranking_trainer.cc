@@ -455,11 +455,9 @@ Status RankingTask::Prepare(const RunContext& ctx) {
 
 Status RankingTask::InitFrom(const std::filesystem::path& bundle) {
   ADREC_ASSIGN_OR_RETURN(LoadedBundle from, LoadBundle(bundle, device_));
-  for (const data::TableSpec& t : from.model.spec.tables) {
-    if (t.storage_bits != 32) {
-      return InvalidArgumentError("--init-from " + bundle.string() + " is compressed (table '" + t.name +
-                                  "'): start from the bundle it was compressed from");
-    }
+  if (const data::TableSpec* q = QuantizedTable(from.model.spec)) {
+    return InvalidArgumentError("--init-from " + bundle.string() + " is compressed (table '" + q->name +
+                                "'): start from the bundle it was compressed from");
   }
   if (from.manifest.value("model", "") != model_name_) {
     return InvalidArgumentError("--init-from " + bundle.string() + " holds a " + from.manifest.value("model", std::string("?")) +
