@@ -18,6 +18,18 @@ struct ModelInput {
   torch::Tensor linear;
   torch::Tensor scene;  // int64 [B]: the scene of each sample (gate input of multi-task models)
   int64_t batch_size() const { return scene.defined() ? scene.size(0) : 0; }
+
+  // `f` of every feature tensor (sparse, dense, text, linear where defined); the scene as it is.
+  template <typename F>
+  ModelInput MapFeatures(F&& f) const {
+    ModelInput out;
+    for (const torch::Tensor& s : sparse) out.sparse.push_back(f(s));
+    out.dense = f(dense);
+    for (const torch::Tensor& t : text) out.text.push_back(f(t));
+    if (linear.defined()) out.linear = f(linear);
+    out.scene = scene;
+    return out;
+  }
 };
 
 }  // namespace adrec::embedding

@@ -48,11 +48,7 @@ Attributions IntegratedGradients(RankingModel& model, const embedding::ModelInpu
   const torch::Device device = input.scene.device();
   const torch::Tensor alphas = (torch::arange(S, torch::TensorOptions().dtype(torch::kFloat)) + 0.5).div(S).to(device);
 
-  embedding::ModelInput path;
-  for (const torch::Tensor& s : input.sparse) path.sparse.push_back(PathPoints(s, alphas));
-  path.dense = PathPoints(input.dense, alphas);
-  for (const torch::Tensor& t : input.text) path.text.push_back(PathPoints(t, alphas));
-  if (input.linear.defined()) path.linear = PathPoints(input.linear, alphas);
+  embedding::ModelInput path = input.MapFeatures([&](const torch::Tensor& x) { return PathPoints(x, alphas); });
   path.scene = input.scene.repeat({S});
   const torch::Tensor logits = model.forward(path).to(torch::kFloat).select(1, target);
   // Gradients of the path's points only: the model's parameters keep no .grad.
@@ -82,12 +78,7 @@ Attributions IntegratedGradients(RankingModel& model, const embedding::ModelInpu
 
   torch::NoGradGuard no_grad;
   out.logit = model.forward(input).to(torch::kFloat).select(1, target).detach();
-  embedding::ModelInput zero;
-  for (const torch::Tensor& s : input.sparse) zero.sparse.push_back(torch::zeros_like(s));
-  zero.dense = torch::zeros_like(input.dense);
-  for (const torch::Tensor& t : input.text) zero.text.push_back(torch::zeros_like(t));
-  if (input.linear.defined()) zero.linear = torch::zeros_like(input.linear);
-  zero.scene = input.scene;
+  const embedding::ModelInput zero = input.MapFeatures([](const torch::Tensor& x) { return torch::zeros_like(x); });
   out.baseline_logit = model.forward(zero).to(torch::kFloat).select(1, target).detach();
   return out;
 }

@@ -44,11 +44,7 @@ inline embedding::ModelInput RandomInput(const ModelShape& shape, int64_t batch,
 }
 
 inline embedding::ModelInput ToDevice(const embedding::ModelInput& in, torch::Device device) {
-  embedding::ModelInput out;
-  for (const auto& t : in.sparse) out.sparse.push_back(t.to(device));
-  out.dense = in.dense.to(device);
-  for (const auto& t : in.text) out.text.push_back(t.to(device));
-  if (in.linear.defined()) out.linear = in.linear.to(device);
+  embedding::ModelInput out = in.MapFeatures([&](const torch::Tensor& t) { return t.to(device); });
   out.scene = in.scene.to(device);
   return out;
 }

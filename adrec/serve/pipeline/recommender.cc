@@ -519,12 +519,9 @@ struct Recommender::Impl {
     std::vector<int64_t> rows;
     for (const ScoredCandidate& c : top) rows.push_back(c.row);
     const torch::Tensor index = torch::tensor(rows, torch::kLong).to(input.scene.device());
-    embedding::ModelInput picked;
-    for (const torch::Tensor& s : input.sparse) picked.sparse.push_back(s.index_select(0, index));
-    picked.dense = input.dense.index_select(0, index);
-    for (const torch::Tensor& t : input.text) picked.text.push_back(t.index_select(0, index));
-    if (input.linear.defined()) picked.linear = input.linear.index_select(0, index);
-    picked.scene = input.scene.index_select(0, index);
+    const auto pick = [&](const torch::Tensor& x) { return x.index_select(0, index); };
+    embedding::ModelInput picked = input.MapFeatures(pick);
+    picked.scene = pick(input.scene);
     train::RankingModel& rm = m.ranker.model;
     const models::Attributions a =
         models::IntegratedGradients(*rm.net, picked, train::InputGroupsOf(rm), m.click_t, kSteps);
