@@ -12,6 +12,7 @@
 #include <optional>
 #include <random>
 #include <set>
+#include <tuple>
 
 #include "adrec/core/config.h"
 #include "adrec/core/log_line.h"
@@ -339,6 +340,12 @@ class RankingTask : public TrainingTask {
   data::Batch neg_batch_;
   std::vector<uint64_t> eval_order_;
   StatusOr<TrainChunk> RetrievalStep(const RunProgress& p, Progress& progress);
+  // The batch's labels and their mask [B, targets] on the device.
+  std::pair<torch::Tensor, torch::Tensor> BatchLabels() {
+    const int64_t B = static_cast<int64_t>(batch_.size), T = static_cast<int64_t>(spec_.targets.size());
+    return {torch::from_blob(batch_.labels.data(), {B, T}, torch::kFloat32).to(device_),
+            torch::from_blob(batch_.mask.data(), {B, T}, torch::kFloat32).to(device_)};
+  }
   // DP-SGD: a Poisson sample, per-sample clipping, noise on every coordinate (dp_sgd.h).
   StatusOr<TrainChunk> PrivateStep(const RunProgress& p, Progress& progress);
   StatusOr<ordered_json> DpJson() const {
@@ -549,10 +556,9 @@ Status RankingTask::BeforeLoop(bool resumed) {
 }
 
 StatusOr<TrainChunk> RankingTask::Train(const RunProgress& p, Progress& progress) {
-  if (s_.dp.enabled()) {
-    for (auto& g : opt_->param_groups()) g.options().set_lr(LearningRate(s_, p.step, total_steps_));
-    return PrivateStep(p, progress);
-  }
+  const double lr = LearningRate(s_, p.step, total_steps_);
+  for (auto& g : opt_->param_groups()) g.options().set_lr(lr);
+  if (s_.dp.enabled()) return PrivateStep(p, progress);
   if (stream_epoch_ != p.epoch) {
     stream_->StartEpoch(static_cast<uint64_t>(p.epoch), static_cast<uint64_t>(p.batch_in_epoch));
     stream_epoch_ = p.epoch;
@@ -561,15 +567,12 @@ StatusOr<TrainChunk> RankingTask::Train(const RunProgress& p, Progress& progress
     return InternalError("the batch stream ended after " + std::to_string(p.batch_in_epoch) + " of " +
                          std::to_string(per_epoch_) + " batches of epoch " + std::to_string(p.epoch));
   }
-  const double lr = LearningRate(s_, p.step, total_steps_);
-  for (auto& g : opt_->param_groups()) g.options().set_lr(lr);
   if (s_.retrieval()) return RetrievalStep(p, progress);
   auto lookup = model_.embeddings->Forward(batch_, /*train=*/!finetuner_->embeddings_frozen(), p.step);
   const bool autocast = device_.is_cuda() && s_.bf16;
   torch::Tensor logits = MaybeAutocastBf16(autocast, [&] { return model_.net->forward(lookup.input); });
-  const int64_t B = static_cast<int64_t>(batch_.size), T = static_cast<int64_t>(spec_.targets.size());
-  torch::Tensor labels = torch::from_blob(batch_.labels.data(), {B, T}, torch::kFloat32).to(device_);
-  torch::Tensor mask = torch::from_blob(batch_.mask.data(), {B, T}, torch::kFloat32).to(device_);
+  torch::Tensor labels, mask;  // not a structured binding: the adversarial lambda captures them
+  std::tie(labels, mask) = BatchLabels();
   torch::Tensor loss = MaskedBce(logits, labels, mask, target_weights_);
   if (s_.adversarial.enabled()) {
     const InputLoss at = [&](const embedding::ModelInput& x) {
@@ -617,9 +620,7 @@ StatusOr<TrainChunk> RankingTask::PrivateStep(const RunProgress& p, Progress& pr
     lookup.emplace(model_.embeddings->Forward(batch_, /*train=*/true, p.step));
     const bool autocast = device_.is_cuda() && s_.bf16;
     const torch::Tensor logits = MaybeAutocastBf16(autocast, [&] { return model_.net->forward(lookup->input); });
-    const int64_t B = static_cast<int64_t>(batch_.size), T = static_cast<int64_t>(spec_.targets.size());
-    const torch::Tensor labels = torch::from_blob(batch_.labels.data(), {B, T}, torch::kFloat32).to(device_);
-    const torch::Tensor mask = torch::from_blob(batch_.mask.data(), {B, T}, torch::kFloat32).to(device_);
+    const auto [labels, mask] = BatchLabels();
     // Each sample's own loss, unnormalised: the clipped sum is divided by the expected batch.
     losses = (torch::binary_cross_entropy_with_logits(logits.to(torch::kFloat32), labels, {}, {}, at::Reduction::None) *
               mask * target_weights_)
