@@ -1,4 +1,5 @@
-// Shared helper of the data and eval tests: a small in-memory dataset from a list of events.
+// Shared helpers of the tests: a small in-memory dataset from a list of events, a sparse field
+// batch from its lists.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -6,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "adrec/data/batch.h"
 #include "adrec/data/dataset.h"
 
 namespace adrec::data::testing {
@@ -27,5 +29,16 @@ inline Dataset BuildDataset(const std::vector<Event>& events, int users, int ite
 }
 
 #pragma GCC diagnostic pop
+
+// One sparse field of a batch in CSR form: sample i's values are lists[i].
+inline SparseFieldBatch Csr(const std::vector<std::vector<int64_t>>& lists) {
+  SparseFieldBatch b;
+  b.offsets.push_back(0);
+  for (const auto& l : lists) {
+    b.ids.insert(b.ids.end(), l.begin(), l.end());
+    b.offsets.push_back(static_cast<int64_t>(b.ids.size()));
+  }
+  return b;
+}
 
 }  // namespace adrec::data::testing

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "adrec/data/testing.h"
 #include "adrec/embedding/embedding.h"
 
 namespace adrec::embedding {
@@ -27,15 +28,7 @@ data::FieldSpec Field(std::string name, data::FieldKind kind, std::string table,
   return f;
 }
 
-data::SparseFieldBatch Csr(const std::vector<std::vector<int64_t>>& lists) {
-  data::SparseFieldBatch b;
-  b.offsets.push_back(0);
-  for (const auto& l : lists) {
-    b.ids.insert(b.ids.end(), l.begin(), l.end());
-    b.offsets.push_back(static_cast<int64_t>(b.ids.size()));
-  }
-  return b;
-}
+using data::testing::Csr;
 
 using data::FieldKind;
 using data::Pooling;

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <set>
 
+#include "adrec/data/testing.h"
 #include "adrec/models/per_sample.h"
 #include "adrec/models/testing.h"
 
@@ -47,15 +48,7 @@ data::FeatureSpec Spec(TableKind item_kind = TableKind::kHashed) {
   return s;
 }
 
-data::SparseFieldBatch Csr(const std::vector<std::vector<int64_t>>& lists) {
-  data::SparseFieldBatch b;
-  b.offsets.push_back(0);
-  for (const auto& l : lists) {
-    b.ids.insert(b.ids.end(), l.begin(), l.end());
-    b.offsets.push_back(static_cast<int64_t>(b.ids.size()));
-  }
-  return b;
-}
+using data::testing::Csr;
 
 data::Batch MakeBatch(const std::vector<int64_t>& users, const std::vector<int64_t>& items,
                       const std::vector<std::vector<int64_t>>& hist) {
