@@ -134,10 +134,6 @@ Status ReadSettings(Config& cfg, TrainSettings* s) {
   ADREC_RETURN_IF_ERROR(cfg.Get("train.dp_clip", &s->dp.clip));
   ADREC_RETURN_IF_ERROR(cfg.Get("train.dp_noise_multiplier", &s->dp.noise_multiplier));
   const std::string src = cfg.source() + ": ";
-  if (s->dp.enabled() && (s->objective != "pointwise" || s->adversarial.enabled())) {
-    return InvalidArgumentError(src + "DP-SGD (train.dp_epsilon) applies to the pointwise objective without train.adversarial: "
-                                "an in-batch softmax or an adversarial step mixes samples in one sample's loss");
-  }
   ADREC_RETURN_IF_ERROR(CheckAdversarial(s->adversarial, src + "train.adversarial"));
   if (s->adversarial.enabled() && s->objective != "pointwise") {
     return InvalidArgumentError(src + "train.adversarial applies to the pointwise objective only");
@@ -374,9 +370,11 @@ Status RankingTask::Prepare(const RunContext& ctx) {
     s_.dp.noise_multiplier = -1;
   }
   if (o_->dp_delta > 0) s_.dp.delta = o_->dp_delta;
-  if (s_.dp.enabled() && s_.objective != "pointwise") {
-    return InvalidArgumentError("--dp-epsilon: DP-SGD applies to the pointwise objective; " + o_->config.string() +
-                                " trains " + s_.objective);
+  // After --dp-epsilon: the budget may come from the config or the command line.
+  if (s_.dp.enabled() && (s_.objective != "pointwise" || s_.adversarial.enabled())) {
+    return InvalidArgumentError(o_->config.string() + ": DP-SGD (train.dp_epsilon, --dp-epsilon) applies to the pointwise "
+                                "objective without train.adversarial: an in-batch softmax or an adversarial step mixes "
+                                "samples in one sample's loss");
   }
   ADREC_RETURN_IF_ERROR(ReadSplitOptions(cfg, &split_options_));
   ADREC_ASSIGN_OR_RETURN(spec_, data::FeatureSpec::FromConfig(cfg));
