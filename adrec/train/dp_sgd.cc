@@ -14,6 +14,13 @@
 namespace adrec::train {
 
 StatusOr<DpPlan> PlanDpSgd(const DpSgdOptions& o, uint64_t num_samples, size_t batch_size, int epochs) {
+  if (num_samples == 0) return FailedPreconditionError("DP-SGD: the train part has no samples");
+  const double q = std::min(1.0, static_cast<double>(batch_size) / static_cast<double>(num_samples));
+  const int64_t per_epoch = static_cast<int64_t>(std::ceil(1.0 / q - 1e-9));
+  return PlanDp(o, q, per_epoch * epochs, num_samples);
+}
+
+StatusOr<DpPlan> PlanDp(const DpSgdOptions& o, double sample_rate, int64_t steps, uint64_t population) {
   if (!(o.clip > 0) || !std::isfinite(o.clip)) {
     return InvalidArgumentError("train.dp_clip must be a finite number > 0, got " + std::to_string(o.clip));
   }
@@ -29,12 +36,10 @@ StatusOr<DpPlan> PlanDpSgd(const DpSgdOptions& o, uint64_t num_samples, size_t b
   if (!std::isfinite(o.noise_multiplier)) {
     return InvalidArgumentError("train.dp_noise_multiplier must be finite");
   }
-  if (num_samples == 0) return FailedPreconditionError("DP-SGD: the train part has no samples");
   DpPlan plan;
-  plan.sample_rate = std::min(1.0, static_cast<double>(batch_size) / static_cast<double>(num_samples));
-  const int64_t per_epoch = static_cast<int64_t>(std::ceil(1.0 / plan.sample_rate - 1e-9));
-  plan.steps = per_epoch * epochs;
-  plan.expected_batch = plan.sample_rate * static_cast<double>(num_samples);
+  plan.sample_rate = sample_rate;
+  plan.steps = steps;
+  plan.expected_batch = plan.sample_rate * static_cast<double>(population);
   if (o.noise_multiplier >= 0) {
     plan.noise_multiplier = o.noise_multiplier;
   } else {

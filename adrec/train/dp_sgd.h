@@ -41,6 +41,9 @@ struct DpPlan {
 };
 // InvalidArgument naming the key for a bad value, or a budget too small to train at all.
 StatusOr<DpPlan> PlanDpSgd(const DpSgdOptions& options, uint64_t num_samples, size_t batch_size, int epochs);
+// The plan for `steps` steps at `sample_rate` over `population` units (samples, or federated
+// clients), after PlanDpSgd's checks of the options: σ for the budget, or the one given.
+StatusOr<DpPlan> PlanDp(const DpSgdOptions& options, double sample_rate, int64_t steps, uint64_t population);
 
 // Step `step`'s Poisson sample of [0, n): each index independently with probability q, in
 // ascending order; a function of (seed, step) alone, so a resumed run draws the same batches.

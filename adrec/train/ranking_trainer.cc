@@ -26,6 +26,7 @@
 #include "adrec/train/adversarial.h"
 #include "adrec/train/autocast.h"
 #include "adrec/train/dp_sgd.h"
+#include "adrec/train/federated.h"
 #include "adrec/train/finetune.h"
 #include "adrec/train/ctrl.h"
 #include "adrec/train/losses.h"
@@ -35,6 +36,7 @@
 #include "adrec/train/retrieval_towers.h"
 #include "adrec/train/retrieval_vectors.h"
 #include "adrec/train/run_loop.h"
+#include "adrec/train/secure_aggregation.h"
 #include "adrec/train/train_config.h"
 
 namespace adrec::train {
@@ -87,6 +89,8 @@ struct TrainSettings {
   AdversarialOptions adversarial;
   // train.dp_epsilon, dp_delta, dp_clip, dp_noise_multiplier: DP-SGD (dp_sgd.h; pointwise only).
   DpSgdOptions dp;
+  // train.federated_clients …: federated averaging (federated.h); with dp, DP-FedAvg per client.
+  FederatedOptions fed;
   bool retrieval() const { return objective == "in_batch_softmax"; }
 };
 
@@ -133,6 +137,7 @@ Status ReadSettings(Config& cfg, TrainSettings* s) {
   ADREC_RETURN_IF_ERROR(cfg.Get("train.dp_delta", &s->dp.delta));
   ADREC_RETURN_IF_ERROR(cfg.Get("train.dp_clip", &s->dp.clip));
   ADREC_RETURN_IF_ERROR(cfg.Get("train.dp_noise_multiplier", &s->dp.noise_multiplier));
+  ADREC_RETURN_IF_ERROR(ReadFederatedOptions(cfg, &s->fed));
   const std::string src = cfg.source() + ": ";
   ADREC_RETURN_IF_ERROR(CheckAdversarial(s->adversarial, src + "train.adversarial"));
   if (s->adversarial.enabled() && s->objective != "pointwise") {
@@ -255,16 +260,24 @@ class RankingTask : public TrainingTask {
   void SaveCounters(ordered_json* j) const override {
     (*j)["samples_seen"] = samples_seen_;
     if (s_.dp.enabled()) (*j)["dp_steps"] = dp_steps_;
+    if (s_.fed.enabled()) (*j)["federated"] = fed_last_;
     if (!ctrl_summary_.is_null()) (*j)["ctrl"] = ctrl_summary_;
   }
   void RestoreCounters(const nlohmann::json& j) override {
     samples_seen_ = j.value("samples_seen", uint64_t{0});
     dp_steps_ = j.value("dp_steps", int64_t{0});
     if (j.contains("ctrl")) ctrl_summary_ = j["ctrl"];
+    if (j.contains("federated")) fed_last_ = j["federated"];
   }
   Status BeforeLoop(bool resumed) override;
   std::string progress_unit() const override { return "samples"; }
-  uint64_t progress_total() const override { return static_cast<uint64_t>(total_steps_) * s_.batch_size; }
+  uint64_t progress_total() const override {
+    if (s_.fed.enabled()) {  // every round, each client's local epochs over the part it holds
+      return static_cast<uint64_t>(static_cast<double>(total_steps_) * s_.fed.local_epochs * s_.fed.client_fraction *
+                                   static_cast<double>(train_.size()));
+    }
+    return static_cast<uint64_t>(total_steps_) * s_.batch_size;
+  }
   uint64_t progress_done(const RunProgress&) const override { return samples_seen_; }
   StatusOr<TrainChunk> Train(const RunProgress& p, Progress& progress) override;
   StatusOr<ordered_json> EvaluateValid() override;
@@ -296,6 +309,7 @@ class RankingTask : public TrainingTask {
     if (s_.dp.enabled()) {
       if (auto dp = DpJson(); dp.ok()) (*summary)["dp"] = *dp;
     }
+    if (s_.fed.enabled()) (*summary)["federated"] = FederatedJson();
   }
   StatusOr<TestReport> Test(EvalOptions eo) override {
     eo.batch_size = s_.eval_batch_size;
@@ -354,6 +368,15 @@ class RankingTask : public TrainingTask {
   int64_t dp_steps_ = 0;
   bool dp_checked_ = false;  // the coverage of the per-sample norms, checked at the first step
   DpStepStats dp_last_;      // of the last step
+  // Federated averaging: each client's train samples, the clients' masking keys (new each
+  // invocation: the masks cancel whatever the keys), and what the last round did.
+  StatusOr<TrainChunk> FederatedRound(const RunProgress& p, Progress& progress);
+  ordered_json FederatedJson() const;
+  std::vector<std::vector<uint64_t>> client_samples_;
+  std::vector<MaskingKeys> client_keys_;
+  ordered_json fed_last_;
+  // The masked BCE of the batch (and its adversarial term) from its lookup.
+  torch::Tensor BatchLoss(const embedding::EmbeddingCollection::Lookup& lookup);
   // The step's backward and updates; a non-finite loss reports divergence instead.
   StatusOr<TrainChunk> ApplyLoss(const torch::Tensor& loss, embedding::EmbeddingCollection::Lookup& lookup,
                                  size_t samples, const RunProgress& p, Progress& progress);
@@ -370,8 +393,14 @@ Status RankingTask::Prepare(const RunContext& ctx) {
     s_.dp.noise_multiplier = -1;
   }
   if (o_->dp_delta > 0) s_.dp.delta = o_->dp_delta;
-  // After --dp-epsilon: the budget may come from the config or the command line.
-  if (s_.dp.enabled() && (s_.objective != "pointwise" || s_.adversarial.enabled())) {
+  if (o_->federated_clients > 0) s_.fed.clients = o_->federated_clients;
+  if (s_.fed.enabled() && (s_.objective != "pointwise" || o_->finetune != "full")) {
+    return InvalidArgumentError(o_->config.string() + ": federated averaging (--federated-clients) trains the pointwise "
+                                "objective of a whole model: no in_batch_softmax and no --finetune " + o_->finetune);
+  }
+  // After --dp-epsilon: the budget may come from the config or the command line. Federated, it
+  // is per client and clips whole updates, so any loss goes.
+  if (s_.dp.enabled() && !s_.fed.enabled() && (s_.objective != "pointwise" || s_.adversarial.enabled())) {
     return InvalidArgumentError(o_->config.string() + ": DP-SGD (train.dp_epsilon, --dp-epsilon) applies to the pointwise "
                                 "objective without train.adversarial: an in-batch softmax or an adversarial step mixes "
                                 "samples in one sample's loss");
@@ -419,7 +448,29 @@ Status RankingTask::Prepare(const RunContext& ctx) {
   bo.linear_optimizer = s_.linear_optimizer;
   ADREC_ASSIGN_OR_RETURN(model_, BuildRankingModel(spec_, ds_.scenes, cfg, bo));
   if (s_.retrieval()) ADREC_RETURN_IF_ERROR(PrepareRetrieval());
-  if (s_.dp.enabled()) {
+  if (s_.fed.enabled()) {
+    if (ctrl_.enabled()) return InvalidArgumentError("federated averaging: a [ctrl] stage pretrains on every client's data at once");
+    for (size_t i = 0; i < model_.embeddings->num_tables(); ++i) {
+      const data::TableSpec& t = model_.embeddings->table(i).spec();
+      if (t.kind == data::TableKind::kDynamic) {
+        return FailedPreconditionError("federated averaging: table '" + t.name +
+                                       "' is dynamic: each client would allocate its own rows; declare it hashed or fixed");
+      }
+    }
+    std::vector<uint32_t> sample_user(train_.size());
+    for (size_t i = 0; i < train_.size(); ++i) sample_user[i] = ds_.events.user[train_.events[i]];
+    ADREC_ASSIGN_OR_RETURN(client_samples_, ClientSamples(sample_user, ds_.num_users(), s_.fed.clients, o_->seed));
+    if (s_.dp.enabled()) {
+      // Per client: each takes part in a round with probability client_fraction, one step per round.
+      ADREC_ASSIGN_OR_RETURN(dp_plan_, PlanDp(s_.dp, s_.fed.client_fraction, s_.epochs, static_cast<uint64_t>(s_.fed.clients)));
+    }
+    LogInfo("federated averaging: " + std::to_string(s_.fed.clients) + " clients, " + std::to_string(s_.epochs) +
+            " rounds of " + std::to_string(s_.fed.local_epochs) + " local epoch(s), " +
+            (s_.fed.secure_aggregation ? "secure aggregation" : "plain sums") +
+            (s_.dp.enabled() ? ", DP-FedAvg with noise multiplier " + FixedDigits(dp_plan_.noise_multiplier, 4) +
+                                   " and update clip " + FixedDigits(s_.dp.clip, 3)
+                             : ""));
+  } else if (s_.dp.enabled()) {
     if (ctrl_.enabled() || o_->finetune != "full") {
       return InvalidArgumentError("DP-SGD clips and noises every parameter it trains: no [ctrl] stage and no --finetune " +
                                   o_->finetune);
@@ -429,8 +480,8 @@ Status RankingTask::Prepare(const RunContext& ctx) {
             ", sample rate " + FixedDigits(dp_plan_.sample_rate, 5) + ", " + std::to_string(dp_plan_.steps) + " steps" +
             (s_.dp.epsilon > 0 ? " for ε = " + FixedDigits(s_.dp.epsilon, 3) + " at δ = " + std::to_string(s_.dp.delta) : ""));
   }
-  // The base rates are a statistic of the train labels: a private run starts at 0.5.
-  if (s_.init_output_bias && !s_.retrieval() && !s_.dp.enabled()) {  // a softmax over items has no base rate to start at
+  // The base rates are a statistic of the train labels: a private or federated run starts at 0.5.
+  if (s_.init_output_bias && !s_.retrieval() && !s_.dp.enabled() && !s_.fed.enabled()) {  // a softmax over items has no base rate to start at
     if (!InitOutputBias(*model_.net, BaseRates(train_))) LogWarn(model_name_ + ": no output bias found to start at the base rate");
   }
 
@@ -541,7 +592,14 @@ Status RankingTask::BeforeLoop(bool resumed) {
   so.shuffle = true;
   so.seed = o_->seed;
   so.threads = o_->threads > 0 ? o_->threads : 0;
-  if (s_.dp.enabled()) {  // Poisson batches, drawn per step (PrivateStep)
+  if (s_.fed.enabled()) {  // one round per epoch
+    per_epoch_ = 1;
+    client_keys_.clear();
+    for (int c = 0; c < s_.fed.clients; ++c) {
+      ADREC_ASSIGN_OR_RETURN(MaskingKeys k, NewMaskingKeys());
+      client_keys_.push_back(k);
+    }
+  } else if (s_.dp.enabled()) {  // Poisson batches, drawn per step (PrivateStep)
     per_epoch_ = dp_plan_.steps / s_.epochs;
   } else {
     stream_ = std::make_unique<data::BatchStream>(ds_, spec_, train_, so);
@@ -556,6 +614,7 @@ Status RankingTask::BeforeLoop(bool resumed) {
 StatusOr<TrainChunk> RankingTask::Train(const RunProgress& p, Progress& progress) {
   const double lr = LearningRate(s_, p.step, total_steps_);
   for (auto& g : opt_->param_groups()) g.options().set_lr(lr);
+  if (s_.fed.enabled()) return FederatedRound(p, progress);
   if (s_.dp.enabled()) return PrivateStep(p, progress);
   if (stream_epoch_ != p.epoch) {
     stream_->StartEpoch(static_cast<uint64_t>(p.epoch), static_cast<uint64_t>(p.batch_in_epoch));
@@ -567,6 +626,10 @@ StatusOr<TrainChunk> RankingTask::Train(const RunProgress& p, Progress& progress
   }
   if (s_.retrieval()) return RetrievalStep(p, progress);
   auto lookup = model_.embeddings->Forward(batch_, /*train=*/!finetuner_->embeddings_frozen(), p.step);
+  return ApplyLoss(BatchLoss(lookup), lookup, batch_.size, p, progress);
+}
+
+torch::Tensor RankingTask::BatchLoss(const embedding::EmbeddingCollection::Lookup& lookup) {
   const bool autocast = device_.is_cuda() && s_.bf16;
   torch::Tensor logits = MaybeAutocastBf16(autocast, [&] { return model_.net->forward(lookup.input); });
   torch::Tensor labels, mask;  // not a structured binding: the adversarial lambda captures them
@@ -579,7 +642,7 @@ StatusOr<TrainChunk> RankingTask::Train(const RunProgress& p, Progress& progress
     const std::vector<torch::Tensor> delta = AdversarialDelta(at, lookup.input, s_.adversarial);
     loss = loss + s_.adversarial.weight * at(Perturbed(lookup.input, delta));
   }
-  return ApplyLoss(loss, lookup, batch_.size, p, progress);
+  return loss;
 }
 
 StatusOr<TrainChunk> RankingTask::ApplyLoss(const torch::Tensor& loss, embedding::EmbeddingCollection::Lookup& lookup,
@@ -650,6 +713,153 @@ StatusOr<TrainChunk> RankingTask::PrivateStep(const RunProgress& p, Progress& pr
   chunk.steps = 1;
   chunk.epoch_done = p.batch_in_epoch + 1 == per_epoch_;
   return chunk;
+}
+
+// One round of federated averaging: each participating client trains the round's global model
+// on its own samples (with fresh optimiser state), sends its change — weighted by its share of
+// the samples, or clipped and noised under DP — through secure aggregation, and the global
+// model moves by the decoded sum over the total weight (under DP, the expected participants).
+StatusOr<TrainChunk> RankingTask::FederatedRound(const RunProgress& p, Progress& progress) {
+  const FederatedOptions& f = s_.fed;
+  const bool dp = s_.dp.enabled();
+  const uint64_t seed = o_->seed, round = static_cast<uint64_t>(p.step);
+  const std::vector<uint64_t> who = PoissonSample(static_cast<uint64_t>(f.clients), f.client_fraction, seed ^ 0xFEDA5Eull, p.step);
+  TrainChunk chunk;
+  std::map<std::string, torch::Tensor> start;  // the global model and fresh optimiser state
+  std::vector<std::string> weights;            // what is averaged: every floating-point tensor
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& [name, t] : ModelTensors(model_, /*with_optimizer=*/true)) start.emplace(name, t.detach().clone());
+    for (const auto& [name, t] : ModelTensors(model_, /*with_optimizer=*/false)) {
+      if (t.is_floating_point()) weights.push_back(name);
+    }
+  }
+  size_t size = 0;
+  for (const std::string& name : weights) size += static_cast<size_t>(start.at(name).numel());
+  // Unweighted under DP (the sensitivity is one clipped update); else one more value, the weight.
+  const size_t extra = dp ? 0 : 1;
+  MaskedSum sum(size + extra);
+  const int m = static_cast<int>(who.size());
+  std::vector<std::array<uint8_t, 32>> public_keys;
+  for (uint64_t c : who) public_keys.push_back(client_keys_[c].public_key);
+  SecureAggregationOptions sa;
+  sa.neighbours = f.secagg_neighbours;
+  const std::vector<std::vector<int>> neighbours =
+      f.secure_aggregation ? MaskingNeighbours(m, f.secagg_neighbours, seed * 0x9E3779B97F4A7C15ull + round)
+                           : std::vector<std::vector<int>>(static_cast<size_t>(m));
+  const double mean_client = static_cast<double>(train_.size()) / f.clients;
+  double loss_sum = 0, norm_sum = 0;
+  int64_t local_steps = 0, clipped = 0;
+  for (int j = 0; j < m; ++j) {
+    const size_t c = static_cast<size_t>(who[static_cast<size_t>(j)]);
+    ADREC_RETURN_IF_ERROR(LoadModelTensors(model_, start, /*with_optimizer=*/true, "the round's global model"));
+    opt_->state().clear();
+    int64_t step = 0;
+    for (int e = 0; e < f.local_epochs; ++e) {
+      std::vector<uint64_t> order = client_samples_[c];
+      std::mt19937_64 rng(seed * 0xD6E8FEB86659FD93ull + round * 0x9E3779B97F4A7C15ull + c * 0xA0761D6478BD642Full +
+                          static_cast<uint64_t>(e));
+      std::shuffle(order.begin(), order.end(), rng);
+      for (size_t b = 0; b < order.size(); b += s_.batch_size) {
+        const std::vector<uint64_t> rows(order.begin() + static_cast<std::ptrdiff_t>(b),
+                                         order.begin() + static_cast<std::ptrdiff_t>(std::min(order.size(), b + s_.batch_size)));
+        data::BuildBatch(ds_, spec_, train_, rows, &batch_);
+        auto lookup = model_.embeddings->Forward(batch_, /*train=*/true, step);
+        const torch::Tensor loss = BatchLoss(lookup);
+        const double value = loss.item<double>();
+        if (!std::isfinite(value)) {  // nothing of the round is applied
+          ADREC_RETURN_IF_ERROR(LoadModelTensors(model_, start, /*with_optimizer=*/true, "the round's global model"));
+          chunk.diverged = true;
+          chunk.diverged_loss = value;
+          return chunk;
+        }
+        opt_->zero_grad();
+        loss.backward();
+        if (s_.clip_norm > 0) torch::nn::utils::clip_grad_norm_(finetuner_->trainable(), s_.clip_norm);
+        opt_->step();
+        model_.embeddings->Step(lookup, step);
+        ++step;
+        loss_sum += value;
+        samples_seen_ += rows.size();
+        progress.Add(rows.size());
+      }
+    }
+    local_steps += step;
+    // The client's change, flattened in the order of `weights`.
+    std::vector<float> update(size + extra);
+    {
+      torch::NoGradGuard no_grad;
+      std::map<std::string, torch::Tensor> now;
+      for (auto& [name, t] : ModelTensors(model_, /*with_optimizer=*/false)) now.emplace(name, t);
+      size_t off = 0;
+      for (const std::string& name : weights) {
+        const torch::Tensor d = (now.at(name) - start.at(name)).to(torch::kCPU, torch::kFloat32).contiguous();
+        std::copy_n(d.data_ptr<float>(), d.numel(), update.begin() + static_cast<std::ptrdiff_t>(off));
+        off += static_cast<size_t>(d.numel());
+      }
+    }
+    std::span<float> change(update.data(), size);
+    if (dp) {
+      const double norm = ClipToNorm(change, s_.dp.clip);
+      norm_sum += norm;
+      clipped += norm > s_.dp.clip;
+      // The client's share of the sum's noise N(0, σ²C²): m shares add up to it.
+      AddGaussianNoise(change, dp_plan_.noise_multiplier * s_.dp.clip / std::sqrt(static_cast<double>(m)),
+                       seed * 0xC2B2AE3D27D4EB4Full + round * 0x165667B19E3779F9ull + c);
+    } else {
+      double sq = 0;
+      for (float x : change) sq += static_cast<double>(x) * x;
+      norm_sum += std::sqrt(sq);
+      const float w = static_cast<float>(static_cast<double>(client_samples_[c].size()) / mean_client);
+      for (float& x : change) x *= w;
+      update[size] = w;
+    }
+    ADREC_ASSIGN_OR_RETURN(std::vector<uint64_t> masked,
+                           MaskUpdate(update, j, client_keys_[c], public_keys, neighbours[static_cast<size_t>(j)], round, sa));
+    ADREC_RETURN_IF_ERROR(sum.Add(masked));
+  }
+  // The server sees the sum only.
+  const std::vector<float> total = sum.Decode(sa.fraction_bits);
+  const double denominator = dp ? dp_plan_.expected_batch : (m > 0 ? static_cast<double>(total[size]) : 0.0);
+  if (denominator > 0) {
+    torch::NoGradGuard no_grad;
+    size_t off = 0;
+    for (const std::string& name : weights) {
+      torch::Tensor& t = start.at(name);
+      const torch::Tensor avg = torch::from_blob(const_cast<float*>(total.data()) + off, t.sizes(), torch::kFloat32);
+      t.add_(avg.to(t.device(), t.scalar_type()), f.server_lr / denominator);
+      off += static_cast<size_t>(t.numel());
+    }
+  }
+  ADREC_RETURN_IF_ERROR(LoadModelTensors(model_, start, /*with_optimizer=*/true, "the averaged model"));
+  if (dp) {
+    ++dp_steps_;
+    dp_last_.mean_norm = m > 0 ? norm_sum / m : 0.0;
+    dp_last_.clipped_fraction = m > 0 ? static_cast<double>(clipped) / m : 0.0;
+  }
+  fed_last_ = {{"round", p.step}, {"participants", m}, {"local_steps", local_steps},
+               {"mean_update_norm", m > 0 ? norm_sum / m : 0.0}};
+  chunk.steps = 1;
+  chunk.loss_sum = local_steps > 0 ? loss_sum / static_cast<double>(local_steps) : 0.0;
+  chunk.epoch_done = true;
+  return chunk;
+}
+
+ordered_json RankingTask::FederatedJson() const {
+  size_t lo = SIZE_MAX, hi = 0;
+  for (const auto& c : client_samples_) {
+    lo = std::min(lo, c.size());
+    hi = std::max(hi, c.size());
+  }
+  ordered_json j = {{"clients", s_.fed.clients},
+                    {"local_epochs", s_.fed.local_epochs},
+                    {"client_fraction", s_.fed.client_fraction},
+                    {"server_lr", s_.fed.server_lr},
+                    {"secure_aggregation", s_.fed.secure_aggregation},
+                    {"secagg_neighbours", s_.fed.secagg_neighbours},
+                    {"client_samples", {{"min", lo}, {"mean", static_cast<double>(train_.size()) / s_.fed.clients}, {"max", hi}}}};
+  if (!fed_last_.is_null()) j["last_round"] = fed_last_;
+  return j;
 }
 
 // One in-batch softmax step: the batch's positives and M uniform item rows in one forward pass.
@@ -732,6 +942,7 @@ void RankingTask::AddManifestFields(ordered_json* m) const {
     (*m)["finetune"] = finetuner_->Summary();
     (*m)["finetune"]["init_from"] = std::filesystem::absolute(o_->init_from).string();
   }
+  if (s_.fed.enabled()) (*m)["federated"] = FederatedJson();
   if (s_.adversarial.enabled()) {
     (*m)["adversarial"] = {{"method", s_.adversarial.method}, {"eps", s_.adversarial.eps},
                            {"weight", s_.adversarial.weight}, {"steps", s_.adversarial.steps}};

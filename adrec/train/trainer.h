@@ -52,6 +52,9 @@ struct TrainOptions {
   // δ (overrides train.dp_delta); 0 = the config's.
   double dp_epsilon = 0;
   double dp_delta = 0;
+  // Ranking: federated averaging over this many clients (overrides train.federated_clients;
+  // federated.h); with a DP budget, the budget is per client. 0 = the config's.
+  int federated_clients = 0;
 };
 
 // Returns the summary printed by `adrec train --json`: "bundle", "model", "steps", "epochs",

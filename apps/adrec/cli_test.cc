@@ -486,7 +486,7 @@ TEST_F(CliTrainTest, DpSgdTrainsWithinItsBudgetAndRefusesWhatItCannotClip) {
   EXPECT_FALSE(fs::exists(Path("tiny") + "/model.safetensors"));
   RunResult seq = Run(base + src + "/configs/seq_sasrec.toml --out " + Path("seq") + " --dp-epsilon 1");
   EXPECT_NE(seq.exit_code, 0);
-  EXPECT_NE(seq.out.find("--dp-epsilon apply to ranking models"), std::string::npos) << seq.out;
+  EXPECT_NE(seq.out.find("--dp-epsilon and --federated-clients apply to ranking models"), std::string::npos) << seq.out;
   RunResult retrieval = Run(base + src + "/configs/synthetic_two_tower_retrieval.toml --out " + Path("tt") + " --dp-epsilon 1");
   EXPECT_NE(retrieval.exit_code, 0);
   EXPECT_NE(retrieval.out.find("pointwise"), std::string::npos) << retrieval.out;
@@ -496,6 +496,60 @@ TEST_F(CliTrainTest, DpSgdTrainsWithinItsBudgetAndRefusesWhatItCannotClip) {
   RunResult ln = Run(base + Path("normed.toml") + " --out " + Path("ln") + " --dp-epsilon 1");
   EXPECT_NE(ln.exit_code, 0);
   EXPECT_NE(ln.out.find("has no per-sample gradient norm"), std::string::npos) << ln.out;
+}
+
+// Federated averaging: clients train on their own users' samples and the server moves the model
+// by the securely aggregated sum. The masks cancel exactly (the same model with and without
+// them, though each run draws new keys); DP-FedAvg spends at most its budget; what cannot be
+// federated gets an error.
+TEST_F(CliTrainTest, FederatedAveragingWithSecureAggregationLearnsAndIsExact) {
+  const std::string world = SmallWorld("world", 11, "--users 3000 --ads 100 --advertisers 10 --days 7");
+  const std::string src = adrec::build_paths::SourceDir();
+  const std::string base = "train --data " + world + " --threads 2 --json -q --config " + src + "/configs/synthetic_deepfm.toml";
+  RunResult fed = Run(base + " --out " + Path("fed") + " --federated-clients 4 --set train.epochs=3");
+  ASSERT_EQ(fed.exit_code, 0) << fed.err;
+  const json f = fed.Json()["federated"];
+  EXPECT_EQ(f["clients"], 4);
+  EXPECT_EQ(f["secure_aggregation"], true);
+  EXPECT_GT(f["client_samples"]["min"].get<double>(), 0.8 * f["client_samples"]["mean"].get<double>()) << f;
+  EXPECT_EQ(f["last_round"]["participants"], 4);
+  EXPECT_EQ(fed.Json()["epochs"], 3) << "train.epochs counts rounds";
+  EXPECT_GT(fed.Json()["test"]["auc"].get<double>(), 0.57) << fed.out;
+  RunResult plain = Run(base + " --out " + Path("plain") + " --federated-clients 4 --set train.epochs=3 "
+                        "--set train.secure_aggregation=false");
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  EXPECT_EQ(plain.Json()["test"]["logloss"], fed.Json()["test"]["logloss"]) << "the masks must cancel to the bit";
+  const json manifest = json::parse(*adrec::ReadFile(Path("fed") + "/manifest.json"));
+  EXPECT_EQ(manifest["federated"]["clients"], 4);
+  RunResult e = Run("eval --data " + world + " --bundle " + Path("fed") + " --json -q");
+  ASSERT_EQ(e.exit_code, 0) << e.out;
+  EXPECT_DOUBLE_EQ(e.Json()["auc"].get<double>(), fed.Json()["test"]["auc"].get<double>());
+
+  // DP-FedAvg: half the clients each round, the budget per client.
+  RunResult dp = Run(base + " --out " + Path("dp") + " --federated-clients 50 --set train.epochs=3 --set train.client_fraction=0.5 "
+                     "--set train.secagg_neighbours=4 --dp-epsilon 8 --set train.dp_clip=0.5");
+  ASSERT_EQ(dp.exit_code, 0) << dp.err;
+  const json d = dp.Json()["dp"];
+  EXPECT_LE(d["epsilon"].get<double>(), 8.0) << d;
+  EXPECT_GT(d["epsilon"].get<double>(), 7.5) << d;
+  EXPECT_EQ(d["sample_rate"].get<double>(), 0.5);
+  EXPECT_EQ(d["steps"], 3);
+  EXPECT_GT(dp.Json()["federated"]["last_round"]["participants"].get<int>(), 10);
+
+  RunResult empty = Run(base + " --out " + Path("e") + " --federated-clients 100000");
+  EXPECT_NE(empty.exit_code, 0);
+  EXPECT_NE(empty.out.find("holds no train sample"), std::string::npos) << empty.out;
+  EXPECT_NE(empty.out.find("use fewer clients"), std::string::npos) << empty.out;
+  EXPECT_FALSE(fs::exists(Path("e") + "/model.safetensors"));
+  RunResult retrieval = Run("train --data " + world + " --json -q --config " + src +
+                            "/configs/synthetic_two_tower_retrieval.toml --out " + Path("tt") + " --federated-clients 4");
+  EXPECT_NE(retrieval.exit_code, 0);
+  EXPECT_NE(retrieval.out.find("federated averaging"), std::string::npos) << retrieval.out;
+  RunResult seq = Run("train --data " + world + " --json -q --config " + src + "/configs/seq_sasrec.toml --out " + Path("seq") +
+                      " --federated-clients 4");
+  EXPECT_NE(seq.out.find("--federated-clients apply to ranking models"), std::string::npos) << seq.out;
+  RunResult fraction = Run(base + " --out " + Path("x") + " --federated-clients 4 --set train.client_fraction=2");
+  EXPECT_NE(fraction.out.find("train.client_fraction"), std::string::npos) << fraction.out;
 }
 
 // The retrieval index of a two-tower bundle: built into the bundle, recorded in its manifest,

@@ -53,6 +53,11 @@ void AddTrainCommand(CLI::App& app, Context& ctx) {
       ->check(CLI::PositiveNumber);
   cmd->add_option("--dp-delta", o->dp_delta, "With --dp-epsilon: δ (default train.dp_delta, 1e-5)")
       ->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--federated-clients", o->federated_clients,
+                  "Ranking: federated averaging with secure aggregation over this many clients, the train users dealt "
+                  "among them; train.epochs counts rounds; with --dp-epsilon the budget is per client "
+                  "(train.federated_clients)")
+      ->check(CLI::Range(1, 1000000));
   AddJsonFlag(cmd, ctx);
   cmd->callback([o, &ctx] {
     ctx.run = [o, &ctx]() -> Status {
