@@ -18,6 +18,15 @@ torch::Tensor MaskedBce(const torch::Tensor& logits, const torch::Tensor& labels
   return (per_target * target_weights).sum();
 }
 
+torch::Tensor DistillationLoss(const torch::Tensor& student_logits, const torch::Tensor& teacher_logits,
+                               const torch::Tensor& mask, const torch::Tensor& target_weights, double temperature) {
+  const torch::Tensor soft = torch::sigmoid(teacher_logits.to(torch::kFloat32) / temperature);
+  // BCE against a soft label bottoms out at its entropy; subtracting that makes agreement zero.
+  const torch::Tensor floor = MaskedBce(teacher_logits.to(torch::kFloat32) / temperature, soft, mask, target_weights);
+  const double t2 = temperature * temperature;
+  return t2 * (MaskedBce(student_logits.to(torch::kFloat32) / temperature, soft, mask, target_weights) - floor.detach());
+}
+
 torch::Tensor UniformNegatives(int64_t num_items, const SampledSoftmaxOptions& options, const torch::Device& device) {
   return torch::randint(1, num_items + 1, {options.num_negatives}, torch::TensorOptions().dtype(torch::kInt64).device(device));
 }

@@ -19,6 +19,12 @@ namespace adrec::train {
 torch::Tensor MaskedBce(const torch::Tensor& logits, const torch::Tensor& labels, const torch::Tensor& mask,
                         const torch::Tensor& target_weights);
 
+// Knowledge distillation (Hinton et al. 2015) for binary targets: T² × MaskedBce of the
+// student's logits / T against the teacher's probabilities at the same temperature,
+// sigmoid(teacher_logits / T); zero with zero gradient where the two agree. All [N, T].
+torch::Tensor DistillationLoss(const torch::Tensor& student_logits, const torch::Tensor& teacher_logits,
+                               const torch::Tensor& mask, const torch::Tensor& target_weights, double temperature);
+
 struct SampledSoftmaxOptions {
   int64_t num_negatives = 128;  // uniform negatives shared by the batch (train.num_negatives)
   bool in_batch = true;         // the other rows' positives are negatives too (train.in_batch_negatives)

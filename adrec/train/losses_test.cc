@@ -61,6 +61,35 @@ TEST(MaskedBce, MeanPerTargetOverDefinedSamplesWeightedSummed) {
   EXPECT_THROW(MaskedBce(logits, labels.view({3, 5}), mask, weights), c10::Error);
 }
 
+// Distillation: T² × (BCE(s/T, σ(t/T)) − the teacher's own entropy), by hand; zero with zero
+// gradient where the student agrees with the teacher.
+TEST(DistillationLoss, IsTheTemperedKlOfBernoullisAndVanishesAtAgreement) {
+  torch::manual_seed(5);
+  const torch::Tensor s = torch::randn({6, 2}), t = torch::randn({6, 2}) * 2;
+  const torch::Tensor mask = torch::tensor({1, 1, 1, 0, 1, 1, 0, 0, 1, 1, 1, 0}, torch::kFloat32).view({6, 2});
+  const torch::Tensor w = torch::tensor({1.0f, 0.5f});
+  const double T = 2.0;
+  auto sig = [](double z) { return 1 / (1 + std::exp(-z)); };
+  double want = 0;
+  for (int64_t k = 0; k < 2; ++k) {
+    double sum = 0;
+    int n = 0;
+    for (int64_t i = 0; i < 6; ++i) {
+      if (mask[i][k].item<float>() == 0) continue;
+      const double p = sig(t[i][k].item<double>() / T), q = sig(s[i][k].item<double>() / T);
+      sum += p * std::log(p / q) + (1 - p) * std::log((1 - p) / (1 - q));  // KL(teacher ‖ student)
+      ++n;
+    }
+    want += w[k].item<double>() * sum / n;
+  }
+  EXPECT_NEAR(DistillationLoss(s, t, mask, w, T).item<double>(), T * T * want, 1e-5);
+  const torch::Tensor agree = t.clone().requires_grad_(true);
+  const torch::Tensor zero = DistillationLoss(agree, t, mask, w, T);
+  zero.backward();
+  EXPECT_NEAR(zero.item<double>(), 0.0, 1e-6);
+  EXPECT_LT(agree.grad().abs().max().item<double>(), 1e-6);
+}
+
 TEST(SampledSoftmaxLoss, EqualsTheFormulaWithAccidentalHitsRemoved) {
   torch::manual_seed(1);
   torch::Tensor table = torch::randn({11, 6}, torch::kFloat64);

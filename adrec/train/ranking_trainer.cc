@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <map>
 #include <numeric>
@@ -91,6 +92,10 @@ struct TrainSettings {
   DpSgdOptions dp;
   // train.federated_clients …: federated averaging (federated.h); with dp, DP-FedAvg per client.
   FederatedOptions fed;
+  // --teacher: the loss mixes (1 − distill_weight) × the labels' BCE with distill_weight × the
+  // distillation loss against the teacher's predictions at distill_temperature (losses.h).
+  double distill_weight = 0.5;
+  double distill_temperature = 1.0;
   bool retrieval() const { return objective == "in_batch_softmax"; }
 };
 
@@ -138,6 +143,8 @@ Status ReadSettings(Config& cfg, TrainSettings* s) {
   ADREC_RETURN_IF_ERROR(cfg.Get("train.dp_clip", &s->dp.clip));
   ADREC_RETURN_IF_ERROR(cfg.Get("train.dp_noise_multiplier", &s->dp.noise_multiplier));
   ADREC_RETURN_IF_ERROR(ReadFederatedOptions(cfg, &s->fed));
+  ADREC_RETURN_IF_ERROR(cfg.Get("train.distill_weight", &s->distill_weight));
+  ADREC_RETURN_IF_ERROR(cfg.Get("train.distill_temperature", &s->distill_temperature));
   const std::string src = cfg.source() + ": ";
   ADREC_RETURN_IF_ERROR(CheckAdversarial(s->adversarial, src + "train.adversarial"));
   if (s->adversarial.enabled() && s->objective != "pointwise") {
@@ -170,6 +177,9 @@ Status ReadSettings(Config& cfg, TrainSettings* s) {
     }
   } else if (s->select != "primary_auc" && s->select != "mean_auc") {
     return InvalidArgumentError(src + "train.select '" + s->select + "' is not one of primary_auc, mean_auc");
+  }
+  if (!(s->distill_weight >= 0 && s->distill_weight <= 1) || !(s->distill_temperature > 0)) {
+    return InvalidArgumentError(src + "train.distill_weight must be in [0, 1] and train.distill_temperature > 0");
   }
   if (s->clip_norm < 0 || s->warmup_steps < 0 || s->eval_every < 0 || s->checkpoint_every < 0 || s->patience < 0) {
     return InvalidArgumentError(src + "train.clip_norm, warmup_steps, eval_every, checkpoint_every and patience must be >= 0");
@@ -211,6 +221,12 @@ StatusOr<data::SampleSet> KeepScenes(data::SampleSet in, const data::Dataset& ds
     if (keep[ds.events.scene[in.events[s]]]) rows.push_back(s);
   }
   return Subset(std::move(in), rows, num_targets);
+}
+
+std::string CommaList(const std::vector<std::string>& names) {
+  std::string out;
+  for (const std::string& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out;
 }
 
 double LearningRate(const TrainSettings& s, int64_t step, int64_t total_steps) {
@@ -310,6 +326,7 @@ class RankingTask : public TrainingTask {
       if (auto dp = DpJson(); dp.ok()) (*summary)["dp"] = *dp;
     }
     if (s_.fed.enabled()) (*summary)["federated"] = FederatedJson();
+    if (!distill_summary_.is_null()) (*summary)["distill"] = distill_summary_;
   }
   StatusOr<TestReport> Test(EvalOptions eo) override {
     eo.batch_size = s_.eval_batch_size;
@@ -375,8 +392,13 @@ class RankingTask : public TrainingTask {
   std::vector<std::vector<uint64_t>> client_samples_;
   std::vector<MaskingKeys> client_keys_;
   ordered_json fed_last_;
-  // The masked BCE of the batch (and its adversarial term) from its lookup.
+  // The masked BCE of the batch (its adversarial term, its distillation term) from its lookup.
   torch::Tensor BatchLoss(const embedding::EmbeddingCollection::Lookup& lookup);
+  // --teacher: the teacher's logit of each of this run's targets per event ([events × targets],
+  // NaN where the teacher has no such target), and what the summary says of it.
+  Status PrepareTeacher(const std::filesystem::path& bundle);
+  std::vector<float> teacher_logits_;
+  ordered_json distill_summary_;
   // The step's backward and updates; a non-finite loss reports divergence instead.
   StatusOr<TrainChunk> ApplyLoss(const torch::Tensor& loss, embedding::EmbeddingCollection::Lookup& lookup,
                                  size_t samples, const RunProgress& p, Progress& progress);
@@ -486,6 +508,7 @@ Status RankingTask::Prepare(const RunContext& ctx) {
   }
 
   if (!o_->init_from.empty()) ADREC_RETURN_IF_ERROR(InitFrom(o_->init_from));
+  if (!o_->teacher.empty()) ADREC_RETURN_IF_ERROR(PrepareTeacher(o_->teacher));
   if (o_->finetune != "full" && o_->init_from.empty()) {
     return InvalidArgumentError("--finetune " + o_->finetune + " trains part of a trained model: give it with --init-from");
   }
@@ -543,6 +566,66 @@ Status RankingTask::InitFrom(const std::filesystem::path& bundle) {
     return Status(s.code(), "--init-from " + bundle.string() + ": " + s.message());
   }
   LogInfo("initialised from " + bundle.string());
+  return Status::Ok();
+}
+
+// --teacher: the teacher bundle's predictions on its train part, as logits per event of this
+// run's targets (matched by name); every train sample of this run must have one.
+Status RankingTask::PrepareTeacher(const std::filesystem::path& bundle) {
+  if (s_.dp.enabled() || s_.fed.enabled() || s_.retrieval()) {
+    return InvalidArgumentError("--teacher " + bundle.string() + ": distillation trains the pointwise objective in one place; "
+                                "not with DP-SGD or --federated-clients (the teacher's predictions carry every sample's "
+                                "label) and not with in_batch_softmax");
+  }
+  ADREC_ASSIGN_OR_RETURN(LoadedBundle teacher, LoadBundle(bundle, device_));
+  ADREC_RETURN_IF_ERROR(CheckBundleData(teacher.manifest, bundle, ds_));
+  if (Status s = teacher.model.spec.Bind(ds_); !s.ok()) {
+    return Status(s.code(), "--teacher " + bundle.string() + ": the dataset does not fit its features: " + s.message());
+  }
+  ADREC_ASSIGN_OR_RETURN(PartSamples part, SamplesOfPart(teacher.manifest, o_->split_dir, ds_, teacher.model.spec, "train"));
+  PredictOptions po;
+  po.batch_size = s_.eval_batch_size;
+  po.threads = o_->threads > 0 ? o_->threads : 0;
+  const eval::CtrPredictions p = Predict(teacher.model, ds_, part.samples, po);
+  const size_t T = spec_.targets.size(), TT = p.targets.size();
+  std::vector<int> from(T, -1);
+  std::vector<std::string> matched;
+  for (size_t t = 0; t < T; ++t) {
+    auto it = std::find(p.targets.begin(), p.targets.end(), spec_.targets[t].name);
+    if (it != p.targets.end()) {
+      from[t] = static_cast<int>(it - p.targets.begin());
+      matched.push_back(spec_.targets[t].name);
+    }
+  }
+  if (matched.empty()) {
+    return InvalidArgumentError("--teacher " + bundle.string() + " predicts " + CommaList(p.targets) +
+                                "; this run has none of those targets");
+  }
+  teacher_logits_.assign(ds_.num_events() * T, std::nanf(""));
+  for (size_t i = 0; i < part.samples.size(); ++i) {
+    float* row = teacher_logits_.data() + part.samples.events[i] * T;
+    for (size_t t = 0; t < T; ++t) {
+      if (from[t] < 0) continue;
+      const double q = std::clamp<double>(p.pred[i * TT + static_cast<size_t>(from[t])], 1e-6, 1 - 1e-6);
+      row[t] = static_cast<float>(std::log(q / (1 - q)));
+    }
+  }
+  const size_t first = static_cast<size_t>(std::find_if(from.begin(), from.end(), [](int f) { return f >= 0; }) - from.begin());
+  size_t missing = 0;
+  for (uint64_t e : train_.events) missing += std::isnan(teacher_logits_[e * T + first]);
+  if (missing > 0) {
+    return InvalidArgumentError("--teacher " + bundle.string() + ": " + std::to_string(missing) + " of this run's " +
+                                std::to_string(train_.size()) + " train samples are not in the teacher's train part "
+                                "(another split or other scenes): distil on the split the teacher was trained on");
+  }
+  distill_summary_ = {{"teacher", std::filesystem::absolute(bundle).string()},
+                      {"teacher_model", teacher.manifest.value("model", "")},
+                      {"targets", matched},
+                      {"weight", s_.distill_weight},
+                      {"temperature", s_.distill_temperature}};
+  LogInfo("distilling " + distill_summary_["teacher_model"].get<std::string>() + " (" + bundle.string() + ") on " +
+          CommaList(matched) + ", weight " + FixedDigits(s_.distill_weight, 2) + ", temperature " +
+          FixedDigits(s_.distill_temperature, 2));
   return Status::Ok();
 }
 
@@ -635,6 +718,22 @@ torch::Tensor RankingTask::BatchLoss(const embedding::EmbeddingCollection::Looku
   torch::Tensor labels, mask;  // not a structured binding: the adversarial lambda captures them
   std::tie(labels, mask) = BatchLabels();
   torch::Tensor loss = MaskedBce(logits, labels, mask, target_weights_);
+  if (!teacher_logits_.empty()) {
+    const size_t T = spec_.targets.size();
+    std::vector<float> z(batch_.size * T), has(batch_.size * T);
+    for (size_t i = 0; i < batch_.size; ++i) {
+      const float* row = teacher_logits_.data() + batch_.event[i] * T;
+      for (size_t t = 0; t < T; ++t) {
+        has[i * T + t] = std::isnan(row[t]) ? 0.f : 1.f;
+        z[i * T + t] = std::isnan(row[t]) ? 0.f : row[t];
+      }
+    }
+    const int64_t B = static_cast<int64_t>(batch_.size), TT = static_cast<int64_t>(T);
+    const torch::Tensor teacher = torch::from_blob(z.data(), {B, TT}, torch::kFloat32).to(device_);
+    const torch::Tensor dmask = mask * torch::from_blob(has.data(), {B, TT}, torch::kFloat32).to(device_);
+    loss = (1.0 - s_.distill_weight) * loss +
+           s_.distill_weight * DistillationLoss(logits, teacher, dmask, target_weights_, s_.distill_temperature);
+  }
   if (s_.adversarial.enabled()) {
     const InputLoss at = [&](const embedding::ModelInput& x) {
       return MaskedBce(MaybeAutocastBf16(autocast, [&] { return model_.net->forward(x); }), labels, mask, target_weights_);
@@ -943,6 +1042,7 @@ void RankingTask::AddManifestFields(ordered_json* m) const {
     (*m)["finetune"]["init_from"] = std::filesystem::absolute(o_->init_from).string();
   }
   if (s_.fed.enabled()) (*m)["federated"] = FederatedJson();
+  if (!distill_summary_.is_null()) (*m)["distill"] = distill_summary_;
   if (s_.adversarial.enabled()) {
     (*m)["adversarial"] = {{"method", s_.adversarial.method}, {"eps", s_.adversarial.eps},
                            {"weight", s_.adversarial.weight}, {"steps", s_.adversarial.steps}};
@@ -991,7 +1091,9 @@ StatusOr<ordered_json> EvaluateRanking(const EvalOptions& o) {
     po.threads = o.threads > 0 ? o.threads : 0;
     po.primary = std::max(0, m.spec.TargetIndex(b.manifest.value("primary_target", "")));
     po.with_truth = TruthMatchesPrimary(ds, m.spec, po.primary);
+    const auto scoring_start = std::chrono::steady_clock::now();
     eval::CtrPredictions p = Predict(m, ds, samples, po);
+    const double scoring_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - scoring_start).count();
     if (split_ptr != nullptr && o.part != "train" && o.cold_threshold > 0) {
       // Cold items: those the model saw fewer than cold_threshold times while training (train
       // samples: sample-action events of the train part; no labels or histories needed).
@@ -1011,6 +1113,10 @@ StatusOr<ordered_json> EvaluateRanking(const EvalOptions& o) {
     out["part"] = o.part;
     const ordered_json report = eval::CtrReport(p);
     for (auto it = report.begin(); it != report.end(); ++it) out[it.key()] = *it;
+    // Batches of batch_size through the lookup and the model: what a compressed or distilled bundle saves.
+    out["scoring"] = {{"seconds", scoring_seconds},
+                      {"samples_per_s", scoring_seconds > 0 ? static_cast<double>(samples.size()) / scoring_seconds : 0.0},
+                      {"batch_size", o.batch_size}};
     if (o.perturb != "none") {
       AdversarialOptions adv;
       adv.method = o.perturb;

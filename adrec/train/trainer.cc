@@ -31,9 +31,9 @@ StatusOr<nlohmann::ordered_json> Train(const TrainOptions& options) {
   }
   if (model->family != models::ModelFamily::kRanking &&
       (!options.scenes.empty() || options.max_train_samples > 0 || !options.init_from.empty() || options.finetune != "full" ||
-       options.dp_epsilon > 0 || options.dp_delta > 0 || options.federated_clients > 0)) {
-    return InvalidArgumentError("--scenes, --max-train-samples, --init-from, --finetune, --dp-epsilon and --federated-clients apply to "
-                                "ranking models; " + name +
+       options.dp_epsilon > 0 || options.dp_delta > 0 || options.federated_clients > 0 || !options.teacher.empty())) {
+    return InvalidArgumentError("--scenes, --max-train-samples, --init-from, --finetune, --dp-epsilon, --federated-clients and --teacher "
+                                "apply to ranking models; " + name +
                                 " is a " + std::string(models::FamilyName(model->family)) + " model");
   }
   switch (model->family) {

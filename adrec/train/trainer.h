@@ -55,6 +55,9 @@ struct TrainOptions {
   // Ranking: federated averaging over this many clients (overrides train.federated_clients;
   // federated.h); with a DP budget, the budget is per client. 0 = the config's.
   int federated_clients = 0;
+  // Ranking: distil this ranking bundle (trained on the same data and split) into the model
+  // trained (train.distill_weight, train.distill_temperature).
+  std::filesystem::path teacher;
 };
 
 // Returns the summary printed by `adrec train --json`: "bundle", "model", "steps", "epochs",

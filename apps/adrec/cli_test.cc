@@ -486,7 +486,7 @@ TEST_F(CliTrainTest, DpSgdTrainsWithinItsBudgetAndRefusesWhatItCannotClip) {
   EXPECT_FALSE(fs::exists(Path("tiny") + "/model.safetensors"));
   RunResult seq = Run(base + src + "/configs/seq_sasrec.toml --out " + Path("seq") + " --dp-epsilon 1");
   EXPECT_NE(seq.exit_code, 0);
-  EXPECT_NE(seq.out.find("--dp-epsilon and --federated-clients apply to ranking models"), std::string::npos) << seq.out;
+  EXPECT_NE(seq.out.find("--dp-epsilon, --federated-clients and --teacher apply to ranking models"), std::string::npos) << seq.out;
   RunResult retrieval = Run(base + src + "/configs/synthetic_two_tower_retrieval.toml --out " + Path("tt") + " --dp-epsilon 1");
   EXPECT_NE(retrieval.exit_code, 0);
   EXPECT_NE(retrieval.out.find("pointwise"), std::string::npos) << retrieval.out;
@@ -547,9 +547,55 @@ TEST_F(CliTrainTest, FederatedAveragingWithSecureAggregationLearnsAndIsExact) {
   EXPECT_NE(retrieval.out.find("federated averaging"), std::string::npos) << retrieval.out;
   RunResult seq = Run("train --data " + world + " --json -q --config " + src + "/configs/seq_sasrec.toml --out " + Path("seq") +
                       " --federated-clients 4");
-  EXPECT_NE(seq.out.find("--federated-clients apply to ranking models"), std::string::npos) << seq.out;
+  EXPECT_NE(seq.out.find("--federated-clients and --teacher apply to ranking models"), std::string::npos) << seq.out;
   RunResult fraction = Run(base + " --out " + Path("x") + " --federated-clients 4 --set train.client_fraction=2");
   EXPECT_NE(fraction.out.find("train.client_fraction"), std::string::npos) << fraction.out;
+}
+
+// Distillation: a DCN-V2 teacher's predictions join the labels in a logistic regression's loss;
+// a teacher that does not fit the run is refused with the reason.
+TEST_F(CliTrainTest, DistilsATeacherBundleIntoASmallerModel) {
+  // 50k train samples: on fewer the test AUCs are too noisy to tell a student that learnt.
+  const std::string world = SmallWorld("world", 11, "--users 3000 --ads 100 --advertisers 10 --days 7");
+  const std::string src = adrec::build_paths::SourceDir();
+  const std::string base = "train --data " + world + " --threads 2 --json -q --config " + src + "/configs/";
+  RunResult teacher = Run(base + "synthetic_dcnv2.toml --out " + Path("teacher"));
+  ASSERT_EQ(teacher.exit_code, 0) << teacher.err;
+  RunResult student = Run(base + "synthetic_lr.toml --out " + Path("student") + " --teacher " + Path("teacher") +
+                          " --set train.distill_weight=0.7 --set train.distill_temperature=2");
+  ASSERT_EQ(student.exit_code, 0) << student.err;
+  const json d = student.Json()["distill"];
+  EXPECT_EQ(d["teacher_model"], "dcnv2");
+  EXPECT_EQ(d["targets"], json({"click", "download", "conversion"})) << d;
+  EXPECT_EQ(d["weight"].get<double>(), 0.7);
+  EXPECT_EQ(json::parse(*adrec::ReadFile(Path("student") + "/manifest.json"))["distill"]["temperature"].get<double>(), 2.0);
+  RunResult e = Run("eval --data " + world + " --bundle " + Path("student") + " --json -q");
+  ASSERT_EQ(e.exit_code, 0) << e.out;
+  EXPECT_DOUBLE_EQ(e.Json()["auc"].get<double>(), student.Json()["test"]["auc"].get<double>());
+  EXPECT_GT(e.Json()["scoring"]["samples_per_s"].get<double>(), 0.0);
+  // At weight 1 the labels are not read: the student learns the teacher's ranking alone.
+  RunResult mimic = Run(base + "synthetic_lr.toml --out " + Path("mimic") + " --teacher " + Path("teacher") +
+                        " --set train.distill_weight=1.0");
+  ASSERT_EQ(mimic.exit_code, 0) << mimic.err;
+  EXPECT_GT(mimic.Json()["test"]["auc"].get<double>(), 0.53) << mimic.out;
+
+  RunResult split = Run(base + "synthetic_lr.toml --out " + Path("x") + " --teacher " + Path("teacher") +
+                        " --set data.train_fraction=0.9 --set data.valid_fraction=0.05");
+  EXPECT_NE(split.exit_code, 0);
+  EXPECT_NE(split.out.find("not in the teacher's train part"), std::string::npos) << split.out;
+  const std::string other = SmallWorld("other", 13, "--users 300 --ads 50 --advertisers 10 --days 5");
+  RunResult data = Run("train --data " + other + " --json -q --config " + src + "/configs/synthetic_lr.toml --out " + Path("x") +
+                       " --teacher " + Path("teacher"));
+  EXPECT_NE(data.out.find("use the dataset it was trained on"), std::string::npos) << data.out;
+  RunResult dp = Run(base + "synthetic_lr.toml --out " + Path("x") + " --teacher " + Path("teacher") + " --dp-epsilon 8");
+  EXPECT_NE(dp.out.find("not with DP-SGD"), std::string::npos) << dp.out;
+  RunResult weight = Run(base + "synthetic_lr.toml --out " + Path("x") + " --teacher " + Path("teacher") +
+                         " --set train.distill_weight=2");
+  EXPECT_NE(weight.out.find("train.distill_weight"), std::string::npos) << weight.out;
+  RunResult missing = Run(base + "synthetic_lr.toml --out " + Path("x") + " --teacher " + Path("nothing"));
+  EXPECT_NE(missing.exit_code, 0);
+  EXPECT_NE(missing.out.find("nothing"), std::string::npos) << missing.out;
+  EXPECT_FALSE(fs::exists(Path("x") + "/model.safetensors"));
 }
 
 // The retrieval index of a two-tower bundle: built into the bundle, recorded in its manifest,

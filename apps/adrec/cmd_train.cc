@@ -58,6 +58,9 @@ void AddTrainCommand(CLI::App& app, Context& ctx) {
                   "among them; train.epochs counts rounds; with --dp-epsilon the budget is per client "
                   "(train.federated_clients)")
       ->check(CLI::Range(1, 1000000));
+  cmd->add_option("--teacher", o->teacher,
+                  "Ranking: distil this ranking bundle (same data and split; a larger model) into the one trained "
+                  "(train.distill_weight, train.distill_temperature)");
   AddJsonFlag(cmd, ctx);
   cmd->callback([o, &ctx] {
     ctx.run = [o, &ctx]() -> Status {
