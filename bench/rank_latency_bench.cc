@@ -6,12 +6,13 @@
 //
 //   rank_latency_bench --data DIR [--threads 1,2] [--candidates 100] [--requests 2000]
 //       [--warmup 200] [--user-fields 13] [--rows 1000000] [--dim 16] [--hidden 256,128]
-//       [--cross-layers 3] [--device cpu|cuda] [--precision fp32|bf16|auto]
+//       [--cross-layers 3] [--device cpu|cuda] [--precision fp32|bf16|int8|auto]
 //
 // Request r reads data row base = r * candidates mod (N - candidates): fields C1..C<user-fields>
 // of row base for every candidate (the user), the other fields and the dense columns of row
 // base + i for candidate i (the items). --precision picks the dense layers' inference arithmetic
-// (models/precision.h; bf16 = oneDNN with weights cast and packed once, as `adrec serve`).
+// (models/precision.h; bf16 = oneDNN with weights cast and packed once, int8 = FBGEMM with
+// weights quantised once, as `adrec serve`).
 // Prints one JSON object on stdout.
 #include "bench/ranking_bench_common.h"
 

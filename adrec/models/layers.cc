@@ -11,6 +11,23 @@
 #include "adrec/models/precision.h"
 
 namespace adrec::models {
+namespace {
+
+// The legacy FBGEMM int8 operators warn that they are deprecated on every first call; the
+// warning says nothing to a user of `--precision int8`, so it is dropped on this thread.
+class QuietTorchWarnings {
+ public:
+  QuietTorchWarnings() : guard_(&handler_) {}
+
+ private:
+  struct Drop : c10::WarningHandler {
+    void process(const c10::Warning&) override {}
+  };
+  static inline Drop handler_;
+  c10::WarningUtils::WarningHandlerGuard guard_;
+};
+
+}  // namespace
 
 MlpImpl::MlpImpl(int64_t in_dim, MlpOptions options) : options_(std::move(options)), in_dim_(in_dim), out_dim_(in_dim) {
   if (options_.norm != "none") norms_ = register_module("norm", torch::nn::ModuleList());
@@ -26,12 +43,14 @@ MlpImpl::MlpImpl(int64_t in_dim, MlpOptions options) : options_(std::move(option
     width = h;
     bf16_w_.emplace_back();
     bf16_b_.emplace_back();
+    int8_.emplace_back();
   }
   out_dim_ = width;
 }
 
 torch::Tensor MlpImpl::forward(torch::Tensor x) {
   const bool bf16 = options_.norm == "none" && !(is_training() && options_.dropout > 0) && Bf16Applies(x);
+  const bool int8 = Int8Applies(x);
   for (size_t i = 0; i < linears_.size(); ++i) {
     const int64_t pad = i == 0 ? x.size(-1) - in_dim_ : 0;
     TORCH_CHECK(pad >= 0, "Mlp: input is ", x.sizes(), ", want ", in_dim_, " columns or more (zero-padded)");
@@ -43,9 +62,14 @@ torch::Tensor MlpImpl::forward(torch::Tensor x) {
     }
     if (x.scalar_type() != weight.scalar_type()) x = x.to(weight.scalar_type());
     // A padded input meets a weight padded with zero columns: the same product, aligned.
-    x = pad == 0 ? TapedLinear(*linears_[i], x)
-                 : TapedLinear(x, first_padded_.Padded(weight, weight.size(0), x.size(-1)), linears_[i]->bias,
-                               {weight, linears_[i]->bias});
+    if (int8) {
+      x = Int8Linear(x, pad == 0 ? weight : first_padded_.Padded(weight, weight.size(0), x.size(-1)), linears_[i]->bias,
+                     int8_[i]);
+    } else {
+      x = pad == 0 ? TapedLinear(*linears_[i], x)
+                   : TapedLinear(x, first_padded_.Padded(weight, weight.size(0), x.size(-1)), linears_[i]->bias,
+                                 {weight, linears_[i]->bias});
+    }
     if (options_.norm == "batch") {
       x = norms_[i]->as<torch::nn::BatchNorm1d>()->forward(x);
     } else if (options_.norm == "layer") {
@@ -114,6 +138,13 @@ torch::Tensor CrossLayerImpl::ForwardBf16(const torch::Tensor& x0, const torch::
   return torch::addcmul(x, x0, wx);  // float32 out: wx is promoted in the same pass
 }
 
+torch::Tensor CrossLayerImpl::ForwardInt8(const torch::Tensor& x0, const torch::Tensor& x) {
+  TORCH_CHECK(w.defined() && x.size(-1) >= dim_ && x0.sizes() == x.sizes() && x.dim() == 2, "CrossLayer: inputs ",
+              x0.sizes(), " and ", x.sizes(), " on the int8 path, want [B, ", dim_, "+] and a full-rank layer");
+  const CrossWeights pw = Padded(x.size(-1));
+  return torch::addcmul(x, x0, Int8Linear(x, pw.w, pw.b, iw_));
+}
+
 CrossNetV2Impl::CrossNetV2Impl(int64_t dim, int64_t layers, int64_t low_rank) {
   for (int64_t i = 0; i < layers; ++i) {
     layers_.push_back(register_module(std::to_string(i), CrossLayer(dim, low_rank)));
@@ -127,6 +158,12 @@ torch::Tensor CrossNetV2Impl::forward(const torch::Tensor& x0) {
   if (!layers_.empty() && Bf16Applies(x0) && Bf16Pays(x0.size(0), p, width)) {
     torch::Tensor x = x0;
     for (auto& layer : layers_) x = layer->ForwardBf16(x0, x);
+    return x;
+  }
+  // int8 for full-rank layers; the rank-r factors are too thin for int8 to pay.
+  if (!layers_.empty() && layers_[0]->w.defined() && Int8Applies(x0)) {
+    torch::Tensor x = x0;
+    for (auto& layer : layers_) x = layer->ForwardInt8(x0, x);
     return x;
   }
   std::vector<CrossWeights> weights;
@@ -257,6 +294,33 @@ torch::Tensor Bf16Linear(const torch::Tensor& x, const torch::Tensor& w, const t
   }
   const torch::Tensor xb = x.scalar_type() == torch::kBFloat16 ? x.contiguous() : x.to(torch::kBFloat16);
   return linear.call(xb, packed, bias, relu ? "relu" : "none", c10::List<std::optional<at::Scalar>>(), std::nullopt);
+}
+
+bool Int8Applies(const torch::Tensor& x) {
+  return GetInferencePrecision() == InferencePrecision::kInt8 && !torch::GradMode::is_enabled() && x.is_cpu() &&
+         x.dim() == 2 && x.scalar_type() == torch::kFloat;
+}
+
+Int8Cache::Packed Int8Cache::Get(const torch::Tensor& w) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!packed_.q.defined() || !source_.is_same(w) || data_ != w.data_ptr() || version_ != w._version()) {
+    torch::NoGradGuard no_grad;
+    const QuietTorchWarnings quiet;
+    auto [q, col_offsets, scale, zero_point] = at::fbgemm_linear_quantize_weight(w.detach().contiguous());
+    packed_ = Packed{q, at::fbgemm_pack_quantized_matrix(q), col_offsets, scale, zero_point};
+    source_ = w;
+    data_ = w.data_ptr();
+    version_ = w._version();
+  }
+  return packed_;
+}
+
+torch::Tensor Int8Linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, Int8Cache& cache) {
+  const Int8Cache::Packed p = cache.Get(w);
+  const QuietTorchWarnings quiet;
+  const torch::Tensor bias = b.defined() ? b : torch::zeros({w.size(0)}, x.options());
+  return at::fbgemm_linear_int8_weight_fp32_activation(x.contiguous(), p.q, p.packed, p.col_offsets, p.scale, p.zero_point,
+                                                      bias);
 }
 
 int64_t AlignedWidth(int64_t width) { return (width + kGemmAlign - 1) / kGemmAlign * kGemmAlign; }

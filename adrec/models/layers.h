@@ -78,11 +78,39 @@ bool Bf16Pays(int64_t rows, int64_t in, int64_t out);
 torch::Tensor Bf16Linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, bool relu,
                          WeightCache& w_cache, WeightCache& b_cache, int64_t out_rows = 0, bool transposed = false);
 
+// Whether a dense layer takes x on the int8 path: InferencePrecision::kInt8 is set, grad mode is
+// off, and x is a 2-D float32 CPU tensor.
+bool Int8Applies(const torch::Tensor& x);
+
+// A weight matrix quantised to int8 for FBGEMM (per tensor, affine) and packed, kept while the
+// weight's storage and version stay the same, so a weight update re-quantises it.
+class Int8Cache {
+ public:
+  struct Packed {
+    torch::Tensor q, packed, col_offsets;
+    double scale = 1.0;
+    int64_t zero_point = 0;
+  };
+  Packed Get(const torch::Tensor& w);
+
+ private:
+  std::mutex mu_;
+  torch::Tensor source_;
+  const void* data_ = nullptr;
+  int64_t version_ = -1;
+  Packed packed_;
+};
+
+// y = x Wᵀ + b on FBGEMM's int8 GEMM: W [out, in] quantised once into `cache`, x [B, in] float32
+// quantised per call from its own range; float32 out. b may be undefined.
+torch::Tensor Int8Linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, Int8Cache& cache);
+
 // Linear → [norm] → ReLU → [dropout] per hidden width. Parameters: "<i>.weight", "<i>.bias",
 // and "norm.<i>.weight", "norm.<i>.bias" (+ batch-norm buffers) for layer i. `forward` also takes
 // an input zero-padded past in_dim (an AlignedWidth one): the first weight is padded to match.
 // On the bf16 path (Bf16Applies, norm "none", each layer where Bf16Pays) the activations stay
-// bfloat16 between bf16 layers; the output is float32.
+// bfloat16 between bf16 layers; the output is float32. On the int8 path (Int8Applies) every
+// layer's product is Int8Linear.
 class MlpImpl : public torch::nn::Module {
  public:
   MlpImpl(int64_t in_dim, MlpOptions options);
@@ -98,6 +126,7 @@ class MlpImpl : public torch::nn::Module {
   int64_t out_dim_ = 0;
   WeightCache first_padded_;  // the first layer's weight on a padded input
   std::deque<WeightCache> bf16_w_, bf16_b_;  // per layer, for Bf16Linear
+  std::deque<Int8Cache> int8_;               // per layer, for Int8Linear
 };
 TORCH_MODULE(Mlp);
 
@@ -116,12 +145,15 @@ class CrossLayerImpl : public torch::nn::Module {
   CrossWeights Padded(int64_t p);
   // The layer on the bf16 path (Bf16Applies): W x_l in bfloat16, the rest float32.
   torch::Tensor ForwardBf16(const torch::Tensor& x0, const torch::Tensor& x);
+  // A full-rank layer on the int8 path (Int8Applies): W x_l in int8, the rest float32.
+  torch::Tensor ForwardInt8(const torch::Tensor& x0, const torch::Tensor& x);
   torch::Tensor w, u, v, b;  // undefined where the variant has none
 
  private:
   int64_t dim_ = 0;
   WeightCache pw_, pu_, pv_, pb_;
   WeightCache bw_, bu_, bv_, bb_, none_;  // bf16 copies; none_ for the bias-free V product
+  Int8Cache iw_;                          // the padded full-rank weight, int8
 };
 TORCH_MODULE(CrossLayer);
 

@@ -340,6 +340,8 @@ TEST(InferencePrecision, ParsesNamesAndRejectsOthers) {
   EXPECT_EQ(*ParseInferencePrecision("bf16"), InferencePrecision::kBf16);
   EXPECT_EQ(*ParseInferencePrecision("auto"),
             CpuHasBf16Matmul() ? InferencePrecision::kBf16 : InferencePrecision::kFp32);
+  EXPECT_EQ(*ParseInferencePrecision("int8"), InferencePrecision::kInt8);
+  EXPECT_EQ(PrecisionName(InferencePrecision::kInt8), "int8");
   auto bad = ParseInferencePrecision("fp8");
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().ToString().find("'fp8'"), std::string::npos) << bad.status().ToString();
@@ -397,6 +399,73 @@ TEST(CrossNetV2, Bf16InferenceMatchesFp32AndFollowsUpdates) {
     SetInferencePrecision(InferencePrecision::kFp32);
     EXPECT_TRUE(torch::allclose(out.detach(), mlp->forward(net->forward(x0)), 1e-5, 1e-6));
   }
+}
+
+// The int8 path (FBGEMM, weights quantised once per tensor, activations per call) scores what
+// fp32 scores to int8's precision, follows weight updates, leaves autograd alone, and keeps a
+// low-rank cross network float32 while its MLP goes int8.
+TEST(CrossNetV2, Int8InferenceMatchesFp32AndFollowsUpdates) {
+  for (int64_t low_rank : {0, 16}) {
+    SCOPED_TRACE("low_rank " + std::to_string(low_rank));
+    torch::manual_seed(6);
+    const int64_t d = 200, padded = AlignedWidth(d), rows = 300;
+    CrossNetV2 net(d, 3, low_rank);
+    Mlp mlp(d, MlpOptions{{96, 64}, "none", 0.0});
+    {
+      torch::NoGradGuard ng;
+      for (auto& p : net->parameters()) p.normal_(0.0, 0.05);
+    }
+    const torch::Tensor x0 = torch::constant_pad_nd(torch::randn({rows, d}), {0, padded - d});
+    auto score = [&](InferencePrecision p, bool cross_only) {
+      PrecisionScope scope(p);
+      torch::NoGradGuard no_grad;
+      const torch::Tensor c = net->forward(x0);
+      return cross_only ? c : mlp->forward(c);
+    };
+    for (int step = 0; step < 2; ++step) {
+      const torch::Tensor fp32 = score(InferencePrecision::kFp32, false);
+      const torch::Tensor int8 = score(InferencePrecision::kInt8, false);
+      ASSERT_EQ(int8.scalar_type(), torch::kFloat);
+      ASSERT_EQ(int8.sizes(), fp32.sizes());
+      const double scale = fp32.abs().max().item<double>();
+      const double err = (int8 - fp32).abs().max().item<double>();
+      EXPECT_LT(err, 0.05 * scale) << "max |int8 - fp32| " << err << " of " << scale;
+      EXPECT_GT(err, 0.0) << "the int8 path ran (its rounding shows)";
+      const double corr = torch::corrcoef(torch::stack({int8.flatten(), fp32.flatten()}))[0][1].item<double>();
+      EXPECT_GT(corr, 0.999);
+      // The cross network alone: int8 where full rank, float32 bit for bit where low rank.
+      const torch::Tensor c32 = score(InferencePrecision::kFp32, true), c8 = score(InferencePrecision::kInt8, true);
+      EXPECT_EQ(torch::equal(c32, c8), low_rank > 0);
+      torch::NoGradGuard ng;
+      for (auto& p : net->parameters()) p.mul_(-0.7);  // an update the quantised copies must follow
+      for (auto& p : mlp->parameters()) p.add_(0.05);
+    }
+    PrecisionScope scope(InferencePrecision::kInt8);
+    torch::Tensor out = mlp->forward(net->forward(x0));
+    EXPECT_TRUE(out.requires_grad()) << "under autograd the float32 path runs";
+    torch::NoGradGuard ng;
+    SetInferencePrecision(InferencePrecision::kFp32);
+    EXPECT_TRUE(torch::allclose(out.detach(), mlp->forward(net->forward(x0)), 1e-5, 1e-6));
+  }
+}
+
+// Int8Linear against the quantisation by hand: W per tensor to int8 (its scale and zero point),
+// x per call to uint8 over its own range, integer products, then back to float.
+TEST(Int8Linear, EqualsQuantisedArithmeticByHand) {
+  torch::manual_seed(7);
+  const torch::Tensor x = torch::randn({5, 33}), w = torch::randn({7, 33}) * 0.1, b = torch::randn({7});
+  Int8Cache cache;
+  const torch::Tensor y = Int8Linear(x, w, b, cache);
+  const Int8Cache::Packed p = cache.Get(w);
+  const torch::Tensor wq = (p.q.to(torch::kFloat) - static_cast<double>(p.zero_point)) * p.scale;
+  EXPECT_LT((wq - w).abs().max().item<double>(), p.scale) << "the weight's codes";
+  const double lo = std::min(0.0, x.min().item<double>()), hi = std::max(0.0, x.max().item<double>());
+  const double xs = (hi - lo) / 255.0;
+  const double xz = std::nearbyint(-lo / xs);
+  const torch::Tensor xq = ((x / xs).round() + xz).clamp(0, 255);
+  const torch::Tensor want = torch::matmul((xq - xz) * xs, wq.t()) + b;
+  EXPECT_TRUE(torch::allclose(y, want, 1e-3, 1e-3)) << (y - want).abs().max().item<double>();
+  EXPECT_LT((y - (torch::matmul(x, w.t()) + b)).abs().max().item<double>(), 0.05);
 }
 
 }  // namespace

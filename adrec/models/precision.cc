@@ -3,6 +3,9 @@
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <ATen/cpu/Utils.h>
 
+#include <ATen/Context.h>
+
+#include <algorithm>
 #include <atomic>
 #include <string>
 
@@ -23,6 +26,12 @@ bool HasOneDnnLinear() {
          d.findSchema({"mkldnn::_reorder_linear_weight", ""}).has_value();
 }
 
+// The int8 layers (models/layers.cc, Int8Linear) call FBGEMM's int8 GEMM.
+bool HasFbgemm() {
+  const auto engines = at::globalContext().supportedQEngines();
+  return std::find(engines.begin(), engines.end(), at::QEngine::FBGEMM) != engines.end();
+}
+
 }  // namespace
 
 StatusOr<InferencePrecision> ParseInferencePrecision(std::string_view name) {
@@ -31,12 +40,23 @@ StatusOr<InferencePrecision> ParseInferencePrecision(std::string_view name) {
     if (!HasOneDnnLinear()) return FailedPreconditionError("precision bf16: this libtorch was built without oneDNN");
     return InferencePrecision::kBf16;
   }
+  if (name == "int8") {
+    if (!HasFbgemm()) {
+      return FailedPreconditionError("precision int8: this libtorch was built without FBGEMM");
+    }
+    return InferencePrecision::kInt8;
+  }
   if (name == "auto") return CpuHasBf16Matmul() && HasOneDnnLinear() ? InferencePrecision::kBf16 : InferencePrecision::kFp32;
-  return InvalidArgumentError("precision: want auto, fp32 or bf16, got '" + std::string(name) + "'");
+  return InvalidArgumentError("precision: want auto, fp32, bf16 or int8, got '" + std::string(name) + "'");
 }
 
 std::string_view PrecisionName(InferencePrecision precision) {
-  return precision == InferencePrecision::kBf16 ? "bf16" : "fp32";
+  switch (precision) {
+    case InferencePrecision::kBf16: return "bf16";
+    case InferencePrecision::kInt8: return "int8";
+    case InferencePrecision::kFp32: break;
+  }
+  return "fp32";
 }
 
 void SetInferencePrecision(InferencePrecision precision) { g_precision.store(precision); }

@@ -150,9 +150,10 @@ void AddServeCommand(CLI::App& app, Context& ctx) {
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--precision", o->rec.precision,
-                  "Ranker arithmetic on the CPU: auto (bf16 where the CPU multiplies bf16 natively), fp32 or bf16")
+                  "Ranker arithmetic on the CPU: auto (bf16 where the CPU multiplies bf16 natively), fp32, bf16 or "
+                  "int8 (FBGEMM int8 GEMMs)")
       ->capture_default_str()
-      ->check(CLI::IsMember({"auto", "fp32", "bf16"}));
+      ->check(CLI::IsMember({"auto", "fp32", "bf16", "int8"}));
   cmd->add_option("--index-threads", o->rec.index_threads, "OpenMP threads of an index search (0: every core)")->capture_default_str();
   cmd->add_option("--device", o->rec.device, "cpu, cuda or cuda:N")->capture_default_str();
   cmd->add_option("--max-batch", o->rec.max_batch, "Requests ranked in one forward pass")->capture_default_str();

@@ -94,10 +94,10 @@ void AddEvalCommand(CLI::App& app, Context& ctx) {
   cmd->add_option("--threads", o->threads, "Threads (0 = all cores)")->capture_default_str();
   cmd->add_option("--batch-size", o->batch_size, "Samples per forward pass")->capture_default_str();
   cmd->add_option("--precision", o->precision,
-                  "Dense layers' arithmetic: fp32, bf16 (oneDNN, as `adrec serve` may score) or auto (bf16 where the "
-                  "CPU multiplies bf16 natively)")
+                  "Dense layers' arithmetic: fp32, bf16 (oneDNN, as `adrec serve` may score), int8 (FBGEMM, weights "
+                  "quantised once, activations per batch) or auto (bf16 where the CPU multiplies bf16 natively)")
       ->capture_default_str()
-      ->check(CLI::IsMember({"fp32", "bf16", "auto"}));
+      ->check(CLI::IsMember({"fp32", "bf16", "int8", "auto"}));
   cmd->add_option("--scenes", o->scenes, "ctr: evaluate samples of these scenes only (default: those the bundle was trained on)")
       ->delimiter(',');
   cmd->add_option("--perturb", o->perturb,
