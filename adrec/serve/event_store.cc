@@ -13,6 +13,9 @@
 #include <unordered_set>
 #include <utility>
 
+#include "adrec/core/crypto.h"
+#include "adrec/serve/rocks_encryption.h"
+
 namespace adrec::serve {
 namespace fs = std::filesystem;
 
@@ -403,6 +406,32 @@ StatusOr<StoredEvent> DecodeEvent(std::string_view bytes) {
   return e;
 }
 
+namespace {
+
+// With an at-rest key every file of the store is encrypted (rocks_encryption.h); without one, an
+// encrypted store is an error that asks for the key.
+Status UseAtRestKey(const fs::path& dir, rocksdb::Options* ro) {
+  if (const SecretKey* key = AtRestKey(); key != nullptr) {
+    // RocksDB would read a plain store's files through the cipher before it notices.
+    if (fs::exists(dir / "CURRENT") && !IsEncryptedRocksDir(dir)) {
+      return FailedPreconditionError("the event store " + dir.string() +
+                                     " is not encrypted by adrec (written without --at-rest-key): open it without a "
+                                     "key, or start a new store with one");
+    }
+    ro->env = EncryptedRocksEnv(*key);
+    if (ro->env == nullptr) return InternalError("libsodium could not initialise (no entropy source)");
+    ro->info_log = RocksLogToAdrec();
+    return Status::Ok();
+  }
+  if (IsEncryptedRocksDir(dir)) {
+    return FailedPreconditionError("the event store " + dir.string() +
+                                   " is encrypted at rest: give its key with --at-rest-key or ADREC_AT_REST_KEY_FILE");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 StatusOr<std::unique_ptr<EventStore>> OpenRocksEventStore(const fs::path& dir, const EventStoreOptions& options) {
   if (options.max_events_per_user == 0) return InvalidArgumentError("max_events_per_user must be positive");
   if (options.max_log_events == 0) return InvalidArgumentError("max_log_events must be positive");
@@ -414,6 +443,7 @@ StatusOr<std::unique_ptr<EventStore>> OpenRocksEventStore(const fs::path& dir, c
   ro.merge_operator = std::make_shared<AddCounts>();
   ro.info_log_level = rocksdb::InfoLogLevel::ERROR_LEVEL;
   ro.keep_log_file_num = 2;
+  ADREC_RETURN_IF_ERROR(UseAtRestKey(dir, &ro));
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(ro, dir.string(), &raw);
   if (!s.ok()) {
@@ -435,6 +465,7 @@ StatusOr<std::unique_ptr<EventStore>> OpenRocksEventStoreReader(const fs::path& 
   ro.merge_operator = std::make_shared<AddCounts>();
   ro.info_log_level = rocksdb::InfoLogLevel::ERROR_LEVEL;
   ro.max_open_files = -1;  // a secondary instance keeps every table file open
+  ADREC_RETURN_IF_ERROR(UseAtRestKey(dir, &ro));
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = rocksdb::DB::OpenAsSecondary(ro, dir.string(), scratch.string(), &raw);
   if (!s.ok()) return IoError("cannot open the event store " + dir.string() + " to read: " + s.ToString());
