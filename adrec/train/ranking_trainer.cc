@@ -418,7 +418,9 @@ Status RankingTask::Prepare(const RunContext& ctx) {
   if (o_->federated_clients > 0) s_.fed.clients = o_->federated_clients;
   if (s_.fed.enabled() && (s_.objective != "pointwise" || o_->finetune != "full")) {
     return InvalidArgumentError(o_->config.string() + ": federated averaging (--federated-clients) trains the pointwise "
-                                "objective of a whole model: no in_batch_softmax and no --finetune " + o_->finetune);
+                                "objective of a whole model, not " +
+                                (s_.objective != "pointwise" ? "train.objective = \"" + s_.objective + "\""
+                                                             : "--finetune " + o_->finetune));
   }
   // After --dp-epsilon: the budget may come from the config or the command line. Federated, it
   // is per client and clips whole updates, so any loss goes.
