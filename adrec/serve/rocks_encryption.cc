@@ -5,9 +5,9 @@
 #include <sodium.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdarg>
 #include <cstdio>
-#include <array>
 #include <cstring>
 #include <fstream>
 #include <memory>
