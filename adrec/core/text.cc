@@ -110,4 +110,13 @@ std::string NowUtc() {
                        std::chrono::system_clock::now().time_since_epoch()).count());
 }
 
+std::string Join(const std::vector<std::string>& items, std::string_view sep) {
+  std::string out;
+  for (const auto& s : items) {
+    if (!out.empty()) out += sep;
+    out += s;
+  }
+  return out;
+}
+
 }  // namespace adrec

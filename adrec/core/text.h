@@ -1,11 +1,12 @@
 // Text helpers shared by importers, the dataset writer and reports: UTF-8 checks and repair,
-// UTC time stamps.
+// UTC time stamps, lists of names in messages.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace adrec {
 
@@ -25,5 +26,8 @@ std::string SanitizeUtf8(std::string_view s);
 // "2026-11-25T05:31:30Z"
 std::string FormatUtc(int64_t unix_seconds);
 std::string NowUtc();
+
+// "a, b, c": the items with `sep` between them (error messages that list what is known).
+std::string Join(const std::vector<std::string>& items, std::string_view sep = ", ");
 
 }  // namespace adrec

@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "adrec/core/safetensors.h"  // ShapeString
+#include "adrec/core/text.h"
 #include "adrec/tensor/tensor_io.h"
 #include "adrec/text/hf_config.h"
 
@@ -16,7 +17,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-using hf::Join;
 using hf::ParseObject;
 using hf::FieldError;
 using hf::ReadInt;

@@ -10,15 +10,6 @@ namespace adrec::text::hf {
 
 using nlohmann::json;
 
-std::string Join(const std::vector<std::string>& items, std::string_view sep) {
-  std::string out;
-  for (const auto& s : items) {
-    if (!out.empty()) out += sep;
-    out += s;
-  }
-  return out;
-}
-
 StatusOr<json> ParseObject(std::string_view text, std::string_view source) {
   json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return InvalidArgumentError(std::string(source) + ": not valid JSON");

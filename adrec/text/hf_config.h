@@ -18,8 +18,6 @@
 
 namespace adrec::text::hf {
 
-std::string Join(const std::vector<std::string>& items, std::string_view sep = ", ");
-
 // `text` as a JSON object; InvalidArgument naming `source` otherwise.
 StatusOr<nlohmann::json> ParseObject(std::string_view text, std::string_view source);
 

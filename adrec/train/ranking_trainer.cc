@@ -210,9 +210,7 @@ StatusOr<data::SampleSet> KeepScenes(data::SampleSet in, const data::Dataset& ds
   for (const std::string& name : scenes) {
     auto it = std::find(ds.scenes.begin(), ds.scenes.end(), name);
     if (it == ds.scenes.end()) {
-      std::string known;
-      for (const std::string& s : ds.scenes) known += (known.empty() ? "" : ", ") + s;
-      return InvalidArgumentError("--scenes: the dataset has no scene '" + name + "' (it has " + known + ")");
+      return InvalidArgumentError("--scenes: the dataset has no scene '" + name + "' (it has " + Join(ds.scenes) + ")");
     }
     keep[static_cast<size_t>(it - ds.scenes.begin())] = true;
   }
@@ -221,12 +219,6 @@ StatusOr<data::SampleSet> KeepScenes(data::SampleSet in, const data::Dataset& ds
     if (keep[ds.events.scene[in.events[s]]]) rows.push_back(s);
   }
   return Subset(std::move(in), rows, num_targets);
-}
-
-std::string CommaList(const std::vector<std::string>& names) {
-  std::string out;
-  for (const std::string& n : names) out += (out.empty() ? "" : ", ") + n;
-  return out;
 }
 
 double LearningRate(const TrainSettings& s, int64_t step, int64_t total_steps) {
@@ -399,6 +391,9 @@ class RankingTask : public TrainingTask {
   Status PrepareTeacher(const std::filesystem::path& bundle);
   std::vector<float> teacher_logits_;
   ordered_json distill_summary_;
+  // The backward pass of `loss` and every update it feeds: the dense optimiser (clipped, through
+  // the fine-tuner's hooks) and the embedding rows the lookup read.
+  void Update(const torch::Tensor& loss, embedding::EmbeddingCollection::Lookup& lookup, int64_t step);
   // The step's backward and updates; a non-finite loss reports divergence instead.
   StatusOr<TrainChunk> ApplyLoss(const torch::Tensor& loss, embedding::EmbeddingCollection::Lookup& lookup,
                                  size_t samples, const RunProgress& p, Progress& progress);
@@ -600,7 +595,7 @@ Status RankingTask::PrepareTeacher(const std::filesystem::path& bundle) {
     }
   }
   if (matched.empty()) {
-    return InvalidArgumentError("--teacher " + bundle.string() + " predicts " + CommaList(p.targets) +
+    return InvalidArgumentError("--teacher " + bundle.string() + " predicts " + Join(p.targets) +
                                 "; this run has none of those targets");
   }
   teacher_logits_.assign(ds_.num_events() * T, std::nanf(""));
@@ -626,7 +621,7 @@ Status RankingTask::PrepareTeacher(const std::filesystem::path& bundle) {
                       {"weight", s_.distill_weight},
                       {"temperature", s_.distill_temperature}};
   LogInfo("distilling " + distill_summary_["teacher_model"].get<std::string>() + " (" + bundle.string() + ") on " +
-          CommaList(matched) + ", weight " + FixedDigits(s_.distill_weight, 2) + ", temperature " +
+          Join(matched) + ", weight " + FixedDigits(s_.distill_weight, 2) + ", temperature " +
           FixedDigits(s_.distill_temperature, 2));
   return Status::Ok();
 }
@@ -746,6 +741,16 @@ torch::Tensor RankingTask::BatchLoss(const embedding::EmbeddingCollection::Looku
   return loss;
 }
 
+void RankingTask::Update(const torch::Tensor& loss, embedding::EmbeddingCollection::Lookup& lookup, int64_t step) {
+  opt_->zero_grad();
+  loss.backward();
+  finetuner_->BeforeStep();
+  if (s_.clip_norm > 0) torch::nn::utils::clip_grad_norm_(finetuner_->trainable(), s_.clip_norm);
+  opt_->step();
+  finetuner_->AfterStep();
+  if (!finetuner_->embeddings_frozen()) model_.embeddings->Step(lookup, step);
+}
+
 StatusOr<TrainChunk> RankingTask::ApplyLoss(const torch::Tensor& loss, embedding::EmbeddingCollection::Lookup& lookup,
                                             size_t samples, const RunProgress& p, Progress& progress) {
   TrainChunk chunk;
@@ -755,13 +760,7 @@ StatusOr<TrainChunk> RankingTask::ApplyLoss(const torch::Tensor& loss, embedding
     chunk.diverged_loss = loss_value;
     return chunk;
   }
-  opt_->zero_grad();
-  loss.backward();
-  finetuner_->BeforeStep();
-  if (s_.clip_norm > 0) torch::nn::utils::clip_grad_norm_(finetuner_->trainable(), s_.clip_norm);
-  opt_->step();
-  finetuner_->AfterStep();
-  if (!finetuner_->embeddings_frozen()) model_.embeddings->Step(lookup, p.step);
+  Update(loss, lookup, p.step);
   samples_seen_ += samples;
   progress.Add(samples);
   chunk.steps = 1;
@@ -874,11 +873,7 @@ StatusOr<TrainChunk> RankingTask::FederatedRound(const RunProgress& p, Progress&
           chunk.diverged_loss = value;
           return chunk;
         }
-        opt_->zero_grad();
-        loss.backward();
-        if (s_.clip_norm > 0) torch::nn::utils::clip_grad_norm_(finetuner_->trainable(), s_.clip_norm);
-        opt_->step();
-        model_.embeddings->Step(lookup, step);
+        Update(loss, lookup, step);
         ++step;
         loss_sum += value;
         samples_seen_ += rows.size();
