@@ -88,7 +88,8 @@ torch::Tensor FullSoftmaxLoss(const torch::Tensor& hidden, const torch::Tensor& 
   }
   torch::Tensor logits = torch::matmul(h, items.t());
   if (scale != 1.0) logits = logits * scale;
-  return torch::nn::functional::cross_entropy(logits, targets - 1);
+  return torch::nn::functional::cross_entropy(
+      logits, targets - 1, torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(options.label_smoothing));
 }
 
 torch::Tensor BceOneNegativeLoss(const torch::Tensor& hidden, const torch::Tensor& targets, const torch::Tensor& table,

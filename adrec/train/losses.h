@@ -39,6 +39,10 @@ struct SampledSoftmaxOptions {
   // share of the training targets, given to the loss as log_p), so that popular items, which
   // come as in-batch negatives far more often, are not pushed down for it.
   bool logq = false;
+  // Full cross-entropy only: the target keeps 1 - ε of the probability mass and every item
+  // shares ε, which keeps the logits of a small catalogue from growing without bound
+  // (train.label_smoothing).
+  double label_smoothing = 0.0;
 };
 
 // hidden [N, d]: the states of the N positions that have a target; targets [N] int64 (1-based

@@ -263,6 +263,22 @@ TEST(FullSoftmaxLoss, EveryItemButPaddingIsACandidate) {
               BruteForce(h, targets, table, {1, 2, 3, 4, 5, 6}, 0.1), 1e-4);
 }
 
+TEST(FullSoftmaxLoss, LabelSmoothingSharesEpsilonOverTheCatalogue) {
+  torch::manual_seed(6);
+  const torch::Tensor table = torch::randn({6, 3}), h = torch::randn({2, 3});
+  const torch::Tensor targets = torch::tensor({2, 5}, torch::kInt64);
+  SampledSoftmaxOptions o;
+  o.l2_normalize = false;
+  o.label_smoothing = 0.2;
+  // By hand: (1 - ε) of the target's -log p plus ε times the mean of every item's -log p.
+  double want = 0;
+  for (int64_t r = 0; r < 2; ++r) {
+    const torch::Tensor logp = torch::log_softmax(torch::matmul(table.narrow(0, 1, 5), h[r]), 0);
+    want += -(0.8 * logp[targets[r].item<int64_t>() - 1].item<double>() + 0.2 * logp.mean().item<double>());
+  }
+  EXPECT_NEAR(FullSoftmaxLoss(h, targets, table, o).item<double>(), want / 2, 1e-5);
+}
+
 TEST(BceOneNegativeLoss, EqualsTheFormula) {
   torch::Tensor table = torch::tensor({{0.0, 0.0}, {1.0, 0.0}, {0.0, 2.0}});
   torch::Tensor h = torch::tensor({{1.0, 1.0}});

@@ -13,9 +13,16 @@
 namespace adrec::train {
 
 namespace {
+// To the GPU through pinned memory without waiting for it: the caching host allocator keeps the
+// staging block until the copy has run, so the step's kernels queue behind the copy.
 torch::Tensor Int64(std::vector<int64_t>& v, int64_t rows, int64_t cols, const torch::Device& device) {
-  return torch::from_blob(v.data(), {rows, cols}, torch::kInt64).to(device);
+  torch::Tensor host = torch::from_blob(v.data(), {rows, cols}, torch::kInt64);
+  if (!device.is_cuda()) return host;
+  return host.pin_memory().to(device, /*non_blocking=*/true);
 }
+
+// Steps between two reads of the loss on the GPU: each read waits for the queue to drain.
+constexpr int64_t kCudaLossCheckEvery = 50;
 
 // Units (rows or prefixes) in an order shuffled by `rng`. With length buckets, units of similar
 // length share a batch, so a batch pads to little more than its units: each run of
@@ -89,7 +96,9 @@ StatusOr<SeqEpochResult> TrainSequenceEpoch(models::SequenceModel& model, torch:
     log_p = c.div_(std::max(1.0, c.sum().item<double>())).log_().to(options.device);
   }
   SeqEpochResult out;
-  double loss_sum = 0;
+  torch::Tensor loss_sum;  // on the model's device
+  const int64_t check_every = options.device.is_cuda() ? kCudaLossCheckEvery : 1;
+  std::vector<int64_t> where_host;
   data::SequenceBatch batch;
   const bool autocast = options.bf16 && options.device.is_cuda();
   for (size_t begin = 0; begin < units; begin += bs) {
@@ -109,9 +118,14 @@ StatusOr<SeqEpochResult> TrainSequenceEpoch(models::SequenceModel& model, torch:
     if (options.progress != nullptr) options.progress->Add(end - begin);
     for (int64_t x : batch.items) out.tokens += x != 0;
     out.padded += static_cast<int64_t>(batch.items.size());
+    // The predicted positions, found on the host: nonzero() on the GPU would wait for it.
+    where_host.clear();
+    for (size_t i = 0; i < batch.targets.size(); ++i) {
+      if (batch.targets[i] != 0) where_host.push_back(static_cast<int64_t>(i));
+    }
+    if (where_host.empty()) continue;  // rows of one item: nothing to predict
     torch::Tensor targets = Int64(batch.targets, batch.batch, batch.length, options.device).reshape(-1);
-    torch::Tensor where = targets.nonzero().squeeze(1);
-    if (where.numel() == 0) continue;  // rows of one item: nothing to predict
+    torch::Tensor where = Int64(where_host, 1, static_cast<int64_t>(where_host.size()), options.device).reshape(-1);
     models::SequenceInput in{Int64(batch.items, batch.batch, batch.length, options.device),
                              Int64(batch.times, batch.batch, batch.length, options.device)};
     torch::Tensor encoded = MaybeAutocastBf16(autocast, [&] { return model.Encode(in); });
@@ -127,20 +141,27 @@ StatusOr<SeqEpochResult> TrainSequenceEpoch(models::SequenceModel& model, torch:
       loss = SampledSoftmaxLoss(hidden, pos, model.ItemTable(), options.softmax,
                                 UniformNegatives(num_items, options.softmax, options.device), log_p);
     }
-    const double value = loss.item<double>();
-    if (!std::isfinite(value)) {
-      return DataLossError("sequence training: the loss is " + std::to_string(value) + " at step " +
-                           std::to_string(out.steps + 1) + " of the epoch");
+    // The sum of the losses so far, read every check_every steps: a non-finite one stops the
+    // epoch before its update reaches the weights only where it is read each step (the CPU).
+    loss_sum = loss_sum.defined() ? loss_sum + loss.detach().to(torch::kFloat64) : loss.detach().to(torch::kFloat64);
+    ++out.steps;
+    if (out.steps % check_every == 0) {
+      const double value = loss_sum.item<double>();
+      if (!std::isfinite(value)) {
+        return DataLossError("sequence training: the loss is " + std::to_string(value) + " by step " +
+                             std::to_string(out.steps) + " of the epoch");
+      }
     }
     optimizer.zero_grad();
     loss.backward();
     if (options.clip_norm > 0) torch::nn::utils::clip_grad_norm_(model.parameters(), options.clip_norm);
     optimizer.step();
-    loss_sum += value;
-    ++out.steps;
-    out.positions += where.numel();
+    out.positions += static_cast<int64_t>(where_host.size());
   }
-  out.mean_loss = out.steps > 0 ? loss_sum / static_cast<double>(out.steps) : 0.0;
+  out.mean_loss = out.steps > 0 ? loss_sum.item<double>() / static_cast<double>(out.steps) : 0.0;
+  if (!std::isfinite(out.mean_loss)) {
+    return DataLossError("sequence training: the loss is " + std::to_string(out.mean_loss) + " by the end of the epoch");
+  }
   return out;
 }
 
