@@ -1,0 +1,3 @@
+// See gloo/context.h: declarations only, for ProcessGroupGloo.hpp.
+#pragma once
+#include <gloo/context.h>
