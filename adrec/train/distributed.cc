@@ -193,15 +193,39 @@ Status Distributed::CheckSame(std::string_view what, const std::string& value) {
                                  "): start every rank with the same config, data and settings");
 }
 
+namespace {
+// The tensors as one flat buffer per dtype (a backend's list argument means one tensor per
+// device, all of one shape): one collective each, then the values go back in place.
+template <typename F>
+void Flattened(std::vector<torch::Tensor>& tensors, F&& collective) {
+  std::map<c10::ScalarType, std::vector<size_t>> by_type;
+  for (size_t i = 0; i < tensors.size(); ++i) by_type[tensors[i].scalar_type()].push_back(i);
+  for (auto& [type, idx] : by_type) {
+    std::vector<torch::Tensor> parts;
+    for (size_t i : idx) parts.push_back(tensors[i].reshape({-1}));
+    std::vector<torch::Tensor> flat{torch::cat(parts)};
+    collective(flat);
+    int64_t at = 0;
+    for (size_t i : idx) {
+      const int64_t n = tensors[i].numel();
+      tensors[i].copy_(flat[0].narrow(0, at, n).view(tensors[i].sizes()));
+      at += n;
+    }
+  }
+}
+}  // namespace
+
 Status Distributed::AllReduceSum(std::vector<torch::Tensor>& tensors) {
-  return impl_->Run("all-reduce", [&] { impl_->pg->allreduce(tensors)->wait(); });
+  return impl_->Run("all-reduce", [&] {
+    Flattened(tensors, [&](std::vector<torch::Tensor>& flat) { impl_->pg->allreduce(flat)->wait(); });
+  });
 }
 
 Status Distributed::Broadcast(std::vector<torch::Tensor>& tensors, int root) {
   return impl_->Run("broadcast", [&] {
     c10d::BroadcastOptions o;
     o.rootRank = root;
-    impl_->pg->broadcast(tensors, o)->wait();
+    Flattened(tensors, [&](std::vector<torch::Tensor>& flat) { impl_->pg->broadcast(flat, o)->wait(); });
   });
 }
 

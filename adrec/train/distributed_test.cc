@@ -117,9 +117,13 @@ void Collectives() {
   ASSERT_TRUE(d->AllReduceSum(t).ok());
   EXPECT_TRUE(torch::equal(t[0], torch::full({3}, 3.0f)));  // 1 + 2
 
-  std::vector<torch::Tensor> b{torch::full({2}, static_cast<float>(10 + r))};
+  // Tensors of several shapes and types in one call (a model's parameters).
+  std::vector<torch::Tensor> b{torch::full({2}, static_cast<float>(10 + r)), torch::full({3, 1}, 20.0 + r),
+                               torch::full({1}, static_cast<int64_t>(r))};
   ASSERT_TRUE(d->Broadcast(b, 1).ok());
   EXPECT_TRUE(torch::equal(b[0], torch::full({2}, 11.0f)));
+  EXPECT_TRUE(torch::equal(b[1], torch::full({3, 1}, 21.0)));
+  EXPECT_EQ(b[2].item<int64_t>(), 1);
 
   auto g = d->AllGather(torch::tensor({r, 10 * r}, torch::kLong));
   ASSERT_TRUE(g.ok()) << g.status().ToString();

@@ -401,6 +401,10 @@ class RankingTask : public TrainingTask {
 
 Status RankingTask::Prepare(const RunContext& ctx) {
   o_ = &ctx.options;
+  if (ctx.dist != nullptr) {
+    return UnimplementedError("distributed training (WORLD_SIZE > 1) of ranking models is not built yet: sequence models "
+                              "(sasrec, hstu, bsarec) train data parallel; unset WORLD_SIZE to train on one process");
+  }
   Config& cfg = ctx.config;
   model_name_ = ctx.model;
   device_ = ctx.device;

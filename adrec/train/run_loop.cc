@@ -15,6 +15,7 @@
 #include "adrec/models/bundle.h"
 #include "adrec/tensor/device.h"
 #include "adrec/tensor/tensor_io.h"
+#include "adrec/train/distributed.h"
 #include "adrec/train/train_config.h"
 
 namespace adrec::train {
@@ -145,6 +146,21 @@ class Run {
     ADREC_RETURN_IF_ERROR(cfg_->Get("train.deterministic", &cfg_deterministic));
     deterministic = deterministic || cfg_deterministic;
     ADREC_ASSIGN_OR_RETURN(device_, tensor::ParseDevice(o_.device));
+    ADREC_ASSIGN_OR_RETURN(std::optional<DistEnv> env, ReadDistEnv());
+    if (env) {
+      // One GPU per process: "cuda" means the launcher's LOCAL_RANK-th.
+      if (device_.is_cuda() && !device_.has_index()) device_ = torch::Device(torch::kCUDA, env->local_rank);
+      DistOptions dopt;
+      if (o_.dist_timeout_s > 0) dopt.timeout = std::chrono::milliseconds(static_cast<int64_t>(o_.dist_timeout_s * 1000));
+      ADREC_ASSIGN_OR_RETURN(dist_, Distributed::Init(*env, device_, dopt));
+      const uint64_t hash = TrainConfigHash(config_text_, o_.model, o_.settings);
+      ADREC_RETURN_IF_ERROR(dist_->CheckSame(
+          "the config, its --set settings and the seed",
+          std::to_string(hash) + " seed " + std::to_string(o_.seed) + (o_.resume ? " resume" : " new")));
+      ADREC_RETURN_IF_ERROR(dist_->CheckSame("the data (manifest of --data)", DataFingerprint()));
+      LogInfo("rank " + std::to_string(dist_->rank()) + " of " + std::to_string(dist_->world_size()) + " (" +
+              dist_->backend() + ")");
+    }
     if (o_.threads > 0) at::set_num_threads(o_.threads);
     if (deterministic) {
       // cuBLAS needs a fixed workspace to be deterministic; must be set before CUDA starts.
@@ -152,7 +168,7 @@ class Run {
       at::globalContext().setDeterministicAlgorithms(true, /*warn_only=*/false);
     }
     checkpoint_.emplace(o_.out / "checkpoint", model_, TrainConfigHash(config_text_, o_.model, o_.settings));
-    const RunContext ctx{o_, *cfg_, config_text_, model_, device_};
+    const RunContext ctx{o_, *cfg_, config_text_, model_, device_, dist_.get()};
     ADREC_RETURN_IF_ERROR(task_.Prepare(ctx));
     ADREC_RETURN_IF_ERROR(cfg_->CheckNoUnknownKeys());
     loop_ = task_.loop();
@@ -161,12 +177,13 @@ class Run {
 
   Status StartOrResume() {
     std::error_code ec;
-    if (!o_.resume && o_.overwrite) {
+    if (!o_.resume && o_.overwrite && lead()) {
       std::filesystem::remove(metrics_path(), ec);
       std::filesystem::remove_all(checkpoint_->dir(), ec);
     }
-    std::filesystem::create_directories(o_.out, ec);
+    if (lead()) std::filesystem::create_directories(o_.out, ec);
     if (ec) return IoError("cannot create " + o_.out.string() + ": " + ec.message());
+    if (dist_) ADREC_RETURN_IF_ERROR(dist_->Barrier());  // the others wait for rank 0's clean-up
     if (o_.resume) {
       ADREC_RETURN_IF_ERROR(checkpoint_->Load(task_, device_, &p_));
       LogInfo(loop_.cadence == Cadence::kSteps
@@ -240,9 +257,10 @@ class Run {
                       std::chrono::duration<double>(Clock::now() - t0).count() >= o_.max_seconds &&
                       p_.epoch < loop_.epochs;
       }
-      const bool interrupted = o_.stop != nullptr && o_.stop->load();
+      bool interrupted = o_.stop != nullptr && o_.stop->load();
+      if (dist_) ADREC_RETURN_IF_ERROR(Agree(&interrupted, &out_of_time));
       const bool at_limit = o_.max_steps > 0 && p_.step >= o_.max_steps;
-      if (checkpoint || interrupted || at_limit || out_of_time) {
+      if ((checkpoint || interrupted || at_limit || out_of_time) && lead()) {
         ADREC_RETURN_IF_ERROR(checkpoint_->Write(task_, p_));
         last_checkpoint = p_.step;
       }
@@ -269,20 +287,26 @@ class Run {
   // patience has run out.
   StatusOr<bool> Evaluate(double train_loss) {
     ADREC_ASSIGN_OR_RETURN(ordered_json valid, task_.EvaluateValid());
-    const double score = task_.SelectionScore(valid);
+    double score = task_.SelectionScore(valid);
+    if (dist_) {
+      // Rank 0's score decides for all: the same weights, but floating point may differ by host.
+      std::vector<torch::Tensor> s{torch::tensor({score}, torch::kFloat64).to(dist_->device())};
+      ADREC_RETURN_IF_ERROR(dist_->Broadcast(s, 0));
+      score = s[0].cpu().item<double>();
+    }
     ordered_json line;
     line["epoch"] = p_.epoch;
     line["step"] = p_.step;
     line["train_loss"] = train_loss;
     line["elapsed_s"] = p_.trained_seconds;
     line["valid"] = valid;
-    {
+    if (lead()) {
       std::ofstream log(metrics_path(), std::ios::app);
       log << line.dump() << "\n";
       if (!log) return IoError("cannot append to " + metrics_path().string());
     }
     const bool by_steps = loop_.cadence == Cadence::kSteps;
-    LogInfo((by_steps ? "step " + std::to_string(p_.step) : "epoch " + std::to_string(p_.epoch)) + ": loss " +
+    if (lead()) LogInfo((by_steps ? "step " + std::to_string(p_.step) : "epoch " + std::to_string(p_.epoch)) + ": loss " +
             FixedDigits(train_loss, 4) + ", " + task_.DescribeValid(valid, score));
     if (score > p_.best_score || p_.best_at < 0) {
       p_.best_score = score;
@@ -296,6 +320,7 @@ class Run {
   }
 
   Status WriteBundle(const ordered_json& valid) {
+    if (!lead()) return Status::Ok();
     ordered_json m = models::NewBundleManifest(task_.bundle_kind(), model_);
     task_.AddManifestFields(&m);
     m["config"] = config_text_;
@@ -320,6 +345,12 @@ class Run {
     task_.AddSummary(&summary, p_.trained_seconds - seconds_before_);
     // Stopped at --max-steps (to be resumed) or before any evaluation: no test yet.
     if (stopped == "max_steps" || p_.best_at < 0) return summary;
+    if (dist_) {
+      summary["ranks"] = dist_->world_size();
+      summary["backend"] = dist_->backend();
+      // The bundle is one process's: rank 0 tests it as `adrec eval` would, the others stop here.
+      if (!lead()) return summary;
+    }
     // The bundle holds the best weights by the selection score: test them from disk, as a user would.
     ADREC_ASSIGN_OR_RETURN(TrainingTask::TestReport test, task_.Test(EvalOptionsFor(o_)));
     ADREC_RETURN_IF_ERROR(models::EditBundleManifest(o_.out, [&](ordered_json& manifest) {
@@ -332,6 +363,29 @@ class Run {
   }
 
   std::filesystem::path metrics_path() const { return o_.out / "metrics.jsonl"; }
+  bool lead() const { return dist_ == nullptr || dist_->rank() == 0; }
+
+  // Every rank stops when one is interrupted, and when rank 0 is out of time: clocks differ,
+  // and a rank that stopped alone would leave the others waiting in a collective.
+  Status Agree(bool* interrupted, bool* out_of_time) {
+    std::vector<torch::Tensor> flags{torch::tensor({*interrupted ? 1.0f : 0.0f,
+                                                    (*out_of_time && lead()) ? 1.0f : 0.0f})
+                                         .to(dist_->device())};
+    ADREC_RETURN_IF_ERROR(dist_->AllReduceSum(flags));
+    torch::Tensor f = flags[0].cpu();
+    *interrupted = f[0].item<float>() > 0;
+    *out_of_time = f[1].item<float>() > 0;
+    return Status::Ok();
+  }
+
+  // What the ranks must agree on of the data: its description and the size of its events.
+  std::string DataFingerprint() const {
+    StatusOr<std::string> text = ReadFile(o_.data / "dataset.toml");
+    std::error_code ec;
+    const auto events = std::filesystem::file_size(o_.data / "events.bin", ec);
+    return std::to_string(std::hash<std::string>()(text.ok() ? *text : std::string())) + " events " +
+           (ec ? std::string("?") : std::to_string(events)) + " bytes";
+  }
 
   const TrainOptions& o_;
   TrainingTask& task_;
@@ -340,6 +394,7 @@ class Run {
   torch::Device device_ = torch::kCPU;
   std::optional<Checkpoint> checkpoint_;
   LoopSettings loop_;
+  std::unique_ptr<Distributed> dist_;
   RunProgress p_;
   double seconds_before_ = 0;
 };

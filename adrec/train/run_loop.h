@@ -29,6 +29,8 @@ class Progress;
 
 namespace adrec::train {
 
+class Distributed;
+
 // How often a run evaluates and checkpoints. kSteps: evaluation every `eval_every` steps and
 // at each epoch's end, checkpoints every `checkpoint_every` steps, after each evaluation and on
 // a stop; a resumed run continues mid-epoch. kEpochs: one Train call is one epoch; evaluation
@@ -77,6 +79,10 @@ struct RunContext {
   const std::string& config_text;
   const std::string& model;
   torch::Device device;
+  // The process group of a distributed run (RANK, WORLD_SIZE … in the environment), else null.
+  // Every rank runs the same loop and takes the same decisions (rank 0's clock and stop flag);
+  // rank 0 alone writes metrics.jsonl, the bundle and the summary's test.
+  Distributed* dist = nullptr;
 };
 
 class TrainingTask {

@@ -9,6 +9,7 @@
 
 #include "adrec/core/progress.h"
 #include "adrec/train/autocast.h"
+#include "adrec/train/distributed.h"
 
 namespace adrec::train {
 
@@ -99,6 +100,11 @@ StatusOr<SeqEpochResult> TrainSequenceEpoch(models::SequenceModel& model, torch:
   torch::Tensor loss_sum;  // on the model's device
   const int64_t check_every = options.device.is_cuda() ? kCudaLossCheckEvery : 1;
   std::vector<int64_t> where_host;
+  int64_t loss_steps = 0;
+  const int rank = options.dist != nullptr ? options.dist->rank() : 0;
+  const int world = options.dist != nullptr ? options.dist->world_size() : 1;
+  std::vector<data::SequencePrefix> mine_prefixes;
+  std::vector<uint32_t> mine_rows;
   data::SequenceBatch batch;
   const bool autocast = options.bf16 && options.device.is_cuda();
   for (size_t begin = 0; begin < units; begin += bs) {
@@ -107,15 +113,27 @@ StatusOr<SeqEpochResult> TrainSequenceEpoch(models::SequenceModel& model, torch:
       break;
     }
     const size_t end = std::min(units, begin + bs);
+    size_t first = begin, count = end - begin;
+    if (world > 1) {
+      // This rank's share of the batch: units begin + rank, begin + rank + world, …
+      mine_prefixes.clear();
+      mine_rows.clear();
+      for (size_t u = begin + static_cast<size_t>(rank); u < end; u += static_cast<size_t>(world)) {
+        if (prefixes) mine_prefixes.push_back(prefix_order[u]); else mine_rows.push_back(order[u]);
+      }
+      first = 0;
+      count = prefixes ? mine_prefixes.size() : mine_rows.size();
+    }
+    const data::SequencePrefix* prefix_base = world > 1 ? mine_prefixes.data() : prefix_order.data();
+    const uint32_t* row_base = world > 1 ? mine_rows.data() : order.data();
     if (prefixes) {
-      data::BuildPrefixBatch(seqs, std::span<const data::SequencePrefix>(prefix_order.data() + begin, end - begin),
-                             max_len, &batch);
+      data::BuildPrefixBatch(seqs, std::span<const data::SequencePrefix>(prefix_base + first, count), max_len, &batch);
     } else {
-      data::BuildTrainBatch(seqs, std::span<const uint32_t>(order.data() + begin, end - begin), max_len, &batch);
+      data::BuildTrainBatch(seqs, std::span<const uint32_t>(row_base + first, count), max_len, &batch);
     }
     out.truncated += batch.truncated;
-    out.rows += static_cast<int64_t>(end - begin);
-    if (options.progress != nullptr) options.progress->Add(end - begin);
+    out.rows += static_cast<int64_t>(count);
+    if (options.progress != nullptr) options.progress->Add(count);
     for (int64_t x : batch.items) out.tokens += x != 0;
     out.padded += static_cast<int64_t>(batch.items.size());
     // The predicted positions, found on the host: nonzero() on the GPU would wait for it.
@@ -123,7 +141,15 @@ StatusOr<SeqEpochResult> TrainSequenceEpoch(models::SequenceModel& model, torch:
     for (size_t i = 0; i < batch.targets.size(); ++i) {
       if (batch.targets[i] != 0) where_host.push_back(static_cast<int64_t>(i));
     }
-    if (where_host.empty()) continue;  // rows of one item: nothing to predict
+    if (where_host.empty()) {  // rows of one item: nothing to predict
+      if (options.sync == nullptr) continue;
+      // The others step: this rank adds zeros to their gradients.
+      optimizer.zero_grad();
+      ADREC_RETURN_IF_ERROR(options.sync->Finish());
+      optimizer.step();
+      ++out.steps;
+      continue;
+    }
     torch::Tensor targets = Int64(batch.targets, batch.batch, batch.length, options.device).reshape(-1);
     torch::Tensor where = Int64(where_host, 1, static_cast<int64_t>(where_host.size()), options.device).reshape(-1);
     models::SequenceInput in{Int64(batch.items, batch.batch, batch.length, options.device),
@@ -144,6 +170,7 @@ StatusOr<SeqEpochResult> TrainSequenceEpoch(models::SequenceModel& model, torch:
     // The sum of the losses so far, read every check_every steps: a non-finite one stops the
     // epoch before its update reaches the weights only where it is read each step (the CPU).
     loss_sum = loss_sum.defined() ? loss_sum + loss.detach().to(torch::kFloat64) : loss.detach().to(torch::kFloat64);
+    ++loss_steps;
     ++out.steps;
     if (out.steps % check_every == 0) {
       const double value = loss_sum.item<double>();
@@ -154,11 +181,23 @@ StatusOr<SeqEpochResult> TrainSequenceEpoch(models::SequenceModel& model, torch:
     }
     optimizer.zero_grad();
     loss.backward();
+    if (options.sync != nullptr) ADREC_RETURN_IF_ERROR(options.sync->Finish());
     if (options.clip_norm > 0) torch::nn::utils::clip_grad_norm_(model.parameters(), options.clip_norm);
     optimizer.step();
     out.positions += static_cast<int64_t>(where_host.size());
   }
-  out.mean_loss = out.steps > 0 ? loss_sum.item<double>() / static_cast<double>(out.steps) : 0.0;
+  if (options.dist != nullptr) {
+    // The mean over every rank's steps.
+    std::vector<torch::Tensor> sums{
+        torch::tensor({loss_sum.defined() ? loss_sum.item<double>() : 0.0, static_cast<double>(loss_steps)},
+                      torch::kFloat64)
+            .to(options.dist->device())};
+    ADREC_RETURN_IF_ERROR(options.dist->AllReduceSum(sums));
+    torch::Tensor s = sums[0].cpu();
+    loss_sum = s[0];
+    loss_steps = static_cast<int64_t>(s[1].item<double>());
+  }
+  out.mean_loss = loss_steps > 0 ? loss_sum.item<double>() / static_cast<double>(loss_steps) : 0.0;
   if (!std::isfinite(out.mean_loss)) {
     return DataLossError("sequence training: the loss is " + std::to_string(out.mean_loss) + " by the end of the epoch");
   }

@@ -26,6 +26,9 @@ class Progress;
 
 namespace adrec::train {
 
+class Distributed;
+class GradientSync;
+
 struct SeqStepOptions {
   int64_t batch_size = 128;
   std::string loss = "sampled_softmax";  // ce (every item) | sampled_softmax | bce (SASRec's one negative)
@@ -44,6 +47,12 @@ struct SeqStepOptions {
   int64_t length_buckets = 1;
   const std::atomic<bool>* stop = nullptr;  // checked between steps: the epoch ends early
   Progress* progress = nullptr;          // advanced by the rows of each step
+  // Data parallel (distributed.h): every rank shuffles the same order and takes every
+  // world-th unit of each batch of batch_size; `sync` averages the gradients over the ranks
+  // after each backward. Every rank takes every step (one with nothing to predict contributes
+  // zeros), and the epoch's mean loss is the mean over the ranks.
+  Distributed* dist = nullptr;
+  GradientSync* sync = nullptr;
 };
 
 struct SeqEpochResult {

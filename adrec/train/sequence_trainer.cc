@@ -17,6 +17,7 @@
 #include "adrec/models/sequence_model.h"
 #include "adrec/tensor/device.h"
 #include "adrec/tensor/tensor_io.h"
+#include "adrec/train/distributed.h"
 #include "adrec/train/run_loop.h"
 #include "adrec/train/seq_train.h"
 #include "adrec/train/train_config.h"
@@ -173,6 +174,14 @@ class SequenceTask : public TrainingTask {
     padded_seen_ = j.value("padded_seen", int64_t{0});
   }
   Status BeforeLoop(bool) override {
+    if (dist_ != nullptr) {
+      // Every rank starts from rank 0's weights (fresh or resumed), then draws its own dropout.
+      std::vector<torch::Tensor> params;
+      for (const torch::Tensor& t : model_->parameters()) params.push_back(t.detach());
+      for (const torch::Tensor& t : model_->buffers()) params.push_back(t.detach());
+      ADREC_RETURN_IF_ERROR(dist_->Broadcast(params, 0));
+      torch::manual_seed(o_->seed + 0x9E3779B97F4A7C15ull * static_cast<uint64_t>(dist_->rank() + 1));
+    }
     rows_before_ = rows_seen_;
     tokens_before_ = tokens_seen_;
     padded_before_ = padded_seen_;
@@ -220,6 +229,8 @@ class SequenceTask : public TrainingTask {
   int64_t rows_before_ = 0, tokens_before_ = 0, padded_before_ = 0;
   uint64_t truncated_ = 0;
   uint64_t units_per_epoch_ = 0;  // rows, or prefixes with train.samples = "prefixes"
+  Distributed* dist_ = nullptr;
+  std::unique_ptr<GradientSync> sync_;
 };
 
 Status SequenceTask::Prepare(const RunContext& ctx) {
@@ -267,6 +278,10 @@ Status SequenceTask::Prepare(const RunContext& ctx) {
     opt_ = std::make_unique<torch::optim::Adam>(
         model_->parameters(), torch::optim::AdamOptions(s_.lr).betas(betas).weight_decay(s_.weight_decay));
   }
+  if (ctx.dist != nullptr) {
+    dist_ = ctx.dist;
+    sync_ = std::make_unique<GradientSync>(*dist_, model_->parameters());
+  }
   uint64_t tokens = 0, longer = 0;
   for (size_t r = 0; r < seqs_.size(); ++r) {
     tokens += seqs_.length(r);
@@ -289,8 +304,11 @@ StatusOr<TrainChunk> SequenceTask::Train(const RunProgress& p, Progress& progres
   so.device = device_;
   so.bf16 = s_.bf16;
   so.length_buckets = s_.length_buckets;
-  so.stop = o_->stop;
+  // A distributed run stops between epochs, when the ranks agree (run_loop.cc).
+  so.stop = dist_ != nullptr ? nullptr : o_->stop;
   so.progress = &progress;
+  so.dist = dist_;
+  so.sync = sync_.get();
   // One shuffle stream per epoch, so a resumed run draws the same orders.
   std::mt19937_64 rng(o_->seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(p.epoch));
   ADREC_ASSIGN_OR_RETURN(SeqEpochResult r, TrainSequenceEpoch(*model_, *opt_, seqs_, so, rng));

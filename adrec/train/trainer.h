@@ -58,6 +58,9 @@ struct TrainOptions {
   // Ranking: distil this ranking bundle (trained on the same data and split) into the model
   // trained (train.distill_weight, train.distill_temperature).
   std::filesystem::path teacher;
+  // Distributed runs (RANK, WORLD_SIZE … set): how long a collective waits for the other
+  // ranks, seconds; 0 = 300.
+  double dist_timeout_s = 0;
 };
 
 // Returns the summary printed by `adrec train --json`: "bundle", "model", "steps", "epochs",

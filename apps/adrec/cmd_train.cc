@@ -61,6 +61,11 @@ void AddTrainCommand(CLI::App& app, Context& ctx) {
   cmd->add_option("--teacher", o->teacher,
                   "Ranking: distil this ranking bundle (same data and split; a larger model) into the one trained "
                   "(train.distill_weight, train.distill_temperature)");
+  cmd->add_option("--dist-timeout", o->dist_timeout_s,
+                  "Distributed runs (started by torchrun or with RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT set): "
+                  "seconds a rank waits for the others before stopping with an error (0 = 300)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   AddJsonFlag(cmd, ctx);
   cmd->callback([o, &ctx] {
     ctx.run = [o, &ctx]() -> Status {
