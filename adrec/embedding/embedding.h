@@ -37,6 +37,14 @@ struct SparseOptimizerOptions {
 // "adagrad, adam, sgd, ftrl"
 inline constexpr const char* kSparseOptimizerNames = "adagrad, adam, sgd, ftrl";
 
+// The rows of a table one process keeps in a distributed run: global rows offset, offset +
+// stride, … (row-wise sharding: offset = rank, stride = world; table-wise: all or none).
+struct RowShard {
+  int64_t offset = 0, stride = 1;
+  bool whole() const { return offset == 0 && stride == 1; }
+  int64_t LocalRows(int64_t rows) const { return rows > offset ? (rows - offset + stride - 1) / stride : 0; }
+};
+
 struct TableOptions {
   SparseOptimizerOptions optimizer;  // the table spec's `optimizer` overrides `kind`
   torch::Device device = torch::kCPU;
@@ -44,6 +52,11 @@ struct TableOptions {
   // CPU tables apply the optimiser with a fused multi-threaded row loop; false selects the
   // torch-ops path that CUDA runs (tests compare the two on CPU).
   bool fused_cpu_optimizer = true;
+  // Fixed and hashed tables: keep only these rows. MapIds still returns global rows; weight(),
+  // ApplyGradient's rows, State and LoadState are local (row k here is global offset + k·stride).
+  // Every process draws the whole table's initial rows and keeps its own, so a sharded run starts
+  // where one process starts.
+  RowShard shard;
 };
 
 class EmbeddingTable {
@@ -94,13 +107,40 @@ QuantizedRows QuantizeRows(const torch::Tensor& weight, int bits);
 // The float rows [n, dim] of `rows` (all rows when empty).
 torch::Tensor DequantizeRows(const QuantizedRows& q, int bits, int dim, std::span<const int64_t> rows = {});
 
+// Moves rows between the processes of a distributed run (adrec/train/distributed.h implements it
+// over c10d). Collective: every process makes the same calls in the same order. A failure throws
+// std::runtime_error naming the rank and the collective.
+class ShardExchange {
+ public:
+  virtual ~ShardExchange() = default;
+  virtual int rank() const = 0;
+  virtual int world_size() const = 0;
+  // Rows (dimension 0) of `input` go to ranks in runs of send_counts[r]; returns what each rank
+  // sent here, rank by rank, recv_counts[r] rows from r.
+  virtual torch::Tensor AllToAll(const torch::Tensor& input, const std::vector<int64_t>& send_counts,
+                                 const std::vector<int64_t>& recv_counts) = 0;
+};
+
+// Model-parallel embeddings, as TorchRec shards them: "row" puts row g of every table on rank
+// g % world, "table" puts table t (with its linear companion) whole on rank t % world. A lookup
+// sends each unique row to its owner and gets the row back (all-to-all); Step sends each row's
+// gradient to its owner, which sums what every rank sent and applies it once with its optimiser
+// state, divided by the world size (each rank's loss is the mean over its share of the batch).
+struct ShardingOptions {
+  ShardExchange* exchange = nullptr;  // null: every table whole in this process
+  std::string mode = "row";           // row | table
+};
+
 struct CollectionOptions {
   TableOptions table;
+  ShardingOptions sharding;
   // Also a dim-1 table beside every table, summed into ModelInput::linear (LR/FM/DeepFM).
   bool linear_terms = false;
   // Optimiser of the linear tables ("" = table.optimizer.kind; LR configs use ftrl).
   std::string linear_optimizer;
 };
+
+struct ShardRoute;  // embedding_collection.cc
 
 // The bound feature spec's tables, and the batch → ModelInput step.
 class EmbeddingCollection {
@@ -132,6 +172,8 @@ class EmbeddingCollection {
       std::vector<FieldRead> fields;
     };
     std::vector<TableRead> reads;
+    // Sharded collections: how the rows travelled, for Step to send their gradients back.
+    std::shared_ptr<ShardRoute> route;
   };
   // Copies the batch to the device (pinned host memory and non-blocking copies on CUDA) and
   // looks every sparse field up. With train, leaves require grad.
@@ -148,7 +190,11 @@ class EmbeddingCollection {
   const data::FeatureSpec& spec() const;
   size_t num_tables() const;
   EmbeddingTable& table(size_t i);
+  bool sharded() const;
+  // Sharded: collective; the whole tables on rank 0 (its shard and every other rank's, rows back
+  // in global order), nothing on the others.
   std::vector<std::pair<std::string, torch::Tensor>> State(bool with_optimizer) const;
+  // Whole tables (a bundle or a checkpoint of any world size); a sharded collection keeps its rows.
   Status LoadState(const std::map<std::string, torch::Tensor>& tensors, bool with_optimizer);
   uint64_t MemoryBytes() const;
 

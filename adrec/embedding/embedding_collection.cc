@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <unordered_map>
 
 #include "adrec/embedding/embedding.h"
@@ -184,6 +185,37 @@ struct EmbeddingCollection::Impl {
   std::vector<Scratch> scratch;  // per group
   int dense_width = 0;
   std::vector<int> text_widths;
+  int world = 1, rank = 0;  // sharded: options.sharding.exchange's
+
+  bool sharded() const { return world > 1; }
+  bool row_mode() const { return options.sharding.mode == "row"; }
+  // The rows of table `t` kept here (a linear companion is placed as its main table).
+  TableOptions TableOptionsOf(int t) const {
+    TableOptions o = options.table;
+    if (!sharded()) return o;
+    if (row_mode()) {
+      o.shard = {rank, world};
+    } else if (t % world != rank) {
+      o.shard = {std::numeric_limits<int64_t>::max() / 2, 1};  // none
+    }
+    return o;
+  }
+  // Owner rank and local row of global row `row` of the table at `t` (main table index).
+  int Owner(int t, int64_t row) const { return row_mode() ? static_cast<int>(row % world) : t % world; }
+  int64_t Local(int64_t row) const { return row_mode() ? row / world : row; }
+  int64_t GlobalRows(int t) const { return static_cast<int64_t>(tables[t]->spec().rows); }
+  // Which global rows of a table of `rows` rows rank r keeps.
+  torch::Tensor RowsOf(int t, int r, int64_t rows) const {
+    if (row_mode()) return torch::arange(std::min<int64_t>(r, rows), rows, world);
+    return t % world == r ? torch::arange(rows) : torch::empty({0}, torch::kLong);
+  }
+  std::vector<int> main_of;  // per table: itself, or the table a linear companion belongs to
+  int MainTable(int t) const { return main_of[t]; }
+  int Width(const Group& g) const { return tables[g.table]->dim() + (g.linear >= 0 ? 1 : 0); }
+
+  void ShardedForward(EmbeddingCollection::Lookup& lookup, std::vector<torch::Tensor>& leaves,
+                      std::vector<torch::Tensor>& linear_leaves);
+  void ShardedStep(EmbeddingCollection::Lookup& lookup, int64_t step);
 
   // Host tensor → the collection's device: pinned staging and a non-blocking copy on CUDA (the
   // caching host allocator keeps the staging buffer alive until the copy has run).
@@ -196,6 +228,168 @@ struct EmbeddingCollection::Impl {
   }
 };
 
+// How a sharded lookup's rows travelled (per rank d and group g, flattened d·G + g).
+struct ShardRoute {
+  std::vector<int64_t> asked;   // rows this rank asked rank d for, of group g
+  std::vector<int64_t> served;  // rows rank d asked this rank for, of group g
+  std::vector<torch::Tensor> order;  // per group: positions among its unique rows, by owner
+  torch::Tensor served_rows;         // the local rows served, by asking rank then group
+};
+
+namespace {
+// Per (rank, group) counts times each group's width: elements per rank of a flat exchange.
+std::vector<int64_t> PerRank(const std::vector<int64_t>& counts, const std::vector<int64_t>& widths, int world) {
+  const size_t G = widths.size();
+  std::vector<int64_t> out(world, 0);
+  for (int d = 0; d < world; ++d) {
+    for (size_t g = 0; g < G; ++g) out[d] += counts[d * G + g] * widths[g];
+  }
+  return out;
+}
+torch::Tensor CountsTensor(const std::vector<int64_t>& v, int world, torch::Device device) {
+  return VectorTensor(v).view({world, -1}).to(device);
+}
+std::vector<int64_t> CountsVector(const torch::Tensor& t) {
+  torch::Tensor c = t.cpu().contiguous();
+  return std::vector<int64_t>(c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel());
+}
+}  // namespace
+
+void EmbeddingCollection::Impl::ShardedForward(EmbeddingCollection::Lookup& lookup, std::vector<torch::Tensor>& leaves,
+                                               std::vector<torch::Tensor>& linear_leaves) {
+  const int W = world;
+  const size_t G = groups.size();
+  const torch::Device device = options.table.device;
+  ShardExchange& ex = *options.sharding.exchange;
+  auto route = std::make_shared<ShardRoute>();
+  route->asked.assign(W * G, 0);
+  std::vector<int64_t> widths(G), ones(W, 1);
+  // Requests: each group's unique rows by owner, as the owner's local rows.
+  std::vector<std::vector<int64_t>> by_owner_pos(W * G), by_owner_local(W * G);
+  for (size_t g = 0; g < G; ++g) {
+    widths[g] = Width(groups[g]);
+    for (int64_t i = 0; const int64_t row : scratch[g].unique.unique()) {
+      const int d = Owner(groups[g].table, row);
+      by_owner_pos[d * G + g].push_back(i++);
+      by_owner_local[d * G + g].push_back(Local(row));
+    }
+  }
+  std::vector<int64_t> ids, send_rows(W, 0);
+  for (int d = 0; d < W; ++d) {
+    for (size_t g = 0; g < G; ++g) {
+      route->asked[d * G + g] = static_cast<int64_t>(by_owner_local[d * G + g].size());
+      ids.insert(ids.end(), by_owner_local[d * G + g].begin(), by_owner_local[d * G + g].end());
+      send_rows[d] += route->asked[d * G + g];
+    }
+  }
+  for (size_t g = 0; g < G; ++g) {
+    std::vector<int64_t> order;
+    for (int d = 0; d < W; ++d) order.insert(order.end(), by_owner_pos[d * G + g].begin(), by_owner_pos[d * G + g].end());
+    route->order.push_back(VectorTensor(order).to(device));
+  }
+  route->served = CountsVector(ex.AllToAll(CountsTensor(route->asked, W, device), ones, ones));
+  const std::vector<int64_t> ones_w(G, 1);
+  route->served_rows = ex.AllToAll(VectorTensor(ids).to(device), send_rows, PerRank(route->served, ones_w, W));
+  // Serve: the asked rows of each group (with their linear weight), by asking rank then group.
+  std::vector<torch::Tensor> parts{torch::empty({0}, torch::TensorOptions().device(device))};
+  int64_t at = 0;
+  for (int s = 0; s < W; ++s) {
+    for (size_t g = 0; g < G; ++g) {
+      const int64_t n = route->served[s * G + g];
+      const torch::Tensor rows = route->served_rows.narrow(0, at, n);
+      at += n;
+      torch::Tensor v = tables[groups[g].table]->weight().index_select(0, rows);
+      if (groups[g].linear >= 0) v = torch::cat({v, tables[groups[g].linear]->weight().index_select(0, rows)}, 1);
+      parts.push_back(v.reshape({-1}));
+    }
+  }
+  const torch::Tensor values = ex.AllToAll(torch::cat(parts), PerRank(route->served, widths, W), PerRank(route->asked, widths, W));
+  // Unpack each group's rows (they come back by owner) into the order of its unique rows.
+  std::vector<std::vector<torch::Tensor>> blocks(G);
+  at = 0;
+  for (int d = 0; d < W; ++d) {
+    for (size_t g = 0; g < G; ++g) {
+      const int64_t n = route->asked[d * G + g];
+      blocks[g].push_back(values.narrow(0, at, n * widths[g]).view({n, widths[g]}));
+      at += n * widths[g];
+    }
+  }
+  leaves.resize(G);
+  linear_leaves.resize(G);
+  for (size_t g = 0; g < G; ++g) {
+    const torch::Tensor got = torch::cat(blocks[g]);
+    torch::Tensor all = torch::empty_like(got).index_copy_(0, route->order[g], got);
+    const int64_t dim = tables[groups[g].table]->dim();
+    leaves[g] = groups[g].linear >= 0 ? all.narrow(1, 0, dim).contiguous() : all;
+    if (groups[g].linear >= 0) linear_leaves[g] = all.narrow(1, dim, 1).contiguous();
+  }
+  lookup.route = std::move(route);
+}
+
+void EmbeddingCollection::Impl::ShardedStep(EmbeddingCollection::Lookup& lookup, int64_t step) {
+  const int W = world;
+  const size_t G = groups.size();
+  if (G == 0) return;
+  const torch::Device device = options.table.device;
+  ShardExchange& ex = *options.sharding.exchange;
+  const ShardRoute& route = *lookup.route;
+  std::vector<int64_t> widths(G), ones(W, 1), reached(W * G, 0);
+  std::vector<torch::Tensor> by_owner(W * G);
+  for (size_t g = 0; g < G; ++g) {
+    widths[g] = Width(groups[g]);
+    const EmbeddingCollection::Lookup::TableRead& read = lookup.reads[g];
+    const torch::Tensor& leaf = lookup.touched[read.touched].leaf;
+    torch::Tensor grad = leaf.grad().defined() ? leaf.grad() : torch::zeros_like(leaf);
+    bool any = leaf.grad().defined();
+    if (read.linear_touched >= 0) {
+      const torch::Tensor& lin = lookup.touched[read.linear_touched].leaf;
+      any = any || lin.grad().defined();
+      grad = torch::cat({grad, lin.grad().defined() ? lin.grad() : torch::zeros_like(lin)}, 1);
+    }
+    for (int d = 0; d < W; ++d) reached[d * G + g] = any ? 1 : 0;
+    // In the order the rows were asked for, then cut by owner.
+    const torch::Tensor ordered = grad.to(torch::kFloat).index_select(0, route.order[g]);
+    int64_t at = 0;
+    for (int d = 0; d < W; ++d) {
+      const int64_t n = route.asked[d * G + g];
+      by_owner[d * G + g] = ordered.narrow(0, at, n).reshape({-1});
+      at += n;
+    }
+  }
+  // Which groups a loss reached on some rank: rows of the others get no update, as in one process.
+  const std::vector<int64_t> reached_from = CountsVector(ex.AllToAll(CountsTensor(reached, W, device), ones, ones));
+  std::vector<torch::Tensor> parts{torch::empty({0}, torch::TensorOptions().device(device))};
+  for (int d = 0; d < W; ++d) {
+    for (size_t g = 0; g < G; ++g) parts.push_back(by_owner[d * G + g]);
+  }
+  const torch::Tensor grads = ex.AllToAll(torch::cat(parts), PerRank(route.asked, widths, W), PerRank(route.served, widths, W));
+  // Owner: every rank's gradient of each served row, summed per row and applied once.
+  std::vector<std::vector<torch::Tensor>> rows(G), values(G);
+  int64_t at_rows = 0, at_values = 0;
+  for (int s = 0; s < W; ++s) {
+    for (size_t g = 0; g < G; ++g) {
+      const int64_t n = route.served[s * G + g];
+      rows[g].push_back(route.served_rows.narrow(0, at_rows, n));
+      values[g].push_back(grads.narrow(0, at_values, n * widths[g]).view({n, widths[g]}));
+      at_rows += n;
+      at_values += n * widths[g];
+    }
+  }
+  for (size_t g = 0; g < G; ++g) {
+    bool any = false;
+    for (int s = 0; s < W; ++s) any = any || reached_from[s * G + g] != 0;
+    const torch::Tensor r = torch::cat(rows[g]);
+    if (!any || r.numel() == 0) continue;
+    const auto [unique, inverse, counts] = torch::_unique2(r, /*sorted=*/true, /*return_inverse=*/true);
+    const torch::Tensor summed = torch::zeros({unique.size(0), widths[g]}, values[g][0].options())
+                                     .index_add_(0, inverse, torch::cat(values[g]))
+                                     .div_(static_cast<double>(W));
+    const int64_t dim = tables[groups[g].table]->dim();
+    tables[groups[g].table]->ApplyGradient(unique, summed.narrow(1, 0, dim).contiguous(), step);
+    if (groups[g].linear >= 0) tables[groups[g].linear]->ApplyGradient(unique, summed.narrow(1, dim, 1).contiguous(), step);
+  }
+}
+
 EmbeddingCollection::EmbeddingCollection() : impl_(std::make_unique<Impl>()) {}
 EmbeddingCollection::~EmbeddingCollection() = default;
 
@@ -206,11 +400,19 @@ StatusOr<std::unique_ptr<EmbeddingCollection>> EmbeddingCollection::Create(const
   m.spec = spec;
   m.options = options;
   std::unordered_map<std::string, int> by_name;
+  if (ShardExchange* ex = options.sharding.exchange; ex != nullptr) {
+    if (options.sharding.mode != "row" && options.sharding.mode != "table") {
+      return InvalidArgumentError("sharding mode '" + options.sharding.mode + "' is not one of row, table");
+    }
+    m.world = ex->world_size();
+    m.rank = ex->rank();
+  }
   for (const data::TableSpec& t : m.spec.tables) {
     if (!by_name.emplace(t.name, static_cast<int>(m.tables.size())).second) {
       return InvalidArgumentError("table '" + t.name + "' is declared twice");
     }
-    ADREC_ASSIGN_OR_RETURN(auto table, MakeEmbeddingTable(t, options.table));
+    ADREC_ASSIGN_OR_RETURN(auto table, MakeEmbeddingTable(t, m.TableOptionsOf(static_cast<int>(m.tables.size()))));
+    m.main_of.push_back(static_cast<int>(m.tables.size()));
     m.tables.push_back(std::move(table));
   }
   std::vector<int> group_of(m.tables.size(), -1);
@@ -239,8 +441,10 @@ StatusOr<std::unique_ptr<EmbeddingCollection>> EmbeddingCollection::Create(const
       lin.storage_bits = 32;  // one weight per row: its scale and minimum would outweigh it
       lin.init_std = 0.f;  // first-order weights start at zero, as LR/FTRL assume
       if (!options.linear_optimizer.empty()) lin.optimizer = options.linear_optimizer;
-      ADREC_ASSIGN_OR_RETURN(auto table, MakeEmbeddingTableHashedAs(lin, options.table, m.spec.tables[g.table].name));
+      // On the rank of its table: a row and its linear weight travel together.
+      ADREC_ASSIGN_OR_RETURN(auto table, MakeEmbeddingTableHashedAs(lin, m.TableOptionsOf(g.table), m.spec.tables[g.table].name));
       g.linear = static_cast<int>(m.tables.size());
+      m.main_of.push_back(g.table);
       m.tables.push_back(std::move(table));
     }
   }
@@ -289,7 +493,7 @@ EmbeddingCollection::Lookup EmbeddingCollection::Forward(const data::Batch& batc
       }
       s.unique.Run(s.rows, s.inverse.data_ptr<int64_t>());
       s.unique_rows = VectorTensor(s.unique.unique());
-      if (cpu) {
+      if (cpu && !m.sharded()) {
         // Quantised tables (a compressed bundle) decode the rows; float tables copy them.
         auto gather = [&](const EmbeddingTable& t) {
           torch::Tensor rows = t.DecodedRows(s.unique.unique());
@@ -328,6 +532,10 @@ EmbeddingCollection::Lookup EmbeddingCollection::Forward(const data::Batch& batc
   }
 
   Lookup lookup;
+  // Sharded: every group's rows come from their owners (collective: every rank calls Forward
+  // the same number of times).
+  std::vector<torch::Tensor> sharded_leaves, sharded_linear;
+  if (m.sharded()) m.ShardedForward(lookup, sharded_leaves, sharded_linear);
   ModelInput& in = lookup.input;
   in.sparse.resize(m.sparse.size());
   if (m.options.linear_terms) in.linear = torch::zeros({B, 1}, torch::TensorOptions().device(device));
@@ -338,14 +546,18 @@ EmbeddingCollection::Lookup EmbeddingCollection::Forward(const data::Batch& batc
     Impl::Scratch& s = m.scratch[gi];
     torch::Tensor rows = index[part++];
     torch::Tensor inverse = index[part++];
-    torch::Tensor leaf = cpu ? std::move(s.leaf) : m.tables[g.table]->weight().index_select(0, rows);
+    torch::Tensor leaf = m.sharded() ? sharded_leaves[gi]
+                         : cpu       ? std::move(s.leaf)
+                                     : m.tables[g.table]->weight().index_select(0, rows);
     leaf.requires_grad_(train);
     lookup.touched.push_back({g.table, rows, leaf});
     Lookup::TableRead read;
     read.touched = static_cast<int>(lookup.touched.size()) - 1;
     torch::Tensor linear_leaf;
     if (g.linear >= 0) {
-      linear_leaf = cpu ? std::move(s.linear_leaf) : m.tables[g.linear]->weight().index_select(0, rows);
+      linear_leaf = m.sharded() ? sharded_linear[gi]
+                    : cpu       ? std::move(s.linear_leaf)
+                                : m.tables[g.linear]->weight().index_select(0, rows);
       linear_leaf.requires_grad_(train);
       read.linear_touched = static_cast<int>(lookup.touched.size());
       lookup.touched.push_back({g.linear, rows, linear_leaf});
@@ -401,6 +613,10 @@ EmbeddingCollection::Lookup EmbeddingCollection::Forward(const data::Batch& batc
 }
 
 void EmbeddingCollection::Step(Lookup& lookup, int64_t step) {
+  if (impl_->sharded()) {
+    impl_->ShardedStep(lookup, step);
+    return;
+  }
   auto apply = [&](int64_t i) {
     Lookup::TableRows& t = lookup.touched[i];
     const torch::Tensor& grad = t.leaf.grad();
@@ -467,17 +683,64 @@ size_t EmbeddingCollection::num_tables() const { return impl_->tables.size(); }
 EmbeddingTable& EmbeddingCollection::table(size_t i) { return *impl_->tables.at(i); }
 
 std::vector<std::pair<std::string, torch::Tensor>> EmbeddingCollection::State(bool with_optimizer) const {
+  const Impl& m = *impl_;
   std::vector<std::pair<std::string, torch::Tensor>> out;
-  for (const auto& t : impl_->tables) {
-    for (auto& named : t->State(with_optimizer)) out.push_back(std::move(named));
+  for (size_t ti = 0; ti < m.tables.size(); ++ti) {
+    for (auto& named : m.tables[ti]->State(with_optimizer)) {
+      if (!m.sharded()) {
+        out.push_back(std::move(named));
+        continue;
+      }
+      // Every rank sends its rows to rank 0, which puts them back in global order.
+      const int t = m.MainTable(static_cast<int>(ti));
+      const int64_t rows = m.GlobalRows(static_cast<int>(ti));
+      torch::Tensor local = named.second.contiguous();
+      std::vector<int64_t> send(m.world, 0), recv(m.world, 0);
+      send[0] = local.size(0);
+      if (m.rank == 0) {
+        for (int r = 0; r < m.world; ++r) recv[r] = m.RowsOf(t, r, rows).numel();
+      }
+      torch::Tensor got = m.options.sharding.exchange->AllToAll(local, send, recv);
+      if (m.rank != 0) continue;
+      std::vector<torch::Tensor> where;
+      for (int r = 0; r < m.world; ++r) where.push_back(m.RowsOf(t, r, rows));
+      std::vector<int64_t> shape = local.sizes().vec();
+      shape[0] = rows;
+      torch::Tensor whole = torch::empty(shape, local.options());
+      whole.index_copy_(0, torch::cat(where).to(local.device()), got);
+      out.emplace_back(named.first, whole);
+    }
   }
   return out;
 }
 
 Status EmbeddingCollection::LoadState(const std::map<std::string, torch::Tensor>& tensors, bool with_optimizer) {
-  for (const auto& t : impl_->tables) ADREC_RETURN_IF_ERROR(t->LoadState(tensors, with_optimizer));
+  const Impl& m = *impl_;
+  for (size_t ti = 0; ti < m.tables.size(); ++ti) {
+    const auto& table = m.tables[ti];
+    if (!m.sharded()) {
+      ADREC_RETURN_IF_ERROR(table->LoadState(tensors, with_optimizer));
+      continue;
+    }
+    // This rank's rows of every tensor of the table ("<name>.weight", "<name>.opt.*").
+    const std::string prefix = table->spec().name + ".";
+    const int64_t rows = m.GlobalRows(static_cast<int>(ti));
+    const torch::Tensor mine = m.RowsOf(m.MainTable(static_cast<int>(ti)), m.rank, rows);
+    std::map<std::string, torch::Tensor> local;
+    for (const auto& [name, t] : tensors) {
+      if (name != prefix + "weight" && name.rfind(prefix + "opt.", 0) != 0) continue;
+      if (t.dim() == 0 || t.size(0) != rows) {
+        return InvalidArgumentError("tensor '" + name + "' has " + std::to_string(t.dim() ? t.size(0) : 0) +
+                                    " rows; table '" + table->spec().name + "' has " + std::to_string(rows));
+      }
+      local[name] = t.index_select(0, mine.to(t.device()));
+    }
+    ADREC_RETURN_IF_ERROR(table->LoadState(local, with_optimizer));
+  }
   return Status::Ok();
 }
+
+bool EmbeddingCollection::sharded() const { return impl_->sharded(); }
 
 uint64_t EmbeddingCollection::MemoryBytes() const {
   uint64_t bytes = 0;

@@ -48,8 +48,16 @@ class StaticRowTable : public EmbeddingTable {
       return;
     }
     at::Generator gen = TableGenerator(spec, options);
-    weight_ = InitialRows(static_cast<int64_t>(spec.rows), spec.dim, spec.init_std, gen, options.device);
-    optimizer_->Init(static_cast<int64_t>(spec.rows), spec.dim, options.device);
+    const int64_t rows = static_cast<int64_t>(spec.rows);
+    if (options.shard.whole()) {
+      weight_ = InitialRows(rows, spec.dim, spec.init_std, gen, options.device);
+    } else {
+      // The whole table's draws, then this process's rows: the same start as one process.
+      const torch::Tensor all = InitialRows(rows, spec.dim, spec.init_std, gen, torch::kCPU);
+      const torch::Tensor mine = torch::arange(std::min(options.shard.offset, rows), rows, options.shard.stride);
+      weight_ = all.index_select(0, mine).contiguous().to(options.device);
+    }
+    optimizer_->Init(weight_.size(0), spec.dim, options.device);
   }
 
   torch::Tensor weight() const override {
@@ -65,7 +73,7 @@ class StaticRowTable : public EmbeddingTable {
                 "-bit rows: a compressed bundle serves; train the bundle it was compressed from");
     optimizer_->Apply(weight_, rows, grad, fused_);
   }
-  uint64_t rows_in_use() const override { return spec_.rows; }
+  uint64_t rows_in_use() const override { return quantized() ? spec_.rows : static_cast<uint64_t>(weight_.size(0)); }
   uint64_t MemoryBytes() const override {
     return quantized() ? q_.codes.nbytes() + q_.params.nbytes() : weight_.numel() * sizeof(float);
   }
@@ -175,6 +183,10 @@ StatusOr<std::unique_ptr<EmbeddingTable>> MakeEmbeddingTableHashedAs(const data:
       if (spec.rows < 1) return InvalidArgumentError(where + "hashed table needs rows (buckets) >= 1");
       return std::unique_ptr<EmbeddingTable>(new HashedTable(spec, options, std::move(*optimizer), hash_name));
     case data::TableKind::kDynamic:
+      if (!options.shard.whole()) {
+        return UnimplementedError(where + "a dynamic table is not sharded across processes yet (its ID map would be); "
+                                  "declare it hashed for a distributed run");
+      }
       if (spec.max_rows == 1) return InvalidArgumentError(where + "max_rows must be 0 (unbounded) or >= 2");
       if (spec.eviction != "lfu" && spec.eviction != "lru") {
         return InvalidArgumentError(where + "eviction must be lfu or lru, not '" + spec.eviction + "'");

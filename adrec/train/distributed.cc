@@ -318,6 +318,28 @@ double Distributed::TakeCommSeconds() {
   return s;
 }
 
+namespace {
+class DistShardExchange final : public embedding::ShardExchange {
+ public:
+  explicit DistShardExchange(Distributed& dist) : dist_(dist) {}
+  int rank() const override { return dist_.rank(); }
+  int world_size() const override { return dist_.world_size(); }
+  torch::Tensor AllToAll(const torch::Tensor& input, const std::vector<int64_t>& send_counts,
+                         const std::vector<int64_t>& recv_counts) override {
+    StatusOr<torch::Tensor> out = dist_.AllToAll(input, send_counts, recv_counts);
+    if (!out.ok()) throw std::runtime_error(out.status().message());
+    return std::move(*out);
+  }
+
+ private:
+  Distributed& dist_;
+};
+}  // namespace
+
+std::unique_ptr<embedding::ShardExchange> MakeShardExchange(Distributed& dist) {
+  return std::make_unique<DistShardExchange>(dist);
+}
+
 // ---------------------------------------------------------------------------------------------
 
 struct GradientSync::Impl {

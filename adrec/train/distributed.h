@@ -17,6 +17,7 @@
 #include <torch/types.h>
 
 #include "adrec/core/status.h"
+#include "adrec/embedding/embedding.h"
 
 namespace adrec::train {
 
@@ -95,6 +96,10 @@ class Distributed {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// The embedding collection's row exchange (embedding::ShardExchange) over a process group; a
+// failed collective throws std::runtime_error with the Status message.
+std::unique_ptr<embedding::ShardExchange> MakeShardExchange(Distributed& dist);
 
 // Data parallel for dense parameters: gradients are summed over the ranks in buckets of about
 // `bucket_bytes`, each started (asynchronously) as soon as backward has produced all of its

@@ -7,14 +7,14 @@
 namespace adrec::train {
 
 torch::Tensor MaskedBce(const torch::Tensor& logits, const torch::Tensor& labels, const torch::Tensor& mask,
-                        const torch::Tensor& target_weights) {
+                        const torch::Tensor& target_weights, const torch::Tensor& counts) {
   TORCH_CHECK(logits.dim() == 2 && logits.sizes() == labels.sizes() && labels.sizes() == mask.sizes() &&
                   target_weights.dim() == 1 && target_weights.size(0) == logits.size(1),
               "MaskedBce: logits ", logits.sizes(), ", labels ", labels.sizes(), ", mask ", mask.sizes(),
               " and target weights ", target_weights.sizes(), " do not match");
   torch::Tensor per = torch::binary_cross_entropy_with_logits(logits.to(torch::kFloat32), labels, mask, {},
                                                               at::Reduction::None);
-  torch::Tensor per_target = per.sum(0) / mask.sum(0).clamp_min(1.0);
+  torch::Tensor per_target = per.sum(0) / (counts.defined() ? counts : mask.sum(0).clamp_min(1.0));
   return (per_target * target_weights).sum();
 }
 

@@ -15,9 +15,11 @@ namespace adrec::train {
 // logits, labels, mask [N, T] (mask 1 where target t is defined for sample n, float32 labels and
 // mask), target_weights [T]: the mean BCE of each target over the samples where it is defined
 // (0 where none is), weighted-summed over targets. Logits of any float dtype (bf16 under
-// autocast) are computed in float32.
+// autocast) are computed in float32. `counts` [T], when given, replaces each target's number
+// of defined samples as the divisor (a distributed rank divides by the batch's global count over
+// the world size, so the ranks' mean loss is the whole batch's).
 torch::Tensor MaskedBce(const torch::Tensor& logits, const torch::Tensor& labels, const torch::Tensor& mask,
-                        const torch::Tensor& target_weights);
+                        const torch::Tensor& target_weights, const torch::Tensor& counts = {});
 
 // Knowledge distillation (Hinton et al. 2015) for binary targets: T² × MaskedBce of the
 // student's logits / T against the teacher's probabilities at the same temperature,

@@ -52,6 +52,7 @@ StatusOr<RankingModel> BuildRankingModel(const data::FeatureSpec& spec, std::vec
   co.table.seed = options.seed;
   co.linear_terms = m.net->wants_linear_terms();
   co.linear_optimizer = options.linear_optimizer;
+  co.sharding = options.sharding;
   ADREC_ASSIGN_OR_RETURN(m.embeddings, embedding::EmbeddingCollection::Create(spec, co));
   return m;
 }

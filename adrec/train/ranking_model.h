@@ -40,6 +40,7 @@ struct BuildOptions {
   uint64_t seed = 42;
   embedding::SparseOptimizerOptions embedding_optimizer;
   std::string linear_optimizer;  // "" = embedding_optimizer.kind
+  embedding::ShardingOptions sharding;  // a distributed run's tables across the ranks
 };
 
 // The model named by cfg "model.name" over the bound spec. Errors name the config key.

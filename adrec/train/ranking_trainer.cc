@@ -26,6 +26,7 @@
 #include "adrec/tensor/device.h"
 #include "adrec/train/adversarial.h"
 #include "adrec/train/autocast.h"
+#include "adrec/train/distributed.h"
 #include "adrec/train/dp_sgd.h"
 #include "adrec/train/federated.h"
 #include "adrec/train/finetune.h"
@@ -96,6 +97,8 @@ struct TrainSettings {
   // distillation loss against the teacher's predictions at distill_temperature (losses.h).
   double distill_weight = 0.5;
   double distill_temperature = 1.0;
+  // A distributed run's tables: row (row g on rank g % world) or table (table t on rank t % world).
+  std::string sharding = "row";
   bool retrieval() const { return objective == "in_batch_softmax"; }
 };
 
@@ -144,6 +147,10 @@ Status ReadSettings(Config& cfg, TrainSettings* s) {
   ADREC_RETURN_IF_ERROR(cfg.Get("train.dp_noise_multiplier", &s->dp.noise_multiplier));
   ADREC_RETURN_IF_ERROR(ReadFederatedOptions(cfg, &s->fed));
   ADREC_RETURN_IF_ERROR(cfg.Get("train.distill_weight", &s->distill_weight));
+  ADREC_RETURN_IF_ERROR(cfg.Get("train.sharding", &s->sharding));
+  if (s->sharding != "row" && s->sharding != "table") {
+    return InvalidArgumentError(cfg.source() + ": train.sharding '" + s->sharding + "' is not one of row, table");
+  }
   ADREC_RETURN_IF_ERROR(cfg.Get("train.distill_temperature", &s->distill_temperature));
   const std::string src = cfg.source() + ": ";
   ADREC_RETURN_IF_ERROR(CheckAdversarial(s->adversarial, src + "train.adversarial"));
@@ -244,6 +251,41 @@ double SelectionScore(const ordered_json& valid, const data::FeatureSpec& spec, 
   return n > 0 ? sum / n : -1.0;
 }
 
+// Samples k·world + rank of `in` (a distributed rank's share of a global batch).
+void TakeStrided(const data::Batch& in, size_t rank, size_t world, data::Batch* out) {
+  std::vector<size_t> rows;
+  for (size_t i = rank; i < in.size; i += world) rows.push_back(i);
+  const size_t n = rows.size();
+  out->size = n;
+  out->sparse.resize(in.sparse.size());
+  for (size_t f = 0; f < in.sparse.size(); ++f) {
+    const data::SparseFieldBatch& a = in.sparse[f];
+    data::SparseFieldBatch& b = out->sparse[f];
+    b.ids.clear();
+    b.offsets.assign(1, 0);
+    for (size_t i : rows) {
+      b.ids.insert(b.ids.end(), a.ids.begin() + a.offsets[i], a.ids.begin() + a.offsets[i + 1]);
+      b.offsets.push_back(static_cast<int64_t>(b.ids.size()));
+    }
+  }
+  // Per-sample columns of any width (width = values / samples).
+  auto rows_of = [&](const auto& src, auto& dst) {
+    dst.clear();
+    if (in.size == 0 || src.empty()) return;
+    const size_t w = src.size() / in.size;
+    for (size_t i : rows) dst.insert(dst.end(), src.begin() + i * w, src.begin() + (i + 1) * w);
+  };
+  rows_of(in.dense, out->dense);
+  out->text.resize(in.text.size());
+  for (size_t t = 0; t < in.text.size(); ++t) rows_of(in.text[t], out->text[t]);
+  rows_of(in.labels, out->labels);
+  rows_of(in.mask, out->mask);
+  rows_of(in.event, out->event);
+  rows_of(in.user, out->user);
+  rows_of(in.scene, out->scene);
+  rows_of(in.truth, out->truth);
+}
+
 class RankingTask : public TrainingTask {
  public:
   std::string_view bundle_kind() const override { return models::kRankingBundle; }
@@ -289,6 +331,7 @@ class RankingTask : public TrainingTask {
   uint64_t progress_done(const RunProgress&) const override { return samples_seen_; }
   StatusOr<TrainChunk> Train(const RunProgress& p, Progress& progress) override;
   StatusOr<ordered_json> EvaluateValid() override;
+  StatusOr<ordered_json> EvaluateValidHere();
   double SelectionScore(const ordered_json& valid) const override {
     if (s_.retrieval()) return valid.value(s_.select, 0.0);
     return train::SelectionScore(valid, spec_, s_.select);
@@ -393,22 +436,43 @@ class RankingTask : public TrainingTask {
   ordered_json distill_summary_;
   // The backward pass of `loss` and every update it feeds: the dense optimiser (clipped, through
   // the fine-tuner's hooks) and the embedding rows the lookup read.
-  void Update(const torch::Tensor& loss, embedding::EmbeddingCollection::Lookup& lookup, int64_t step);
+  Status Update(const torch::Tensor& loss, embedding::EmbeddingCollection::Lookup& lookup, int64_t step);
   // The step's backward and updates; a non-finite loss reports divergence instead.
   StatusOr<TrainChunk> ApplyLoss(const torch::Tensor& loss, embedding::EmbeddingCollection::Lookup& lookup,
                                  size_t samples, const RunProgress& p, Progress& progress);
+  // A distributed run (distributed.h): the process group, the tables' row exchange, the dense
+  // gradients' all-reduce, and the global batch this rank took its share of.
+  Distributed* dist_ = nullptr;
+  std::unique_ptr<embedding::ShardExchange> exchange_;
+  std::unique_ptr<GradientSync> sync_;
+  data::Batch global_batch_;
+  StatusOr<TrainChunk> TrainStep(const RunProgress& p, Progress& progress);
+  // Runs f, turning a failed collective inside the embedding exchange into an IoError.
+  template <typename F>
+  auto Collective(F&& f) -> decltype(f());
 };
 
 Status RankingTask::Prepare(const RunContext& ctx) {
   o_ = &ctx.options;
-  if (ctx.dist != nullptr) {
-    return UnimplementedError("distributed training (WORLD_SIZE > 1) of ranking models is not built yet: sequence models "
-                              "(sasrec, hstu, bsarec) train data parallel; unset WORLD_SIZE to train on one process");
-  }
   Config& cfg = ctx.config;
   model_name_ = ctx.model;
   device_ = ctx.device;
   ADREC_RETURN_IF_ERROR(ReadSettings(cfg, &s_));
+  dist_ = ctx.dist;
+  if (dist_ != nullptr) {
+    // Data parallel with sharded tables covers the pointwise step; these modes mix samples or
+    // clients in ways one rank cannot see.
+    std::string what;
+    if (s_.retrieval()) what = "train.objective = \"in_batch_softmax\" (its negatives are the whole batch's)";
+    if (s_.dp.enabled() || o_->dp_epsilon > 0) what = "DP-SGD (its Poisson batches and noise are one process's)";
+    if (s_.fed.enabled() || o_->federated_clients > 0) what = "federated averaging (its clients are one process's)";
+    if (s_.adversarial.enabled()) what = "train.adversarial";
+    if (o_->finetune != "full" || !o_->init_from.empty()) what = "--init-from / --finetune";
+    if (!what.empty()) {
+      return UnimplementedError("distributed training (WORLD_SIZE > 1) does not cover " + what +
+                                " yet: train it on one process");
+    }
+  }
   if (o_->dp_epsilon > 0) {
     s_.dp.epsilon = o_->dp_epsilon;
     s_.dp.noise_multiplier = -1;
@@ -431,6 +495,9 @@ Status RankingTask::Prepare(const RunContext& ctx) {
   ADREC_RETURN_IF_ERROR(ReadSplitOptions(cfg, &split_options_));
   ADREC_ASSIGN_OR_RETURN(spec_, data::FeatureSpec::FromConfig(cfg));
   ADREC_RETURN_IF_ERROR(ReadCtrlSettings(cfg, &ctrl_));
+  if (dist_ != nullptr && ctrl_.enabled()) {
+    return UnimplementedError("distributed training (WORLD_SIZE > 1) does not cover a [ctrl] stage yet: train it on one process");
+  }
   if (ctrl_.enabled()) {
     ADREC_ASSIGN_OR_RETURN(ctrl_spec_, TakeCtrlFields(&spec_, ctrl_, o_->config.string()));
   }
@@ -469,6 +536,11 @@ Status RankingTask::Prepare(const RunContext& ctx) {
   bo.embedding_optimizer.ftrl_l1 = s_.ftrl_l1;
   bo.embedding_optimizer.ftrl_l2 = s_.ftrl_l2;
   bo.linear_optimizer = s_.linear_optimizer;
+  if (dist_ != nullptr) {
+    exchange_ = MakeShardExchange(*dist_);
+    bo.sharding.exchange = exchange_.get();
+    bo.sharding.mode = s_.sharding;
+  }
   ADREC_ASSIGN_OR_RETURN(model_, BuildRankingModel(spec_, ds_.scenes, cfg, bo));
   if (s_.retrieval()) ADREC_RETURN_IF_ERROR(PrepareRetrieval());
   if (s_.fed.enabled()) {
@@ -522,6 +594,12 @@ Status RankingTask::Prepare(const RunContext& ctx) {
   } else {
     opt_ = std::make_unique<torch::optim::Adam>(finetuner_->trainable(),
                                                 torch::optim::AdamOptions(s_.lr).weight_decay(s_.weight_decay));
+  }
+  if (dist_ != nullptr) {
+    sync_ = std::make_unique<GradientSync>(*dist_, finetuner_->trainable());
+    LogInfo("data parallel over " + std::to_string(dist_->world_size()) + " ranks: each takes every " +
+            std::to_string(dist_->world_size()) + "th sample of a batch of " + std::to_string(s_.batch_size) +
+            "; tables sharded by " + s_.sharding + ", " + std::to_string(sync_->buckets()) + " gradient bucket(s)");
   }
   std::vector<float> w;
   for (const auto& t : spec_.targets) w.push_back(t.weight);
@@ -692,10 +770,33 @@ Status RankingTask::BeforeLoop(bool resumed) {
   total_steps_ = per_epoch_ * s_.epochs;
   samples_before_ = samples_seen_;
   model_.net->train();
+  if (dist_ != nullptr) {
+    // Every rank starts from rank 0's dense weights (the tables are each rank's own rows).
+    std::vector<torch::Tensor> dense;
+    for (const torch::Tensor& t : model_.net->parameters()) dense.push_back(t.detach());
+    for (const torch::Tensor& t : model_.net->buffers()) dense.push_back(t.detach());
+    ADREC_RETURN_IF_ERROR(dist_->Broadcast(dense, 0));
+  }
   return Status::Ok();
 }
 
+template <typename F>
+auto RankingTask::Collective(F&& f) -> decltype(f()) {
+  if (dist_ == nullptr) return f();
+  try {
+    return f();
+  } catch (const c10::Error&) {
+    throw;  // libtorch's own errors keep their report (RunTraining)
+  } catch (const std::exception& e) {
+    return IoError(e.what());
+  }
+}
+
 StatusOr<TrainChunk> RankingTask::Train(const RunProgress& p, Progress& progress) {
+  return Collective([&] { return TrainStep(p, progress); });
+}
+
+StatusOr<TrainChunk> RankingTask::TrainStep(const RunProgress& p, Progress& progress) {
   const double lr = LearningRate(s_, p.step, total_steps_);
   for (auto& g : opt_->param_groups()) g.options().set_lr(lr);
   if (s_.fed.enabled()) return FederatedRound(p, progress);
@@ -709,8 +810,15 @@ StatusOr<TrainChunk> RankingTask::Train(const RunProgress& p, Progress& progress
                          std::to_string(per_epoch_) + " batches of epoch " + std::to_string(p.epoch));
   }
   if (s_.retrieval()) return RetrievalStep(p, progress);
+  size_t samples = batch_.size;
+  if (dist_ != nullptr) {
+    // Every rank drew the same global batch; it trains on every world-th sample of it.
+    std::swap(global_batch_, batch_);
+    TakeStrided(global_batch_, static_cast<size_t>(dist_->rank()), static_cast<size_t>(dist_->world_size()), &batch_);
+    samples = global_batch_.size;
+  }
   auto lookup = model_.embeddings->Forward(batch_, /*train=*/!finetuner_->embeddings_frozen(), p.step);
-  return ApplyLoss(BatchLoss(lookup), lookup, batch_.size, p, progress);
+  return ApplyLoss(BatchLoss(lookup), lookup, samples, p, progress);
 }
 
 torch::Tensor RankingTask::BatchLoss(const embedding::EmbeddingCollection::Lookup& lookup) {
@@ -718,7 +826,15 @@ torch::Tensor RankingTask::BatchLoss(const embedding::EmbeddingCollection::Looku
   torch::Tensor logits = MaybeAutocastBf16(autocast, [&] { return model_.net->forward(lookup.input); });
   torch::Tensor labels, mask;  // not a structured binding: the adversarial lambda captures them
   std::tie(labels, mask) = BatchLabels();
-  torch::Tensor loss = MaskedBce(logits, labels, mask, target_weights_);
+  torch::Tensor counts;
+  if (dist_ != nullptr) {
+    // The global batch's count of each target over the world size (losses.h): the ranks' mean
+    // gradient is then the whole batch's, however its rare targets fell between the ranks.
+    std::vector<torch::Tensor> n{mask.sum(0)};
+    if (Status st = dist_->AllReduceSum(n); !st.ok()) throw std::runtime_error(st.message());
+    counts = n[0].clamp_min(1.0) / static_cast<double>(dist_->world_size());
+  }
+  torch::Tensor loss = MaskedBce(logits, labels, mask, target_weights_, counts);
   if (!teacher_logits_.empty()) {
     const size_t T = spec_.targets.size();
     std::vector<float> z(batch_.size * T), has(batch_.size * T);
@@ -745,26 +861,34 @@ torch::Tensor RankingTask::BatchLoss(const embedding::EmbeddingCollection::Looku
   return loss;
 }
 
-void RankingTask::Update(const torch::Tensor& loss, embedding::EmbeddingCollection::Lookup& lookup, int64_t step) {
+Status RankingTask::Update(const torch::Tensor& loss, embedding::EmbeddingCollection::Lookup& lookup, int64_t step) {
   opt_->zero_grad();
   loss.backward();
+  if (sync_ != nullptr) ADREC_RETURN_IF_ERROR(sync_->Finish());
   finetuner_->BeforeStep();
   if (s_.clip_norm > 0) torch::nn::utils::clip_grad_norm_(finetuner_->trainable(), s_.clip_norm);
   opt_->step();
   finetuner_->AfterStep();
   if (!finetuner_->embeddings_frozen()) model_.embeddings->Step(lookup, step);
+  return Status::Ok();
 }
 
 StatusOr<TrainChunk> RankingTask::ApplyLoss(const torch::Tensor& loss, embedding::EmbeddingCollection::Lookup& lookup,
                                             size_t samples, const RunProgress& p, Progress& progress) {
   TrainChunk chunk;
-  const double loss_value = loss.item<double>();
+  double loss_value = loss.item<double>();
+  if (dist_ != nullptr) {
+    // The mean over the ranks: every rank sees the same value, so all stop if one diverges.
+    std::vector<torch::Tensor> v{torch::tensor({loss_value}, torch::kFloat64).to(dist_->device())};
+    ADREC_RETURN_IF_ERROR(dist_->AllReduceSum(v));
+    loss_value = v[0].cpu().item<double>() / dist_->world_size();
+  }
   if (!std::isfinite(loss_value)) {
     chunk.diverged = true;
     chunk.diverged_loss = loss_value;
     return chunk;
   }
-  Update(loss, lookup, p.step);
+  ADREC_RETURN_IF_ERROR(Update(loss, lookup, p.step));
   samples_seen_ += samples;
   progress.Add(samples);
   chunk.steps = 1;
@@ -877,7 +1001,7 @@ StatusOr<TrainChunk> RankingTask::FederatedRound(const RunProgress& p, Progress&
           chunk.diverged_loss = value;
           return chunk;
         }
-        Update(loss, lookup, step);
+        ADREC_RETURN_IF_ERROR(Update(loss, lookup, step));
         ++step;
         loss_sum += value;
         samples_seen_ += rows.size();
@@ -999,6 +1123,12 @@ StatusOr<TrainChunk> RankingTask::RetrievalStep(const RunProgress& p, Progress& 
 }
 
 StatusOr<ordered_json> RankingTask::EvaluateValid() {
+  // Distributed: every rank scores the whole valid part (its lookups are collective), so each
+  // gets the same report.
+  return Collective([&]() -> StatusOr<ordered_json> { return EvaluateValidHere(); });
+}
+
+StatusOr<ordered_json> RankingTask::EvaluateValidHere() {
   if (s_.retrieval()) {
     const data::SampleSet& set = valid_.size() > 0 ? valid_ : train_;
     const size_t threads = o_->threads > 0 ? static_cast<size_t>(o_->threads) : 0;

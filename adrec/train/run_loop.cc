@@ -34,7 +34,11 @@ class Checkpoint {
 
   const std::filesystem::path& dir() const { return dir_; }
 
-  Status Write(TrainingTask& task, const RunProgress& p) const {
+  // Every rank of a distributed run calls it (the task's tensors may be gathered from all of
+  // them); only the one with `write` writes.
+  Status Write(TrainingTask& task, const RunProgress& p, bool write = true) const {
+    std::vector<std::pair<std::string, torch::Tensor>> tensors = task.CheckpointTensors();
+    if (!write) return Status::Ok();
     ordered_json j;
     j["model"] = model_;
     j["config_hash"] = config_hash_;
@@ -47,7 +51,6 @@ class Checkpoint {
     j["trained_seconds"] = p.trained_seconds;
     j["best_valid"] = p.best_valid;
     task.SaveCounters(&j);
-    std::vector<std::pair<std::string, torch::Tensor>> tensors = task.CheckpointTensors();
     tensors.emplace_back("rng/cpu", at::detail::getDefaultCPUGenerator().get_state());
     ADREC_ASSIGN_OR_RETURN(StagingDir stage, StagingDir::Create(dir_));
     ADREC_RETURN_IF_ERROR(tensor::SaveTensors(stage.path() / "state.safetensors", tensors));
@@ -260,8 +263,8 @@ class Run {
       bool interrupted = o_.stop != nullptr && o_.stop->load();
       if (dist_) ADREC_RETURN_IF_ERROR(Agree(&interrupted, &out_of_time));
       const bool at_limit = o_.max_steps > 0 && p_.step >= o_.max_steps;
-      if ((checkpoint || interrupted || at_limit || out_of_time) && lead()) {
-        ADREC_RETURN_IF_ERROR(checkpoint_->Write(task_, p_));
+      if (checkpoint || interrupted || at_limit || out_of_time) {
+        ADREC_RETURN_IF_ERROR(checkpoint_->Write(task_, p_, lead()));
         last_checkpoint = p_.step;
       }
       if (interrupted) {
@@ -320,6 +323,7 @@ class Run {
   }
 
   Status WriteBundle(const ordered_json& valid) {
+    std::vector<std::pair<std::string, torch::Tensor>> tensors = task_.BundleTensors();  // every rank: may gather
     if (!lead()) return Status::Ok();
     ordered_json m = models::NewBundleManifest(task_.bundle_kind(), model_);
     task_.AddManifestFields(&m);
@@ -330,7 +334,7 @@ class Run {
     m["seed"] = o_.seed;
     m["metrics"] = {{"valid", valid}};
     m["weights"] = models::kBundleWeightsFile;
-    return models::WriteBundle(o_.out, task_.BundleTensors(), m);
+    return models::WriteBundle(o_.out, tensors, m);
   }
 
   StatusOr<ordered_json> Finish(const std::string& stopped) {
@@ -343,14 +347,18 @@ class Run {
     summary["stopped"] = stopped;
     summary["train_seconds"] = p_.trained_seconds;
     task_.AddSummary(&summary, p_.trained_seconds - seconds_before_);
-    // Stopped at --max-steps (to be resumed) or before any evaluation: no test yet.
-    if (stopped == "max_steps" || p_.best_at < 0) return summary;
     if (dist_) {
       summary["ranks"] = dist_->world_size();
       summary["backend"] = dist_->backend();
-      // The bundle is one process's: rank 0 tests it as `adrec eval` would, the others stop here.
-      if (!lead()) return summary;
+      // Time this rank spent in collectives (waits for slower ranks included), and its share of
+      // the run's training time (evaluations' collectives included).
+      const double comm = dist_->TakeCommSeconds();
+      summary["comm_seconds"] = comm;
+      summary["comm_share"] = p_.trained_seconds - seconds_before_ > 0 ? comm / (p_.trained_seconds - seconds_before_) : 0.0;
     }
+    // Stopped at --max-steps (to be resumed) or before any evaluation: no test yet.
+    if (stopped == "max_steps" || p_.best_at < 0) return summary;
+    if (dist_ && !lead()) return summary;  // the bundle is one process's: rank 0 tests it as `adrec eval` would
     // The bundle holds the best weights by the selection score: test them from disk, as a user would.
     ADREC_ASSIGN_OR_RETURN(TrainingTask::TestReport test, task_.Test(EvalOptionsFor(o_)));
     ADREC_RETURN_IF_ERROR(models::EditBundleManifest(o_.out, [&](ordered_json& manifest) {
@@ -407,6 +415,8 @@ StatusOr<ordered_json> RunTraining(const TrainOptions& options, TrainingTask& ta
     return run.Go();
   } catch (const c10::Error& e) {
     return InternalError(std::string("libtorch: ") + e.what_without_backtrace());
+  } catch (const std::runtime_error& e) {
+    return IoError(e.what());  // a collective of a distributed run (embedding::ShardExchange)
   }
 }
 

@@ -187,15 +187,19 @@ StatusOr<SeqEpochResult> TrainSequenceEpoch(models::SequenceModel& model, torch:
     out.positions += static_cast<int64_t>(where_host.size());
   }
   if (options.dist != nullptr) {
-    // The mean over every rank's steps.
-    std::vector<torch::Tensor> sums{
-        torch::tensor({loss_sum.defined() ? loss_sum.item<double>() : 0.0, static_cast<double>(loss_steps)},
-                      torch::kFloat64)
-            .to(options.dist->device())};
+    // The mean loss over every rank's steps; rows and tokens of every rank (the run's throughput).
+    std::vector<torch::Tensor> sums{torch::tensor({loss_sum.defined() ? loss_sum.item<double>() : 0.0,
+                                                   static_cast<double>(loss_steps), static_cast<double>(out.rows),
+                                                   static_cast<double>(out.tokens), static_cast<double>(out.padded)},
+                                                  torch::kFloat64)
+                                        .to(options.dist->device())};
     ADREC_RETURN_IF_ERROR(options.dist->AllReduceSum(sums));
     torch::Tensor s = sums[0].cpu();
     loss_sum = s[0];
     loss_steps = static_cast<int64_t>(s[1].item<double>());
+    out.rows = static_cast<int64_t>(s[2].item<double>());
+    out.tokens = static_cast<int64_t>(s[3].item<double>());
+    out.padded = static_cast<int64_t>(s[4].item<double>());
   }
   out.mean_loss = loss_steps > 0 ? loss_sum.item<double>() / static_cast<double>(loss_steps) : 0.0;
   if (!std::isfinite(out.mean_loss)) {

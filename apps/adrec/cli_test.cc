@@ -1059,12 +1059,61 @@ TEST_F(CliTrainTest, SequenceModelTrainsDataParallelOnTwoGlooRanksAsOneProcessDo
   EXPECT_EQ(dead[0].exit_code, 1);
   EXPECT_NE(dead[0].out.find("rank 0 of 2:"), std::string::npos) << dead[0].out << dead[0].err;
   EXPECT_NE(dead[0].out.find("another rank stopped"), std::string::npos) << dead[0].out;
-  // Model families without a distributed path say so instead of training alone on every rank.
-  const std::string lr = "train --data " + SmallWorld() + " --config " + std::string(adrec::build_paths::SourceDir()) +
-                         "/configs/synthetic_lr.toml --out " + Path("lr") + " --dist-timeout 60 --json -q";
-  std::vector<RunResult> ranking = RunRanks(tmp_.path().string(), {lr, lr});
-  EXPECT_EQ(ranking[0].exit_code, 1);
-  EXPECT_NE(ranking[0].out.find("not built yet"), std::string::npos) << ranking[0].out << ranking[0].err;
+}
+
+TEST_F(CliTrainTest, RankingModelTrainsWithShardedTablesOnTwoGlooRanksAsOneProcessDoes) {
+  const std::string world = SmallWorld();
+  // No dropout: the ranks' arithmetic is one process's, up to summation order.
+  const std::string common = "train --data " + world + " --config " + std::string(adrec::build_paths::SourceDir()) +
+                             "/configs/synthetic_deepfm.toml --set model.dropout=0.0 --set train.eval_every=1 "
+                             "--set train.epochs=1 --set train.batch_size=512 --set train.patience=10 --threads 1 --json -q";
+  RunResult one = Run(common + " --out " + Path("one"));
+  ASSERT_EQ(one.exit_code, 0) << one.err;
+  const std::vector<json> a = MetricsLines(Path("one") + "/metrics.jsonl");
+  ASSERT_GE(a.size(), 5u);
+  for (const char* mode : {"row", "table"}) {
+    const std::string out = Path(std::string("two_") + mode);
+    const std::string args = common + " --out " + out + " --set train.sharding=\"" + mode + "\" --dist-timeout 60";
+    std::vector<RunResult> two = RunRanks(tmp_.path().string(), {args, args});
+    ASSERT_EQ(two[0].exit_code, 0) << mode << ": " << two[0].err;
+    ASSERT_EQ(two[1].exit_code, 0) << mode << ": " << two[1].err;
+    EXPECT_NE(two[0].err.find(std::string("tables sharded by ") + mode), std::string::npos) << two[0].err;
+    // Every step's loss and valid AUC: the same within 1e-4 (measured equal to 5 digits).
+    const std::vector<json> b = MetricsLines(out + "/metrics.jsonl");
+    ASSERT_EQ(b.size(), a.size()) << mode;
+    for (size_t k = 0; k < a.size(); ++k) {
+      EXPECT_NEAR(b[k]["train_loss"].get<double>(), a[k]["train_loss"].get<double>(), 1e-4 * a[k]["train_loss"].get<double>())
+          << mode << " eval " << k;
+      EXPECT_NEAR(b[k]["valid"]["auc"].get<double>(), a[k]["valid"]["auc"].get<double>(), 1e-4) << mode << " eval " << k;
+    }
+    // The bundle holds every rank's rows: one process evaluates it as the run tested it.
+    json lead = json::parse(two[0].out);
+    EXPECT_EQ(lead["ranks"], 2);
+    RunResult e = Run("eval --data " + world + " --bundle " + out + " --json -q");
+    ASSERT_EQ(e.exit_code, 0) << e.err;
+    EXPECT_DOUBLE_EQ(e.Json()["auc"].get<double>(), lead["test"]["auc"].get<double>());
+    EXPECT_NEAR(e.Json()["auc"].get<double>(), one.Json()["test"]["auc"].get<double>(), 1e-4);
+  }
+  // A checkpoint of two ranks resumes in one process, and one of one process in two ranks; both
+  // end where the uninterrupted run ends.
+  const std::string part = common + " --out " + Path("part") + " --dist-timeout 60";
+  std::vector<RunResult> first = RunRanks(tmp_.path().string(), {part + " --max-steps 3", part + " --max-steps 3"});
+  ASSERT_EQ(first[0].exit_code, 0) << first[0].err;
+  EXPECT_EQ(json::parse(first[0].out)["stopped"], "max_steps");
+  RunResult rest = Run(part + " --resume");
+  ASSERT_EQ(rest.exit_code, 0) << rest.err;
+  EXPECT_NEAR(rest.Json()["test"]["auc"].get<double>(), one.Json()["test"]["auc"].get<double>(), 1e-4);
+  const std::string back = common + " --out " + Path("back") + " --dist-timeout 60";
+  RunResult single = Run(back + " --max-steps 2");
+  ASSERT_EQ(single.exit_code, 0) << single.err;
+  std::vector<RunResult> resumed = RunRanks(tmp_.path().string(), {back + " --resume", back + " --resume"});
+  ASSERT_EQ(resumed[0].exit_code, 0) << resumed[0].err;
+  EXPECT_NEAR(json::parse(resumed[0].out)["test"]["auc"].get<double>(), one.Json()["test"]["auc"].get<double>(), 1e-4);
+  // What the distributed step does not cover is refused, naming it.
+  const std::string dp_args = common + " --out " + Path("dp") + " --dist-timeout 60 --dp-epsilon 8";
+  std::vector<RunResult> dp = RunRanks(tmp_.path().string(), {dp_args, dp_args});
+  EXPECT_EQ(dp[0].exit_code, 1);
+  EXPECT_NE(dp[0].out.find("does not cover DP-SGD"), std::string::npos) << dp[0].out << dp[0].err;
 }
 
 TEST_F(CliTrainTest, SequenceResumeReproducesTheUninterruptedRun) {
