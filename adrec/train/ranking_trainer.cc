@@ -829,10 +829,12 @@ torch::Tensor RankingTask::BatchLoss(const embedding::EmbeddingCollection::Looku
   torch::Tensor counts;
   if (dist_ != nullptr) {
     // The global batch's count of each target over the world size (losses.h): the ranks' mean
-    // gradient is then the whole batch's, however its rare targets fell between the ranks.
-    std::vector<torch::Tensor> n{mask.sum(0)};
-    if (Status st = dist_->AllReduceSum(n); !st.ok()) throw std::runtime_error(st.message());
-    counts = n[0].clamp_min(1.0) / static_cast<double>(dist_->world_size());
+    // gradient is then the whole batch's, however its rare targets fell between the ranks. Every
+    // rank holds the global batch, so no collective is needed.
+    const size_t T = spec_.targets.size();
+    std::vector<float> n(T, 0.f);
+    for (size_t i = 0; i < global_batch_.mask.size(); ++i) n[i % T] += global_batch_.mask[i];
+    counts = torch::tensor(n).clamp_min(1.0).div(static_cast<double>(dist_->world_size())).to(device_);
   }
   torch::Tensor loss = MaskedBce(logits, labels, mask, target_weights_, counts);
   if (!teacher_logits_.empty()) {
