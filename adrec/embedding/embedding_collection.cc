@@ -10,6 +10,7 @@
 #include <limits>
 #include <unordered_map>
 
+#include "adrec/core/hash.h"
 #include "adrec/embedding/embedding.h"
 #include "adrec/embedding/embedding_table_internal.h"
 
@@ -192,7 +193,7 @@ struct EmbeddingCollection::Impl {
   // The rows of table `t` kept here (a linear companion is placed as its main table).
   TableOptions TableOptionsOf(int t) const {
     TableOptions o = options.table;
-    if (!sharded()) return o;
+    if (!sharded() || Dynamic(t)) return o;  // a dynamic table keeps the IDs routed to it whole
     if (row_mode()) {
       o.shard = {rank, world};
     } else if (t % world != rank) {
@@ -200,6 +201,19 @@ struct EmbeddingCollection::Impl {
     }
     return o;
   }
+  bool Dynamic(int t) const { return spec.tables[t].kind == data::TableKind::kDynamic; }
+  // The rank whose dynamic table maps ID `id` of table `t` (row mode: a hash of the ID, with its
+  // own salt so that the owners do not follow the table's row hash).
+  int IdOwner(int t, int64_t id) const {
+    return row_mode() ? static_cast<int>(HashCombine(static_cast<uint64_t>(id), 0xD1B54A32D192ED03ull) % world) : t % world;
+  }
+  // A dynamic owner's local row as a global row: Owner and Local below read it back.
+  int64_t Encode(int owner, int64_t local) const { return row_mode() ? local * world + owner : local; }
+  void ShardedMapIds(const data::Batch& batch, bool train, int64_t step);
+  // A dynamic table's state from every rank on rank 0, as one table's: rank 0's rows, then each
+  // other rank's rows but its row 0 (every tensor of it is row-aligned with ".ids").
+  void GatherDynamicState(const EmbeddingTable& table, bool with_optimizer,
+                          std::vector<std::pair<std::string, torch::Tensor>>* out) const;
   // Owner rank and local row of global row `row` of the table at `t` (main table index).
   int Owner(int t, int64_t row) const { return row_mode() ? static_cast<int>(row % world) : t % world; }
   int64_t Local(int64_t row) const { return row_mode() ? row / world : row; }
@@ -254,6 +268,100 @@ std::vector<int64_t> CountsVector(const torch::Tensor& t) {
   return std::vector<int64_t>(c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel());
 }
 }  // namespace
+
+void EmbeddingCollection::Impl::GatherDynamicState(const EmbeddingTable& table, bool with_optimizer,
+                                                   std::vector<std::pair<std::string, torch::Tensor>>* out) const {
+  const int W = world;
+  ShardExchange& ex = *options.sharding.exchange;
+  std::vector<std::pair<std::string, torch::Tensor>> named = table.State(with_optimizer);
+  const int64_t n = named.front().second.size(0);
+  std::vector<int64_t> to_zero(W, 0), ones(W, 1);
+  to_zero[0] = n;
+  const torch::Device device = options.table.device;
+  const std::vector<int64_t> sizes = CountsVector(ex.AllToAll(VectorTensor(to_zero).to(device), ones, ones));
+  std::vector<int64_t> send(W, 0), recv(W, 0);
+  send[0] = n;
+  if (rank == 0) recv = sizes;
+  for (auto& [name, t] : named) {
+    const torch::Tensor got = ex.AllToAll(t.contiguous().to(device), send, recv);
+    if (rank != 0) continue;
+    std::vector<torch::Tensor> parts;
+    int64_t at = 0;
+    for (int r = 0; r < W; ++r) {
+      parts.push_back(r == 0 ? got.narrow(0, 0, sizes[0]) : got.narrow(0, at + 1, sizes[r] - 1));
+      at += sizes[r];
+    }
+    out->emplace_back(name, torch::cat(parts).to(t.device()));
+  }
+}
+
+void EmbeddingCollection::Impl::ShardedMapIds(const data::Batch& batch, bool train, int64_t step) {
+  std::vector<size_t> dyn;
+  for (size_t g = 0; g < groups.size(); ++g) {
+    if (Dynamic(groups[g].table)) dyn.push_back(g);
+  }
+  if (dyn.empty()) return;
+  const int W = world;
+  const size_t D = dyn.size();
+  const torch::Device device = options.table.device;
+  ShardExchange& ex = *options.sharding.exchange;
+  // Each group's IDs (its fields' in order) by owner, remembering where each came from.
+  std::vector<std::vector<int64_t>> ids(W * D), where(W * D);
+  for (size_t k = 0; k < D; ++k) {
+    const Group& g = groups[dyn[k]];
+    int64_t at = 0;
+    for (int f : g.fields) {
+      for (int64_t id : batch.sparse[f].ids) {
+        const int d = IdOwner(g.table, id);
+        ids[d * D + k].push_back(id);
+        where[d * D + k].push_back(at++);
+      }
+    }
+  }
+  std::vector<int64_t> asked(W * D), send(W, 0), flat;
+  for (int d = 0; d < W; ++d) {
+    for (size_t k = 0; k < D; ++k) {
+      asked[d * D + k] = static_cast<int64_t>(ids[d * D + k].size());
+      send[d] += asked[d * D + k];
+      flat.insert(flat.end(), ids[d * D + k].begin(), ids[d * D + k].end());
+    }
+  }
+  const std::vector<int64_t> ones(W, 1), ones_d(D, 1);
+  const std::vector<int64_t> served = CountsVector(ex.AllToAll(CountsTensor(asked, W, device), ones, ones));
+  const std::vector<int64_t> recv = PerRank(served, ones_d, W);
+  const torch::Tensor got = ex.AllToAll(VectorTensor(flat).to(device), send, recv).cpu().contiguous();
+  // Owner: map them in a fixed order (by asking rank, then group): admission and eviction see
+  // one stream, as one process's table would.
+  std::vector<int64_t> rows(got.numel()), linear_rows;
+  const int64_t* g_ids = got.data_ptr<int64_t>();
+  int64_t at = 0;
+  for (int s = 0; s < W; ++s) {
+    for (size_t k = 0; k < D; ++k) {
+      const Group& g = groups[dyn[k]];
+      const size_t n = static_cast<size_t>(served[s * D + k]);
+      std::span<const int64_t> in(g_ids + at, n);
+      std::span<int64_t> out(rows.data() + at, n);
+      tables[g.table]->MapIds(in, out, train, step);
+      if (g.linear >= 0) {
+        linear_rows.resize(n);
+        tables[g.linear]->MapIds(in, linear_rows, train, step);
+        TORCH_CHECK(std::equal(linear_rows.begin(), linear_rows.end(), out.begin()), "internal: linear table of '",
+                    tables[g.table]->spec().name, "' diverged from it");
+      }
+      for (int64_t& r : out) r = Encode(rank, r);
+      at += static_cast<int64_t>(n);
+    }
+  }
+  const torch::Tensor back = ex.AllToAll(VectorTensor(rows).to(device), recv, send).cpu().contiguous();
+  const int64_t* b = back.data_ptr<int64_t>();
+  at = 0;
+  for (int d = 0; d < W; ++d) {
+    for (size_t k = 0; k < D; ++k) {
+      Scratch& sc = scratch[dyn[k]];
+      for (int64_t pos : where[d * D + k]) sc.rows[pos] = b[at++];
+    }
+  }
+}
 
 void EmbeddingCollection::Impl::ShardedForward(EmbeddingCollection::Lookup& lookup, std::vector<torch::Tensor>& leaves,
                                                std::vector<torch::Tensor>& linear_leaves) {
@@ -411,7 +519,11 @@ StatusOr<std::unique_ptr<EmbeddingCollection>> EmbeddingCollection::Create(const
     if (!by_name.emplace(t.name, static_cast<int>(m.tables.size())).second) {
       return InvalidArgumentError("table '" + t.name + "' is declared twice");
     }
-    ADREC_ASSIGN_OR_RETURN(auto table, MakeEmbeddingTable(t, m.TableOptionsOf(static_cast<int>(m.tables.size()))));
+    data::TableSpec local = t;
+    if (m.sharded() && m.row_mode() && t.kind == data::TableKind::kDynamic && t.max_rows > 0) {
+      local.max_rows = (t.max_rows + m.world - 1) / m.world + 1;  // its share of the IDs, and its row 0
+    }
+    ADREC_ASSIGN_OR_RETURN(auto table, MakeEmbeddingTable(local, m.TableOptionsOf(static_cast<int>(m.tables.size()))));
     m.main_of.push_back(static_cast<int>(m.tables.size()));
     m.tables.push_back(std::move(table));
   }
@@ -435,7 +547,7 @@ StatusOr<std::unique_ptr<EmbeddingCollection>> EmbeddingCollection::Create(const
   }
   if (options.linear_terms) {
     for (Impl::Group& g : m.groups) {
-      data::TableSpec lin = m.spec.tables[g.table];
+      data::TableSpec lin = m.tables[g.table]->spec();
       lin.name += ".linear";
       lin.dim = 1;
       lin.storage_bits = 32;  // one weight per row: its scale and minimum would outweigh it
@@ -476,6 +588,7 @@ EmbeddingCollection::Lookup EmbeddingCollection::Forward(const data::Batch& batc
       for (int f : g.fields) total += batch.sparse[f].ids.size();
       s.rows.resize(total);
       s.inverse = torch::empty({static_cast<int64_t>(total)}, torch::kLong);
+      if (m.sharded() && m.Dynamic(g.table)) continue;  // the owners map these (ShardedMapIds)
       size_t off = 0;
       for (int f : g.fields) {
         const std::vector<int64_t>& ids = batch.sparse[f].ids;
@@ -504,6 +617,17 @@ EmbeddingCollection::Lookup EmbeddingCollection::Forward(const data::Batch& batc
       }
     }
   });
+
+  if (m.sharded()) {
+    // Dynamic tables' IDs go to the ranks that own them, which map (and admit) them.
+    m.ShardedMapIds(batch, train, step);
+    for (size_t gi = 0; gi < m.groups.size(); ++gi) {
+      if (!m.Dynamic(m.groups[gi].table)) continue;
+      Impl::Scratch& s = m.scratch[gi];
+      s.unique.Run(s.rows, s.inverse.data_ptr<int64_t>());
+      s.unique_rows = VectorTensor(s.unique.unique());
+    }
+  }
 
   // Index tensors of every table and field: on CUDA packed into one host buffer and sent with
   // one pinned, non-blocking copy (dozens of small copies cost more than the bytes).
@@ -686,6 +810,10 @@ std::vector<std::pair<std::string, torch::Tensor>> EmbeddingCollection::State(bo
   const Impl& m = *impl_;
   std::vector<std::pair<std::string, torch::Tensor>> out;
   for (size_t ti = 0; ti < m.tables.size(); ++ti) {
+    if (m.sharded() && m.Dynamic(m.MainTable(static_cast<int>(ti)))) {
+      m.GatherDynamicState(*m.tables[ti], with_optimizer, &out);
+      continue;
+    }
     for (auto& named : m.tables[ti]->State(with_optimizer)) {
       if (!m.sharded()) {
         out.push_back(std::move(named));
@@ -722,13 +850,31 @@ Status EmbeddingCollection::LoadState(const std::map<std::string, torch::Tensor>
       ADREC_RETURN_IF_ERROR(table->LoadState(tensors, with_optimizer));
       continue;
     }
-    // This rank's rows of every tensor of the table ("<name>.weight", "<name>.opt.*").
+    // This rank's rows of every tensor of the table ("<name>.weight", "<name>.opt.*"; a dynamic
+    // table's ID map too): its global rows, or the rows of the IDs routed to it.
     const std::string prefix = table->spec().name + ".";
-    const int64_t rows = m.GlobalRows(static_cast<int>(ti));
-    const torch::Tensor mine = m.RowsOf(m.MainTable(static_cast<int>(ti)), m.rank, rows);
+    const bool dynamic = m.Dynamic(m.MainTable(static_cast<int>(ti)));
+    torch::Tensor mine;
+    int64_t rows = 0;
+    if (dynamic) {
+      auto it = tensors.find(prefix + "ids");
+      if (it == tensors.end()) return InvalidArgumentError("missing tensor '" + prefix + "ids'");
+      const torch::Tensor ids = it->second.to(torch::kCPU, torch::kLong).contiguous();
+      rows = ids.numel();
+      std::vector<int64_t> keep{0};
+      for (int64_t j = 1; j < rows; ++j) {
+        const int64_t id = ids.data_ptr<int64_t>()[j];
+        if (id != -1 && m.IdOwner(m.MainTable(static_cast<int>(ti)), id) == m.rank) keep.push_back(j);
+      }
+      mine = VectorTensor(keep);
+    } else {
+      rows = m.GlobalRows(static_cast<int>(ti));
+      mine = m.RowsOf(m.MainTable(static_cast<int>(ti)), m.rank, rows);
+    }
     std::map<std::string, torch::Tensor> local;
     for (const auto& [name, t] : tensors) {
-      if (name != prefix + "weight" && name.rfind(prefix + "opt.", 0) != 0) continue;
+      const bool mapped = dynamic && (name == prefix + "ids" || name == prefix + "counts" || name == prefix + "last_step");
+      if (name != prefix + "weight" && name.rfind(prefix + "opt.", 0) != 0 && !mapped) continue;
       if (t.dim() == 0 || t.size(0) != rows) {
         return InvalidArgumentError("tensor '" + name + "' has " + std::to_string(t.dim() ? t.size(0) : 0) +
                                     " rows; table '" + table->spec().name + "' has " + std::to_string(rows));

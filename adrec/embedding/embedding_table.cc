@@ -184,8 +184,8 @@ StatusOr<std::unique_ptr<EmbeddingTable>> MakeEmbeddingTableHashedAs(const data:
       return std::unique_ptr<EmbeddingTable>(new HashedTable(spec, options, std::move(*optimizer), hash_name));
     case data::TableKind::kDynamic:
       if (!options.shard.whole()) {
-        return UnimplementedError(where + "a dynamic table is not sharded across processes yet (its ID map would be); "
-                                  "declare it hashed for a distributed run");
+        return InvalidArgumentError(where + "a dynamic table keeps every row it maps: a collection shards it by "
+                                    "routing its IDs to their owners (ShardingOptions), not by RowShard");
       }
       if (spec.max_rows == 1) return InvalidArgumentError(where + "max_rows must be 0 (unbounded) or >= 2");
       if (spec.eviction != "lfu" && spec.eviction != "lru") {
