@@ -196,6 +196,14 @@ class EmbeddingCollection {
   std::vector<std::pair<std::string, torch::Tensor>> State(bool with_optimizer) const;
   // Whole tables (a bundle or a checkpoint of any world size); a sharded collection keeps its rows.
   Status LoadState(const std::map<std::string, torch::Tensor>& tensors, bool with_optimizer);
+  // A sharded checkpoint: this process's rows as they are (no collective), with each fixed or
+  // hashed table's global row numbers as "<table>.global_rows" (a dynamic table's ".ids" say
+  // whose its rows are).
+  std::vector<std::pair<std::string, torch::Tensor>> ShardState(bool with_optimizer) const;
+  // Every shard of such a checkpoint (any number of them, from any world size, or a whole
+  // collection's ShardState): this collection keeps the rows it owns. DataLoss naming the table
+  // when the shards miss rows or hold one twice.
+  Status LoadShardStates(const std::vector<std::map<std::string, torch::Tensor>>& shards, bool with_optimizer);
   uint64_t MemoryBytes() const;
 
  private:

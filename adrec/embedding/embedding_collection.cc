@@ -888,6 +888,80 @@ Status EmbeddingCollection::LoadState(const std::map<std::string, torch::Tensor>
 
 bool EmbeddingCollection::sharded() const { return impl_->sharded(); }
 
+std::vector<std::pair<std::string, torch::Tensor>> EmbeddingCollection::ShardState(bool with_optimizer) const {
+  const Impl& m = *impl_;
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (size_t ti = 0; ti < m.tables.size(); ++ti) {
+    const int t = static_cast<int>(ti);
+    for (auto& named : m.tables[ti]->State(with_optimizer)) out.push_back(std::move(named));
+    if (!m.Dynamic(m.MainTable(t))) {
+      out.emplace_back(m.tables[ti]->spec().name + ".global_rows", m.RowsOf(m.MainTable(t), m.rank, m.GlobalRows(t)));
+    }
+  }
+  return out;
+}
+
+Status EmbeddingCollection::LoadShardStates(const std::vector<std::map<std::string, torch::Tensor>>& shards,
+                                            bool with_optimizer) {
+  const Impl& m = *impl_;
+  for (size_t ti = 0; ti < m.tables.size(); ++ti) {
+    const int t = static_cast<int>(ti), main = m.MainTable(t);
+    const std::string prefix = m.tables[ti]->spec().name + ".";
+    const bool dynamic = m.Dynamic(main);
+    auto ours = [&](const std::string& name) {
+      return name == prefix + "weight" || name.rfind(prefix + "opt.", 0) == 0 ||
+             (dynamic && (name == prefix + "ids" || name == prefix + "counts" || name == prefix + "last_step"));
+    };
+    // Per shard: which of its rows this collection keeps, and (fixed, hashed) their global rows.
+    std::map<std::string, std::vector<torch::Tensor>> parts;
+    std::vector<torch::Tensor> kept_rows;
+    for (size_t k = 0; k < shards.size(); ++k) {
+      const auto& shard = shards[k];
+      const std::string key = prefix + (dynamic ? "ids" : "global_rows");
+      auto it = shard.find(key);
+      if (it == shard.end()) return DataLossError("checkpoint shard " + std::to_string(k) + " has no tensor '" + key + "'");
+      const torch::Tensor ids = it->second.to(torch::kCPU, torch::kLong).contiguous();
+      const int64_t* v = ids.data_ptr<int64_t>();
+      std::vector<int64_t> keep;
+      for (int64_t j = 0; j < ids.numel(); ++j) {
+        const bool take = dynamic ? (j == 0 ? k == 0 : v[j] != -1 && m.IdOwner(main, v[j]) == m.rank)
+                                  : m.Owner(main, v[j]) == m.rank;
+        if (take) keep.push_back(j);
+      }
+      const torch::Tensor sel = VectorTensor(keep);
+      if (!dynamic) kept_rows.push_back(ids.index_select(0, sel));
+      for (const auto& [name, tensor] : shard) {
+        if (!ours(name)) continue;
+        if (tensor.dim() == 0 || tensor.size(0) != ids.numel()) {
+          return DataLossError("checkpoint shard " + std::to_string(k) + ": tensor '" + name + "' is not row-aligned with '" +
+                               key + "'");
+        }
+        parts[name].push_back(tensor.index_select(0, sel.to(tensor.device())));
+      }
+    }
+    std::map<std::string, torch::Tensor> local;
+    torch::Tensor order;
+    if (!dynamic) {
+      // Local row k is global row offset + k·stride: the kept rows in ascending order, each once.
+      const torch::Tensor rows = torch::cat(kept_rows);
+      const torch::Tensor want = m.RowsOf(main, m.rank, m.GlobalRows(t));
+      torch::Tensor sorted;
+      std::tie(sorted, order) = rows.sort();
+      if (!torch::equal(sorted, want)) {
+        return DataLossError("checkpoint shards of table '" + m.tables[ti]->spec().name + "' hold " +
+                             std::to_string(rows.numel()) + " of this rank's rows where it has " +
+                             std::to_string(want.numel()) + " (missing or repeated rows)");
+      }
+    }
+    for (auto& [name, list] : parts) {
+      torch::Tensor whole = torch::cat(list);
+      local[name] = dynamic ? whole : whole.index_select(0, order.to(whole.device()));
+    }
+    ADREC_RETURN_IF_ERROR(m.tables[ti]->LoadState(local, with_optimizer));
+  }
+  return Status::Ok();
+}
+
 uint64_t EmbeddingCollection::MemoryBytes() const {
   uint64_t bytes = 0;
   for (const auto& t : impl_->tables) bytes += t->MemoryBytes();

@@ -24,6 +24,7 @@
 #include "adrec/data/split.h"
 #include "adrec/models/bundle.h"
 #include "adrec/tensor/device.h"
+#include "adrec/tensor/tensor_io.h"
 #include "adrec/train/adversarial.h"
 #include "adrec/train/autocast.h"
 #include "adrec/train/distributed.h"
@@ -301,10 +302,24 @@ class RankingTask : public TrainingTask {
     return l;
   }
   torch::optim::Optimizer& optimizer() override { return *opt_; }
+  // Distributed: the tables are each rank's shard of the checkpoint, the rest is rank 0's.
   std::vector<std::pair<std::string, torch::Tensor>> CheckpointTensors() override {
+    if (dist_ != nullptr) return tensor::ModuleTensors(*model_.net, "dense/");
     return ModelTensors(model_, /*with_optimizer=*/true);
   }
+  std::vector<std::pair<std::string, torch::Tensor>> CheckpointShard() override {
+    if (dist_ == nullptr) return {};
+    return model_.embeddings->ShardState(/*with_optimizer=*/true);
+  }
+  Status RestoreCheckpointShards(const std::vector<std::map<std::string, torch::Tensor>>& shards,
+                                 const std::string& source) override {
+    Status st = model_.embeddings->LoadShardStates(shards, /*with_optimizer=*/true);
+    if (!st.ok()) return Status(st.code(), source + ": " + st.message());
+    tables_from_shards_ = true;
+    return Status::Ok();
+  }
   Status RestoreCheckpointTensors(const std::map<std::string, torch::Tensor>& tensors, const std::string& source) override {
+    if (tables_from_shards_) return tensor::LoadModuleTensors(*model_.net, tensors, "dense/", source);
     return LoadModelTensors(model_, tensors, /*with_optimizer=*/true, source);
   }
   void SaveCounters(ordered_json* j) const override {
@@ -446,6 +461,7 @@ class RankingTask : public TrainingTask {
   std::unique_ptr<embedding::ShardExchange> exchange_;
   std::unique_ptr<GradientSync> sync_;
   data::Batch global_batch_;
+  bool tables_from_shards_ = false;  // the resumed checkpoint was sharded: its state file has no tables
   StatusOr<TrainChunk> TrainStep(const RunProgress& p, Progress& progress);
   // Runs f, turning a failed collective inside the embedding exchange into an IoError.
   template <typename F>

@@ -34,11 +34,22 @@ class Checkpoint {
 
   const std::filesystem::path& dir() const { return dir_; }
 
-  // Every rank of a distributed run calls it (the task's tensors may be gathered from all of
-  // them); only the one with `write` writes.
-  Status Write(TrainingTask& task, const RunProgress& p, bool write = true) const {
+  // Every rank of a distributed run calls it: each writes its shard (where the task has one)
+  // into <dir>.shards, and rank 0, once all are there, moves them into the checkpoint it
+  // commits, so a reader sees one complete checkpoint or the one before.
+  Status Write(TrainingTask& task, const RunProgress& p, Distributed* dist = nullptr) const {
+    const std::vector<std::pair<std::string, torch::Tensor>> shard = task.CheckpointShard();
     std::vector<std::pair<std::string, torch::Tensor>> tensors = task.CheckpointTensors();
-    if (!write) return Status::Ok();
+    const int rank = dist != nullptr ? dist->rank() : 0, world = dist != nullptr ? dist->world_size() : 1;
+    const std::filesystem::path shards = dir_.parent_path() / (dir_.filename().string() + ".shards");
+    if (!shard.empty()) {
+      std::error_code ec;
+      std::filesystem::create_directories(shards, ec);
+      if (ec) return IoError("cannot create " + shards.string() + ": " + ec.message());
+      ADREC_RETURN_IF_ERROR(tensor::SaveTensors(shards / ShardName(rank, world), shard));
+      if (dist != nullptr) ADREC_RETURN_IF_ERROR(dist->Barrier());
+    }
+    if (rank != 0) return dist != nullptr ? dist->Barrier() : Status::Ok();
     ordered_json j;
     j["model"] = model_;
     j["config_hash"] = config_hash_;
@@ -62,8 +73,23 @@ class Checkpoint {
       return IoError("cannot write the optimiser state: " + std::string(e.what()));
     }
     ADREC_RETURN_IF_ERROR(AtomicWriteFile(stage.path() / "optimizer.pt", optimizer_bytes.str()));
+    if (!shard.empty()) {
+      j["shards"] = world;
+      for (int r = 0; r < world; ++r) {
+        std::error_code ec;
+        std::filesystem::rename(shards / ShardName(r, world), stage.path() / ShardName(r, world), ec);
+        if (ec) return IoError("cannot move the checkpoint shard of rank " + std::to_string(r) + ": " + ec.message());
+      }
+    }
     ADREC_RETURN_IF_ERROR(AtomicWriteFile(stage.path() / "trainer.json", j.dump(2) + "\n"));
-    return stage.Commit(/*overwrite=*/true);
+    ADREC_RETURN_IF_ERROR(stage.Commit(/*overwrite=*/true));
+    std::error_code ec;
+    std::filesystem::remove_all(shards, ec);
+    return dist != nullptr ? dist->Barrier() : Status::Ok();  // no rank starts the next one before
+  }
+
+  static std::string ShardName(int rank, int world) {
+    return "shard-" + std::to_string(rank) + "-of-" + std::to_string(world) + ".safetensors";
   }
 
   // NotFound without a checkpoint, DataLoss when unreadable, FailedPrecondition when written
@@ -99,6 +125,17 @@ class Checkpoint {
       task.RestoreCounters(j);
     } catch (const nlohmann::json::exception& e) {
       return DataLossError(tj.string() + ": a field has the wrong type: " + e.what());
+    }
+    if (j.contains("shards")) {
+      // Written by `shards` ranks; this run may have another number of them.
+      const int written = j.value("shards", 0);
+      if (written < 1) return DataLossError(tj.string() + ": \"shards\" must be a positive count");
+      std::vector<std::map<std::string, torch::Tensor>> shards;
+      for (int r = 0; r < written; ++r) {
+        ADREC_ASSIGN_OR_RETURN(auto shard, tensor::LoadTensors(dir_ / ShardName(r, written), device));
+        shards.push_back(std::move(shard));
+      }
+      ADREC_RETURN_IF_ERROR(task.RestoreCheckpointShards(shards, dir_.string()));
     }
     const auto state = dir_ / "state.safetensors";
     ADREC_ASSIGN_OR_RETURN(auto tensors, tensor::LoadTensors(state, device));
@@ -264,7 +301,7 @@ class Run {
       if (dist_) ADREC_RETURN_IF_ERROR(Agree(&interrupted, &out_of_time));
       const bool at_limit = o_.max_steps > 0 && p_.step >= o_.max_steps;
       if (checkpoint || interrupted || at_limit || out_of_time) {
-        ADREC_RETURN_IF_ERROR(checkpoint_->Write(task_, p_, lead()));
+        ADREC_RETURN_IF_ERROR(checkpoint_->Write(task_, p_, dist_.get()));
         last_checkpoint = p_.step;
       }
       if (interrupted) {

@@ -100,6 +100,15 @@ class TrainingTask {
   virtual std::vector<std::pair<std::string, torch::Tensor>> CheckpointTensors() = 0;
   virtual Status RestoreCheckpointTensors(const std::map<std::string, torch::Tensor>& tensors,
                                           const std::string& source) = 0;
+  // Sharded checkpoints (a distributed run whose model is spread over the ranks): this rank's
+  // tensors, which every rank writes beside the checkpoint (empty: rank 0's files hold it all);
+  // and, when resuming one, every shard it was written with (any world size), given before
+  // RestoreCheckpointTensors.
+  virtual std::vector<std::pair<std::string, torch::Tensor>> CheckpointShard() { return {}; }
+  virtual Status RestoreCheckpointShards(const std::vector<std::map<std::string, torch::Tensor>>& shards,
+                                         const std::string& source) {
+    return FailedPreconditionError(source + " is a sharded checkpoint, which this model does not write");
+  }
   virtual void SaveCounters(nlohmann::ordered_json* checkpoint) const {}
   virtual void RestoreCounters(const nlohmann::json& checkpoint) {}
 

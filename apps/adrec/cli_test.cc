@@ -971,18 +971,27 @@ TEST_F(CliTrainTest, SequenceModelsTrainAndEvaluateOnLeaveOneOut) {
 
 // `adrec train` as torchrun starts it: RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT in the
 // environment, one process per rank (here 2 Gloo ranks on 127.0.0.1, each under `timeout`).
-// Returns each rank's result; rank r's arguments are args[r].
-std::vector<RunResult> RunRanks(const std::string& dir, const std::vector<std::string>& args, int kill_after_s = 0) {
+// Returns each rank's result; rank r's arguments are args[r]. With kill_rank1, rank 1 is killed
+// (SIGKILL) 2 s after it logged joining the group (or after 120 s).
+std::vector<RunResult> RunRanks(const std::string& dir, const std::vector<std::string>& args, bool kill_rank1 = false) {
   static int next_port = 29700 + static_cast<int>(getpid() % 2000) * 2;
   const std::string port = std::to_string(next_port++);
   const int world = static_cast<int>(args.size());
   std::string cmd;
   for (int r = world - 1; r >= 0; --r) {
     const std::string f = dir + "/rank" + std::to_string(r);
-    cmd += "(WORLD_SIZE=" + std::to_string(world) + " RANK=" + std::to_string(r) + " LOCAL_RANK=" + std::to_string(r) +
-           " MASTER_ADDR=127.0.0.1 MASTER_PORT=" + port + " ADREC_CACHE_DIR=" + dir + " timeout -s KILL " +
-           std::to_string(r == 1 && kill_after_s > 0 ? kill_after_s : 300) + " " + AdrecBinary() + " " + args[r] +
-           " > " + f + ".out 2> " + f + ".err; echo $? > " + f + ".rc) & ";
+    const bool killed = r == 1 && kill_rank1;
+    // The killed rank runs without `timeout`, so that $! is adrec itself; its kill is bounded.
+    const std::string run = "WORLD_SIZE=" + std::to_string(world) + " RANK=" + std::to_string(r) + " LOCAL_RANK=" +
+                            std::to_string(r) + " MASTER_ADDR=127.0.0.1 MASTER_PORT=" + port + " ADREC_CACHE_DIR=" + dir +
+                            (killed ? " " : " timeout -s KILL 300 ") + AdrecBinary() + " " + args[r] + " > " + f +
+                            ".out 2> " + f + ".err";
+    if (killed) {
+      cmd += "(" + run + " & p=$!; for i in $(seq 600); do grep -q \"rank 1 of\" " + f +
+             ".err && break; sleep 0.2; done; sleep 2; kill -9 $p; wait $p; echo $? > " + f + ".rc) & ";
+    } else {
+      cmd += "(" + run + "; echo $? > " + f + ".rc) & ";
+    }
   }
   cmd += "wait";
   EXPECT_EQ(std::system(("bash -c '" + cmd + "'").c_str()), 0) << cmd;
@@ -1054,7 +1063,7 @@ TEST_F(CliTrainTest, SequenceModelTrainsDataParallelOnTwoGlooRanksAsOneProcessDo
   }
   // A rank that dies (killed mid-run) stops the other with an error, within the time limit.
   const std::string long_run = common + " --out " + Path("dead") + " --dist-timeout 20 --set train.epochs=100000 --set train.patience=100000";
-  std::vector<RunResult> dead = RunRanks(tmp_.path().string(), {long_run, long_run}, /*kill_after_s=*/3);
+  std::vector<RunResult> dead = RunRanks(tmp_.path().string(), {long_run, long_run}, /*kill_rank1=*/true);
   EXPECT_EQ(dead[1].exit_code, 137);  // SIGKILL
   EXPECT_EQ(dead[0].exit_code, 1);
   EXPECT_NE(dead[0].out.find("rank 0 of 2:"), std::string::npos) << dead[0].out << dead[0].err;
