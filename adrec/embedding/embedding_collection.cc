@@ -367,6 +367,7 @@ void EmbeddingCollection::Impl::ShardedForward(EmbeddingCollection::Lookup& look
                                                std::vector<torch::Tensor>& linear_leaves) {
   const int W = world;
   const size_t G = groups.size();
+  if (G == 0) return;  // no sparse field: nothing to exchange (the same on every rank)
   const torch::Device device = options.table.device;
   ShardExchange& ex = *options.sharding.exchange;
   auto route = std::make_shared<ShardRoute>();

@@ -5,6 +5,7 @@
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <torch/torch.h>
 #ifdef ADREC_HAVE_NCCL
+#include <c10/cuda/CUDAFunctions.h>
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
@@ -136,6 +137,9 @@ StatusOr<std::unique_ptr<Distributed>> Distributed::Init(const DistEnv& env, con
   try {
     if (device.is_cuda()) {
 #ifdef ADREC_HAVE_NCCL
+      // The process's current device is its own GPU, so NCCL's communicators and any context
+      // CUDA creates implicitly live there, not all on GPU 0.
+      if (device.has_index()) c10::cuda::set_device(device.index());
       auto o = c10d::ProcessGroupNCCL::Options::create();
       o->timeout = options.timeout;
       m.pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(m.store, env.rank, env.world_size, o);
