@@ -14,6 +14,7 @@
 #include <random>
 #include <set>
 #include <tuple>
+#include <type_traits>
 
 #include "adrec/core/config.h"
 #include "adrec/core/log_line.h"
@@ -347,6 +348,9 @@ class RankingTask : public TrainingTask {
   StatusOr<TrainChunk> Train(const RunProgress& p, Progress& progress) override;
   StatusOr<ordered_json> EvaluateValid() override;
   StatusOr<ordered_json> EvaluateValidHere();
+  // Distributed: this rank's block of `part` scored, then every rank's gathered (the same
+  // predictions as one process's, on every rank).
+  StatusOr<eval::CtrPredictions> PredictSplit(const data::SampleSet& part, const PredictOptions& po);
   double SelectionScore(const ordered_json& valid) const override {
     if (s_.retrieval()) return valid.value(s_.select, 0.0);
     return train::SelectionScore(valid, spec_, s_.select);
@@ -1141,8 +1145,8 @@ StatusOr<TrainChunk> RankingTask::RetrievalStep(const RunProgress& p, Progress& 
 }
 
 StatusOr<ordered_json> RankingTask::EvaluateValid() {
-  // Distributed: every rank scores the whole valid part (its lookups are collective), so each
-  // gets the same report.
+  // Distributed: each rank scores its block of the valid part (the lookups are collective) and
+  // every rank builds the report from all the blocks.
   return Collective([&]() -> StatusOr<ordered_json> { return EvaluateValidHere(); });
 }
 
@@ -1165,9 +1169,47 @@ StatusOr<ordered_json> RankingTask::EvaluateValidHere() {
   po.threads = o_->threads > 0 ? o_->threads : 0;
   po.primary = primary_;
   po.with_truth = TruthMatchesPrimary(ds_, spec_, primary_);
-  eval::CtrPredictions p = Predict(model_, ds_, valid_.size() > 0 ? valid_ : train_, po);
+  const data::SampleSet& part = valid_.size() > 0 ? valid_ : train_;
+  if (dist_ == nullptr) {
+    eval::CtrPredictions p = Predict(model_, ds_, part, po);
+    model_.net->train();
+    return eval::CtrReport(p);
+  }
+  ADREC_ASSIGN_OR_RETURN(eval::CtrPredictions p, PredictSplit(part, po));
   model_.net->train();
   return eval::CtrReport(p);
+}
+
+StatusOr<eval::CtrPredictions> RankingTask::PredictSplit(const data::SampleSet& part, const PredictOptions& po) {
+  // Rank r scores the r-th of W equal blocks of the part, the last one padded with repeats of
+  // the part's last sample: every rank then makes the same number of (collective) lookups.
+  const int W = dist_->world_size(), r = dist_->rank();
+  const size_t n = part.size(), T = spec_.targets.size();
+  const size_t m = (n + static_cast<size_t>(W) - 1) / static_cast<size_t>(W);
+  std::vector<uint64_t> mine;
+  for (size_t i = 0; i < m; ++i) mine.push_back(std::min(n - 1, static_cast<size_t>(r) * m + i));
+  eval::CtrPredictions p = Predict(model_, ds_, Subset(part, mine, T), po);
+  // Every rank's block, in rank order, cut to n: floats as floats, IDs and flags as int64.
+  auto gather = [&](auto& column, size_t width) -> Status {
+    if (column.empty()) return Status::Ok();
+    using V = typename std::decay_t<decltype(column)>::value_type;
+    using Wire = std::conditional_t<std::is_floating_point_v<V>, float, int64_t>;
+    const std::vector<Wire> local(column.begin(), column.end());
+    ADREC_ASSIGN_OR_RETURN(torch::Tensor all, dist_->AllGather(torch::tensor(local).to(dist_->device())));
+    const torch::Tensor flat = all.cpu().reshape({-1}).narrow(0, 0, static_cast<int64_t>(n * width)).contiguous();
+    const Wire* v = flat.data_ptr<Wire>();
+    column.assign(v, v + flat.numel());
+    return Status::Ok();
+  };
+  ADREC_RETURN_IF_ERROR(gather(p.pred, T));
+  ADREC_RETURN_IF_ERROR(gather(p.labels, T));
+  ADREC_RETURN_IF_ERROR(gather(p.mask, T));
+  ADREC_RETURN_IF_ERROR(gather(p.user, 1));
+  ADREC_RETURN_IF_ERROR(gather(p.scene, 1));
+  ADREC_RETURN_IF_ERROR(gather(p.item, 1));
+  ADREC_RETURN_IF_ERROR(gather(p.item_cold, 1));
+  ADREC_RETURN_IF_ERROR(gather(p.truth, 1));
+  return p;
 }
 
 void RankingTask::AddManifestFields(ordered_json* m) const {
