@@ -42,7 +42,6 @@ inline constexpr const char* kSparseOptimizerNames = "adagrad, adam, sgd, ftrl";
 struct RowShard {
   int64_t offset = 0, stride = 1;
   bool whole() const { return offset == 0 && stride == 1; }
-  int64_t LocalRows(int64_t rows) const { return rows > offset ? (rows - offset + stride - 1) / stride : 0; }
 };
 
 struct TableOptions {
