@@ -1,7 +1,11 @@
 // End-to-end tests: they run the real adrec binary and read its stdout and exit code.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -974,8 +978,22 @@ TEST_F(CliTrainTest, SequenceModelsTrainAndEvaluateOnLeaveOneOut) {
 // Returns each rank's result; rank r's arguments are args[r]. With kill_rank1, rank 1 is killed
 // (SIGKILL) 2 s after it logged joining the group (or after 120 s).
 std::vector<RunResult> RunRanks(const std::string& dir, const std::vector<std::string>& args, bool kill_rank1 = false) {
-  static int next_port = 29700 + static_cast<int>(getpid() % 2000) * 2;
-  const std::string port = std::to_string(next_port++);
+  // A port the kernel says is free now (rank 0's store binds it a moment later).
+  int port_number = 0;
+  {
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (fd >= 0 && bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+        getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
+      port_number = ntohs(a.sin_port);
+    }
+    if (fd >= 0) close(fd);
+  }
+  EXPECT_GT(port_number, 0) << "no free loopback port";
+  const std::string port = std::to_string(port_number);
   const int world = static_cast<int>(args.size());
   std::string cmd;
   for (int r = world - 1; r >= 0; --r) {
