@@ -210,6 +210,24 @@ struct EmbeddingCollection::Impl {
   // A dynamic owner's local row as a global row: Owner and Local below read it back.
   int64_t Encode(int owner, int64_t local) const { return row_mode() ? local * world + owner : local; }
   void ShardedMapIds(const data::Batch& batch, bool train, int64_t step);
+  // Whether `name` is one of the row-aligned tensors of the table named by `prefix` ("<t>."):
+  // its weight, its optimiser state and, for a dynamic table, its ID map.
+  static bool RowTensor(const std::string& name, const std::string& prefix, bool dynamic) {
+    return name == prefix + "weight" || name.rfind(prefix + "opt.", 0) == 0 ||
+           (dynamic && (name == prefix + "ids" || name == prefix + "counts" || name == prefix + "last_step"));
+  }
+  // The positions of a dynamic table's rows (its ".ids", any device) whose IDs this rank owns,
+  // after row 0 (the unknown row) when `with_row0`.
+  std::vector<int64_t> OwnedIdRows(int t, const torch::Tensor& ids, bool with_row0) const {
+    const torch::Tensor v = ids.to(torch::kCPU, torch::kLong).contiguous();
+    const int64_t* id = v.data_ptr<int64_t>();
+    std::vector<int64_t> keep;
+    if (with_row0 && v.numel() > 0) keep.push_back(0);
+    for (int64_t j = 1; j < v.numel(); ++j) {
+      if (id[j] != -1 && IdOwner(t, id[j]) == rank) keep.push_back(j);
+    }
+    return keep;
+  }
   // A dynamic table's state from every rank on rank 0, as one table's: rank 0's rows, then each
   // other rank's rows but its row 0 (every tensor of it is row-aligned with ".ids").
   void GatherDynamicState(const EmbeddingTable& table, bool with_optimizer,
@@ -860,22 +878,15 @@ Status EmbeddingCollection::LoadState(const std::map<std::string, torch::Tensor>
     if (dynamic) {
       auto it = tensors.find(prefix + "ids");
       if (it == tensors.end()) return InvalidArgumentError("missing tensor '" + prefix + "ids'");
-      const torch::Tensor ids = it->second.to(torch::kCPU, torch::kLong).contiguous();
-      rows = ids.numel();
-      std::vector<int64_t> keep{0};
-      for (int64_t j = 1; j < rows; ++j) {
-        const int64_t id = ids.data_ptr<int64_t>()[j];
-        if (id != -1 && m.IdOwner(m.MainTable(static_cast<int>(ti)), id) == m.rank) keep.push_back(j);
-      }
-      mine = VectorTensor(keep);
+      rows = it->second.numel();
+      mine = VectorTensor(m.OwnedIdRows(m.MainTable(static_cast<int>(ti)), it->second, /*with_row0=*/true));
     } else {
       rows = m.GlobalRows(static_cast<int>(ti));
       mine = m.RowsOf(m.MainTable(static_cast<int>(ti)), m.rank, rows);
     }
     std::map<std::string, torch::Tensor> local;
     for (const auto& [name, t] : tensors) {
-      const bool mapped = dynamic && (name == prefix + "ids" || name == prefix + "counts" || name == prefix + "last_step");
-      if (name != prefix + "weight" && name.rfind(prefix + "opt.", 0) != 0 && !mapped) continue;
+      if (!Impl::RowTensor(name, prefix, dynamic)) continue;
       if (t.dim() == 0 || t.size(0) != rows) {
         return InvalidArgumentError("tensor '" + name + "' has " + std::to_string(t.dim() ? t.size(0) : 0) +
                                     " rows; table '" + table->spec().name + "' has " + std::to_string(rows));
@@ -909,10 +920,6 @@ Status EmbeddingCollection::LoadShardStates(const std::vector<std::map<std::stri
     const int t = static_cast<int>(ti), main = m.MainTable(t);
     const std::string prefix = m.tables[ti]->spec().name + ".";
     const bool dynamic = m.Dynamic(main);
-    auto ours = [&](const std::string& name) {
-      return name == prefix + "weight" || name.rfind(prefix + "opt.", 0) == 0 ||
-             (dynamic && (name == prefix + "ids" || name == prefix + "counts" || name == prefix + "last_step"));
-    };
     // Per shard: which of its rows this collection keeps, and (fixed, hashed) their global rows.
     std::map<std::string, std::vector<torch::Tensor>> parts;
     std::vector<torch::Tensor> kept_rows;
@@ -922,17 +929,19 @@ Status EmbeddingCollection::LoadShardStates(const std::vector<std::map<std::stri
       auto it = shard.find(key);
       if (it == shard.end()) return DataLossError("checkpoint shard " + std::to_string(k) + " has no tensor '" + key + "'");
       const torch::Tensor ids = it->second.to(torch::kCPU, torch::kLong).contiguous();
-      const int64_t* v = ids.data_ptr<int64_t>();
       std::vector<int64_t> keep;
-      for (int64_t j = 0; j < ids.numel(); ++j) {
-        const bool take = dynamic ? (j == 0 ? k == 0 : v[j] != -1 && m.IdOwner(main, v[j]) == m.rank)
-                                  : m.Owner(main, v[j]) == m.rank;
-        if (take) keep.push_back(j);
+      if (dynamic) {
+        keep = m.OwnedIdRows(main, ids, /*with_row0=*/k == 0);  // one unknown row: the first shard's
+      } else {
+        const int64_t* v = ids.data_ptr<int64_t>();
+        for (int64_t j = 0; j < ids.numel(); ++j) {
+          if (m.Owner(main, v[j]) == m.rank) keep.push_back(j);
+        }
       }
       const torch::Tensor sel = VectorTensor(keep);
       if (!dynamic) kept_rows.push_back(ids.index_select(0, sel));
       for (const auto& [name, tensor] : shard) {
-        if (!ours(name)) continue;
+        if (!Impl::RowTensor(name, prefix, dynamic)) continue;
         if (tensor.dim() == 0 || tensor.size(0) != ids.numel()) {
           return DataLossError("checkpoint shard " + std::to_string(k) + ": tensor '" + name + "' is not row-aligned with '" +
                                key + "'");

@@ -291,7 +291,6 @@ Distributed::Pending::Pending() = default;
 Distributed::Pending::~Pending() = default;
 Distributed::Pending::Pending(Pending&&) noexcept = default;
 Distributed::Pending& Distributed::Pending::operator=(Pending&&) noexcept = default;
-bool Distributed::Pending::started() const { return impl_ != nullptr; }
 
 Status Distributed::Pending::Wait() {
   if (!impl_) return Status::Ok();

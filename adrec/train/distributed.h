@@ -78,7 +78,6 @@ class Distributed {
     Pending& operator=(Pending&&) noexcept;
     // Waits for it; IoError as the synchronous calls.
     Status Wait();
-    bool started() const;
 
    private:
     friend class Distributed;

@@ -186,6 +186,7 @@ class Run {
     ADREC_RETURN_IF_ERROR(cfg_->Get("train.deterministic", &cfg_deterministic));
     deterministic = deterministic || cfg_deterministic;
     ADREC_ASSIGN_OR_RETURN(device_, tensor::ParseDevice(o_.device));
+    const uint64_t config_hash = TrainConfigHash(config_text_, o_.model, o_.settings);
     ADREC_ASSIGN_OR_RETURN(std::optional<DistEnv> env, ReadDistEnv());
     if (env) {
       // One GPU per process: "cuda" means the launcher's LOCAL_RANK-th.
@@ -193,10 +194,9 @@ class Run {
       DistOptions dopt;
       if (o_.dist_timeout_s > 0) dopt.timeout = std::chrono::milliseconds(static_cast<int64_t>(o_.dist_timeout_s * 1000));
       ADREC_ASSIGN_OR_RETURN(dist_, Distributed::Init(*env, device_, dopt));
-      const uint64_t hash = TrainConfigHash(config_text_, o_.model, o_.settings);
       ADREC_RETURN_IF_ERROR(dist_->CheckSame(
           "the config, its --set settings and the seed",
-          std::to_string(hash) + " seed " + std::to_string(o_.seed) + (o_.resume ? " resume" : " new")));
+          std::to_string(config_hash) + " seed " + std::to_string(o_.seed) + (o_.resume ? " resume" : " new")));
       ADREC_RETURN_IF_ERROR(dist_->CheckSame("the data (manifest of --data)", DataFingerprint()));
       LogInfo("rank " + std::to_string(dist_->rank()) + " of " + std::to_string(dist_->world_size()) + " (" +
               dist_->backend() + ")");
@@ -207,7 +207,7 @@ class Run {
       setenv("CUBLAS_WORKSPACE_CONFIG", ":4096:8", 0);
       at::globalContext().setDeterministicAlgorithms(true, /*warn_only=*/false);
     }
-    checkpoint_.emplace(o_.out / "checkpoint", model_, TrainConfigHash(config_text_, o_.model, o_.settings));
+    checkpoint_.emplace(o_.out / "checkpoint", model_, config_hash);
     const RunContext ctx{o_, *cfg_, config_text_, model_, device_, dist_.get()};
     ADREC_RETURN_IF_ERROR(task_.Prepare(ctx));
     ADREC_RETURN_IF_ERROR(cfg_->CheckNoUnknownKeys());
