@@ -6,23 +6,12 @@
 
 #include "adrec/core/config.h"
 #include "adrec/models/layers.h"
+#include "adrec/models/window.h"
 
 namespace adrec::models {
 
 namespace {
-constexpr double kNormEps = 1e-12;      // the S3-Rec family's layer norms
-constexpr double kMasked = -10000.0;    // additive mask: a row with no key left stays finite
-constexpr double kInitStd = 0.02;
-
-torch::nn::LayerNorm Norm(int64_t dim) { return torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim}).eps(kNormEps)); }
-
-torch::nn::Linear Dense(int64_t in, int64_t out) {
-  torch::nn::Linear l(in, out);
-  torch::NoGradGuard no_grad;
-  l->weight.normal_(0, kInitStd);
-  l->bias.zero_();
-  return l;
-}
+constexpr double kMasked = -10000.0;  // additive mask: a row with no key left stays finite
 }  // namespace
 
 StatusOr<BsaRecOptions> ReadBsaRecOptions(Config& cfg, std::string_view section) {
@@ -64,13 +53,13 @@ BsaRecBlockImpl::BsaRecBlockImpl(int64_t dim, const BsaRecOptions& options)
       attention_dropout_(options.attention_dropout),
       alpha_(options.alpha) {
   beta = register_parameter("beta", torch::randn({dim}));
-  filter_norm_ = register_module("filter_norm", Norm(dim));
-  qkv_ = register_module("qkv", Dense(dim, 3 * dim));
-  attn_out_ = register_module("attn_out", Dense(dim, dim));
-  attn_norm_ = register_module("attn_norm", Norm(dim));
-  ffn1_ = register_module("ffn1", Dense(dim, 4 * dim));
-  ffn2_ = register_module("ffn2", Dense(4 * dim, dim));
-  ffn_norm_ = register_module("ffn_norm", Norm(dim));
+  filter_norm_ = register_module("filter_norm", FamilyNorm(dim));
+  qkv_ = register_module("qkv", FamilyDense(dim, 3 * dim));
+  attn_out_ = register_module("attn_out", FamilyDense(dim, dim));
+  attn_norm_ = register_module("attn_norm", FamilyNorm(dim));
+  ffn1_ = register_module("ffn1", FamilyDense(dim, 4 * dim));
+  ffn2_ = register_module("ffn2", FamilyDense(4 * dim, dim));
+  ffn_norm_ = register_module("ffn_norm", FamilyNorm(dim));
 }
 
 torch::Tensor BsaRecBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& low_pass, const torch::Tensor& mask) {
@@ -88,21 +77,15 @@ torch::Tensor BsaRecBlockImpl::forward(const torch::Tensor& x, const torch::Tens
   torch::Tensor gsp = attn_norm_->forward(x + torch::dropout(attended, dropout_, train));
 
   torch::Tensor h = dsp * alpha_ + gsp * (1.0 - alpha_);
-  torch::Tensor f = ffn2_->forward(torch::gelu(ffn1_->forward(h)));
-  return ffn_norm_->forward(h + torch::dropout(f, dropout_, train));
+  return FamilyFeedForward(h, ffn1_, ffn2_, ffn_norm_, dropout_, train);
 }
 
 BsaRecModel::BsaRecModel(const SequenceShape& shape, const BsaRecOptions& options) : shape_(shape), options_(options) {
   const int64_t dim = options.base.dim;
   item_emb_ = register_module("item_emb", torch::nn::Embedding(torch::nn::EmbeddingOptions(shape.num_items + 1, dim).padding_idx(0)));
   pos_emb_ = register_module("pos_emb", torch::nn::Embedding(shape.max_len, dim));
-  {
-    torch::NoGradGuard no_grad;
-    item_emb_->weight.normal_(0, kInitStd);
-    item_emb_->weight[0].zero_();
-    pos_emb_->weight.normal_(0, kInitStd);
-  }
-  emb_norm_ = register_module("emb_norm", Norm(dim));
+  FamilyInitEmbeddings(item_emb_->weight, pos_emb_->weight);
+  emb_norm_ = register_module("emb_norm", FamilyNorm(dim));
   auto list = register_module("blocks", torch::nn::ModuleList());  // "blocks.<i>.*"
   for (int64_t i = 0; i < options.base.blocks; ++i) {
     blocks_.push_back(BsaRecBlock(dim, options));
@@ -116,23 +99,14 @@ torch::Tensor BsaRecModel::Encode(const SequenceInput& input) {
   TORCH_CHECK(items.dim() == 2 && items.size(1) <= shape_.max_len, "bsarec: items are ", items.sizes(),
               ", want [B, L] with L <= max_len ", shape_.max_len);
   TORCH_CHECK(!input.extra.defined(), "bsarec: extra input embeddings are not supported");
-  const int64_t B = items.size(0), L = items.size(1), W = shape_.max_len;
-  // Left-align: window slot p holds item p − (W − n) of a row with n real items.
-  torch::Tensor n = items.ne(0).sum(1, /*keepdim=*/true);                                  // [B, 1]
-  torch::Tensor slot = torch::arange(W, items.options()).unsqueeze(0).expand({B, W});      // [B, W]
-  torch::Tensor src = slot - (W - n);
-  torch::Tensor real = src.ge(0);
-  torch::Tensor window = items.gather(1, src.clamp(0, L - 1)) * real;                       // [B, W]
-
-  torch::Tensor x = item_emb_->forward(window) + pos_emb_->forward(torch::arange(W, items.options()));
-  x = torch::dropout(emb_norm_->forward(x), options_.base.dropout, is_training());
+  const int64_t B = items.size(0), W = shape_.max_len;
+  const LeftWindow window = LeftAlign(items, W);
+  torch::Tensor x = FamilyEmbed(window, item_emb_, pos_emb_, emb_norm_, options_.base.dropout, is_training());
   // Query i attends to key j ≤ i when j holds an item.
-  torch::Tensor allowed = CausalMask(W, items.device()).unsqueeze(0) & real.unsqueeze(1);  // [B, W, W]
+  torch::Tensor allowed = CausalMask(W, items.device()).unsqueeze(0) & window.real.unsqueeze(1);  // [B, W, W]
   torch::Tensor mask = torch::zeros({B, 1, W, W}, x.options()).masked_fill_(allowed.logical_not().unsqueeze(1), kMasked);
   for (auto& block : blocks_) x = block->forward(x, low_pass_, mask);
-  // Back to the input's right padding: position j of a row is window slot W − n + j.
-  torch::Tensor back = (torch::arange(L, items.options()).unsqueeze(0) + (W - n)).clamp(0, W - 1);  // [B, L]
-  return x.gather(1, back.unsqueeze(-1).expand({B, L, x.size(2)}));
+  return RightAlignBack(x, window, items.size(1));
 }
 
 }  // namespace adrec::models

@@ -55,7 +55,7 @@ TEST(ModelRegistry, EveryRankingEntryHasAFactoryAndNamesAreUnique) {
     EXPECT_EQ(FindModel(m.name), &m);
   }
   EXPECT_EQ(FindModel("xgboost"), nullptr);
-  EXPECT_EQ(ModelNames(ModelFamily::kSequence), "sasrec, hstu, bsarec");
+  EXPECT_EQ(ModelNames(ModelFamily::kSequence), "sasrec, hstu, bsarec, wearec");
   EXPECT_EQ(ModelNames(ModelFamily::kSequenceRanker), "hstu_ranker");
 }
 

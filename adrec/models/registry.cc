@@ -15,6 +15,7 @@ constexpr ModelEntry kModels[] = {
     {"sasrec", ModelFamily::kSequence, "self-attentive sequential recommendation (Kang & McAuley 2018)"},
     {"hstu", ModelFamily::kSequence, "hierarchical sequential transduction units (Zhai et al. 2024)"},
     {"bsarec", ModelFamily::kSequence, "self-attention beside a frequency filter (Shin et al. 2024)"},
+    {"wearec", ModelFamily::kSequence, "an adaptive frequency filter beside a Haar wavelet, no attention (AAAI 2026)"},
     {"hstu_ranker", ModelFamily::kSequenceRanker, "HSTU over each user's event log, one output per impression"},
 };
 

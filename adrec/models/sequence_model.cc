@@ -10,6 +10,7 @@
 #include "adrec/models/layers.h"
 #include "adrec/models/registry.h"
 #include "adrec/models/sasrec.h"
+#include "adrec/models/wearec.h"
 
 namespace adrec::models {
 
@@ -60,6 +61,10 @@ StatusOr<std::shared_ptr<SequenceModel>> MakeSequenceModel(std::string_view name
   if (name == "bsarec") {
     ADREC_ASSIGN_OR_RETURN(BsaRecOptions o, ReadBsaRecOptions(cfg, section));
     return std::shared_ptr<SequenceModel>(std::make_shared<BsaRecModel>(shape, o));
+  }
+  if (name == "wearec") {
+    ADREC_ASSIGN_OR_RETURN(WeaRecOptions o, ReadWeaRecOptions(cfg, section));
+    return std::shared_ptr<SequenceModel>(std::make_shared<WeaRecModel>(shape, o));
   }
   ADREC_ASSIGN_OR_RETURN(HstuOptions o, ReadHstuOptions(cfg, section));
   return std::shared_ptr<SequenceModel>(std::make_shared<HstuModel>(shape, o));

@@ -1,4 +1,4 @@
-// SASRec, HSTU and BSARec: causality (no later item reaches an earlier state), padding, options, and the
+// SASRec, HSTU, BSARec and WEARec: causality (no later item reaches an earlier state), padding, options, and the
 // hidden states of the plain PyTorch twins (bench/reference/seq_models.py) on the same weights.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -50,6 +50,7 @@ SequenceInput RandomSequences(const std::vector<int64_t>& lengths, int64_t L) {
 const char* kSasRec = "[model]\ndim = 16\nblocks = 2\nheads = 2\ndropout = 0.3\n";
 const char* kHstu = "[model]\ndim = 16\nblocks = 2\nheads = 2\ndropout = 0.3\ntime_buckets = 16\n";
 const char* kBsaRec = "[model]\ndim = 16\nblocks = 2\nheads = 2\ndropout = 0.3\nalpha = 0.6\ncutoff = 3\n";
+const char* kWeaRec = "[model]\ndim = 16\nblocks = 2\nheads = 4\ndropout = 0.3\nalpha = 0.4\n";
 
 class SequenceModels : public ::testing::TestWithParam<std::pair<std::string, std::string>> {};
 
@@ -57,7 +58,7 @@ class SequenceModels : public ::testing::TestWithParam<std::pair<std::string, st
 TEST_P(SequenceModels, NoLaterItemReachesAnEarlierState) {
   torch::manual_seed(1);
   auto model = MustMakeSeq(GetParam().first, GetParam().second);
-  if (!model->causal()) GTEST_SKIP() << "not causal: BsaRec.TheLastStateSeesTheWholeRowAndNoOtherRow";
+  if (!model->causal()) GTEST_SKIP() << "not causal: WindowModels.TheLastStateSeesTheWholeRowAndNoOtherRow";
   model->eval();
   SequenceInput a = RandomSequences({kMaxLen, kMaxLen, 9}, kMaxLen);
   torch::NoGradGuard ng;
@@ -80,7 +81,7 @@ TEST_P(SequenceModels, NoLaterItemReachesAnEarlierState) {
 TEST_P(SequenceModels, NoLaterItemReachesAnEarlierStateInTraining) {
   torch::manual_seed(4);
   auto model = MustMakeSeq(GetParam().first, GetParam().second);
-  if (!model->causal()) GTEST_SKIP() << "not causal: BsaRec.TheLastStateSeesTheWholeRowAndNoOtherRow";
+  if (!model->causal()) GTEST_SKIP() << "not causal: WindowModels.TheLastStateSeesTheWholeRowAndNoOtherRow";
   model->train();
   SequenceInput a = RandomSequences({kMaxLen, kMaxLen, 9}, kMaxLen);
   SequenceInput b{a.items.clone(), a.timestamps.clone()};
@@ -162,7 +163,8 @@ TEST_P(SequenceModels, CudaMatchesCpu) {
 INSTANTIATE_TEST_SUITE_P(Models, SequenceModels,
                          ::testing::Values(std::make_pair(std::string("sasrec"), std::string(kSasRec)),
                                            std::make_pair(std::string("hstu"), std::string(kHstu)),
-                                           std::make_pair(std::string("bsarec"), std::string(kBsaRec))),
+                                           std::make_pair(std::string("bsarec"), std::string(kBsaRec)),
+                                           std::make_pair(std::string("wearec"), std::string(kWeaRec))),
                          [](const auto& info) { return info.param.first; });
 
 TEST(SequenceModelFactory, ErrorsNameTheProblem) {
@@ -172,7 +174,7 @@ TEST(SequenceModelFactory, ErrorsNameTheProblem) {
   EXPECT_NE(bad_heads.status().message().find("model.heads"), std::string::npos) << bad_heads.status().message();
   auto unknown = MakeSequenceModel("gru4rec", SequenceShape{kItems, kMaxLen}, cfg);
   ASSERT_FALSE(unknown.ok());
-  EXPECT_NE(unknown.status().message().find("sasrec, hstu, bsarec"), std::string::npos);
+  EXPECT_NE(unknown.status().message().find("sasrec, hstu, bsarec, wearec"), std::string::npos);
   Config alpha = testing::MustParse("[model]\nalpha = 1.5\n");
   auto bad_alpha = MakeSequenceModel("bsarec", SequenceShape{kItems, kMaxLen}, alpha);
   ASSERT_FALSE(bad_alpha.ok());
@@ -202,11 +204,13 @@ TEST(BsaRec, LowPassMatrixIsTheFourierFilter) {
   EXPECT_TRUE(torch::allclose(torch::matmul(P, ones), ones, 1e-10, 1e-12));
 }
 
-// BSARec is not causal: its last state sees every item of its row, whatever the batch and
-// padding, and nothing of the other rows.
-TEST(BsaRec, TheLastStateSeesTheWholeRowAndNoOtherRow) {
+// BSARec and WEARec are not causal: the last state sees every item of its row, whatever the
+// batch and padding, and nothing of the other rows.
+class WindowModels : public ::testing::TestWithParam<std::pair<std::string, std::string>> {};
+
+TEST_P(WindowModels, TheLastStateSeesTheWholeRowAndNoOtherRow) {
   torch::manual_seed(7);
-  auto model = MustMakeSeq("bsarec", kBsaRec);
+  auto model = MustMakeSeq(GetParam().first, GetParam().second);
   EXPECT_FALSE(model->causal());
   model->eval();
   torch::NoGradGuard ng;
@@ -224,6 +228,11 @@ TEST(BsaRec, TheLastStateSeesTheWholeRowAndNoOtherRow) {
   SequenceInput alone{a.items.narrow(0, 1, 1).narrow(1, 0, 4), a.timestamps.narrow(0, 1, 1).narrow(1, 0, 4)};
   EXPECT_TRUE(torch::allclose(last(ha, a.items, 1), model->Encode(alone)[0][3], 1e-5, 1e-6));
 }
+
+INSTANTIATE_TEST_SUITE_P(Models, WindowModels,
+                         ::testing::Values(std::make_pair(std::string("bsarec"), std::string(kBsaRec)),
+                                           std::make_pair(std::string("wearec"), std::string(kWeaRec))),
+                         [](const auto& info) { return info.param.first; });
 
 TEST(HstuTimeBuckets, LogScaleClampedAndSymmetric) {
   torch::Tensor t = torch::tensor({{0, 1, 2, 10, 100000000}}, torch::kInt64);
@@ -243,7 +252,8 @@ TEST(SequencePythonTwin, SameHiddenStatesOnSameWeights) {
       {"sasrec", "{\"dim\": 16, \"blocks\": 2, \"heads\": 2, \"dropout\": 0.3}"},
       {"hstu", "{\"dim\": 16, \"blocks\": 2, \"heads\": 2, \"dropout\": 0.3, \"time_buckets\": 16}"},
       {"hstu", "{\"dim\": 16, \"blocks\": 1, \"heads\": 1, \"attention_dim\": 8, \"linear_dim\": 24}"},
-      {"bsarec", "{\"dim\": 16, \"blocks\": 2, \"heads\": 2, \"alpha\": 0.6, \"cutoff\": 3}"}};
+      {"bsarec", "{\"dim\": 16, \"blocks\": 2, \"heads\": 2, \"alpha\": 0.6, \"cutoff\": 3}"},
+      {"wearec", "{\"dim\": 16, \"blocks\": 2, \"heads\": 4, \"alpha\": 0.4}"}};
   for (size_t v = 0; v < variants.size(); ++v) {
     torch::manual_seed(static_cast<uint64_t>(10 + v));
     const auto& [kind, opts] = variants[v];

@@ -255,7 +255,7 @@ Status HstuRankerTask::Prepare(const RunContext& ctx) {
   o_ = &ctx.options;
   if (ctx.dist != nullptr) {
     return UnimplementedError("distributed training (WORLD_SIZE > 1) of the HSTU ranker is not built yet: sequence models "
-                              "(sasrec, hstu, bsarec) train data parallel; unset WORLD_SIZE to train on one process");
+                              "(sasrec, hstu, bsarec, wearec) train data parallel; unset WORLD_SIZE to train on one process");
   }
   Config& cfg = ctx.config;
   device_ = ctx.device;

@@ -74,7 +74,7 @@ torch::Tensor SampledSoftmaxLoss(const torch::Tensor& hidden, const torch::Tenso
 }
 
 torch::Tensor FullSoftmaxLoss(const torch::Tensor& hidden, const torch::Tensor& targets, const torch::Tensor& table,
-                              const SampledSoftmaxOptions& options) {
+                              const SampledSoftmaxOptions& options, const torch::Tensor& seen) {
   TORCH_CHECK(hidden.dim() == 2 && targets.dim() == 1 && hidden.size(0) == targets.size(0),
               "FullSoftmaxLoss: hidden ", hidden.sizes(), " and targets ", targets.sizes(), " do not match");
   torch::Tensor h = hidden.to(torch::kFloat32);
@@ -88,8 +88,24 @@ torch::Tensor FullSoftmaxLoss(const torch::Tensor& hidden, const torch::Tensor& 
   }
   torch::Tensor logits = torch::matmul(h, items.t());
   if (scale != 1.0) logits = logits * scale;
-  return torch::nn::functional::cross_entropy(
-      logits, targets - 1, torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(options.label_smoothing));
+  const torch::Tensor rows = targets - 1;
+  if (!options.exclude_seen) {
+    return torch::nn::functional::cross_entropy(
+        logits, rows, torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(options.label_smoothing));
+  }
+  TORCH_CHECK(seen.dim() == 2 && seen.size(0) == targets.size(0), "FullSoftmaxLoss: seen ", seen.sizes(),
+              " does not match targets ", targets.sizes());
+  // Column 0 of the mask is the padding item: seen's zeros land there and are dropped.
+  torch::Tensor out = torch::zeros({logits.size(0), logits.size(1) + 1}, logits.options().dtype(torch::kBool));
+  out.scatter_(1, seen, true);
+  out = out.narrow(1, 1, logits.size(1)).scatter(1, rows.unsqueeze(1), false);
+  torch::Tensor logp = torch::log_softmax(logits.masked_fill(out, -std::numeric_limits<float>::infinity()), 1);
+  torch::Tensor nll = -logp.gather(1, rows.unsqueeze(1)).squeeze(1);
+  if (options.label_smoothing == 0) return nll.mean();
+  // The smoothing's share goes to the candidates that are left, each alike.
+  torch::Tensor left = out.logical_not();
+  torch::Tensor spread = -logp.masked_fill(out, 0).sum(1) / left.sum(1).to(logp.scalar_type());
+  return ((1 - options.label_smoothing) * nll + options.label_smoothing * spread).mean();
 }
 
 torch::Tensor BceOneNegativeLoss(const torch::Tensor& hidden, const torch::Tensor& targets, const torch::Tensor& table,

@@ -45,6 +45,10 @@ struct SampledSoftmaxOptions {
   // shares ε, which keeps the logits of a small catalogue from growing without bound
   // (train.label_smoothing).
   double label_smoothing = 0.0;
+  // Full cross-entropy only: the items a row has already seen are no negatives of its softmax
+  // (nor shares of the smoothing), as the ranking of --exclude-seen leaves them out
+  // (train.exclude_seen).
+  bool exclude_seen = false;
 };
 
 // hidden [N, d]: the states of the N positions that have a target; targets [N] int64 (1-based
@@ -63,8 +67,10 @@ torch::Tensor UniformNegatives(int64_t num_items, const SampledSoftmaxOptions& o
 // of `table` [V + 1, d] but the padding row 0 is a candidate; mean over rows of
 // −log softmax(target). Dot products unless options.l2_normalize (then cosine / temperature);
 // the negatives options do not apply. O(N · V) memory: for catalogues up to ~10^5 items.
+// `seen` [N, S] int64 (1-based items, 0 for none), read with options.exclude_seen: row n's
+// candidates leave out seen[n] but its target.
 torch::Tensor FullSoftmaxLoss(const torch::Tensor& hidden, const torch::Tensor& targets, const torch::Tensor& table,
-                              const SampledSoftmaxOptions& options);
+                              const SampledSoftmaxOptions& options, const torch::Tensor& seen = {});
 
 // SASRec (Kang & McAuley 2018): −log σ(h·e_pos) − log σ(−h·e_neg) per position, mean over
 // positions; negatives [N] one per position.

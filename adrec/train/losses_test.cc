@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "adrec/core/file.h"
@@ -277,6 +278,39 @@ TEST(FullSoftmaxLoss, LabelSmoothingSharesEpsilonOverTheCatalogue) {
     want += -(0.8 * logp[targets[r].item<int64_t>() - 1].item<double>() + 0.2 * logp.mean().item<double>());
   }
   EXPECT_NEAR(FullSoftmaxLoss(h, targets, table, o).item<double>(), want / 2, 1e-5);
+}
+
+// With exclude_seen, a row's seen items (not its target, not the padding 0) leave its softmax and
+// the smoothing's share; a row that saw nothing keeps every candidate.
+TEST(FullSoftmaxLoss, SeenItemsAreNoCandidates) {
+  torch::manual_seed(4);
+  const torch::Tensor table = torch::randn({6, 3});  // 5 items
+  const torch::Tensor h = torch::randn({3, 3});
+  const torch::Tensor targets = torch::tensor({2, 5, 1}, torch::kInt64);
+  // Row 0 saw items 1, 3 and its target 2; row 1 saw 4; row 2 nothing.
+  const torch::Tensor seen = torch::tensor({{1, 3, 2}, {4, 0, 0}, {0, 0, 0}}, torch::kInt64);
+  const std::vector<std::vector<int64_t>> left = {{2, 4, 5}, {1, 2, 3, 5}, {1, 2, 3, 4, 5}};
+  for (double eps : {0.0, 0.3}) {
+    SampledSoftmaxOptions o;
+    o.l2_normalize = false;
+    o.label_smoothing = eps;
+    o.exclude_seen = true;
+    double want = 0;
+    for (int64_t r = 0; r < 3; ++r) {
+      const auto& cand = left[static_cast<size_t>(r)];
+      torch::Tensor ids = torch::tensor(cand, torch::kInt64);
+      const torch::Tensor logp = torch::log_softmax(torch::matmul(table.index_select(0, ids), h[r]), 0);
+      const int64_t t = std::find(cand.begin(), cand.end(), targets[r].item<int64_t>()) - cand.begin();
+      want += -((1 - eps) * logp[t].item<double>() + eps * logp.mean().item<double>());
+    }
+    EXPECT_NEAR(FullSoftmaxLoss(h, targets, table, o, seen).item<double>(), want / 3, 1e-5) << "eps " << eps;
+  }
+  // Off: the seen items stay candidates.
+  SampledSoftmaxOptions off;
+  off.l2_normalize = false;
+  EXPECT_NEAR(FullSoftmaxLoss(h, targets, table, off, seen).item<double>(),
+              torch::nn::functional::cross_entropy(torch::matmul(h, table.narrow(0, 1, 5).t()), targets - 1).item<double>(),
+              1e-6);
 }
 
 TEST(BceOneNegativeLoss, EqualsTheFormula) {

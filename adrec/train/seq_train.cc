@@ -99,7 +99,7 @@ StatusOr<SeqEpochResult> TrainSequenceEpoch(models::SequenceModel& model, torch:
   SeqEpochResult out;
   torch::Tensor loss_sum;  // on the model's device
   const int64_t check_every = options.device.is_cuda() ? kCudaLossCheckEvery : 1;
-  std::vector<int64_t> where_host;
+  std::vector<int64_t> where_host, seen_host;
   int64_t loss_steps = 0;
   const int rank = options.dist != nullptr ? options.dist->rank() : 0;
   const int world = options.dist != nullptr ? options.dist->world_size() : 1;
@@ -159,7 +159,18 @@ StatusOr<SeqEpochResult> TrainSequenceEpoch(models::SequenceModel& model, torch:
     torch::Tensor pos = targets.index_select(0, where);
     torch::Tensor loss;
     if (options.loss == "ce") {
-      loss = FullSoftmaxLoss(hidden, pos, model.ItemTable(), options.softmax);
+      torch::Tensor seen;
+      if (options.softmax.exclude_seen) {
+        // Row n's items up to its predicting position, built on the host as the positions are.
+        const int64_t L = batch.length;
+        seen_host.assign(where_host.size() * static_cast<size_t>(L), 0);
+        for (size_t n = 0; n < where_host.size(); ++n) {
+          const int64_t row = where_host[n] / L, upto = where_host[n] % L;
+          std::copy_n(batch.items.begin() + row * L, upto + 1, seen_host.begin() + static_cast<int64_t>(n) * L);
+        }
+        seen = Int64(seen_host, static_cast<int64_t>(where_host.size()), L, options.device);
+      }
+      loss = FullSoftmaxLoss(hidden, pos, model.ItemTable(), options.softmax, seen);
     } else if (options.loss == "bce") {
       torch::Tensor neg = torch::randint(1, num_items + 1, {pos.size(0)}, pos.options());
       loss = BceOneNegativeLoss(hidden, pos, model.ItemTable(), neg);

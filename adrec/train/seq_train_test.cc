@@ -46,8 +46,11 @@ std::shared_ptr<models::SequenceModel> SmallModel(const std::string& name, const
 struct Case {
   std::string model, loss;
   std::string samples = "sequences";
+  bool exclude_seen = false;  // train.exclude_seen
 };
-void PrintTo(const Case& c, std::ostream* os) { *os << c.model << " + " << c.loss << " on " << c.samples; }
+void PrintTo(const Case& c, std::ostream* os) {
+  *os << c.model << " + " << c.loss << " on " << c.samples << (c.exclude_seen ? ", seen items excluded" : "");
+}
 
 class SeqTrainTest : public ::testing::TestWithParam<Case> {};
 
@@ -65,6 +68,7 @@ TEST_P(SeqTrainTest, LearnsTheChainAndRanksTheHeldOutItemFirst) {
   step.samples = c.samples;
   step.softmax.num_negatives = 20;
   step.softmax.l2_normalize = c.loss == "sampled_softmax";
+  step.softmax.exclude_seen = c.exclude_seen;
   std::mt19937_64 rng(1);
   double first = 0, last = 0;
   for (int epoch = 0; epoch < 30; ++epoch) {
@@ -91,8 +95,13 @@ TEST_P(SeqTrainTest, LearnsTheChainAndRanksTheHeldOutItemFirst) {
 INSTANTIATE_TEST_SUITE_P(Models, SeqTrainTest,
                          ::testing::Values(Case{"sasrec", "bce"}, Case{"sasrec", "sampled_softmax"},
                                            Case{"hstu", "sampled_softmax"}, Case{"sasrec", "ce", "prefixes"},
-                                           Case{"hstu", "ce"}, Case{"bsarec", "ce", "prefixes"}),
-                         [](const auto& info) { return info.param.model + "_" + info.param.loss + "_" + info.param.samples; });
+                                           Case{"hstu", "ce"}, Case{"bsarec", "ce", "prefixes"},
+                                           Case{"wearec", "ce", "prefixes"}, Case{"sasrec", "ce", "sequences", true},
+                                           Case{"bsarec", "ce", "prefixes", true}),
+                         [](const auto& info) {
+                           return info.param.model + "_" + info.param.loss + "_" + info.param.samples +
+                                  (info.param.exclude_seen ? "_exclude_seen" : "");
+                         });
 
 // BSARec's filter sees the whole window: trained on every position it would learn from the
 // future, so sequences are refused, naming the fix.

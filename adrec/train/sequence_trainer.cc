@@ -65,6 +65,7 @@ Status ReadSeqSettings(Config& cfg, SeqSettings* s) {
   ADREC_RETURN_IF_ERROR(cfg.Get("train.l2_normalize", &s->softmax.l2_normalize));
   ADREC_RETURN_IF_ERROR(cfg.Get("train.logq_correction", &s->softmax.logq));
   ADREC_RETURN_IF_ERROR(cfg.Get("train.label_smoothing", &s->softmax.label_smoothing));
+  ADREC_RETURN_IF_ERROR(cfg.Get("train.exclude_seen", &s->softmax.exclude_seen));
   ADREC_RETURN_IF_ERROR(cfg.Get("train.clip_norm", &s->clip_norm));
   ADREC_RETURN_IF_ERROR(cfg.Get("train.eval_every", &s->eval_every));
   ADREC_RETURN_IF_ERROR(cfg.Get("train.patience", &s->patience));
@@ -90,6 +91,9 @@ Status ReadSeqSettings(Config& cfg, SeqSettings* s) {
   if (!(s->softmax.temperature > 0)) return InvalidArgumentError(src + "train.temperature must be positive");
   if (!(s->softmax.label_smoothing >= 0 && s->softmax.label_smoothing < 1)) {
     return InvalidArgumentError(src + "train.label_smoothing must be in [0, 1)");
+  }
+  if (s->softmax.exclude_seen && s->loss != "ce") {
+    return InvalidArgumentError(src + "train.exclude_seen needs train.loss = \"ce\" (the sampled losses draw their own negatives)");
   }
   if (s->clip_norm < 0 || s->eval_every <= 0 || s->patience < 0) {
     return InvalidArgumentError(src + "train.clip_norm and train.patience must be >= 0, train.eval_every > 0");

@@ -1,4 +1,5 @@
-"""Plain-PyTorch twins of adrec's sequence models (adrec/models/sasrec.h, hstu.h, bsarec.h).
+"""Plain-PyTorch twins of adrec's sequence models (adrec/models/sasrec.h, hstu.h, bsarec.h,
+wearec.h).
 
 Same parameter names and the same math as the C++ models, so that weights saved by one load in
 the other; adrec's tests (adrec/models/sequence_model_test.cc) compare hidden states on the same
@@ -23,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-SEQUENCE_MODEL_NAMES = ["sasrec", "hstu", "bsarec"]
+SEQUENCE_MODEL_NAMES = ["sasrec", "hstu", "bsarec", "wearec"]
 
 
 def init_sequence_embeddings(item_emb: nn.Embedding, pos_emb: nn.Embedding):
@@ -201,6 +202,14 @@ class BsaRec(nn.Module):
                     module.weight.normal_(0, 0.02)
                     module.bias.zero_()
 
+    def block_forward(self, x, window):
+        w = window.shape[1]
+        allowed = torch.ones(w, w, dtype=torch.bool, device=window.device).tril()[None] & (window != 0)[:, None, :]
+        mask = (~allowed).to(x.dtype)[:, None] * -10000.0
+        for block in self.blocks:
+            x = block(x, mask)
+        return x
+
     def forward(self, items, timestamps=None):
         b, n = items.shape
         w = self.max_len
@@ -211,15 +220,66 @@ class BsaRec(nn.Module):
                 window[r, w - m:] = items[r, :m]
         x = self.emb_norm(self.item_emb(window) + self.pos_emb(torch.arange(w, device=items.device)))
         x = F.dropout(x, self.dropout, self.training)
-        allowed = torch.ones(w, w, dtype=torch.bool, device=items.device).tril()[None] & (window != 0)[:, None, :]
-        mask = (~allowed).to(x.dtype)[:, None] * -10000.0
-        for block in self.blocks:
-            x = block(x, mask)
+        x = self.block_forward(x, window)
         out = torch.zeros(b, n, x.shape[-1], dtype=x.dtype, device=x.device)
         for r, m in enumerate(lengths):
             if m:
                 out[r, :m] = x[r, w - m:]
         return out
+
+
+class WeaRecBlock(nn.Module):
+    def __init__(self, dim: int, window: int, heads: int, dropout: float, alpha: float):
+        super().__init__()
+        self.dim, self.heads, self.window, self.dropout, self.alpha = dim, heads, window, dropout, alpha
+        bins = window // 2 + 1
+        self.base_filter = nn.Parameter(torch.ones(heads, bins, 1))
+        self.base_bias = nn.Parameter(torch.full((heads, bins, 1), -0.1))
+        self.detail_weight = nn.Parameter(torch.randn(heads, window // 2, dim // heads) * 0.02)
+        self.adapt1 = nn.Linear(dim, dim)
+        self.adapt2 = nn.Linear(dim, heads * bins * 2)
+        self.filter_norm = nn.LayerNorm(dim, eps=1e-12)
+        self.ffn1 = nn.Linear(dim, 4 * dim)
+        self.ffn2 = nn.Linear(4 * dim, dim)
+        self.ffn_norm = nn.LayerNorm(dim, eps=1e-12)
+
+    def forward(self, x):
+        b, w, d = x.shape
+        h = self.heads
+        g = x.view(b, w, h, d // h).permute(0, 2, 1, 3)  # [b, heads, w, d / heads]
+        # Global: the adapted filter on the spectrum.
+        spectrum = torch.fft.rfft(g, dim=2, norm="ortho")
+        adapt = self.adapt2(F.gelu(self.adapt1(x.mean(1)))).view(b, h, -1, 2)
+        spectrum = spectrum * (self.base_filter * (1 + adapt[..., 0:1])) + (self.base_bias + adapt[..., 1:2])
+        glob = torch.fft.irfft(spectrum, n=w, dim=2, norm="ortho")
+        # Local: one Haar level, slot by slot.
+        local = torch.zeros_like(g)
+        for k in range(w // 2):
+            even, odd = g[:, :, 2 * k], g[:, :, 2 * k + 1]
+            approx, detail = (even + odd) / 2, (even - odd) / 2 * self.detail_weight[:, k]
+            local[:, :, 2 * k], local[:, :, 2 * k + 1] = approx + detail, approx - detail
+        mixed = ((1 - self.alpha) * local + self.alpha * glob).permute(0, 2, 1, 3).reshape(b, w, d)
+        y = self.filter_norm(x + F.dropout(mixed, self.dropout, self.training))
+        return self.ffn_norm(y + F.dropout(self.ffn2(F.gelu(self.ffn1(y))), self.dropout, self.training))
+
+
+class WeaRec(BsaRec):
+    """BSARec's embedding front and window with WEARec's blocks."""
+
+    def __init__(self, num_items: int, max_len: int, dim: int = 64, blocks: int = 2, heads: int = 2,
+                 dropout: float = 0.5, alpha: float = 0.3, **_):
+        super().__init__(num_items, max_len, dim=dim, blocks=0, heads=1, dropout=dropout)
+        self.blocks = nn.ModuleList([WeaRecBlock(dim, max_len, heads, dropout, alpha) for _ in range(blocks)])
+        for module in self.blocks.modules():
+            if isinstance(module, nn.Linear):
+                with torch.no_grad():
+                    module.weight.normal_(0, 0.02)
+                    module.bias.zero_()
+
+    def block_forward(self, x, window):
+        for block in self.blocks:
+            x = block(x)
+        return x
 
 
 def make_sequence_model(kind: str, num_items: int, max_len: int, options: dict) -> nn.Module:
@@ -231,6 +291,8 @@ def make_sequence_model(kind: str, num_items: int, max_len: int, options: dict) 
         return Hstu(num_items, max_len, **opts)
     if kind == "bsarec":
         return BsaRec(num_items, max_len, **opts)
+    if kind == "wearec":
+        return WeaRec(num_items, max_len, **opts)
     raise ValueError(f"unknown sequence model '{kind}' (known: {', '.join(SEQUENCE_MODEL_NAMES)})")
 
 

@@ -1,0 +1,110 @@
+#include "adrec/models/wearec.h"
+
+#include <torch/torch.h>
+
+#include "adrec/core/config.h"
+#include "adrec/models/layers.h"
+#include "adrec/models/window.h"
+
+namespace adrec::models {
+
+namespace {
+constexpr double kDetailInitStd = 0.02;
+constexpr double kBaseBias = -0.1;
+}  // namespace
+
+StatusOr<WeaRecOptions> ReadWeaRecOptions(Config& cfg, std::string_view section) {
+  WeaRecOptions o;
+  o.base.dim = 64;  // WEARec's sizes; the twin in bench/reference/seq_models.py has the same defaults
+  o.base.heads = 2;
+  o.base.dropout = 0.5;
+  ADREC_RETURN_IF_ERROR(ReadSequenceOptions(cfg, section, &o.base));
+  const std::string alpha = OptionKey(section, "alpha");
+  ADREC_RETURN_IF_ERROR(cfg.Get(alpha, &o.alpha));
+  if (!(o.alpha >= 0 && o.alpha <= 1)) {
+    return InvalidArgumentError(cfg.source() + ": key '" + alpha + "' must be in [0, 1], got " + std::to_string(o.alpha));
+  }
+  if (o.base.dim % o.base.heads != 0) {
+    return InvalidArgumentError(cfg.source() + ": wearec needs " + OptionKey(section, "dim") + " (" +
+                                std::to_string(o.base.dim) + ") divisible by " + OptionKey(section, "heads") + " (" +
+                                std::to_string(o.base.heads) + ")");
+  }
+  return o;
+}
+
+WeaRecBlockImpl::WeaRecBlockImpl(int64_t dim, int64_t window, const WeaRecOptions& options)
+    : dim_(dim),
+      heads_(options.base.heads),
+      window_(window),
+      bins_(window / 2 + 1),
+      dropout_(options.base.dropout),
+      alpha_(options.alpha) {
+  base_filter = register_parameter("base_filter", torch::ones({heads_, bins_, 1}));
+  base_bias = register_parameter("base_bias", torch::full({heads_, bins_, 1}, kBaseBias));
+  detail_weight = register_parameter("detail_weight", torch::randn({heads_, window / 2, dim / heads_}) * kDetailInitStd);
+  adapt1_ = register_module("adapt1", FamilyDense(dim, dim));
+  adapt2_ = register_module("adapt2", FamilyDense(dim, heads_ * bins_ * 2));
+  filter_norm_ = register_module("filter_norm", FamilyNorm(dim));
+  ffn1_ = register_module("ffn1", FamilyDense(dim, 4 * dim));
+  ffn2_ = register_module("ffn2", FamilyDense(4 * dim, dim));
+  ffn_norm_ = register_module("ffn_norm", FamilyNorm(dim));
+}
+
+torch::Tensor WeaRecBlockImpl::Global(const torch::Tensor& groups, const torch::Tensor& x) {
+  const int64_t B = x.size(0);
+  // float32: cuFFT in half precision takes powers of two only, and the window is max_len.
+  torch::Tensor spectrum = torch::fft::rfft(groups.to(torch::kFloat32), window_, 2, "ortho");  // [B, H, K, dh]
+  torch::Tensor adapt = adapt2_->forward(torch::gelu(adapt1_->forward(x.mean(1))))
+                            .to(torch::kFloat32)
+                            .view({B, heads_, bins_, 2});
+  torch::Tensor scale = base_filter * (1 + adapt.select(-1, 0).unsqueeze(-1));  // [B, H, K, 1]
+  torch::Tensor shift = base_bias + adapt.select(-1, 1).unsqueeze(-1);          // added to the real part
+  return torch::fft::irfft(spectrum * scale + shift, window_, 2, "ortho");
+}
+
+torch::Tensor WeaRecBlockImpl::Local(const torch::Tensor& groups) {
+  const int64_t B = groups.size(0), dh = dim_ / heads_, pairs = window_ / 2;
+  torch::Tensor p = groups.narrow(2, 0, 2 * pairs).reshape({B, heads_, pairs, 2, dh});
+  torch::Tensor even = p.select(3, 0), odd = p.select(3, 1);
+  torch::Tensor approx = (even + odd) * 0.5;
+  torch::Tensor detail = (even - odd) * 0.5 * detail_weight;
+  torch::Tensor rebuilt = torch::stack({approx + detail, approx - detail}, 3).reshape({B, heads_, 2 * pairs, dh});
+  if (2 * pairs == window_) return rebuilt;
+  return torch::cat({rebuilt, torch::zeros({B, heads_, 1, dh}, rebuilt.options())}, 2);
+}
+
+torch::Tensor WeaRecBlockImpl::forward(const torch::Tensor& x) {
+  const int64_t B = x.size(0), dh = dim_ / heads_;
+  const bool train = is_training();
+  torch::Tensor groups = x.view({B, window_, heads_, dh}).permute({0, 2, 1, 3});  // [B, H, W, dh]
+  torch::Tensor mixed = Local(groups) * (1.0 - alpha_) + Global(groups, x) * alpha_;
+  mixed = mixed.permute({0, 2, 1, 3}).reshape({B, window_, dim_}).to(x.scalar_type());
+  torch::Tensor h = filter_norm_->forward(x + torch::dropout(mixed, dropout_, train));
+  return FamilyFeedForward(h, ffn1_, ffn2_, ffn_norm_, dropout_, train);
+}
+
+WeaRecModel::WeaRecModel(const SequenceShape& shape, const WeaRecOptions& options) : shape_(shape), options_(options) {
+  const int64_t dim = options.base.dim;
+  item_emb_ = register_module("item_emb", torch::nn::Embedding(torch::nn::EmbeddingOptions(shape.num_items + 1, dim).padding_idx(0)));
+  pos_emb_ = register_module("pos_emb", torch::nn::Embedding(shape.max_len, dim));
+  FamilyInitEmbeddings(item_emb_->weight, pos_emb_->weight);
+  emb_norm_ = register_module("emb_norm", FamilyNorm(dim));
+  auto list = register_module("blocks", torch::nn::ModuleList());  // "blocks.<i>.*"
+  for (int64_t i = 0; i < options.base.blocks; ++i) {
+    blocks_.push_back(WeaRecBlock(dim, shape.max_len, options));
+    list->push_back(blocks_.back());
+  }
+}
+
+torch::Tensor WeaRecModel::Encode(const SequenceInput& input) {
+  const torch::Tensor& items = input.items;
+  TORCH_CHECK(items.dim() == 2 && items.size(1) <= shape_.max_len, "wearec: items are ", items.sizes(),
+              ", want [B, L] with L <= max_len ", shape_.max_len);
+  TORCH_CHECK(!input.extra.defined(), "wearec: extra input embeddings are not supported");
+  const LeftWindow window = LeftAlign(items, shape_.max_len);
+  torch::Tensor x = FamilyEmbed(window, item_emb_, pos_emb_, emb_norm_, options_.base.dropout, is_training());
+  for (auto& block : blocks_) x = block->forward(x);
+  return RightAlignBack(x, window, items.size(1));
+}
+
+}  // namespace adrec::models

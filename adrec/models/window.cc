@@ -1,0 +1,62 @@
+#include "adrec/models/window.h"
+
+#include <torch/torch.h>
+
+namespace adrec::models {
+
+namespace {
+constexpr double kNormEps = 1e-12;  // the S3-Rec family's layer norms
+constexpr double kInitStd = 0.02;
+}  // namespace
+
+LeftWindow LeftAlign(const torch::Tensor& items, int64_t window) {
+  const int64_t B = items.size(0), L = items.size(1), W = window;
+  LeftWindow w;
+  w.lengths = items.ne(0).sum(1, /*keepdim=*/true);
+  torch::Tensor slot = torch::arange(W, items.options()).unsqueeze(0).expand({B, W});
+  torch::Tensor src = slot - (W - w.lengths);
+  w.real = src.ge(0);
+  w.items = items.gather(1, src.clamp(0, L - 1)) * w.real;
+  return w;
+}
+
+torch::Tensor RightAlignBack(const torch::Tensor& states, const LeftWindow& window, int64_t length) {
+  const int64_t B = states.size(0), W = states.size(1);
+  // Position j of a row is window slot W − n + j.
+  torch::Tensor back = (torch::arange(length, window.lengths.options()).unsqueeze(0) + (W - window.lengths)).clamp(0, W - 1);
+  return states.gather(1, back.unsqueeze(-1).expand({B, length, states.size(2)}));
+}
+
+void FamilyInitEmbeddings(torch::Tensor item_table, torch::Tensor positions) {
+  torch::NoGradGuard no_grad;
+  item_table.normal_(0, kInitStd);
+  item_table[0].zero_();
+  positions.normal_(0, kInitStd);
+}
+
+torch::Tensor FamilyEmbed(const LeftWindow& window, torch::nn::Embedding& items, torch::nn::Embedding& positions,
+                          torch::nn::LayerNorm& norm, double dropout, bool train) {
+  const int64_t W = window.items.size(1);
+  torch::Tensor x = items->forward(window.items) + positions->forward(torch::arange(W, window.items.options()));
+  return torch::dropout(norm->forward(x), dropout, train);
+}
+
+torch::nn::LayerNorm FamilyNorm(int64_t dim) {
+  return torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim}).eps(kNormEps));
+}
+
+torch::nn::Linear FamilyDense(int64_t in, int64_t out) {
+  torch::nn::Linear l(in, out);
+  torch::NoGradGuard no_grad;
+  l->weight.normal_(0, kInitStd);
+  l->bias.zero_();
+  return l;
+}
+
+torch::Tensor FamilyFeedForward(const torch::Tensor& h, torch::nn::Linear& ffn1, torch::nn::Linear& ffn2,
+                                torch::nn::LayerNorm& norm, double dropout, bool train) {
+  torch::Tensor f = ffn2->forward(torch::gelu(ffn1->forward(h)));
+  return norm->forward(h + torch::dropout(f, dropout, train));
+}
+
+}  // namespace adrec::models
