@@ -946,6 +946,18 @@ TEST_F(CliTrainTest, SequenceModelsTrainAndEvaluateOnLeaveOneOut) {
   ASSERT_EQ(be.exit_code, 0) << be.err;
   for (const char* k : {"hr@5", "hr@20", "ndcg@5", "ndcg@20"}) EXPECT_TRUE(be.Json().contains(k)) << k;
   EXPECT_DOUBLE_EQ(be.Json()["ndcg@10"].get<double>(), b.Json()["test"]["ndcg@10"].get<double>());
+  // WEARec through its shipped config, made small; the seen items out of the softmax only where
+  // the softmax is the full one.
+  const std::string wearec = "train --data " + Path("chain") + " --config " + std::string(adrec::build_paths::SourceDir()) +
+                             "/configs/seq_wearec.toml --set model.dim=16 --set model.max_len=6 --set model.dropout=0.1"
+                             " --set train.epochs=6 --set train.batch_size=64 --set train.lr=5e-3 --threads 2 --json -q --out ";
+  RunResult w = Run(wearec + Path("wearec") + " --set train.exclude_seen=true");
+  ASSERT_EQ(w.exit_code, 0) << w.err;
+  EXPECT_EQ(w.Json()["model"], "wearec");
+  EXPECT_GT(w.Json()["test"]["hr@10"].get<double>(), 0.6) << w.out;
+  RunResult sampled = Run(wearec + Path("x") + " --set train.exclude_seen=true --set train.loss=sampled_softmax");
+  EXPECT_EQ(sampled.exit_code, 1);
+  EXPECT_NE(sampled.out.find("train.exclude_seen"), std::string::npos) << sampled.out;
   RunResult bad_action = Run("split " + Path("chain") + " --method loo --positive-actions clack --out " + Path("x") + " --json");
   EXPECT_EQ(bad_action.exit_code, 1);
   EXPECT_NE(bad_action.out.find("clack"), std::string::npos) << bad_action.out;
