@@ -84,11 +84,12 @@ void BuildTrainBatch(const UserSequences& seqs, std::span<const uint32_t> rows, 
   }
 }
 
-std::vector<SequencePrefix> TrainPrefixes(const UserSequences& seqs) {
+std::vector<SequencePrefix> TrainPrefixes(const UserSequences& seqs, bool empty) {
   std::vector<SequencePrefix> out;
   out.reserve(seqs.items.size());
+  const uint64_t first = empty ? 0 : 1;
   for (uint32_t r = 0; r < seqs.size(); ++r) {
-    for (uint64_t e = 1; e < seqs.length(r); ++e) out.push_back({r, static_cast<uint32_t>(e)});
+    for (uint64_t e = first; e < seqs.length(r); ++e) out.push_back({r, static_cast<uint32_t>(e)});
   }
   return out;
 }
@@ -109,7 +110,7 @@ void BuildPrefixBatch(const UserSequences& seqs, std::span<const SequencePrefix>
       items[k] = seqs.items[first + k] + 1;
       times[k] = seqs.times[first + k];
     }
-    out->targets[b * longest + keep - 1] = seqs.items[seqs.offsets[p.row] + p.end] + 1;
+    out->targets[b * longest + std::max<int64_t>(static_cast<int64_t>(keep), 1) - 1] = seqs.items[seqs.offsets[p.row] + p.end] + 1;
   }
 }
 

@@ -55,14 +55,17 @@ void BuildTrainBatch(const UserSequences& seqs, std::span<const uint32_t> rows, 
 // before index `end` are the input (the newest max_len of them), items[end] the one target.
 struct SequencePrefix {
   uint32_t row = 0;
-  uint32_t end = 0;  // ≥ 1: every sample sees at least one item
+  uint32_t end = 0;  // 0: the empty prefix, which predicts the row's first item from nothing
 };
 
-// Every prefix of every row: Σ (length − 1) samples, row by row, oldest target first.
-std::vector<SequencePrefix> TrainPrefixes(const UserSequences& seqs);
+// Every prefix of every row: Σ (length − 1) samples, row by row, oldest target first; with
+// `empty`, each row's empty prefix before them (Σ length samples, as the S3-Rec family's loaders
+// make them).
+std::vector<SequencePrefix> TrainPrefixes(const UserSequences& seqs, bool empty = false);
 
 // Prefix rows, right-padded like training rows, with the one target at the last real position
-// (0 elsewhere), so the trainer reads them as it reads BuildTrainBatch's.
+// (position 0 of an empty prefix's all-padding row; 0 elsewhere), so the trainer reads them as it
+// reads BuildTrainBatch's.
 void BuildPrefixBatch(const UserSequences& seqs, std::span<const SequencePrefix> prefixes, int64_t max_len,
                       SequenceBatch* out);
 

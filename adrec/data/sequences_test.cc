@@ -99,6 +99,20 @@ TEST(UserSequencesTest, PrefixBatchesHoldOneTargetAtTheLastRealPosition) {
   EXPECT_EQ(b.items, (std::vector<int64_t>{3, 4, 2, 0}));
   EXPECT_EQ(b.targets, (std::vector<int64_t>{0, 5, 3, 0}));
   EXPECT_EQ(b.truncated, 1u);
+
+  // With the empty prefixes: one more per user, first in its row, predicting the first item from
+  // a row of padding.
+  const std::vector<SequencePrefix> with_empty = TrainPrefixes(s, /*empty=*/true);
+  ASSERT_EQ(with_empty.size(), 6u);
+  EXPECT_EQ(with_empty[0].end, 0u);
+  EXPECT_EQ(with_empty[4].row, 1u);
+  EXPECT_EQ(with_empty[4].end, 0u);
+  const std::vector<SequencePrefix> empty_first = {with_empty[0], with_empty[1]};
+  BuildPrefixBatch(s, empty_first, 10, &b);
+  ASSERT_EQ(b.length, 1);
+  EXPECT_EQ(b.items, (std::vector<int64_t>{0, 2}));
+  EXPECT_EQ(b.targets, (std::vector<int64_t>{2, 3}));  // item 1 from nothing, item 2 from item 1
+  EXPECT_EQ(b.truncated, 0u);
 }
 
 TEST(UserSequencesTest, EvalBatchesAddTheValidItemForTest) {

@@ -51,7 +51,8 @@ void ShuffleUnits(std::vector<Unit>& order, size_t bs, int64_t length_buckets, L
 }
 }  // namespace
 
-Status CheckSeqLossAndSamples(std::string_view loss, std::string_view samples, const models::SequenceModel* model) {
+Status CheckSeqLossAndSamples(std::string_view loss, std::string_view samples, const models::SequenceModel* model,
+                              bool first_item) {
   if (loss != "ce" && loss != "sampled_softmax" && loss != "bce") {
     return InvalidArgumentError("train.loss '" + std::string(loss) + "' is not one of ce, sampled_softmax, bce");
   }
@@ -62,13 +63,18 @@ Status CheckSeqLossAndSamples(std::string_view loss, std::string_view samples, c
     return InvalidArgumentError(model->kind() + " is not causal (a position's state sees later items), so it trains on "
                                 "prefixes: set train.samples = \"prefixes\"");
   }
+  if (first_item && (samples != "prefixes" || (model != nullptr && model->causal()))) {
+    // A causal model's state at a padding position is no state (SASRec's attention has no key).
+    return InvalidArgumentError("train.first_item needs train.samples = \"prefixes\" and a model that reads a whole "
+                                "window (bsarec, wearec)" + (model != nullptr ? ", not " + model->kind() : std::string()));
+  }
   return Status::Ok();
 }
 
 StatusOr<SeqEpochResult> TrainSequenceEpoch(models::SequenceModel& model, torch::optim::Optimizer& optimizer,
                                             const data::UserSequences& seqs, const SeqStepOptions& options,
                                             std::mt19937_64& rng) {
-  ADREC_RETURN_IF_ERROR(CheckSeqLossAndSamples(options.loss, options.samples, &model));
+  ADREC_RETURN_IF_ERROR(CheckSeqLossAndSamples(options.loss, options.samples, &model, options.first_item));
   model.train();
   const int64_t num_items = model.shape().num_items, max_len = model.shape().max_len;
   const size_t bs = static_cast<size_t>(options.batch_size);
@@ -76,7 +82,7 @@ StatusOr<SeqEpochResult> TrainSequenceEpoch(models::SequenceModel& model, torch:
   std::vector<uint32_t> order;
   std::vector<data::SequencePrefix> prefix_order;
   if (prefixes) {
-    prefix_order = data::TrainPrefixes(seqs);
+    prefix_order = data::TrainPrefixes(seqs, options.first_item);
     ShuffleUnits(prefix_order, bs, options.length_buckets,
                  [&](const data::SequencePrefix& p) { return std::min<int64_t>(p.end, max_len); }, rng);
   } else {

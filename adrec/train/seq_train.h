@@ -36,6 +36,10 @@ struct SeqStepOptions {
   // only); prefixes: a row is one prefix and predicts the one item after it (the S3-Rec family's
   // samples; every model). Same targets per epoch, ~length× the steps.
   std::string samples = "sequences";
+  // With prefixes: each row's empty prefix (a window of padding only) predicts its first item
+  // too, as the S3-Rec family's loaders make their samples; models that read a whole window only
+  // (train.first_item).
+  bool first_item = false;
   SampledSoftmaxOptions softmax;
   double clip_norm = 0;                  // 0 = no clipping
   torch::Device device = torch::kCPU;
@@ -65,10 +69,11 @@ struct SeqEpochResult {
 };
 
 // InvalidArgument naming the key: train.loss or train.samples not one of the known values, or
-// (given a model) sequences for a model that is not causal. The config reader checks the names
-// before any data is read; the trainer checks them again with the model.
+// (given a model) sequences for a model that is not causal; train.first_item without prefixes
+// or (given a model) with a causal one. The config reader checks the names before any data is
+// read; the trainer checks them again with the model.
 Status CheckSeqLossAndSamples(std::string_view loss, std::string_view samples,
-                              const models::SequenceModel* model = nullptr);
+                              const models::SequenceModel* model = nullptr, bool first_item = false);
 
 // One pass over the rows (or prefixes) in an order shuffled by `rng`. InvalidArgument as
 // CheckSeqLossAndSamples; a non-finite loss is DataLoss naming the step.

@@ -47,9 +47,11 @@ struct Case {
   std::string model, loss;
   std::string samples = "sequences";
   bool exclude_seen = false;  // train.exclude_seen
+  bool first_item = false;    // train.first_item
 };
 void PrintTo(const Case& c, std::ostream* os) {
-  *os << c.model << " + " << c.loss << " on " << c.samples << (c.exclude_seen ? ", seen items excluded" : "");
+  *os << c.model << " + " << c.loss << " on " << c.samples << (c.exclude_seen ? ", seen items excluded" : "")
+      << (c.first_item ? ", first items" : "");
 }
 
 class SeqTrainTest : public ::testing::TestWithParam<Case> {};
@@ -69,6 +71,7 @@ TEST_P(SeqTrainTest, LearnsTheChainAndRanksTheHeldOutItemFirst) {
   step.softmax.num_negatives = 20;
   step.softmax.l2_normalize = c.loss == "sampled_softmax";
   step.softmax.exclude_seen = c.exclude_seen;
+  step.first_item = c.first_item;
   std::mt19937_64 rng(1);
   double first = 0, last = 0;
   for (int epoch = 0; epoch < 30; ++epoch) {
@@ -97,10 +100,10 @@ INSTANTIATE_TEST_SUITE_P(Models, SeqTrainTest,
                                            Case{"hstu", "sampled_softmax"}, Case{"sasrec", "ce", "prefixes"},
                                            Case{"hstu", "ce"}, Case{"bsarec", "ce", "prefixes"},
                                            Case{"wearec", "ce", "prefixes"}, Case{"sasrec", "ce", "sequences", true},
-                                           Case{"bsarec", "ce", "prefixes", true}),
+                                           Case{"bsarec", "ce", "prefixes", true}, Case{"wearec", "ce", "prefixes", false, true}),
                          [](const auto& info) {
                            return info.param.model + "_" + info.param.loss + "_" + info.param.samples +
-                                  (info.param.exclude_seen ? "_exclude_seen" : "");
+                                  (info.param.exclude_seen ? "_exclude_seen" : "") + (info.param.first_item ? "_first_item" : "");
                          });
 
 // BSARec's filter sees the whole window: trained on every position it would learn from the
@@ -117,6 +120,14 @@ TEST(SeqTrainTest, AModelThatIsNotCausalTrainsOnPrefixesOnly) {
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("prefixes"), std::string::npos) << r.status().message();
   step.samples = "prefixes";
+  // The empty prefixes: a causal model has no state for them.
+  auto sas = SmallModel("sasrec", "[model]\ndim = 8\nblocks = 1\n");
+  ASSERT_NE(sas, nullptr);
+  step.first_item = true;
+  auto refused = TrainSequenceEpoch(*sas, opt, seqs, step, rng);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("train.first_item"), std::string::npos) << refused.status().message();
+  step.first_item = false;
   auto ok = TrainSequenceEpoch(*model, opt, seqs, step, rng);
   ASSERT_TRUE(ok.ok()) << ok.status().ToString();
   // One step per batch of prefixes: Σ (length − 1) prefixes.

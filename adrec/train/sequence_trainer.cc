@@ -38,6 +38,7 @@ struct SeqSettings {
   double lr = 1e-3, weight_decay = 0.0, adam_beta2 = 0.98;
   std::string loss = "sampled_softmax";
   std::string samples = "sequences";  // train.samples (SeqStepOptions)
+  bool first_item = false;            // train.first_item (SeqStepOptions)
   SampledSoftmaxOptions softmax;
   double clip_norm = 0.0;
   int eval_every = 1;  // epochs
@@ -58,6 +59,7 @@ Status ReadSeqSettings(Config& cfg, SeqSettings* s) {
   ADREC_RETURN_IF_ERROR(cfg.Get("train.adam_beta2", &s->adam_beta2));
   ADREC_RETURN_IF_ERROR(cfg.Get("train.loss", &s->loss));
   ADREC_RETURN_IF_ERROR(cfg.Get("train.samples", &s->samples));
+  ADREC_RETURN_IF_ERROR(cfg.Get("train.first_item", &s->first_item));
   ADREC_RETURN_IF_ERROR(cfg.Get("train.num_negatives", &s->softmax.num_negatives));
   ADREC_RETURN_IF_ERROR(cfg.Get("train.in_batch_negatives", &s->softmax.in_batch));
   ADREC_RETURN_IF_ERROR(cfg.Get("train.in_batch_max", &s->softmax.in_batch_max));
@@ -83,7 +85,7 @@ Status ReadSeqSettings(Config& cfg, SeqSettings* s) {
   }
   if (!(s->lr > 0)) return InvalidArgumentError(src + "train.lr must be positive");
   if (!(s->adam_beta2 > 0 && s->adam_beta2 < 1)) return InvalidArgumentError(src + "train.adam_beta2 must be in (0, 1)");
-  if (Status st = CheckSeqLossAndSamples(s->loss, s->samples); !st.ok()) return InvalidArgumentError(src + st.message());
+  if (Status st = CheckSeqLossAndSamples(s->loss, s->samples, nullptr, s->first_item); !st.ok()) return InvalidArgumentError(src + st.message());
   if (s->softmax.num_negatives < 0 || (s->softmax.num_negatives == 0 && !s->softmax.in_batch)) {
     return InvalidArgumentError(src + "train.num_negatives must be >= 0, and > 0 without in-batch negatives");
   }
@@ -270,7 +272,7 @@ Status SequenceTask::Prepare(const RunContext& ctx) {
   torch::manual_seed(o_->seed);
   const models::SequenceShape shape{static_cast<int64_t>(ds_.num_items()), s_.max_len};
   ADREC_ASSIGN_OR_RETURN(model_, models::MakeSequenceModel(model_name_, shape, cfg));
-  if (Status st = CheckSeqLossAndSamples(s_.loss, s_.samples, model_.get()); !st.ok()) {
+  if (Status st = CheckSeqLossAndSamples(s_.loss, s_.samples, model_.get(), s_.first_item); !st.ok()) {
     return InvalidArgumentError(o_->config.string() + ": " + st.message());
   }
   model_->to(device_);
@@ -289,7 +291,7 @@ Status SequenceTask::Prepare(const RunContext& ctx) {
   uint64_t tokens = 0, longer = 0;
   for (size_t r = 0; r < seqs_.size(); ++r) {
     tokens += seqs_.length(r);
-    units_per_epoch_ += s_.samples == "prefixes" ? seqs_.length(r) - 1 : 1;
+    units_per_epoch_ += s_.samples == "prefixes" ? seqs_.length(r) - (s_.first_item ? 0 : 1) : 1;
     longer += seqs_.length(r) > static_cast<uint64_t>(s_.max_len) + 1;
   }
   LogInfo(model_name_ + ": " + std::to_string(seqs_.size()) + " users, " + std::to_string(tokens) + " train items, " +
@@ -303,6 +305,7 @@ StatusOr<TrainChunk> SequenceTask::Train(const RunProgress& p, Progress& progres
   so.batch_size = s_.batch_size;
   so.loss = s_.loss;
   so.samples = s_.samples;
+  so.first_item = s_.first_item;
   so.softmax = s_.softmax;
   so.clip_norm = s_.clip_norm;
   so.device = device_;
