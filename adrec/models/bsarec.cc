@@ -82,10 +82,7 @@ torch::Tensor BsaRecBlockImpl::forward(const torch::Tensor& x, const torch::Tens
 
 BsaRecModel::BsaRecModel(const SequenceShape& shape, const BsaRecOptions& options) : shape_(shape), options_(options) {
   const int64_t dim = options.base.dim;
-  item_emb_ = register_module("item_emb", torch::nn::Embedding(torch::nn::EmbeddingOptions(shape.num_items + 1, dim).padding_idx(0)));
-  pos_emb_ = register_module("pos_emb", torch::nn::Embedding(shape.max_len, dim));
-  FamilyInitEmbeddings(item_emb_->weight, pos_emb_->weight);
-  emb_norm_ = register_module("emb_norm", FamilyNorm(dim));
+  front_ = FamilyFront(*this, shape, dim);
   auto list = register_module("blocks", torch::nn::ModuleList());  // "blocks.<i>.*"
   for (int64_t i = 0; i < options.base.blocks; ++i) {
     blocks_.push_back(BsaRecBlock(dim, options));
@@ -95,18 +92,14 @@ BsaRecModel::BsaRecModel(const SequenceShape& shape, const BsaRecOptions& option
 }
 
 torch::Tensor BsaRecModel::Encode(const SequenceInput& input) {
-  const torch::Tensor& items = input.items;
-  TORCH_CHECK(items.dim() == 2 && items.size(1) <= shape_.max_len, "bsarec: items are ", items.sizes(),
-              ", want [B, L] with L <= max_len ", shape_.max_len);
-  TORCH_CHECK(!input.extra.defined(), "bsarec: extra input embeddings are not supported");
-  const int64_t B = items.size(0), W = shape_.max_len;
-  const LeftWindow window = LeftAlign(items, W);
-  torch::Tensor x = FamilyEmbed(window, item_emb_, pos_emb_, emb_norm_, options_.base.dropout, is_training());
+  LeftWindow window;
+  torch::Tensor x = front_.Embed(input, kind(), options_.base.dropout, is_training(), &window);
+  const int64_t B = x.size(0), W = shape_.max_len;
   // Query i attends to key j ≤ i when j holds an item.
-  torch::Tensor allowed = CausalMask(W, items.device()).unsqueeze(0) & window.real.unsqueeze(1);  // [B, W, W]
+  torch::Tensor allowed = CausalMask(W, x.device()).unsqueeze(0) & window.real.unsqueeze(1);  // [B, W, W]
   torch::Tensor mask = torch::zeros({B, 1, W, W}, x.options()).masked_fill_(allowed.logical_not().unsqueeze(1), kMasked);
   for (auto& block : blocks_) x = block->forward(x, low_pass_, mask);
-  return RightAlignBack(x, window, items.size(1));
+  return RightAlignBack(x, window, input.items.size(1));
 }
 
 }  // namespace adrec::models

@@ -23,6 +23,7 @@
 #include <torch/nn/modules/normalization.h>
 
 #include "adrec/models/sequence_model.h"
+#include "adrec/models/window.h"
 
 namespace adrec::models {
 
@@ -60,7 +61,7 @@ class BsaRecModel : public SequenceModel {
   // Right-padded input as every sequence model takes; the output is right-aligned back, and only
   // each row's last real position is meaningful (see causal()).
   torch::Tensor Encode(const SequenceInput& input) override;
-  torch::Tensor ItemTable() override { return item_emb_->weight; }
+  torch::Tensor ItemTable() override { return front_.items->weight; }
   std::string kind() const override { return "bsarec"; }
   bool causal() const override { return false; }
   const SequenceShape& shape() const override { return shape_; }
@@ -68,8 +69,7 @@ class BsaRecModel : public SequenceModel {
  private:
   SequenceShape shape_;
   BsaRecOptions options_;
-  torch::nn::Embedding item_emb_{nullptr}, pos_emb_{nullptr};
-  torch::nn::LayerNorm emb_norm_{nullptr};
+  FamilyFront front_;
   std::vector<BsaRecBlock> blocks_;
   torch::Tensor low_pass_;
 };

@@ -85,10 +85,7 @@ torch::Tensor WeaRecBlockImpl::forward(const torch::Tensor& x) {
 
 WeaRecModel::WeaRecModel(const SequenceShape& shape, const WeaRecOptions& options) : shape_(shape), options_(options) {
   const int64_t dim = options.base.dim;
-  item_emb_ = register_module("item_emb", torch::nn::Embedding(torch::nn::EmbeddingOptions(shape.num_items + 1, dim).padding_idx(0)));
-  pos_emb_ = register_module("pos_emb", torch::nn::Embedding(shape.max_len, dim));
-  FamilyInitEmbeddings(item_emb_->weight, pos_emb_->weight);
-  emb_norm_ = register_module("emb_norm", FamilyNorm(dim));
+  front_ = FamilyFront(*this, shape, dim);
   auto list = register_module("blocks", torch::nn::ModuleList());  // "blocks.<i>.*"
   for (int64_t i = 0; i < options.base.blocks; ++i) {
     blocks_.push_back(WeaRecBlock(dim, shape.max_len, options));
@@ -97,14 +94,10 @@ WeaRecModel::WeaRecModel(const SequenceShape& shape, const WeaRecOptions& option
 }
 
 torch::Tensor WeaRecModel::Encode(const SequenceInput& input) {
-  const torch::Tensor& items = input.items;
-  TORCH_CHECK(items.dim() == 2 && items.size(1) <= shape_.max_len, "wearec: items are ", items.sizes(),
-              ", want [B, L] with L <= max_len ", shape_.max_len);
-  TORCH_CHECK(!input.extra.defined(), "wearec: extra input embeddings are not supported");
-  const LeftWindow window = LeftAlign(items, shape_.max_len);
-  torch::Tensor x = FamilyEmbed(window, item_emb_, pos_emb_, emb_norm_, options_.base.dropout, is_training());
+  LeftWindow window;
+  torch::Tensor x = front_.Embed(input, kind(), options_.base.dropout, is_training(), &window);
   for (auto& block : blocks_) x = block->forward(x);
-  return RightAlignBack(x, window, items.size(1));
+  return RightAlignBack(x, window, input.items.size(1));
 }
 
 }  // namespace adrec::models

@@ -24,6 +24,7 @@
 #include <torch/nn/modules/normalization.h>
 
 #include "adrec/models/sequence_model.h"
+#include "adrec/models/window.h"
 
 namespace adrec::models {
 
@@ -58,7 +59,7 @@ class WeaRecModel : public SequenceModel {
   // Right-padded input as every sequence model takes; only each row's last real position is
   // meaningful (see causal()).
   torch::Tensor Encode(const SequenceInput& input) override;
-  torch::Tensor ItemTable() override { return item_emb_->weight; }
+  torch::Tensor ItemTable() override { return front_.items->weight; }
   std::string kind() const override { return "wearec"; }
   bool causal() const override { return false; }
   const SequenceShape& shape() const override { return shape_; }
@@ -66,8 +67,7 @@ class WeaRecModel : public SequenceModel {
  private:
   SequenceShape shape_;
   WeaRecOptions options_;
-  torch::nn::Embedding item_emb_{nullptr}, pos_emb_{nullptr};
-  torch::nn::LayerNorm emb_norm_{nullptr};
+  FamilyFront front_;
   std::vector<WeaRecBlock> blocks_;
 };
 

@@ -27,17 +27,24 @@ torch::Tensor RightAlignBack(const torch::Tensor& states, const LeftWindow& wind
   return states.gather(1, back.unsqueeze(-1).expand({B, length, states.size(2)}));
 }
 
-void FamilyInitEmbeddings(torch::Tensor item_table, torch::Tensor positions) {
+FamilyFront::FamilyFront(torch::nn::Module& owner, const SequenceShape& shape, int64_t dim) {
+  items = owner.register_module("item_emb", torch::nn::Embedding(torch::nn::EmbeddingOptions(shape.num_items + 1, dim).padding_idx(0)));
+  positions = owner.register_module("pos_emb", torch::nn::Embedding(shape.max_len, dim));
+  norm = owner.register_module("emb_norm", FamilyNorm(dim));
   torch::NoGradGuard no_grad;
-  item_table.normal_(0, kInitStd);
-  item_table[0].zero_();
-  positions.normal_(0, kInitStd);
+  items->weight.normal_(0, kInitStd);
+  items->weight[0].zero_();
+  positions->weight.normal_(0, kInitStd);
 }
 
-torch::Tensor FamilyEmbed(const LeftWindow& window, torch::nn::Embedding& items, torch::nn::Embedding& positions,
-                          torch::nn::LayerNorm& norm, double dropout, bool train) {
-  const int64_t W = window.items.size(1);
-  torch::Tensor x = items->forward(window.items) + positions->forward(torch::arange(W, window.items.options()));
+torch::Tensor FamilyFront::Embed(const SequenceInput& input, std::string_view kind, double dropout, bool train,
+                                 LeftWindow* window) {
+  const torch::Tensor& ids = input.items;
+  const int64_t W = positions->weight.size(0);
+  TORCH_CHECK(ids.dim() == 2 && ids.size(1) <= W, kind, ": items are ", ids.sizes(), ", want [B, L] with L <= max_len ", W);
+  TORCH_CHECK(!input.extra.defined(), kind, ": extra input embeddings are not supported");
+  *window = LeftAlign(ids, W);
+  torch::Tensor x = items->forward(window->items) + positions->forward(torch::arange(W, ids.options()));
   return torch::dropout(norm->forward(x), dropout, train);
 }
 

@@ -6,9 +6,14 @@
 // post-norm feed-forward LN(h + dropout(W_2 · GELU(W_1 · h))).
 #pragma once
 
+#include <string_view>
+
+#include <torch/nn/module.h>
 #include <torch/nn/modules/embedding.h>
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/modules/normalization.h>
+
+#include "adrec/models/sequence_model.h"
 
 namespace adrec::models {
 
@@ -24,12 +29,19 @@ LeftWindow LeftAlign(const torch::Tensor& items, int64_t window);
 // States [B, W, d] of the window back at the input's right-padded positions [B, L, d].
 torch::Tensor RightAlignBack(const torch::Tensor& states, const LeftWindow& window, int64_t length);
 
-// Items and positions N(0, 0.02), the padding row zero.
-void FamilyInitEmbeddings(torch::Tensor item_table, torch::Tensor positions);
+// The embedding front: "item_emb" (N(0, 0.02), the padding row zero), "pos_emb" (N(0, 0.02),
+// one per window slot) and "emb_norm", registered on the model that owns them.
+struct FamilyFront {
+  FamilyFront() = default;
+  FamilyFront(torch::nn::Module& owner, const SequenceShape& shape, int64_t dim);
+  // Checks the input for model `kind`, fills `window` (max_len slots) and returns
+  // dropout(LN(item + position)) of its slots, [B, W, dim].
+  torch::Tensor Embed(const SequenceInput& input, std::string_view kind, double dropout, bool train,
+                      LeftWindow* window);
 
-// dropout(LN(item + position)) of the window's slots, [B, W, d].
-torch::Tensor FamilyEmbed(const LeftWindow& window, torch::nn::Embedding& items, torch::nn::Embedding& positions,
-                          torch::nn::LayerNorm& norm, double dropout, bool train);
+  torch::nn::Embedding items{nullptr}, positions{nullptr};
+  torch::nn::LayerNorm norm{nullptr};
+};
 
 torch::nn::LayerNorm FamilyNorm(int64_t dim);
 torch::nn::Linear FamilyDense(int64_t in, int64_t out);
