@@ -42,7 +42,10 @@ struct SeqSettings {
   SampledSoftmaxOptions softmax;
   double clip_norm = 0.0;
   int eval_every = 1;  // epochs
-  int patience = 10;   // evaluations without a better valid NDCG@10 before stopping
+  int patience = 10;   // evaluations without a better selection score before stopping
+  // The valid figure that picks the epoch and stops the run (train.select): hr@K, ndcg@K (K of
+  // eval::RankingOptions::ks) or mrr. The S3-Rec family's code picks by NDCG@20.
+  std::string select = "ndcg@10";
   bool eval_exclude_seen = false;
   bool bf16 = true;
   int64_t max_len = 200;  // model.max_len
@@ -71,6 +74,7 @@ Status ReadSeqSettings(Config& cfg, SeqSettings* s) {
   ADREC_RETURN_IF_ERROR(cfg.Get("train.clip_norm", &s->clip_norm));
   ADREC_RETURN_IF_ERROR(cfg.Get("train.eval_every", &s->eval_every));
   ADREC_RETURN_IF_ERROR(cfg.Get("train.patience", &s->patience));
+  ADREC_RETURN_IF_ERROR(cfg.Get("train.select", &s->select));
   ADREC_RETURN_IF_ERROR(cfg.Get("train.eval_exclude_seen", &s->eval_exclude_seen));
   ADREC_RETURN_IF_ERROR(cfg.Get("train.bf16", &s->bf16));
   ADREC_RETURN_IF_ERROR(cfg.Get("model.max_len", &s->max_len));
@@ -101,6 +105,16 @@ Status ReadSeqSettings(Config& cfg, SeqSettings* s) {
     return InvalidArgumentError(src + "train.clip_norm and train.patience must be >= 0, train.eval_every > 0");
   }
   if (s->max_len <= 0 || s->max_len > 65536) return InvalidArgumentError(src + "model.max_len must be in [1, 65536]");
+  std::string known = "mrr";
+  bool found = s->select == "mrr";
+  for (const char* metric : {"hr@", "ndcg@"}) {
+    for (uint32_t k : eval::RankingOptions{}.ks) {
+      const std::string name = metric + std::to_string(k);
+      known += ", " + name;
+      found = found || s->select == name;
+    }
+  }
+  if (!found) return InvalidArgumentError(src + "train.select '" + s->select + "' is not one of " + known);
   return Status::Ok();
 }
 
@@ -198,9 +212,11 @@ class SequenceTask : public TrainingTask {
   uint64_t progress_done(const RunProgress& p) const override { return static_cast<uint64_t>(p.epoch) * units_per_epoch_; }
   StatusOr<TrainChunk> Train(const RunProgress& p, Progress& progress) override;
   StatusOr<ordered_json> EvaluateValid() override;
-  double SelectionScore(const ordered_json& valid) const override { return valid.value("ndcg@10", 0.0); }
+  double SelectionScore(const ordered_json& valid) const override { return valid.value(s_.select, 0.0); }
   std::string DescribeValid(const ordered_json& valid, double) const override {
-    return "valid hr@10 " + FixedDigits(valid.value("hr@10", 0.0), 4) + " ndcg@10 " + FixedDigits(valid.value("ndcg@10", 0.0), 4);
+    std::string line = "valid hr@10 " + FixedDigits(valid.value("hr@10", 0.0), 4) + " ndcg@10 " + FixedDigits(valid.value("ndcg@10", 0.0), 4);
+    if (s_.select != "hr@10" && s_.select != "ndcg@10") line += " " + s_.select + " " + FixedDigits(valid.value(s_.select, 0.0), 4);
+    return line;
   }
   void AddManifestFields(ordered_json* m) const override;
   std::vector<std::pair<std::string, torch::Tensor>> BundleTensors() override {

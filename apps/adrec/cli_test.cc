@@ -880,6 +880,13 @@ TEST_F(CliTrainTest, BadInputsGiveJsonErrors) {
   EXPECT_NE(cuda.out.find("tpu"), std::string::npos) << cuda.out;
 }
 
+std::vector<json> MetricsLines(const std::string& path) {
+  std::vector<json> lines;
+  std::ifstream in(path);
+  for (std::string l; std::getline(in, l);) lines.push_back(json::parse(l));
+  return lines;
+}
+
 TEST_F(CliTrainTest, SequenceModelsTrainAndEvaluateOnLeaveOneOut) {
   ImportChain("chain");
   WriteText(Path("seq.toml"),
@@ -951,10 +958,19 @@ TEST_F(CliTrainTest, SequenceModelsTrainAndEvaluateOnLeaveOneOut) {
   const std::string wearec = "train --data " + Path("chain") + " --config " + std::string(adrec::build_paths::SourceDir()) +
                              "/configs/seq_wearec.toml --set model.dim=16 --set model.max_len=6 --set model.dropout=0.1"
                              " --set train.epochs=6 --set train.batch_size=64 --set train.lr=5e-3 --threads 2 --json -q --out ";
-  RunResult w = Run(wearec + Path("wearec") + " --set train.exclude_seen=true");
+  RunResult w = Run(wearec + Path("wearec") + " --set train.exclude_seen=true --set train.first_item=true --set train.select=ndcg@20");
   ASSERT_EQ(w.exit_code, 0) << w.err;
   EXPECT_EQ(w.Json()["model"], "wearec");
   EXPECT_GT(w.Json()["test"]["hr@10"].get<double>(), 0.6) << w.out;
+  // The kept epoch is the one of the best valid NDCG@20.
+  double best20 = 0;
+  for (const json& row : MetricsLines(Path("wearec") + "/metrics.jsonl")) {
+    if (row.contains("valid")) best20 = std::max(best20, row["valid"]["ndcg@20"].get<double>());
+  }
+  EXPECT_DOUBLE_EQ(w.Json()["valid"]["ndcg@20"].get<double>(), best20);
+  RunResult select = Run(wearec + Path("x") + " --set train.select=ndcg@7");
+  EXPECT_EQ(select.exit_code, 1);
+  EXPECT_NE(select.out.find("train.select 'ndcg@7' is not one of mrr, hr@1"), std::string::npos) << select.out;
   RunResult sampled = Run(wearec + Path("x") + " --set train.exclude_seen=true --set train.loss=sampled_softmax");
   EXPECT_EQ(sampled.exit_code, 1);
   EXPECT_NE(sampled.out.find("train.exclude_seen"), std::string::npos) << sampled.out;
@@ -1037,13 +1053,6 @@ std::vector<RunResult> RunRanks(const std::string& dir, const std::vector<std::s
     out[r].exit_code = std::atoi(text(f + ".rc", "-1").c_str());
   }
   return out;
-}
-
-std::vector<json> MetricsLines(const std::string& path) {
-  std::vector<json> lines;
-  std::ifstream in(path);
-  for (std::string l; std::getline(in, l);) lines.push_back(json::parse(l));
-  return lines;
 }
 
 TEST_F(CliTrainTest, SequenceModelTrainsDataParallelOnTwoGlooRanksAsOneProcessDoes) {
