@@ -20,21 +20,14 @@ StatusOr<BsaRecOptions> ReadBsaRecOptions(Config& cfg, std::string_view section)
   o.base.dropout = 0.5;
   ADREC_RETURN_IF_ERROR(ReadSequenceOptions(cfg, section, &o.base));
   o.attention_dropout = o.base.dropout;
-  const std::string attn = OptionKey(section, "attention_dropout"), alpha = OptionKey(section, "alpha");
+  const std::string attn = OptionKey(section, "attention_dropout");
   ADREC_RETURN_IF_ERROR(cfg.Get(attn, &o.attention_dropout));
-  ADREC_RETURN_IF_ERROR(cfg.Get(alpha, &o.alpha));
+  ADREC_RETURN_IF_ERROR(ReadMixWeight(cfg, section, &o.alpha));
   ADREC_RETURN_IF_ERROR(ReadInt(cfg, section, "cutoff", 1, &o.cutoff));
   if (!(o.attention_dropout >= 0 && o.attention_dropout < 1)) {
     return InvalidArgumentError(cfg.source() + ": key '" + attn + "' must be in [0, 1), got " + std::to_string(o.attention_dropout));
   }
-  if (!(o.alpha >= 0 && o.alpha <= 1)) {
-    return InvalidArgumentError(cfg.source() + ": key '" + alpha + "' must be in [0, 1], got " + std::to_string(o.alpha));
-  }
-  if (o.base.dim % o.base.heads != 0) {
-    return InvalidArgumentError(cfg.source() + ": bsarec needs " + OptionKey(section, "dim") + " (" +
-                                std::to_string(o.base.dim) + ") divisible by " + OptionKey(section, "heads") + " (" +
-                                std::to_string(o.base.heads) + ")");
-  }
+  ADREC_RETURN_IF_ERROR(CheckHeadsDivideDim(cfg, section, "bsarec", o.base));
   return o;
 }
 

@@ -27,6 +27,13 @@ Status ReadSequenceOptions(Config& cfg, std::string_view section, SequenceOption
   return Status::Ok();
 }
 
+Status CheckHeadsDivideDim(const Config& cfg, std::string_view section, std::string_view kind, const SequenceOptions& o) {
+  if (o.dim % o.heads == 0) return Status::Ok();
+  return InvalidArgumentError(cfg.source() + ": " + std::string(kind) + " needs " + OptionKey(section, "dim") + " (" +
+                              std::to_string(o.dim) + ") divisible by " + OptionKey(section, "heads") + " (" +
+                              std::to_string(o.heads) + ")");
+}
+
 void InitSequenceEmbeddings(torch::Tensor item_table, torch::Tensor positions) {
   torch::NoGradGuard no_grad;
   const double dim = static_cast<double>(item_table.size(1));
@@ -51,11 +58,7 @@ StatusOr<std::shared_ptr<SequenceModel>> MakeSequenceModel(std::string_view name
   if (name == "sasrec") {
     SequenceOptions o;
     ADREC_RETURN_IF_ERROR(ReadSequenceOptions(cfg, section, &o));
-    if (o.dim % o.heads != 0) {
-      return InvalidArgumentError(cfg.source() + ": sasrec needs " + OptionKey(section, "dim") + " (" +
-                                  std::to_string(o.dim) + ") divisible by " + OptionKey(section, "heads") + " (" +
-                                  std::to_string(o.heads) + ")");
-    }
+    ADREC_RETURN_IF_ERROR(CheckHeadsDivideDim(cfg, section, name, o));
     return std::shared_ptr<SequenceModel>(std::make_shared<SasRecModel>(shape, o));
   }
   if (name == "bsarec") {

@@ -61,8 +61,11 @@ class SequenceModel : public torch::nn::Module {
 StatusOr<std::shared_ptr<SequenceModel>> MakeSequenceModel(std::string_view name, const SequenceShape& shape,
                                                            Config& cfg, std::string_view section = "model");
 
-// Reads model.dim, model.blocks, model.heads, model.dropout (shared by both models).
+// Reads model.dim, model.blocks, model.heads, model.dropout (shared by every model).
 Status ReadSequenceOptions(Config& cfg, std::string_view section, SequenceOptions* out);
+
+// InvalidArgument naming both keys unless o.heads divides o.dim (models that split dim into heads).
+Status CheckHeadsDivideDim(const Config& cfg, std::string_view section, std::string_view kind, const SequenceOptions& o);
 
 // The HSTU reference's initialisation, for both models: items N(0, 0.02), positions
 // N(0, 1/dim), each cut at two standard deviations; the padding row zero. (libtorch's default

@@ -19,16 +19,8 @@ StatusOr<WeaRecOptions> ReadWeaRecOptions(Config& cfg, std::string_view section)
   o.base.heads = 2;
   o.base.dropout = 0.5;
   ADREC_RETURN_IF_ERROR(ReadSequenceOptions(cfg, section, &o.base));
-  const std::string alpha = OptionKey(section, "alpha");
-  ADREC_RETURN_IF_ERROR(cfg.Get(alpha, &o.alpha));
-  if (!(o.alpha >= 0 && o.alpha <= 1)) {
-    return InvalidArgumentError(cfg.source() + ": key '" + alpha + "' must be in [0, 1], got " + std::to_string(o.alpha));
-  }
-  if (o.base.dim % o.base.heads != 0) {
-    return InvalidArgumentError(cfg.source() + ": wearec needs " + OptionKey(section, "dim") + " (" +
-                                std::to_string(o.base.dim) + ") divisible by " + OptionKey(section, "heads") + " (" +
-                                std::to_string(o.base.heads) + ")");
-  }
+  ADREC_RETURN_IF_ERROR(ReadMixWeight(cfg, section, &o.alpha));
+  ADREC_RETURN_IF_ERROR(CheckHeadsDivideDim(cfg, section, "wearec", o.base));
   return o;
 }
 

@@ -2,6 +2,9 @@
 
 #include <torch/torch.h>
 
+#include "adrec/core/config.h"
+#include "adrec/models/layers.h"
+
 namespace adrec::models {
 
 namespace {
@@ -46,6 +49,15 @@ torch::Tensor FamilyFront::Embed(const SequenceInput& input, std::string_view ki
   *window = LeftAlign(ids, W);
   torch::Tensor x = items->forward(window->items) + positions->forward(torch::arange(W, ids.options()));
   return torch::dropout(norm->forward(x), dropout, train);
+}
+
+Status ReadMixWeight(Config& cfg, std::string_view section, double* alpha) {
+  const std::string key = OptionKey(section, "alpha");
+  ADREC_RETURN_IF_ERROR(cfg.Get(key, alpha));
+  if (!(*alpha >= 0 && *alpha <= 1)) {
+    return InvalidArgumentError(cfg.source() + ": key '" + key + "' must be in [0, 1], got " + std::to_string(*alpha));
+  }
+  return Status::Ok();
 }
 
 torch::nn::LayerNorm FamilyNorm(int64_t dim) {

@@ -43,6 +43,9 @@ struct FamilyFront {
   torch::nn::LayerNorm norm{nullptr};
 };
 
+// model.alpha, the weight of one view against the other: InvalidArgument naming it outside [0, 1].
+Status ReadMixWeight(Config& cfg, std::string_view section, double* alpha);
+
 torch::nn::LayerNorm FamilyNorm(int64_t dim);
 torch::nn::Linear FamilyDense(int64_t in, int64_t out);
 
