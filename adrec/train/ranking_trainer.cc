@@ -1170,14 +1170,11 @@ StatusOr<ordered_json> RankingTask::EvaluateValidHere() {
   po.primary = primary_;
   po.with_truth = TruthMatchesPrimary(ds_, spec_, primary_);
   const data::SampleSet& part = valid_.size() > 0 ? valid_ : train_;
-  if (dist_ == nullptr) {
-    eval::CtrPredictions p = Predict(model_, ds_, part, po);
-    model_.net->train();
-    return eval::CtrReport(p);
-  }
-  ADREC_ASSIGN_OR_RETURN(eval::CtrPredictions p, PredictSplit(part, po));
+  StatusOr<eval::CtrPredictions> p =
+      dist_ == nullptr ? StatusOr<eval::CtrPredictions>(Predict(model_, ds_, part, po)) : PredictSplit(part, po);
   model_.net->train();
-  return eval::CtrReport(p);
+  if (!p.ok()) return p.status();
+  return eval::CtrReport(*p);
 }
 
 StatusOr<eval::CtrPredictions> RankingTask::PredictSplit(const data::SampleSet& part, const PredictOptions& po) {
