@@ -76,11 +76,7 @@ torch::Tensor BsaRecBlockImpl::forward(const torch::Tensor& x, const torch::Tens
 BsaRecModel::BsaRecModel(const SequenceShape& shape, const BsaRecOptions& options) : shape_(shape), options_(options) {
   const int64_t dim = options.base.dim;
   front_ = FamilyFront(*this, shape, dim);
-  auto list = register_module("blocks", torch::nn::ModuleList());  // "blocks.<i>.*"
-  for (int64_t i = 0; i < options.base.blocks; ++i) {
-    blocks_.push_back(BsaRecBlock(dim, options));
-    list->push_back(blocks_.back());
-  }
+  blocks_ = RegisterBlocks<BsaRecBlock>(*this, options.base.blocks, [&] { return BsaRecBlock(dim, options); });
   low_pass_ = register_buffer("low_pass", LowPassMatrix(shape.max_len, options.cutoff / 2 + 1).to(torch::kFloat32));
 }
 

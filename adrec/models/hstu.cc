@@ -70,11 +70,7 @@ HstuModel::HstuModel(const SequenceShape& shape, const HstuOptions& options) : s
   item_emb_ = register_module("item_emb", torch::nn::Embedding(torch::nn::EmbeddingOptions(shape.num_items + 1, dim).padding_idx(0)));
   pos_emb_ = register_module("pos_emb", torch::nn::Embedding(shape.max_len, dim));
   InitSequenceEmbeddings(item_emb_->weight, pos_emb_->weight);
-  auto list = register_module("blocks", torch::nn::ModuleList());  // "blocks.<i>.*"
-  for (int64_t i = 0; i < options.base.blocks; ++i) {
-    blocks_.push_back(HstuBlock(dim, shape.max_len, options));
-    list->push_back(blocks_.back());
-  }
+  blocks_ = RegisterBlocks<HstuBlock>(*this, options.base.blocks, [&] { return HstuBlock(dim, shape.max_len, options); });
 }
 
 torch::Tensor HstuModel::Encode(const SequenceInput& input) {

@@ -68,11 +68,8 @@ SasRecModel::SasRecModel(const SequenceShape& shape, const SequenceOptions& opti
   item_emb_ = register_module("item_emb", torch::nn::Embedding(torch::nn::EmbeddingOptions(shape.num_items + 1, options.dim).padding_idx(0)));
   pos_emb_ = register_module("pos_emb", torch::nn::Embedding(shape.max_len, options.dim));
   InitSequenceEmbeddings(item_emb_->weight, pos_emb_->weight);
-  auto list = register_module("blocks", torch::nn::ModuleList());  // "blocks.<i>.*"
-  for (int64_t i = 0; i < options.blocks; ++i) {
-    blocks_.push_back(SasRecBlock(options.dim, options.heads, options.dropout));
-    list->push_back(blocks_.back());
-  }
+  blocks_ = RegisterBlocks<SasRecBlock>(*this, options.blocks,
+                                        [&] { return SasRecBlock(options.dim, options.heads, options.dropout); });
   final_norm_ = register_module("final_norm", Norm(options.dim));
 }
 

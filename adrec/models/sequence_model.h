@@ -8,8 +8,10 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <torch/nn/module.h>
+#include <torch/nn/modules/container/modulelist.h>
 
 #include "adrec/core/status.h"
 
@@ -71,6 +73,18 @@ Status CheckHeadsDivideDim(const Config& cfg, std::string_view section, std::str
 // N(0, 1/dim), each cut at two standard deviations; the padding row zero. (libtorch's default
 // N(0, 1) items move by ~lr/1 per AdamW step: a thousand steps barely leave the start.)
 void InitSequenceEmbeddings(torch::Tensor item_table, torch::Tensor positions);
+
+// `count` blocks from `make()`, registered in order on `owner` as "blocks.<i>.*".
+template <typename Block, typename Make>
+std::vector<Block> RegisterBlocks(torch::nn::Module& owner, int64_t count, Make make) {
+  auto list = owner.register_module("blocks", torch::nn::ModuleList());
+  std::vector<Block> blocks;
+  for (int64_t i = 0; i < count; ++i) {
+    blocks.push_back(make());
+    list->push_back(blocks.back());
+  }
+  return blocks;
+}
 
 // [L, L] bool, true where position i may attend to j (j ≤ i).
 torch::Tensor CausalMask(int64_t length, const torch::Device& device);

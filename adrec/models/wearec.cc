@@ -78,11 +78,7 @@ torch::Tensor WeaRecBlockImpl::forward(const torch::Tensor& x) {
 WeaRecModel::WeaRecModel(const SequenceShape& shape, const WeaRecOptions& options) : shape_(shape), options_(options) {
   const int64_t dim = options.base.dim;
   front_ = FamilyFront(*this, shape, dim);
-  auto list = register_module("blocks", torch::nn::ModuleList());  // "blocks.<i>.*"
-  for (int64_t i = 0; i < options.base.blocks; ++i) {
-    blocks_.push_back(WeaRecBlock(dim, shape.max_len, options));
-    list->push_back(blocks_.back());
-  }
+  blocks_ = RegisterBlocks<WeaRecBlock>(*this, options.base.blocks, [&] { return WeaRecBlock(dim, shape.max_len, options); });
 }
 
 torch::Tensor WeaRecModel::Encode(const SequenceInput& input) {
