@@ -50,6 +50,6 @@ function(adrec_module name)
       # One label, "<module>-fast" or "<module>-slow": the discovery script flattens a list value
       # into the property list ("LABELS a b TIMEOUT 900" set neither b nor the timeout), and
       # ctest's -L/-LE are regular expressions ("-LE slow", "-L 'data|core'") either way.
-      PROPERTIES LABELS "${name}-${kind}" TIMEOUT 900)
+      PROPERTIES LABELS "${name}-${kind}" TIMEOUT 900 ENVIRONMENT "${ADREC_TEST_ENV}")
   endforeach()
 endfunction()

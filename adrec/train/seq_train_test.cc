@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <map>
 #include <random>
 
 #include "adrec/core/config.h"
@@ -72,27 +73,32 @@ TEST_P(SeqTrainTest, LearnsTheChainAndRanksTheHeldOutItemFirst) {
   step.softmax.l2_normalize = c.loss == "sampled_softmax";
   step.softmax.exclude_seen = c.exclude_seen;
   step.first_item = c.first_item;
+  SeqEvalOptions ev;
+  ev.l2_normalize = c.loss == "sampled_softmax";
+  ev.ranking.threads = 1;
+  // A random order of the ~50 unseen items puts the target in the top 10 a fifth of the time.
+  const double kHr = 0.9, kNdcg = 0.6;
   std::mt19937_64 rng(1);
   double first = 0, last = 0;
+  std::map<std::string, double> m;
+  // Up to 30 epochs, checked every 5: a model that has learnt the chain stops there (the
+  // prefix cases train 5x the steps of an epoch over sequences).
   for (int epoch = 0; epoch < 30; ++epoch) {
     auto r = TrainSequenceEpoch(**model, opt, seqs, step, rng);
     ASSERT_TRUE(r.ok()) << r.status().ToString();
     if (epoch == 0) first = r->mean_loss;
     last = r->mean_loss;
     EXPECT_EQ(r->truncated, 0u);
+    if ((epoch + 1) % 5 != 0) continue;
+    auto test = EvaluateSequenceModel(**model, seqs, ev);
+    ASSERT_TRUE(test.ok()) << test.status().ToString();
+    EXPECT_EQ(test->users_evaluated, static_cast<uint64_t>(kUsers));
+    m = test->Metrics();
+    if (last < 0.5 * first && m["hr@10"] > kHr && m["ndcg@10"] > kNdcg) break;
   }
   EXPECT_LT(last, 0.5 * first) << c.model << " " << c.loss;
-
-  SeqEvalOptions ev;
-  ev.l2_normalize = c.loss == "sampled_softmax";
-  ev.ranking.threads = 1;
-  auto test = EvaluateSequenceModel(**model, seqs, ev);
-  ASSERT_TRUE(test.ok()) << test.status().ToString();
-  auto m = test->Metrics();
-  EXPECT_EQ(test->users_evaluated, static_cast<uint64_t>(kUsers));
-  // A random order of the ~50 unseen items puts the target in the top 10 a fifth of the time.
-  EXPECT_GT(m["hr@10"], 0.9) << c.model << " " << c.loss;
-  EXPECT_GT(m["ndcg@10"], 0.6) << c.model << " " << c.loss;
+  EXPECT_GT(m["hr@10"], kHr) << c.model << " " << c.loss;
+  EXPECT_GT(m["ndcg@10"], kNdcg) << c.model << " " << c.loss;
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, SeqTrainTest,
