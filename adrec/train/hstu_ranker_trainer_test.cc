@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <filesystem>
 #include <random>
 
 #include "adrec/core/file.h"
@@ -71,6 +73,19 @@ TEST(HstuRankerTraining, LearnsFromTheHistoryWhatNoItemStatisticShows) {
   ASSERT_TRUE(resumed.ok()) << resumed.status().ToString();
   EXPECT_EQ((*resumed)["epochs"], (*summary)["epochs"]);
   EXPECT_DOUBLE_EQ((*resumed)["test"]["auc"].get<double>(), auc);
+  // Stopped (as by SIGINT) inside the first epoch: cancelled, and the message does not send the
+  // user to a checkpoint that was never written.
+  std::atomic<bool> stop{true};
+  TrainOptions s = o;
+  s.resume = false;
+  s.out = tmp.path() / "stopped";
+  s.stop = &stop;
+  auto stopped = TrainSequenceRanker(s);
+  ASSERT_FALSE(stopped.ok());
+  EXPECT_EQ(stopped.status().code(), StatusCode::kCancelled);
+  EXPECT_NE(stopped.status().message().find("before the first checkpoint was written; nothing to resume"), std::string::npos)
+      << stopped.status().ToString();
+  EXPECT_FALSE(std::filesystem::exists(s.out / "checkpoint" / "trainer.json"));
 }
 
 }  // namespace

@@ -33,6 +33,8 @@ class Checkpoint {
       : dir_(std::move(dir)), model_(std::move(model)), config_hash_(config_hash) {}
 
   const std::filesystem::path& dir() const { return dir_; }
+  // Whether a committed checkpoint is there to resume from.
+  bool Exists() const { return std::filesystem::exists(dir_ / "trainer.json"); }
 
   // Every rank of a distributed run calls it: each writes its shard (where the task has one)
   // into <dir>.shards, and rank 0, once all are there, moves them into the checkpoint it
@@ -96,7 +98,7 @@ class Checkpoint {
   // for another model or config.
   Status Load(TrainingTask& task, torch::Device device, RunProgress* p) const {
     const auto tj = dir_ / "trainer.json";
-    if (!std::filesystem::exists(tj)) return NotFoundError("--resume: no checkpoint in " + dir_.string());
+    if (!Exists()) return NotFoundError("--resume: no checkpoint in " + dir_.string());
     ADREC_ASSIGN_OR_RETURN(std::string text, ReadFile(tj));
     nlohmann::json j;
     try {
@@ -263,8 +265,13 @@ class Run {
       }
       if (chunk->interrupted) {
         progress.Finish();
-        return Status(StatusCode::kCancelled, "interrupted in epoch " + std::to_string(p_.epoch + 1) +
-                                                  "; the checkpoint after epoch " + std::to_string(p_.epoch) +
+        const std::string where = "interrupted in epoch " + std::to_string(p_.epoch + 1);
+        // A run stopped before its first checkpoint has nothing to resume from.
+        if (!checkpoint_->Exists()) {
+          return Status(StatusCode::kCancelled, where + " before the first checkpoint was written; nothing to resume: "
+                                                        "start the run again");
+        }
+        return Status(StatusCode::kCancelled, where + "; the checkpoint of step " + std::to_string(last_checkpoint) +
                                                   " is in " + checkpoint_->dir().string() +
                                                   "; --resume continues from there");
       }
