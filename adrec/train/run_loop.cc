@@ -320,6 +320,11 @@ class Run {
       if (at_limit && !done) {
         stopped = "max_steps";
         done = true;
+        if (p_.step > o_.max_steps) {
+          LogInfo("--max-steps " + std::to_string(o_.max_steps) + " fell inside epoch " + std::to_string(p_.epoch) +
+                  "; " + model_ + " trains by whole epochs, so it stopped at the epoch's end (step " +
+                  std::to_string(p_.step) + ")");
+        }
       }
       if (out_of_time && !done) {
         stopped = "time_limit";

@@ -1219,6 +1219,12 @@ TEST_F(CliTrainTest, SequenceResumeReproducesTheUninterruptedRun) {
   ASSERT_EQ(first.exit_code, 0) << first.err;
   EXPECT_EQ(first.Json()["stopped"], "max_steps");
   EXPECT_EQ(first.Json()["epochs"], 2);
+  // A limit inside an epoch stops at that epoch's end, and says so.
+  RunResult inside = Run(base + Path("inside") + " --max-steps 6");
+  ASSERT_EQ(inside.exit_code, 0) << inside.err;
+  EXPECT_EQ(inside.Json()["stopped"], "max_steps");
+  EXPECT_EQ(inside.Json()["steps"], 8);
+  EXPECT_NE(inside.err.find("--max-steps 6 fell inside epoch 2"), std::string::npos) << inside.err;
   RunResult rest = Run(base + Path("part") + " --resume");
   ASSERT_EQ(rest.exit_code, 0) << rest.err;
   EXPECT_EQ(rest.Json()["epochs"], 4);

@@ -28,7 +28,7 @@ void AddTrainCommand(CLI::App& app, Context& ctx) {
   cmd->add_flag("--resume", o->resume, "Continue from <out>/checkpoint (same config and seed)");
   cmd->add_flag("--overwrite", o->overwrite, "Replace an existing bundle in --out");
   cmd->add_flag("--deterministic", o->deterministic, "Deterministic algorithms only (slower on CUDA)");
-  cmd->add_option("--max-steps", o->max_steps, "Stop after this many steps with a checkpoint (0 = no limit)")
+  cmd->add_option("--max-steps", o->max_steps, "Stop after this many steps with a checkpoint (0 = no limit); the sequence models and the HSTU ranker train by whole epochs and stop at the end of the epoch that reaches it")
       ->capture_default_str();
   cmd->add_option("--max-seconds", o->max_seconds,
                   "Stop at the first evaluation after training this long, test the best weights and keep a "
