@@ -320,7 +320,7 @@ class Run {
       if (at_limit && !done) {
         stopped = "max_steps";
         done = true;
-        if (p_.step > o_.max_steps) {
+        if (!by_steps && p_.step > o_.max_steps) {  // a step-cadence run can pass it only by resuming past it
           LogInfo("--max-steps " + std::to_string(o_.max_steps) + " fell inside epoch " + std::to_string(p_.epoch) +
                   "; " + model_ + " trains by whole epochs, so it stopped at the epoch's end (step " +
                   std::to_string(p_.step) + ")");
