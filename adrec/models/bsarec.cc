@@ -60,14 +60,14 @@ torch::Tensor BsaRecBlockImpl::forward(const torch::Tensor& x, const torch::Tens
   const bool train = is_training();
   torch::Tensor low = torch::matmul(low_pass.to(x.scalar_type()), x);
   torch::Tensor filtered = low + beta.square() * (x - low);
-  torch::Tensor dsp = filter_norm_->forward(x + torch::dropout(filtered, dropout_, train));
+  torch::Tensor dsp = filter_norm_->forward(x + Dropout(filtered, dropout_, train));
 
   auto heads = [&](const torch::Tensor& t) { return t.view({B, W, heads_, dh}).transpose(1, 2); };
   std::vector<torch::Tensor> qkv = qkv_->forward(x).chunk(3, -1);
   torch::Tensor a = at::scaled_dot_product_attention(heads(qkv[0]), heads(qkv[1]), heads(qkv[2]),
                                                      mask.to(x.scalar_type()), train ? attention_dropout_ : 0.0);
   torch::Tensor attended = attn_out_->forward(a.transpose(1, 2).reshape({B, W, dim_}));
-  torch::Tensor gsp = attn_norm_->forward(x + torch::dropout(attended, dropout_, train));
+  torch::Tensor gsp = attn_norm_->forward(x + Dropout(attended, dropout_, train));
 
   torch::Tensor h = dsp * alpha_ + gsp * (1.0 - alpha_);
   return FamilyFeedForward(h, ffn1_, ffn2_, ffn_norm_, dropout_, train);

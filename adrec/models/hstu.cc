@@ -62,7 +62,7 @@ torch::Tensor HstuBlockImpl::forward(const torch::Tensor& x, const torch::Tensor
   torch::Tensor a = torch::silu(scores) * (mask.to(q.scalar_type()) / static_cast<double>(max_len_));
   torch::Tensor av = torch::matmul(a, v).transpose(1, 2).reshape({B, L, heads_ * dv_});
   torch::Tensor o = PlainNorm(av) * parts[0];
-  return out_->forward(torch::dropout(o, dropout_, is_training())) + x;
+  return out_->forward(Dropout(o, dropout_, is_training())) + x;
 }
 
 HstuModel::HstuModel(const SequenceShape& shape, const HstuOptions& options) : shape_(shape), options_(options) {
@@ -84,7 +84,7 @@ torch::Tensor HstuModel::Encode(const SequenceInput& input) {
   torch::Tensor keep = items.ne(0).unsqueeze(-1).to(item_emb_->weight.scalar_type());
   torch::Tensor x = item_emb_->forward(items) * scale + pos_emb_->forward(torch::arange(L, items.options()));
   if (input.extra.defined()) x = x + input.extra;
-  x = torch::dropout(x, options_.base.dropout, is_training()) * keep;
+  x = Dropout(x, options_.base.dropout, is_training()) * keep;
   torch::Tensor buckets = HstuTimeBuckets(input.timestamps, options_.time_buckets);
   torch::Tensor mask = CausalMask(L, items.device());
   for (auto& block : blocks_) x = block->forward(x, buckets, mask) * keep;

@@ -29,6 +29,13 @@ class QuietTorchWarnings {
 
 }  // namespace
 
+torch::Tensor Dropout(const torch::Tensor& x, double p, bool train) {
+  if (!train || p <= 0) return x;
+  if (!x.device().is_cpu() || p >= 1) return torch::dropout(x, p, train);
+  const double keep = 1.0 - p;
+  return x * torch::rand_like(x).lt_(keep).mul_(1.0 / keep);
+}
+
 MlpImpl::MlpImpl(int64_t in_dim, MlpOptions options) : options_(std::move(options)), in_dim_(in_dim), out_dim_(in_dim) {
   if (options_.norm != "none") norms_ = register_module("norm", torch::nn::ModuleList());
   int64_t width = in_dim;

@@ -268,6 +268,32 @@ TEST(Mlp, DropoutOnlyWhenTraining) {
   EXPECT_FALSE(torch::equal(m->forward(x), m->forward(x)));
 }
 
+// The CPU mask is drawn as uniform < keep, not by torch::dropout: the contract must still hold.
+TEST(Dropout, KeepsTorchDropoutsContractOnTheCpu) {
+  torch::Tensor x = torch::randn({400, 500}, torch::requires_grad());
+  EXPECT_TRUE(Dropout(x, 0.3, /*train=*/false).is_same(x));
+  EXPECT_TRUE(Dropout(x, 0.0, /*train=*/true).is_same(x));
+  EXPECT_EQ(Dropout(x, 1.0, /*train=*/true).abs().sum().item<double>(), 0.0);
+
+  torch::manual_seed(7);
+  torch::Tensor y = Dropout(x, 0.3, /*train=*/true);
+  torch::Tensor kept = y.ne(0);
+  // 200,000 draws: the kept share's sd is 0.001.
+  EXPECT_NEAR(kept.to(torch::kDouble).mean().item<double>(), 0.7, 0.005);
+  EXPECT_TRUE(torch::allclose(y.masked_select(kept), x.masked_select(kept) / 0.7, 1e-6, 1e-6));
+  // Gradient: the same mask and scale.
+  y.sum().backward();
+  EXPECT_TRUE(torch::equal(x.grad().ne(0), kept));
+  EXPECT_TRUE(torch::allclose(x.grad().masked_select(kept), torch::full({kept.sum().item<int64_t>()}, 1 / 0.7), 1e-6, 1e-6));
+  // Seeded like every other draw of the run.
+  torch::manual_seed(7);
+  EXPECT_TRUE(torch::equal(Dropout(x, 0.3, true).detach(), y.detach()));
+  // The same contract in half precision.
+  torch::Tensor h = Dropout(torch::ones({1000}, torch::kBFloat16), 0.5, true);
+  EXPECT_EQ(h.scalar_type(), torch::kBFloat16);
+  EXPECT_TRUE(h.eq(0).logical_or(h.eq(2)).all().item<bool>());
+}
+
 TEST(Experts, GatesMixExperts) {
   Experts e(3, 4, MlpOptions{.hidden = {5}});
   torch::Tensor out = e->forward(torch::randn({2, 4}));

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <limits>
 
+#include "adrec/models/layers.h"
+
 namespace adrec::models {
 
 namespace {
@@ -58,8 +60,8 @@ torch::Tensor SasRecBlockImpl::forward(const torch::Tensor& x, const torch::Tens
                                                                    /*is_causal=*/true);
   torch::Tensor h = q_in + attn_out_->forward(a.transpose(1, 2).reshape({B, L, dim_}));
   h = ffn_norm_->forward(h);
-  torch::Tensor f = torch::dropout(torch::relu(ffn1_->forward(h)), dropout_, is_training());
-  h = torch::dropout(ffn2_->forward(f), dropout_, is_training()) + h;
+  torch::Tensor f = Dropout(torch::relu(ffn1_->forward(h)), dropout_, is_training());
+  h = Dropout(ffn2_->forward(f), dropout_, is_training()) + h;
   return h * keep;
 }
 
@@ -82,7 +84,7 @@ torch::Tensor SasRecModel::Encode(const SequenceInput& input) {
   torch::Tensor pos = torch::arange(L, items.options());
   torch::Tensor x = item_emb_->forward(items) * std::sqrt(static_cast<double>(options_.dim)) + pos_emb_->forward(pos);
   if (input.extra.defined()) x = x + input.extra;
-  x = torch::dropout(x, options_.dropout, is_training()) * keep;
+  x = Dropout(x, options_.dropout, is_training()) * keep;
   for (auto& block : blocks_) x = block->forward(x, keep);
   return final_norm_->forward(x);
 }

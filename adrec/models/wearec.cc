@@ -71,7 +71,7 @@ torch::Tensor WeaRecBlockImpl::forward(const torch::Tensor& x) {
   torch::Tensor groups = x.view({B, window_, heads_, dh}).permute({0, 2, 1, 3});  // [B, H, W, dh]
   torch::Tensor mixed = Local(groups) * (1.0 - alpha_) + Global(groups, x) * alpha_;
   mixed = mixed.permute({0, 2, 1, 3}).reshape({B, window_, dim_}).to(x.scalar_type());
-  torch::Tensor h = filter_norm_->forward(x + torch::dropout(mixed, dropout_, train));
+  torch::Tensor h = filter_norm_->forward(x + Dropout(mixed, dropout_, train));
   return FamilyFeedForward(h, ffn1_, ffn2_, ffn_norm_, dropout_, train);
 }
 

@@ -48,7 +48,7 @@ torch::Tensor FamilyFront::Embed(const SequenceInput& input, std::string_view ki
   TORCH_CHECK(!input.extra.defined(), kind, ": extra input embeddings are not supported");
   *window = LeftAlign(ids, W);
   torch::Tensor x = items->forward(window->items) + positions->forward(torch::arange(W, ids.options()));
-  return torch::dropout(norm->forward(x), dropout, train);
+  return Dropout(norm->forward(x), dropout, train);
 }
 
 Status ReadMixWeight(Config& cfg, std::string_view section, double* alpha) {
@@ -75,7 +75,7 @@ torch::nn::Linear FamilyDense(int64_t in, int64_t out) {
 torch::Tensor FamilyFeedForward(const torch::Tensor& h, torch::nn::Linear& ffn1, torch::nn::Linear& ffn2,
                                 torch::nn::LayerNorm& norm, double dropout, bool train) {
   torch::Tensor f = ffn2->forward(torch::gelu(ffn1->forward(h)));
-  return norm->forward(h + torch::dropout(f, dropout, train));
+  return norm->forward(h + Dropout(f, dropout, train));
 }
 
 }  // namespace adrec::models
