@@ -288,7 +288,7 @@ TEST(Dropout, KeepsTorchDropoutsContractOnTheCpu) {
   // Seeded like every other draw of the run.
   torch::manual_seed(7);
   EXPECT_TRUE(torch::equal(Dropout(x, 0.3, true).detach(), y.detach()));
-  // The same contract in half precision.
+  // The same contract in bf16 (the dtype is kept).
   torch::Tensor h = Dropout(torch::ones({1000}, torch::kBFloat16), 0.5, true);
   EXPECT_EQ(h.scalar_type(), torch::kBFloat16);
   EXPECT_TRUE(h.eq(0).logical_or(h.eq(2)).all().item<bool>());
