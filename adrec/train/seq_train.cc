@@ -10,6 +10,7 @@
 #include "adrec/core/progress.h"
 #include "adrec/train/autocast.h"
 #include "adrec/train/distributed.h"
+#include "adrec/train/weight_average.h"
 
 namespace adrec::train {
 
@@ -153,6 +154,7 @@ StatusOr<SeqEpochResult> TrainSequenceEpoch(models::SequenceModel& model, torch:
       optimizer.zero_grad();
       ADREC_RETURN_IF_ERROR(options.sync->Finish());
       optimizer.step();
+      if (options.average != nullptr) options.average->Update();
       ++out.steps;
       continue;
     }
@@ -201,6 +203,7 @@ StatusOr<SeqEpochResult> TrainSequenceEpoch(models::SequenceModel& model, torch:
     if (options.sync != nullptr) ADREC_RETURN_IF_ERROR(options.sync->Finish());
     if (options.clip_norm > 0) torch::nn::utils::clip_grad_norm_(model.parameters(), options.clip_norm);
     optimizer.step();
+    if (options.average != nullptr) options.average->Update();
     out.positions += static_cast<int64_t>(where_host.size());
   }
   if (options.dist != nullptr) {

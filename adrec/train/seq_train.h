@@ -28,6 +28,7 @@ namespace adrec::train {
 
 class Distributed;
 class GradientSync;
+class WeightAverage;
 
 struct SeqStepOptions {
   int64_t batch_size = 128;
@@ -57,6 +58,7 @@ struct SeqStepOptions {
   // zeros), and the epoch's mean loss is the mean over the ranks.
   Distributed* dist = nullptr;
   GradientSync* sync = nullptr;
+  WeightAverage* average = nullptr;  // updated after every optimizer step (train.ema)
 };
 
 struct SeqEpochResult {

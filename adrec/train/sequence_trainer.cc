@@ -21,12 +21,14 @@
 #include "adrec/train/run_loop.h"
 #include "adrec/train/seq_train.h"
 #include "adrec/train/train_config.h"
+#include "adrec/train/weight_average.h"
 
 namespace adrec::train {
 namespace {
 
 using nlohmann::ordered_json;
 constexpr const char* kModelPrefix = "model/";  // tensor names in bundles and checkpoints
+constexpr const char* kAveragePrefix = "ema/";   // the averaged weights in checkpoints (train.ema)
 
 // [train] of a sequence config. Defaults are the HSTU reference's ML-1M settings (AdamW 1e-3,
 // batch 128, 128 uniform negatives plus in-batch, cosine / 0.05).
@@ -50,6 +52,9 @@ struct SeqSettings {
   bool bf16 = true;
   int64_t max_len = 200;  // model.max_len
   int64_t length_buckets = 1;  // train.length_buckets (SeqStepOptions; 1 = off)
+  // Decay of the weights' moving average that valid, the bundle and test read (WeightAverage;
+  // train.ema); 0 = the raw weights.
+  double ema = 0.0;
 };
 
 Status ReadSeqSettings(Config& cfg, SeqSettings* s) {
@@ -79,6 +84,7 @@ Status ReadSeqSettings(Config& cfg, SeqSettings* s) {
   ADREC_RETURN_IF_ERROR(cfg.Get("train.bf16", &s->bf16));
   ADREC_RETURN_IF_ERROR(cfg.Get("model.max_len", &s->max_len));
   ADREC_RETURN_IF_ERROR(cfg.Get("train.length_buckets", &s->length_buckets));
+  ADREC_RETURN_IF_ERROR(cfg.Get("train.ema", &s->ema));
   const std::string src = cfg.source() + ": ";
   if (s->epochs <= 0) return InvalidArgumentError(src + "train.epochs must be positive");
   if (s->batch_size <= 0 || s->eval_batch_size <= 0) {
@@ -105,6 +111,7 @@ Status ReadSeqSettings(Config& cfg, SeqSettings* s) {
     return InvalidArgumentError(src + "train.clip_norm and train.patience must be >= 0, train.eval_every > 0");
   }
   if (s->max_len <= 0 || s->max_len > 65536) return InvalidArgumentError(src + "model.max_len must be in [1, 65536]");
+  if (!(s->ema >= 0 && s->ema < 1)) return InvalidArgumentError(src + "train.ema must be in [0, 1) (0: no average)");
   std::string known = "mrr";
   bool found = s->select == "mrr";
   for (const char* metric : {"hr@", "ndcg@"}) {
@@ -178,10 +185,15 @@ class SequenceTask : public TrainingTask {
   }
   torch::optim::Optimizer& optimizer() override { return *opt_; }
   std::vector<std::pair<std::string, torch::Tensor>> CheckpointTensors() override {
-    return tensor::ModuleTensors(*model_, kModelPrefix);
+    std::vector<std::pair<std::string, torch::Tensor>> out = tensor::ModuleTensors(*model_, kModelPrefix);
+    if (average_ != nullptr) {
+      for (auto& t : average_->State(kAveragePrefix)) out.push_back(std::move(t));
+    }
+    return out;
   }
   Status RestoreCheckpointTensors(const std::map<std::string, torch::Tensor>& tensors, const std::string& source) override {
-    return tensor::LoadModuleTensors(*model_, tensors, kModelPrefix, source);
+    ADREC_RETURN_IF_ERROR(tensor::LoadModuleTensors(*model_, tensors, kModelPrefix, source));
+    return average_ != nullptr ? average_->Restore(tensors, kAveragePrefix, source) : Status::Ok();
   }
   void SaveCounters(ordered_json* j) const override {
     (*j)["rows_seen"] = rows_seen_;
@@ -193,7 +205,7 @@ class SequenceTask : public TrainingTask {
     tokens_seen_ = j.value("tokens_seen", int64_t{0});
     padded_seen_ = j.value("padded_seen", int64_t{0});
   }
-  Status BeforeLoop(bool) override {
+  Status BeforeLoop(bool resumed) override {
     if (dist_ != nullptr) {
       // Every rank starts from rank 0's weights (fresh or resumed), then draws its own dropout.
       std::vector<torch::Tensor> params;
@@ -201,6 +213,8 @@ class SequenceTask : public TrainingTask {
       for (const torch::Tensor& t : model_->buffers()) params.push_back(t.detach());
       ADREC_RETURN_IF_ERROR(dist_->Broadcast(params, 0));
       torch::manual_seed(o_->seed + 0x9E3779B97F4A7C15ull * static_cast<uint64_t>(dist_->rank() + 1));
+      // A resumed average is the checkpoint's on every rank; a fresh one starts at rank 0's weights.
+      if (average_ != nullptr && !resumed) average_->Reset();
     }
     rows_before_ = rows_seen_;
     tokens_before_ = tokens_seen_;
@@ -220,7 +234,12 @@ class SequenceTask : public TrainingTask {
   }
   void AddManifestFields(ordered_json* m) const override;
   std::vector<std::pair<std::string, torch::Tensor>> BundleTensors() override {
-    return tensor::ModuleTensors(*model_, kModelPrefix);
+    if (average_ == nullptr) return tensor::ModuleTensors(*model_, kModelPrefix);
+    // Copies of the averaged weights: the raw ones are back in the model before they are written.
+    WeightAverage::Swapped averaged(average_.get());
+    std::vector<std::pair<std::string, torch::Tensor>> out = tensor::ModuleTensors(*model_, kModelPrefix);
+    for (auto& [name, t] : out) t = t.detach().clone();
+    return out;
   }
   void AddSummary(ordered_json* summary, double secs) const override {
     const int64_t tokens = tokens_seen_ - tokens_before_, padded = padded_seen_ - padded_before_;
@@ -253,6 +272,7 @@ class SequenceTask : public TrainingTask {
   uint64_t units_per_epoch_ = 0;  // rows, or prefixes with train.samples = "prefixes"
   Distributed* dist_ = nullptr;
   std::unique_ptr<GradientSync> sync_;
+  std::unique_ptr<WeightAverage> average_;  // train.ema > 0
 };
 
 Status SequenceTask::Prepare(const RunContext& ctx) {
@@ -304,6 +324,11 @@ Status SequenceTask::Prepare(const RunContext& ctx) {
     dist_ = ctx.dist;
     sync_ = std::make_unique<GradientSync>(*dist_, model_->parameters());
   }
+  if (s_.ema > 0) {
+    std::vector<std::pair<std::string, torch::Tensor>> params;
+    for (const auto& p : model_->named_parameters()) params.emplace_back(p.key(), p.value());
+    average_ = std::make_unique<WeightAverage>(std::move(params), s_.ema);
+  }
   uint64_t tokens = 0, longer = 0;
   for (size_t r = 0; r < seqs_.size(); ++r) {
     tokens += seqs_.length(r);
@@ -332,6 +357,7 @@ StatusOr<TrainChunk> SequenceTask::Train(const RunProgress& p, Progress& progres
   so.progress = &progress;
   so.dist = dist_;
   so.sync = sync_.get();
+  so.average = average_.get();
   // One shuffle stream per epoch, so a resumed run draws the same orders.
   std::mt19937_64 rng(o_->seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(p.epoch));
   ADREC_ASSIGN_OR_RETURN(SeqEpochResult r, TrainSequenceEpoch(*model_, *opt_, seqs_, so, rng));
@@ -359,6 +385,7 @@ StatusOr<ordered_json> SequenceTask::EvaluateValid() {
   eo.ranking.coverage_ks = {};
   eo.ranking.threads = o_->threads > 0 ? static_cast<size_t>(o_->threads) : 0;
   eo.device = device_;
+  WeightAverage::Swapped averaged(average_.get());
   ADREC_ASSIGN_OR_RETURN(eval::RankingResult r, EvaluateSequenceModel(*model_, seqs_, eo));
   model_->train();
   return MetricsJson(r);

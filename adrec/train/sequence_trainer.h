@@ -14,7 +14,8 @@ namespace adrec::train {
 // [model] name, max_len and the model's options; [train] epochs, batch_size, lr, optimizer,
 // weight_decay, adam_beta2, loss (ce | sampled_softmax | bce), samples (sequences | prefixes), num_negatives, in_batch_negatives,
 // in_batch_max, temperature, l2_normalize, logq_correction, clip_norm, eval_every (epochs), patience (evaluations),
-// eval_exclude_seen, eval_batch_size, length_buckets, bf16, deterministic. The bundle keeps the weights of
+// eval_exclude_seen, eval_batch_size, length_buckets, bf16, deterministic, ema (valid, the bundle and test
+// read a moving average of the weights). The bundle keeps the weights of
 // the best valid NDCG@10; a checkpoint is written after every epoch, so SIGINT/SIGTERM loses at
 // most the epoch under way, and --max-steps stops at the end of the epoch that reaches it.
 // Returns "bundle", "model", "epochs", "steps", "best_epoch", "stopped", "train_seconds",

@@ -18,6 +18,7 @@
 #include <iterator>
 #include <map>
 #include <random>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -1254,6 +1255,44 @@ TEST_F(CliTrainTest, SequenceResumeReproducesTheUninterruptedRun) {
   RunResult negative = Run(base + Path("neg") + " --max-seconds -1");
   EXPECT_NE(negative.exit_code, 0);
   EXPECT_NE((negative.out + negative.err).find("--max-seconds"), std::string::npos) << negative.err;
+
+  // train.ema: the average leaves the training itself alone (the same losses epoch by epoch)
+  // while valid reads the average (other figures); it is checkpointed, so a resumed run ends as
+  // the uninterrupted one; the bundle holds it (eval from disk gives the run's test figures).
+  const std::string ema = base + Path("ema") + " --set train.ema=0.9";
+  RunResult avg = Run(ema);
+  ASSERT_EQ(avg.exit_code, 0) << avg.err;
+  auto epochs = [&](const std::string& dir) {
+    std::vector<json> lines;
+    std::istringstream in(*adrec::ReadFile(fs::path(dir) / "metrics.jsonl"));
+    for (std::string line; std::getline(in, line);) lines.push_back(json::parse(line));
+    return lines;
+  };
+  const std::vector<json> plain_epochs = epochs(Path("full")), ema_epochs = epochs(Path("ema"));
+  ASSERT_EQ(ema_epochs.size(), plain_epochs.size());
+  bool valid_differs = false;
+  for (size_t i = 0; i < ema_epochs.size(); ++i) {
+    EXPECT_EQ(ema_epochs[i]["train_loss"].get<double>(), plain_epochs[i]["train_loss"].get<double>()) << i;
+    valid_differs = valid_differs || ema_epochs[i]["valid"]["mrr"] != plain_epochs[i]["valid"]["mrr"];
+  }
+  EXPECT_TRUE(valid_differs) << "valid read the raw weights";
+  ASSERT_EQ(Run(base + Path("ema-part") + " --set train.ema=0.9 --max-steps 8").exit_code, 0);
+  RunResult ema_rest = Run(base + Path("ema-part") + " --set train.ema=0.9 --resume");
+  ASSERT_EQ(ema_rest.exit_code, 0) << ema_rest.err;
+  EXPECT_EQ(ema_rest.Json()["valid"].dump(), avg.Json()["valid"].dump());
+  const std::vector<json> resumed_epochs = epochs(Path("ema-part"));
+  ASSERT_EQ(resumed_epochs.size(), ema_epochs.size());
+  for (size_t i = 0; i < ema_epochs.size(); ++i) EXPECT_EQ(resumed_epochs[i]["valid"].dump(), ema_epochs[i]["valid"].dump()) << i;
+  RunResult ema_eval = Run("eval --data " + Path("s") + " --bundle " + Path("ema") + " --protocol loo --threads 1 --json -q");
+  ASSERT_EQ(ema_eval.exit_code, 0) << ema_eval.err;
+  EXPECT_NEAR(ema_eval.Json()["mrr"].get<double>(), avg.Json()["test"]["mrr"].get<double>(), 1e-12);
+  // The bundle's weights are the ones valid was read with at the best epoch: the average.
+  RunResult ema_valid = Run("eval --data " + Path("s") + " --bundle " + Path("ema") + " --protocol loo --split valid --threads 1 --json -q");
+  ASSERT_EQ(ema_valid.exit_code, 0) << ema_valid.err;
+  EXPECT_NEAR(ema_valid.Json()["mrr"].get<double>(), avg.Json()["valid"]["mrr"].get<double>(), 1e-12);
+  RunResult bad_ema = Run(base + Path("bad-ema") + " --set train.ema=1.0");
+  EXPECT_NE(bad_ema.exit_code, 0);
+  EXPECT_NE((bad_ema.out + bad_ema.err).find("train.ema must be in [0, 1)"), std::string::npos) << bad_ema.out;
 }
 
 TEST_F(CliTrainTest, AtRestKeyEncryptsDatasetsAndBundlesAndReadsThemBack) {
