@@ -728,7 +728,12 @@ TEST_F(ServeTest, AKilledLearnerResumesAndTrainsOnNoEventTwice) {
     const pid_t pid = Spawn(argv, out.string() + ".log");
     char want[32];
     std::snprintf(want, sizeof(want), "snap-%08d", 1 + trial);
-    for (int i = 0; i < 600 && !fs::exists(out / want / "manifest.json"); ++i) std::this_thread::sleep_for(20ms);
+    // Published means "current" points at it: the snapshot's folder is written before the link moves.
+    auto published = [&] {
+      std::error_code ec;
+      return fs::read_symlink(out / "current", ec) == fs::path(want) && !ec;
+    };
+    for (int i = 0; i < 600 && !published(); ++i) std::this_thread::sleep_for(20ms);
     ::kill(pid, SIGKILL);
     ::waitpid(pid, nullptr, 0);
     auto killed_at = adrec::ReadFile((out / "current" / "manifest.json").string());
