@@ -29,7 +29,6 @@ class WeightAverage {
   // Exchanges the shadow and the weights in place; a second call exchanges them back.
   void Swap();
   int64_t updates() const { return updates_; }
-  double decay() const { return decay_; }
 
   // The shadow as "<prefix><name>" tensors plus "<prefix>updates" (int64), for a checkpoint.
   std::vector<std::pair<std::string, torch::Tensor>> State(const std::string& prefix) const;

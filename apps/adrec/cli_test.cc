@@ -18,7 +18,6 @@
 #include <iterator>
 #include <map>
 #include <random>
-#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -1262,12 +1261,7 @@ TEST_F(CliTrainTest, SequenceResumeReproducesTheUninterruptedRun) {
   const std::string ema = base + Path("ema") + " --set train.ema=0.9";
   RunResult avg = Run(ema);
   ASSERT_EQ(avg.exit_code, 0) << avg.err;
-  auto epochs = [&](const std::string& dir) {
-    std::vector<json> lines;
-    std::istringstream in(*adrec::ReadFile(fs::path(dir) / "metrics.jsonl"));
-    for (std::string line; std::getline(in, line);) lines.push_back(json::parse(line));
-    return lines;
-  };
+  auto epochs = [&](const std::string& dir) { return MetricsLines(dir + "/metrics.jsonl"); };
   const std::vector<json> plain_epochs = epochs(Path("full")), ema_epochs = epochs(Path("ema"));
   ASSERT_EQ(ema_epochs.size(), plain_epochs.size());
   bool valid_differs = false;
