@@ -5,7 +5,7 @@
 // → zero_grad → backward → AdamW step. Batches hold full-length random sequences (ML-1M shape by
 // default), built before timing as on both sides.
 //
-//   train_sequence_bench [--model sasrec|hstu] [--device cpu|cuda] [--threads 2] [--batch 128]
+//   train_sequence_bench [--model sasrec|hstu|bsarec|wearec] [--device cpu|cuda] [--threads 2] [--batch 128]
 //       [--len 200] [--items 3706] [--dim 50] [--blocks 2] [--heads 1] [--negatives 128]
 //       [--warmup 3] [--steps 20] [--bf16 -1|0|1] [--encode-latency 0|1]
 //
@@ -86,8 +86,11 @@ int Run(int argc, char** argv) {
   auto step = [&](int64_t i) {
     const models::SequenceInput& in = inputs[i % kBatches];
     torch::Tensor encoded = train::MaybeAutocastBf16(bf16, [&] { return model->Encode(in); });
-    torch::Tensor hidden = encoded.reshape({-1, dim});
-    torch::Tensor loss = train::SampledSoftmaxLoss(hidden, targets[i % kBatches], model->ItemTable(), so,
+    // A window model (bsarec, wearec) is read at the last position only, as it trains on prefixes.
+    const bool all = model->causal();
+    torch::Tensor hidden = all ? encoded.reshape({-1, dim}) : encoded.select(1, len - 1);
+    torch::Tensor target = all ? targets[i % kBatches] : targets[i % kBatches].view({batch, len}).select(1, len - 1);
+    torch::Tensor loss = train::SampledSoftmaxLoss(hidden, target, model->ItemTable(), so,
                                                    train::UniformNegatives(items, so, device));
     losses.push_back(loss.item<double>());
     opt.zero_grad();

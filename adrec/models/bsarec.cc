@@ -55,22 +55,29 @@ BsaRecBlockImpl::BsaRecBlockImpl(int64_t dim, const BsaRecOptions& options)
   ffn_norm_ = register_module("ffn_norm", FamilyNorm(dim));
 }
 
-torch::Tensor BsaRecBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& low_pass, const torch::Tensor& mask) {
+torch::Tensor BsaRecBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& low_pass, const torch::Tensor& mask,
+                                       bool newest_only) {
   const int64_t B = x.size(0), W = x.size(1), dh = dim_ / heads_;
   const bool train = is_training();
-  torch::Tensor low = torch::matmul(low_pass.to(x.scalar_type()), x);
-  torch::Tensor filtered = low + beta.square() * (x - low);
-  torch::Tensor dsp = filter_norm_->forward(x + Dropout(filtered, dropout_, train));
+  // With newest_only the queries, and everything after the views, are the newest slot's alone.
+  const int64_t Q = newest_only ? 1 : W;
+  torch::Tensor xq = newest_only ? x.narrow(1, W - 1, 1) : x;  // [B, Q, dim]
+  torch::Tensor low = torch::matmul((newest_only ? low_pass.narrow(0, W - 1, 1) : low_pass).to(x.scalar_type()), x);
+  torch::Tensor filtered = low + beta.square() * (xq - low);
+  torch::Tensor dsp = filter_norm_->forward(xq + Dropout(filtered, dropout_, train));
 
-  auto heads = [&](const torch::Tensor& t) { return t.view({B, W, heads_, dh}).transpose(1, 2); };
+  auto heads = [&](const torch::Tensor& t) { return t.view({B, t.size(1), heads_, dh}).transpose(1, 2); };
   std::vector<torch::Tensor> qkv = qkv_->forward(x).chunk(3, -1);
-  torch::Tensor a = at::scaled_dot_product_attention(heads(qkv[0]), heads(qkv[1]), heads(qkv[2]),
-                                                     mask.to(x.scalar_type()), train ? attention_dropout_ : 0.0);
-  torch::Tensor attended = attn_out_->forward(a.transpose(1, 2).reshape({B, W, dim_}));
-  torch::Tensor gsp = attn_norm_->forward(x + Dropout(attended, dropout_, train));
+  torch::Tensor q = newest_only ? qkv[0].narrow(1, W - 1, 1) : qkv[0];
+  torch::Tensor a = at::scaled_dot_product_attention(heads(q), heads(qkv[1]), heads(qkv[2]),
+                                                     (newest_only ? mask.narrow(2, W - 1, 1) : mask).to(x.scalar_type()),
+                                                     train ? attention_dropout_ : 0.0);
+  torch::Tensor attended = attn_out_->forward(a.transpose(1, 2).reshape({B, Q, dim_}));
+  torch::Tensor gsp = attn_norm_->forward(xq + Dropout(attended, dropout_, train));
 
   torch::Tensor h = dsp * alpha_ + gsp * (1.0 - alpha_);
-  return FamilyFeedForward(h, ffn1_, ffn2_, ffn_norm_, dropout_, train);
+  torch::Tensor out = FamilyFeedForward(h, ffn1_, ffn2_, ffn_norm_, dropout_, train);
+  return newest_only ? out.squeeze(1) : out;
 }
 
 BsaRecModel::BsaRecModel(const SequenceShape& shape, const BsaRecOptions& options) : shape_(shape), options_(options) {
@@ -87,8 +94,10 @@ torch::Tensor BsaRecModel::Encode(const SequenceInput& input) {
   // Query i attends to key j ≤ i when j holds an item.
   torch::Tensor allowed = CausalMask(W, x.device()).unsqueeze(0) & window.real.unsqueeze(1);  // [B, W, W]
   torch::Tensor mask = torch::zeros({B, 1, W, W}, x.options()).masked_fill_(allowed.logical_not().unsqueeze(1), kMasked);
-  for (auto& block : blocks_) x = block->forward(x, low_pass_, mask);
-  return RightAlignBack(x, window, input.items.size(1));
+  for (size_t b = 0; b + 1 < blocks_.size(); ++b) x = blocks_[b]->forward(x, low_pass_, mask);
+  // Only the newest slot is read, so the last block's queries and feed-forward run there alone.
+  return NewestAtLastPosition(blocks_.back()->forward(x, low_pass_, mask, /*newest_only=*/true), window,
+                              input.items.size(1));
 }
 
 }  // namespace adrec::models

@@ -43,7 +43,9 @@ class BsaRecBlockImpl : public torch::nn::Module {
  public:
   BsaRecBlockImpl(int64_t dim, const BsaRecOptions& options);
   // x [B, W, dim]; low_pass [W, W]; mask [B, 1, W, W] additive (0 where a query may attend).
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& low_pass, const torch::Tensor& mask);
+  // Returns [B, W, dim], or the newest slot's state [B, dim] with newest_only.
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& low_pass, const torch::Tensor& mask,
+                        bool newest_only = false);
 
   torch::Tensor beta;
 
@@ -58,8 +60,8 @@ TORCH_MODULE(BsaRecBlock);
 class BsaRecModel : public SequenceModel {
  public:
   BsaRecModel(const SequenceShape& shape, const BsaRecOptions& options);
-  // Right-padded input as every sequence model takes; the output is right-aligned back, and only
-  // each row's last real position is meaningful (see causal()).
+  // Right-padded input as every sequence model takes; each row's last real position holds its
+  // state (see causal()), every other position is zero.
   torch::Tensor Encode(const SequenceInput& input) override;
   torch::Tensor ItemTable() override { return front_.items->weight; }
   std::string kind() const override { return "bsarec"; }

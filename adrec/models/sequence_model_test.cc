@@ -219,6 +219,9 @@ TEST_P(WindowModels, TheLastStateSeesTheWholeRowAndNoOtherRow) {
     return h[r][items[r].ne(0).sum().item<int64_t>() - 1];
   };
   torch::Tensor ha = model->Encode(a);
+  // The last block runs at the newest slot alone: every other position is zero, not a stale state.
+  EXPECT_EQ(ha.ne(0).any(-1).sum().item<int64_t>(), 3);
+  EXPECT_TRUE(torch::equal(ha[1].narrow(0, 0, 3), torch::zeros({3, ha.size(2)})));
   SequenceInput b{a.items.clone(), a.timestamps.clone()};
   b.items[0][0] = (b.items[0][0].item<int64_t>() % kItems) + 1;  // the oldest item of row 0
   torch::Tensor hb = model->Encode(b);

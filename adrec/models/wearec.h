@@ -37,8 +37,8 @@ StatusOr<WeaRecOptions> ReadWeaRecOptions(Config& cfg, std::string_view section)
 class WeaRecBlockImpl : public torch::nn::Module {
  public:
   WeaRecBlockImpl(int64_t dim, int64_t window, const WeaRecOptions& options);
-  // x [B, window, dim].
-  torch::Tensor forward(const torch::Tensor& x);
+  // x [B, window, dim] → [B, window, dim], or the newest slot's state [B, dim] with newest_only.
+  torch::Tensor forward(const torch::Tensor& x, bool newest_only = false);
 
   torch::Tensor base_filter, base_bias, detail_weight;
 
@@ -56,8 +56,8 @@ TORCH_MODULE(WeaRecBlock);
 class WeaRecModel : public SequenceModel {
  public:
   WeaRecModel(const SequenceShape& shape, const WeaRecOptions& options);
-  // Right-padded input as every sequence model takes; only each row's last real position is
-  // meaningful (see causal()).
+  // Right-padded input as every sequence model takes; each row's last real position holds its
+  // state (see causal()), every other position is zero.
   torch::Tensor Encode(const SequenceInput& input) override;
   torch::Tensor ItemTable() override { return front_.items->weight; }
   std::string kind() const override { return "wearec"; }

@@ -23,11 +23,10 @@ LeftWindow LeftAlign(const torch::Tensor& items, int64_t window) {
   return w;
 }
 
-torch::Tensor RightAlignBack(const torch::Tensor& states, const LeftWindow& window, int64_t length) {
-  const int64_t B = states.size(0), W = states.size(1);
-  // Position j of a row is window slot W − n + j.
-  torch::Tensor back = (torch::arange(length, window.lengths.options()).unsqueeze(0) + (W - window.lengths)).clamp(0, W - 1);
-  return states.gather(1, back.unsqueeze(-1).expand({B, length, states.size(2)}));
+torch::Tensor NewestAtLastPosition(const torch::Tensor& newest, const LeftWindow& window, int64_t length) {
+  const int64_t B = newest.size(0), d = newest.size(1);
+  torch::Tensor last = (window.lengths - 1).clamp_min(0).unsqueeze(-1).expand({B, 1, d});  // [B, 1, d]
+  return torch::zeros({B, length, d}, newest.options()).scatter(1, last, newest.unsqueeze(1));
 }
 
 FamilyFront::FamilyFront(torch::nn::Module& owner, const SequenceShape& shape, int64_t dim) {

@@ -26,8 +26,10 @@ struct LeftWindow {
 // Right-padded items [B, L] (L ≤ W) into the window.
 LeftWindow LeftAlign(const torch::Tensor& items, int64_t window);
 
-// States [B, W, d] of the window back at the input's right-padded positions [B, L, d].
-torch::Tensor RightAlignBack(const torch::Tensor& states, const LeftWindow& window, int64_t length);
+// The newest slot's states [B, d] at each row's last real position of a right-padded [B, L, d]
+// (position 0 for an empty row), zeros elsewhere: what the models return when their last block
+// runs at the newest slot only, the one slot anything reads.
+torch::Tensor NewestAtLastPosition(const torch::Tensor& newest, const LeftWindow& window, int64_t length);
 
 // The embedding front: "item_emb" (N(0, 0.02), the padding row zero), "pos_emb" (N(0, 0.02),
 // one per window slot) and "emb_norm", registered on the model that owns them.
