@@ -53,7 +53,8 @@ class SequenceModel : public torch::nn::Module {
   virtual torch::Tensor ItemTable() = 0;
   virtual std::string kind() const = 0;
   // Whether the state at position i has seen items 0..i only. A model that is not (BSARec's
-  // frequency filter mixes the whole window) is read at the last real position only.
+  // frequency filter mixes the whole window) is read at the last real position only, and may
+  // leave the other positions zero.
   virtual bool causal() const { return true; }
   virtual const SequenceShape& shape() const = 0;
 };
