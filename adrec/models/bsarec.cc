@@ -59,19 +59,19 @@ torch::Tensor BsaRecBlockImpl::forward(const torch::Tensor& x, const torch::Tens
                                        bool newest_only) {
   const int64_t B = x.size(0), W = x.size(1), dh = dim_ / heads_;
   const bool train = is_training();
-  // With newest_only the queries, and everything after the views, are the newest slot's alone.
-  const int64_t Q = newest_only ? 1 : W;
-  torch::Tensor xq = newest_only ? x.narrow(1, W - 1, 1) : x;  // [B, Q, dim]
-  torch::Tensor low = torch::matmul((newest_only ? low_pass.narrow(0, W - 1, 1) : low_pass).to(x.scalar_type()), x);
+  // With newest_only the queries, and everything after the views, are the newest slot's alone:
+  // the query axis `axis` of `t` cut to that slot.
+  auto queries = [&](const torch::Tensor& t, int64_t axis) { return newest_only ? t.narrow(axis, W - 1, 1) : t; };
+  torch::Tensor xq = queries(x, 1);  // [B, Q, dim]
+  const int64_t Q = xq.size(1);
+  torch::Tensor low = torch::matmul(queries(low_pass, 0).to(x.scalar_type()), x);
   torch::Tensor filtered = low + beta.square() * (xq - low);
   torch::Tensor dsp = filter_norm_->forward(xq + Dropout(filtered, dropout_, train));
 
   auto heads = [&](const torch::Tensor& t) { return t.view({B, t.size(1), heads_, dh}).transpose(1, 2); };
   std::vector<torch::Tensor> qkv = qkv_->forward(x).chunk(3, -1);
-  torch::Tensor q = newest_only ? qkv[0].narrow(1, W - 1, 1) : qkv[0];
-  torch::Tensor a = at::scaled_dot_product_attention(heads(q), heads(qkv[1]), heads(qkv[2]),
-                                                     (newest_only ? mask.narrow(2, W - 1, 1) : mask).to(x.scalar_type()),
-                                                     train ? attention_dropout_ : 0.0);
+  torch::Tensor a = at::scaled_dot_product_attention(heads(queries(qkv[0], 1)), heads(qkv[1]), heads(qkv[2]),
+                                                     queries(mask, 2).to(x.scalar_type()), train ? attention_dropout_ : 0.0);
   torch::Tensor attended = attn_out_->forward(a.transpose(1, 2).reshape({B, Q, dim_}));
   torch::Tensor gsp = attn_norm_->forward(xq + Dropout(attended, dropout_, train));
 
